@@ -1,5 +1,6 @@
 import AWSSigning
 import Foundation
+import TestSupport
 import Testing
 
 /// Signs randomized requests with ``SigV4Signer`` and with botocore's `SigV4Auth`, and requires the
@@ -21,18 +22,9 @@ import Testing
         var epochSeconds: Int
     }
 
-    static let python: String? = {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", "import botocore"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        guard (try? process.run()) != nil else { return nil }
-        process.waitUntilExit()
-        return process.terminationStatus == 0 ? "python3" : nil
-    }()
+    static let hasBotocore = pythonHasModule("botocore")
 
-    @Test(.enabled(if: python != nil, "python3 with botocore is not installed"))
+    @Test(.enabled(if: hasBotocore, "python3 with botocore is not installed"))
     func authorizationMatchesBotocore() throws {
         let seed = ProcessInfo.processInfo.environment["SIGV4_DIFF_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 0...UInt64.max)
         var random = SplitMix64(seed: seed)
@@ -135,18 +127,5 @@ import Testing
             secretAccessKey: text(letters + ["/", "+", "0", "9"], 40...40),
             sessionToken: chance(50) ? text(letters + ["/", "+", "="], 20...300) : nil,
             epochSeconds: 1_000_000_000 + Int(random.next() % 2_000_000_000))
-    }
-}
-
-/// A small seeded generator, so that a failing seed replays exactly.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

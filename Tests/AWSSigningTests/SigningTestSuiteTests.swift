@@ -1,5 +1,6 @@
 import AWSSigning
 import Foundation
+import TestSupport
 import Testing
 
 /// AWS's own SigV4 test suite (header-signing cases), read from `SIGV4_TEST_SUITE` or from
@@ -8,15 +9,10 @@ enum SigningTestSuite {
     static let directory: URL? = {
         let candidates = [
             ProcessInfo.processInfo.environment["SIGV4_TEST_SUITE"].map { URL(fileURLWithPath: $0) },
-            repositoryRoot.appendingPathComponent("../shared/testdata/aws-signing-test-suite/v4").standardized,
+            Repository.root.appendingPathComponent("../shared/testdata/aws-signing-test-suite/v4").standardized,
         ]
         return candidates.compactMap { $0 }.first { FileManager.default.fileExists(atPath: $0.path) }
     }()
-
-    static var repositoryRoot: URL {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
-    }
 
     static let caseNames: [String] = {
         guard let directory else {
@@ -113,7 +109,7 @@ enum SigningTestSuite {
         // .ci/run always provides the suite and botocore; when either is missing there, signing is not proven.
         if ProcessInfo.processInfo.environment["CI"] == "true" {
             #expect(SigningTestSuite.caseNames.count >= 30, "the SigV4 test suite must be present in CI")
-            #expect(BotocoreDifferentialTests.python != nil, "botocore must be installed in CI")
+            #expect(BotocoreDifferentialTests.hasBotocore, "botocore must be installed in CI")
         }
     }
 }

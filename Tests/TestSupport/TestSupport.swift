@@ -1,0 +1,122 @@
+import Foundation
+
+/// Helpers shared by the test targets: finding the repository, running peers and commands.
+public enum Repository {
+    /// The checkout's top folder.
+    public static let root: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+}
+
+/// A helper process (a Python peer: test server, moto harness) that prints one JSON line when it
+/// is ready, runs until its standard input closes, and is stopped by the test that started it.
+public final class PeerProcess: @unchecked Sendable {
+    public let ready: [String: Any]
+    private let process: Process
+    private let stdin: Pipe
+
+    /// Starts `python3 script arguments…` and waits (at most `timeout`) for its ready line.
+    public init(python script: URL, arguments: [String] = [], environment: [String: String]? = nil, timeout: TimeInterval = 60) throws {
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", script.path] + arguments
+        if let environment { process.environment = environment }
+        stdin = Pipe()
+        let stdout = Pipe()
+        process.standardInput = stdin
+        process.standardOutput = stdout
+        try process.run()
+
+        let deadline = Date().addingTimeInterval(timeout)
+        var line = Data()
+        let handle = stdout.fileHandleForReading
+        while Date() < deadline {
+            let byte = handle.readData(ofLength: 1)
+            if byte.isEmpty || byte == Data("\n".utf8) { break }
+            line.append(byte)
+        }
+        guard let object = try? JSONSerialization.jsonObject(with: line) as? [String: Any] else {
+            process.terminate()
+            throw PeerError(message: "\(script.lastPathComponent) did not get ready: \(String(decoding: line, as: UTF8.self))")
+        }
+        ready = object
+    }
+
+    public func string(_ key: String) -> String { ready[key] as? String ?? "\(ready[key] ?? "")" }
+
+    /// Closes the peer's standard input and waits for it to end, killing it after 10 s.
+    public func stop() {
+        guard process.isRunning else { return }
+        try? stdin.fileHandleForWriting.close()
+        let deadline = Date().addingTimeInterval(10)
+        while process.isRunning, Date() < deadline { usleep(20_000) }
+        if process.isRunning { process.terminate() }
+        process.waitUntilExit()
+    }
+
+    deinit { stop() }
+}
+
+public struct PeerError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}
+
+/// What a finished command printed and how it ended.
+public struct CommandResult: Sendable {
+    public var status: Int32
+    public var stdout: String
+    public var stderr: String
+    public var duration: TimeInterval
+}
+
+/// Runs a command to completion (killing it after `timeout`) with exactly `environment`.
+public func runCommand(_ executable: String, _ arguments: [String], environment: [String: String], timeout: TimeInterval = 60) throws -> CommandResult {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    process.environment = environment
+    let out = FileManager.default.temporaryDirectory.appendingPathComponent("cmd-\(UUID().uuidString).out")
+    let err = FileManager.default.temporaryDirectory.appendingPathComponent("cmd-\(UUID().uuidString).err")
+    FileManager.default.createFile(atPath: out.path, contents: nil)
+    FileManager.default.createFile(atPath: err.path, contents: nil)
+    defer {
+        try? FileManager.default.removeItem(at: out)
+        try? FileManager.default.removeItem(at: err)
+    }
+    process.standardOutput = try FileHandle(forWritingTo: out)
+    process.standardError = try FileHandle(forWritingTo: err)
+    process.standardInput = FileHandle.nullDevice
+    let start = Date()
+    try process.run()
+    let deadline = start.addingTimeInterval(timeout)
+    while process.isRunning, Date() < deadline { usleep(10_000) }
+    if process.isRunning {
+        process.terminate()
+        process.waitUntilExit()
+        throw PeerError(message: "\(executable) \(arguments) did not finish in \(timeout) s")
+    }
+    process.waitUntilExit()
+    return CommandResult(
+        status: process.terminationStatus,
+        stdout: (try? String(contentsOf: out, encoding: .utf8)) ?? "",
+        stderr: (try? String(contentsOf: err, encoding: .utf8)) ?? "",
+        duration: Date().timeIntervalSince(start))
+}
+
+/// True when `python3 -c "import module"` works, so tests that need a peer can say why they skip.
+public func pythonHasModule(_ module: String) -> Bool {
+    (try? runCommand("/usr/bin/env", ["python3", "-c", "import \(module)"], environment: ProcessInfo.processInfo.environment, timeout: 30).status) == 0
+}
+
+/// A small seeded generator, so that a failing seed replays exactly.
+public struct SplitMix64: RandomNumberGenerator {
+    public var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
