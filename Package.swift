@@ -26,10 +26,21 @@ let package = Package(
             name: "AWSCredentials",
             dependencies: ["HTTPTransport", .product(name: "Logging", package: "swift-log")]
         ),
+        .target(
+            name: "SecretsManager",
+            dependencies: [
+                "AWSSigning", "HTTPTransport", "AWSCredentials",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
 
         .target(name: "TestSupport", dependencies: ["HTTPTransport", "AWSCredentials"], path: "Tests/TestSupport"),
         .testTarget(name: "AWSSigningTests", dependencies: ["AWSSigning", "TestSupport"], exclude: ["botocore_sigv4.py"]),
         .testTarget(name: "HTTPTransportTests", dependencies: ["HTTPTransport", "TestSupport"], exclude: ["http_peer.py"]),
         .testTarget(name: "AWSCredentialsTests", dependencies: ["AWSCredentials", "HTTPTransport", "TestSupport"]),
+        .testTarget(
+            name: "SecretsManagerTests",
+            dependencies: ["SecretsManager", "AWSCredentials", "HTTPTransport", "AWSSigning", "TestSupport"]
+        ),
     ]
 )

@@ -1,0 +1,163 @@
+public import FoundationEssentials
+
+/// The version of this program, sent in `User-Agent` so its calls stand out in CloudTrail.
+public let secretsInjectorVersion = "0.1.0"
+
+/// One version of a secret, as `GetSecretValue` returns it. Its description never shows the value.
+public struct SecretValue: Sendable, Equatable, Decodable, CustomStringConvertible {
+    public var arn: String
+    public var name: String
+    public var versionID: String
+    public var secretString: String?
+    public var secretBinary: [UInt8]?
+    public var versionStages: [String]
+    public var createdDate: Date?
+
+    public init(arn: String, name: String, versionID: String, secretString: String? = nil, secretBinary: [UInt8]? = nil, versionStages: [String] = ["AWSCURRENT"], createdDate: Date? = nil) {
+        self.arn = arn
+        self.name = name
+        self.versionID = versionID
+        self.secretString = secretString
+        self.secretBinary = secretBinary
+        self.versionStages = versionStages
+        self.createdDate = createdDate
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case arn = "ARN", name = "Name", versionID = "VersionId", secretString = "SecretString", secretBinary = "SecretBinary"
+        case versionStages = "VersionStages", createdDate = "CreatedDate"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        arn = try container.decode(String.self, forKey: .arn)
+        name = try container.decode(String.self, forKey: .name)
+        versionID = try container.decodeIfPresent(String.self, forKey: .versionID) ?? ""
+        secretString = try container.decodeIfPresent(String.self, forKey: .secretString)
+        if let base64 = try container.decodeIfPresent(String.self, forKey: .secretBinary) {
+            guard let data = Data(base64Encoded: base64) else {
+                throw DecodingError.dataCorruptedError(forKey: .secretBinary, in: container, debugDescription: "SecretBinary is not base64")
+            }
+            secretBinary = Array(data)
+        }
+        versionStages = try container.decodeIfPresent([String].self, forKey: .versionStages) ?? []
+        createdDate = try container.decodeIfPresent(Date.self, forKey: .createdDate)
+    }
+
+    /// The value's bytes: `SecretString` as UTF-8, or the decoded `SecretBinary`.
+    public var bytes: [UInt8] { secretString.map { Array($0.utf8) } ?? secretBinary ?? [] }
+
+    public var description: String {
+        "SecretValue(name: \(name), versionID: \(versionID), stages: \(versionStages), value: <redacted>)"
+    }
+}
+
+/// One entry of `ListSecrets`: enough to tell whether a secret changed without reading it.
+public struct SecretListEntry: Sendable, Equatable, Decodable {
+    public var arn: String
+    public var name: String
+    public var versionIDsToStages: [String: [String]]
+    public var lastChangedDate: Date?
+    public var nextRotationDate: Date?
+    public var rotationEnabled: Bool?
+    public var deletedDate: Date?
+
+    enum CodingKeys: String, CodingKey {
+        case arn = "ARN", name = "Name", versionIDsToStages = "SecretVersionsToStages", lastChangedDate = "LastChangedDate"
+        case nextRotationDate = "NextRotationDate", rotationEnabled = "RotationEnabled", deletedDate = "DeletedDate"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        arn = try container.decode(String.self, forKey: .arn)
+        name = try container.decode(String.self, forKey: .name)
+        versionIDsToStages = try container.decodeIfPresent([String: [String]].self, forKey: .versionIDsToStages) ?? [:]
+        lastChangedDate = try container.decodeIfPresent(Date.self, forKey: .lastChangedDate)
+        nextRotationDate = try container.decodeIfPresent(Date.self, forKey: .nextRotationDate)
+        rotationEnabled = try container.decodeIfPresent(Bool.self, forKey: .rotationEnabled)
+        deletedDate = try container.decodeIfPresent(Date.self, forKey: .deletedDate)
+    }
+
+    /// The version that carries `AWSCURRENT`.
+    public var currentVersionID: String? { versionIDsToStages.first { $0.value.contains("AWSCURRENT") }?.key }
+}
+
+/// What `DescribeSecret` says of a secret (never its value).
+public struct SecretDescription: Sendable, Equatable, Decodable {
+    public var arn: String
+    public var name: String
+    public var versionIDsToStages: [String: [String]]
+    public var nextRotationDate: Date?
+    public var rotationEnabled: Bool?
+    public var lastChangedDate: Date?
+    public var deletedDate: Date?
+
+    enum CodingKeys: String, CodingKey {
+        case arn = "ARN", name = "Name", versionIDsToStages = "VersionIdsToStages", nextRotationDate = "NextRotationDate"
+        case rotationEnabled = "RotationEnabled", lastChangedDate = "LastChangedDate", deletedDate = "DeletedDate"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        arn = try container.decode(String.self, forKey: .arn)
+        name = try container.decode(String.self, forKey: .name)
+        versionIDsToStages = try container.decodeIfPresent([String: [String]].self, forKey: .versionIDsToStages) ?? [:]
+        nextRotationDate = try container.decodeIfPresent(Date.self, forKey: .nextRotationDate)
+        rotationEnabled = try container.decodeIfPresent(Bool.self, forKey: .rotationEnabled)
+        lastChangedDate = try container.decodeIfPresent(Date.self, forKey: .lastChangedDate)
+        deletedDate = try container.decodeIfPresent(Date.self, forKey: .deletedDate)
+    }
+
+    /// The version that carries `AWSCURRENT`.
+    public var currentVersionID: String? { versionIDsToStages.first { $0.value.contains("AWSCURRENT") }?.key }
+}
+
+/// The outcome of `BatchGetSecretValue` over any number of ids: the values found, and one error
+/// per secret that could not be read.
+public struct BatchGetResult: Sendable {
+    public var values: [SecretValue]
+    public var errors: [SecretsManagerError]
+}
+
+// MARK: Wire shapes
+
+struct GetSecretValueRequest: Encodable {
+    var SecretId: String
+    var VersionStage: String?
+    var VersionId: String?
+}
+
+struct BatchGetSecretValueRequest: Encodable {
+    var SecretIdList: [String]
+    var NextToken: String?
+}
+
+struct BatchGetSecretValueResponse: Decodable {
+    struct APIError: Decodable {
+        var SecretId: String?
+        var ErrorCode: String?
+        var Message: String?
+    }
+    var SecretValues: [SecretValue]?
+    var Errors: [APIError]?
+    var NextToken: String?
+}
+
+struct ListSecretsRequest: Encodable {
+    struct Filter: Encodable {
+        var Key: String
+        var Values: [String]
+    }
+    var Filters: [Filter]?
+    var MaxResults: Int
+    var NextToken: String?
+}
+
+struct ListSecretsResponse: Decodable {
+    var SecretList: [SecretListEntry]?
+    var NextToken: String?
+}
+
+struct DescribeSecretRequest: Encodable {
+    var SecretId: String
+}
