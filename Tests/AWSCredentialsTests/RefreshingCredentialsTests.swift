@@ -86,7 +86,9 @@ final class CountingProvider: CredentialProvider, @unchecked Sendable {
         let cache = RefreshingCredentials(provider: provider, clock: clock)
         let keys = try await withThrowingTaskGroup(of: String.self) { group in
             for _ in 0..<50 { group.addTask { try await cache.current().accessKeyID } }
-            try await Task.sleep(for: .milliseconds(200))  // let every caller reach the cache
+            // Let every caller reach the cache: without coalescing each would start a fetch.
+            for _ in 0..<100 where provider.fetches.load(ordering: .relaxed) == 0 { try await Task.sleep(for: .milliseconds(20)) }
+            try await Task.sleep(for: .milliseconds(300))
             #expect(provider.fetches.load(ordering: .relaxed) == 1)
             gate.open()
             return try await group.reduce(into: [String]()) { $0.append($1) }

@@ -25,13 +25,15 @@ import Testing
     static let hasBotocore = pythonHasModule("botocore")
 
     @Test(.enabled(if: hasBotocore, "python3 with botocore is not installed"))
-    func authorizationMatchesBotocore() throws {
+    func authorizationMatchesBotocore() async throws {
         let seed = ProcessInfo.processInfo.environment["SIGV4_DIFF_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 0...UInt64.max)
         var random = SplitMix64(seed: seed)
         let cases = (0..<600).map { _ in Self.randomCase(&random) }
 
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("botocore_sigv4.py")
-        let expected = try JSONDecoder().decode([String].self, from: try runPython(script: script, input: try JSONEncoder().encode(cases)))
+        let result = try await run("/usr/bin/env", ["python3", script.path], environment: ProcessInfo.processInfo.environment, input: try JSONEncoder().encode(cases))
+        try #require(result.status == 0, "botocore signer failed: \(result.stderr)")
+        let expected = try JSONDecoder().decode([String].self, from: Data(result.stdout.utf8))
         try #require(expected.count == cases.count)
 
         var mismatches = 0
@@ -55,23 +57,6 @@ import Testing
             }
         }
         #expect(mismatches == 0, "\(mismatches) of \(cases.count) requests differ from botocore (seed \(seed))")
-    }
-
-    func runPython(script: URL, input: Data) throws -> Data {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", script.path]
-        let stdin = Pipe()
-        let stdout = Pipe()
-        process.standardInput = stdin
-        process.standardOutput = stdout
-        try process.run()
-        stdin.fileHandleForWriting.write(input)
-        try stdin.fileHandleForWriting.close()
-        let output = stdout.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        try #require(process.terminationStatus == 0, "botocore signer failed")
-        return output
     }
 
     static func randomCase(_ random: inout SplitMix64) -> Case {

@@ -14,31 +14,46 @@ public final class PeerProcess: @unchecked Sendable {
     private let process: Process
     private let stdin: Pipe
 
-    /// Starts `python3 script arguments…` and waits (at most `timeout`) for its ready line.
-    public init(python script: URL, arguments: [String] = [], environment: [String: String]? = nil, timeout: TimeInterval = 60) throws {
-        process = Process()
+    /// Starts `python3 script arguments…` and waits (at most `timeout`) for its ready line. The
+    /// blocking read runs on a thread of its own, never on Swift's cooperative pool.
+    public static func start(python script: URL, arguments: [String] = [], environment: [String: String]? = nil, timeout: TimeInterval = 60) async throws -> PeerProcess {
+        let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", script.path] + arguments
         if let environment { process.environment = environment }
-        stdin = Pipe()
+        let stdin = Pipe()
         let stdout = Pipe()
         process.standardInput = stdin
         process.standardOutput = stdout
         try process.run()
-
-        let deadline = Date().addingTimeInterval(timeout)
-        var line = Data()
-        let handle = stdout.fileHandleForReading
-        while Date() < deadline {
-            let byte = handle.readData(ofLength: 1)
-            if byte.isEmpty || byte == Data("\n".utf8) { break }
-            line.append(byte)
+        let line: Data = await withCheckedContinuation { continuation in
+            Thread.detachNewThread {
+                var line = Data()
+                let handle = stdout.fileHandleForReading
+                while true {
+                    let byte = handle.readData(ofLength: 1)
+                    if byte.isEmpty || byte == Data("\n".utf8) { break }
+                    line.append(byte)
+                }
+                continuation.resume(returning: line)
+            }
+            Thread.detachNewThread {
+                let deadline = Date().addingTimeInterval(timeout)
+                while process.isRunning, Date() < deadline { usleep(50_000) }
+                if process.isRunning, Date() >= deadline { process.terminate() }  // ends the read above
+            }
         }
         guard let object = try? JSONSerialization.jsonObject(with: line) as? [String: Any] else {
-            process.terminate()
+            if process.isRunning { process.terminate() }
             throw PeerError(message: "\(script.lastPathComponent) did not get ready: \(String(decoding: line, as: UTF8.self))")
         }
-        ready = object
+        return PeerProcess(process: process, stdin: stdin, ready: object)
+    }
+
+    private init(process: Process, stdin: Pipe, ready: [String: Any]) {
+        self.process = process
+        self.stdin = stdin
+        self.ready = ready
     }
 
     public func string(_ key: String) -> String { ready[key] as? String ?? "\(ready[key] ?? "")" }
@@ -69,8 +84,18 @@ public struct CommandResult: Sendable {
     public var duration: TimeInterval
 }
 
+/// Runs a command to completion on a thread of its own, so the waiting never blocks Swift's
+/// cooperative pool.
+public func run(_ executable: String, _ arguments: [String], environment: [String: String], input: Data? = nil, timeout: TimeInterval = 60) async throws -> CommandResult {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread.detachNewThread {
+            continuation.resume(with: Result { try runCommand(executable, arguments, environment: environment, input: input, timeout: timeout) })
+        }
+    }
+}
+
 /// Runs a command to completion (killing it after `timeout`) with exactly `environment`.
-public func runCommand(_ executable: String, _ arguments: [String], environment: [String: String], timeout: TimeInterval = 60) throws -> CommandResult {
+public func runCommand(_ executable: String, _ arguments: [String], environment: [String: String], input: Data? = nil, timeout: TimeInterval = 60) throws -> CommandResult {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
@@ -79,13 +104,16 @@ public func runCommand(_ executable: String, _ arguments: [String], environment:
     let err = FileManager.default.temporaryDirectory.appendingPathComponent("cmd-\(UUID().uuidString).err")
     FileManager.default.createFile(atPath: out.path, contents: nil)
     FileManager.default.createFile(atPath: err.path, contents: nil)
+    let inputFile = FileManager.default.temporaryDirectory.appendingPathComponent("cmd-\(UUID().uuidString).in")
+    FileManager.default.createFile(atPath: inputFile.path, contents: input ?? Data())
     defer {
         try? FileManager.default.removeItem(at: out)
         try? FileManager.default.removeItem(at: err)
+        try? FileManager.default.removeItem(at: inputFile)
     }
     process.standardOutput = try FileHandle(forWritingTo: out)
     process.standardError = try FileHandle(forWritingTo: err)
-    process.standardInput = FileHandle.nullDevice
+    process.standardInput = try FileHandle(forReadingFrom: inputFile)
     let start = Date()
     try process.run()
     let deadline = start.addingTimeInterval(timeout)
