@@ -4,7 +4,11 @@ import PackageDescription
 let package = Package(
     name: "secrets-injector",
     platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "secrets-injector", targets: ["secrets-injector"])
+    ],
     dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
@@ -20,6 +24,9 @@ let package = Package(
             providers: [.apt(["libssl-dev"])]
         ),
 
+        // prctl(2) is variadic: the one call SPEC §7 needs is wrapped in C.
+        .target(name: "CProcess"),
+
         .target(name: "AWSSigning", dependencies: ["CCrypto"]),
         .target(name: "HTTPTransport", dependencies: ["CCurl"]),
         .target(
@@ -33,6 +40,21 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .target(
+            name: "InjectorCore",
+            dependencies: [
+                "SecretsManager", "AWSCredentials", "HTTPTransport", "CProcess",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "secrets-injector",
+            dependencies: [
+                "InjectorCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
 
         .target(name: "TestSupport", dependencies: ["HTTPTransport", "AWSCredentials"], path: "Tests/TestSupport"),
         .testTarget(name: "AWSSigningTests", dependencies: ["AWSSigning", "TestSupport"], exclude: ["botocore_sigv4.py"]),
@@ -42,5 +64,8 @@ let package = Package(
             name: "SecretsManagerTests",
             dependencies: ["SecretsManager", "AWSCredentials", "HTTPTransport", "AWSSigning", "TestSupport"]
         ),
+        .testTarget(name: "InjectorCoreTests", dependencies: ["InjectorCore", "SecretsManager", "AWSCredentials", "TestSupport"]),
+        // Runs the built binary against moto_server and a fake ECS credential endpoint.
+        .testTarget(name: "BlackBoxTests", dependencies: ["TestSupport"]),
     ]
 )

@@ -187,7 +187,8 @@ public final class SecretsManagerClient: Sendable {
                 do {
                     _ = try await credentials.forceRefresh()
                 } catch {
-                    throw failure(.credentials, operation, secretID, detail: error.message, transient: error.isTransient)
+                    let category: SecretsManagerError.Category = error.kind == .configuration ? .configuration : .credentials
+                    throw failure(category, operation, secretID, detail: error.message, transient: error.isTransient)
                 }
                 continue
             }
@@ -199,7 +200,8 @@ public final class SecretsManagerClient: Sendable {
                 logger.warning("signature refused for clock skew; retrying with the corrected clock", metadata: ["skewSeconds": "\(Int(clockSkew))"])
                 continue
             }
-            guard error.isTransient, attempt - extraAttempts < configuration.maxAttempts else { throw error }
+            // The credential provider already retried on its own; its failure ends the call.
+            guard error.isTransient, error.category != .credentials, attempt - extraAttempts < configuration.maxAttempts else { throw error }
             // "Standard" retry delay: rand(0,1) * min(2^(attempt-1), 20) seconds.
             let delay = random() * min(pow2(attempt - 1 - extraAttempts), 20)
             logger.debug("retrying", metadata: ["operation": "\(operation)", "attempt": "\(attempt)", "delaySeconds": "\(delay)", "code": "\(error.code ?? "\(error.category)")"])
@@ -225,7 +227,8 @@ public final class SecretsManagerClient: Sendable {
         do {
             keys = try await credentials.current()
         } catch {
-            return .failure(failure(.credentials, operation, secretID, detail: error.message, transient: error.isTransient))
+            let category: SecretsManagerError.Category = error.kind == .configuration ? .configuration : .credentials
+            return .failure(failure(category, operation, secretID, detail: error.message, transient: error.isTransient))
         }
         let signer = SigV4Signer(
             credentials: SigningCredentials(accessKeyID: keys.accessKeyID, secretAccessKey: keys.secretAccessKey, sessionToken: keys.sessionToken),

@@ -1,0 +1,205 @@
+#!/usr/bin/env python3
+"""AWS test peers on loopback: moto_server with signature verification on, seeded with the
+Pipeline Pulse secrets, and a fake ECS container credential endpoint that serves STS
+AssumeRole credentials and demands its Authorization token.
+
+Prints one JSON line when ready (see `ready` below), then runs until stdin closes (or --hold
+seconds, or 15 minutes), and stops everything it started.
+
+    python3 scripts/harness/aws_peers.py            # used by the tests and the demo
+"""
+import argparse
+import datetime
+import json
+import os
+import secrets as random_tokens
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import boto3
+import botocore.exceptions
+from botocore.config import Config
+
+REGION = "ap-southeast-1"
+ACCOUNT = "123456789012"
+
+# The four Pipeline Pulse secrets, shaped as the product's first user stores them. The database
+# password needs URL-encoding on purpose.
+PIPELINE_PULSE = {
+    "pipeline-pulse/prod/database": {
+        "username": "pp_app",
+        "password": "Xq7#p@ss:w/rd?&=+ %ü",
+        "host": "pipeline-pulse-db.cluster-abc.ap-southeast-1.rds.amazonaws.com",
+        "port": 5432,
+        "database": "pipeline_pulse",
+    },
+    "pipeline-pulse/prod/zoho": {
+        "client_id": "1000.ZOHOCLIENTID7QX",
+        "client_secret": "zoho-client-secret-5f3b9a",
+        "redirect_uri": "https://pipeline-pulse.example.com/api/zoho/callback",
+        "data_center": "in",
+    },
+    "pipeline-pulse/prod/currency": {
+        "api_key": "cur-live-9d8e7f6a5b4c",
+        "base_url": "https://api.currencyfreaks.com/v2.0",
+    },
+    "pipeline-pulse/prod/jwt": {
+        "secret": "jwt-signing-secret-4c1d2e3f",
+        "algorithm": "HS256",
+        "expire_minutes": 30,
+    },
+}
+
+READ_ACTIONS = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret",
+                "secretsmanager:BatchGetSecretValue", "secretsmanager:ListSecrets"]
+NO_GET_ACTIONS = ["secretsmanager:DescribeSecret", "secretsmanager:BatchGetSecretValue",
+                  "secretsmanager:ListSecrets"]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port, process, seconds=60):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if process.poll() is not None:
+            sys.exit(f"moto_server exited with {process.returncode}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    sys.exit("moto_server did not start in time")
+
+
+class CredentialHandler(BaseHTTPRequestHandler):
+    """GET /creds/<role>: the role's STS credentials, with the ECS endpoint's shape."""
+    server_version = "FakeECSAgent/1.0"
+    roles = {}
+    token = ""
+    requests_served = 0
+
+    def log_message(self, *args):
+        pass
+
+    def _send(self, status, body):
+        data = body.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        CredentialHandler.requests_served += 1
+        if self.headers.get("Authorization") != self.token:
+            return self._send(401, '{"message":"bad token"}')
+        name = self.path.rsplit("/", 1)[-1]
+        if name == "fail500":
+            return self._send(500, '{"message":"agent failure"}')
+        if name == "garbage":
+            return self._send(200, "<html>this is not credentials</html>")
+        if name not in self.roles:
+            return self._send(404, '{"message":"no such role"}')
+        creds = self.roles[name]
+        self._send(200, json.dumps({
+            "AccessKeyId": creds["AccessKeyId"],
+            "SecretAccessKey": creds["SecretAccessKey"],
+            "Token": creds["SessionToken"],
+            "Expiration": creds["Expiration"].astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/{name}",
+        }))
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--hold", type=float, default=900, help="seconds to run at most")
+    args = parser.parse_args()
+
+    port = free_port()
+    # Unsigned set-up calls, counted exactly: 2 roles x (create + policy) + 4 secrets + 2 AssumeRole.
+    setup_calls = 2 * 2 + len(PIPELINE_PULSE) + 2
+    env = dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT=str(setup_calls), MOTO_ACCOUNT_ID=ACCOUNT)
+    log = tempfile.NamedTemporaryFile(prefix="moto-", suffix=".log", delete=False)
+    moto = subprocess.Popen(["moto_server", "-H", "127.0.0.1", "-p", str(port)], env=env,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_for_port(port, moto)
+        endpoint = f"http://127.0.0.1:{port}"
+        setup = dict(endpoint_url=endpoint, region_name=REGION, aws_access_key_id="setup",
+                     aws_secret_access_key="setup", config=Config(retries={"max_attempts": 1}))
+        iam = boto3.client("iam", **setup)
+        sts = boto3.client("sts", **setup)
+        sm = boto3.client("secretsmanager", **setup)
+
+        trust = json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}]})
+        for role, actions in (("pipeline-pulse-task", READ_ACTIONS), ("pipeline-pulse-no-get", NO_GET_ACTIONS)):
+            iam.create_role(RoleName=role, AssumeRolePolicyDocument=trust)
+            iam.put_role_policy(RoleName=role, PolicyName="read-secrets", PolicyDocument=json.dumps({
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}))
+        for name, value in PIPELINE_PULSE.items():
+            sm.create_secret(Name=name, SecretString=json.dumps(value))
+        roles = {}
+        for role in ("pipeline-pulse-task", "pipeline-pulse-no-get"):
+            roles[role] = sts.assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/{role}",
+                                          RoleSessionName="secrets-injector-test")["Credentials"]
+
+        # Prove verification is on: the set-up budget is spent, so an unsigned-key call is refused
+        # and a call signed with the task role's keys is accepted.
+        try:
+            sm.list_secrets()
+            sys.exit("moto accepted a call signed with unknown keys: signature verification is off")
+        except botocore.exceptions.ClientError:
+            pass
+        task = roles["pipeline-pulse-task"]
+        signed = boto3.client("secretsmanager", endpoint_url=endpoint, region_name=REGION,
+                              aws_access_key_id=task["AccessKeyId"], aws_secret_access_key=task["SecretAccessKey"],
+                              aws_session_token=task["SessionToken"])
+        signed.describe_secret(SecretId="pipeline-pulse/prod/jwt")
+
+        CredentialHandler.roles = roles
+        CredentialHandler.token = "ecs-agent-token-" + random_tokens.token_hex(8)
+        agent = ThreadingHTTPServer(("127.0.0.1", 0), CredentialHandler)
+        agent.daemon_threads = True
+        threading.Thread(target=agent.serve_forever, daemon=True).start()
+        token_file = tempfile.NamedTemporaryFile("w", prefix="ecs-token-", delete=False)
+        token_file.write(CredentialHandler.token)
+        token_file.close()
+
+        ready = {
+            "endpoint": endpoint,
+            "region": REGION,
+            "credentials": f"http://127.0.0.1:{agent.server_address[1]}/creds/",
+            "credentialsLocalhost": f"http://localhost:{agent.server_address[1]}/creds/",
+            "token": CredentialHandler.token,
+            "tokenFile": token_file.name,
+            "secrets": {name: json.dumps(value) for name, value in PIPELINE_PULSE.items()},
+            "motoLog": log.name,
+        }
+        print(json.dumps(ready), flush=True)
+        stopper = threading.Thread(target=sys.stdin.read, daemon=True)
+        stopper.start()
+        stopper.join(timeout=args.hold)
+        agent.shutdown()
+        os.unlink(token_file.name)
+    finally:
+        os.killpg(moto.pid, signal.SIGTERM)
+        try:
+            moto.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(moto.pid, signal.SIGKILL)
+        os.unlink(log.name)
+
+
+if __name__ == "__main__":
+    main()
