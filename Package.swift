@@ -57,14 +57,18 @@ let package = Package(
         ),
 
         .target(name: "TestSupport", dependencies: ["HTTPTransport", "AWSCredentials"], path: "Tests/TestSupport"),
-        .testTarget(name: "AWSSigningTests", dependencies: ["AWSSigning", "TestSupport"], exclude: ["botocore_sigv4.py"]),
-        .testTarget(name: "HTTPTransportTests", dependencies: ["HTTPTransport", "TestSupport"], exclude: ["http_peer.py"]),
+        .testTarget(
+            name: "AWSSigningTests", dependencies: ["AWSSigning", "TestSupport"], exclude: ["botocore_sigv4.py"]),
+        .testTarget(
+            name: "HTTPTransportTests", dependencies: ["HTTPTransport", "TestSupport"], exclude: ["http_peer.py"]),
         .testTarget(name: "AWSCredentialsTests", dependencies: ["AWSCredentials", "HTTPTransport", "TestSupport"]),
         .testTarget(
             name: "SecretsManagerTests",
             dependencies: ["SecretsManager", "AWSCredentials", "HTTPTransport", "AWSSigning", "TestSupport"]
         ),
-        .testTarget(name: "InjectorCoreTests", dependencies: ["InjectorCore", "SecretsManager", "AWSCredentials", "TestSupport"]),
+        .testTarget(
+            name: "InjectorCoreTests",
+            dependencies: ["InjectorCore", "SecretsManager", "AWSCredentials", "TestSupport"]),
         // Runs the built binary against moto_server and a fake ECS credential endpoint.
         .testTarget(name: "BlackBoxTests", dependencies: ["TestSupport"]),
     ]

@@ -55,7 +55,8 @@ public struct ContainerCredentialProvider: CredentialProvider {
 
     /// A FULL_URI must be https, or name a loopback address or one of ``allowedHosts``.
     static func validateFullURI(_ uri: String) throws(CredentialError) {
-        guard let parsed = URL(string: uri), let scheme = parsed.scheme?.lowercased(), scheme == "http" || scheme == "https",
+        guard let parsed = URL(string: uri), let scheme = parsed.scheme?.lowercased(),
+            scheme == "http" || scheme == "https",
             var host = parsed.host(percentEncoded: false), !host.isEmpty
         else {
             throw CredentialError(.configuration, "AWS_CONTAINER_CREDENTIALS_FULL_URI \"\(uri)\" is not an http(s) URL")
@@ -66,7 +67,8 @@ public struct ContainerCredentialProvider: CredentialProvider {
         if allowedHosts.contains(host) || isLoopback(host) { return }
         throw CredentialError(
             .configuration,
-            "AWS_CONTAINER_CREDENTIALS_FULL_URI host \(host) is not allowed over plain http: use https, a loopback address, or one of 169.254.170.2, 169.254.170.23, fd00:ec2::23, localhost")
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI host \(host) is not allowed over plain http: use https, a loopback address, or one of 169.254.170.2, 169.254.170.23, fd00:ec2::23, localhost"
+        )
     }
 
     static func isLoopback(_ host: String) -> Bool {
@@ -78,7 +80,9 @@ public struct ContainerCredentialProvider: CredentialProvider {
 
     static func validate(token: String, from source: String) throws(CredentialError) {
         if token.utf8.contains(where: { $0 == 0x0D || $0 == 0x0A }) {
-            throw CredentialError(.configuration, "\(source) contains a line break (CR or LF), which cannot be sent as a header: remove it")
+            throw CredentialError(
+                .configuration,
+                "\(source) contains a line break (CR or LF), which cannot be sent as a header: remove it")
         }
     }
 
@@ -94,7 +98,8 @@ public struct ContainerCredentialProvider: CredentialProvider {
             try Self.validate(token: value, from: "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE \(path)")
             headers.append(HTTPHeader("Authorization", value))
         }
-        let request = HTTPRequest(method: "GET", url: url, headers: headers, connectTimeout: timeout, timeout: timeout, proxy: .never)
+        let request = HTTPRequest(
+            method: "GET", url: url, headers: headers, connectTimeout: timeout, timeout: timeout, proxy: .never)
 
         var lastError = CredentialError(.unavailable, "\(name) was not tried")
         for attempt in 1...attempts {
@@ -112,9 +117,13 @@ public struct ContainerCredentialProvider: CredentialProvider {
             case 200..<300:
                 return try Self.decode(response.body, from: name, source: "ECS container endpoint")
             case 429, 500...599:
-                lastError = CredentialError(.unavailable, "\(name) answered HTTP \(response.status) after \(attempts) attempts")
+                lastError = CredentialError(
+                    .unavailable, "\(name) answered HTTP \(response.status) after \(attempts) attempts")
             case 401, 403:
-                throw CredentialError(.configuration, "\(name) refused the request (HTTP \(response.status)): check AWS_CONTAINER_AUTHORIZATION_TOKEN or its _FILE")
+                throw CredentialError(
+                    .configuration,
+                    "\(name) refused the request (HTTP \(response.status)): check AWS_CONTAINER_AUTHORIZATION_TOKEN or its _FILE"
+                )
             default:
                 throw CredentialError(.invalidResponse, "\(name) answered HTTP \(response.status)")
             }
@@ -134,7 +143,8 @@ public struct ContainerCredentialProvider: CredentialProvider {
         guard let document = try? JSONDecoder().decode(Document.self, from: Data(body)) else {
             throw CredentialError(.invalidResponse, "\(name) did not answer with credentials JSON")
         }
-        guard let keyID = document.AccessKeyId, !keyID.isEmpty, let secret = document.SecretAccessKey, !secret.isEmpty else {
+        guard let keyID = document.AccessKeyId, !keyID.isEmpty, let secret = document.SecretAccessKey, !secret.isEmpty
+        else {
             throw CredentialError(.invalidResponse, "\(name) answered without AccessKeyId/SecretAccessKey")
         }
         var expiration: Date?
@@ -144,7 +154,9 @@ public struct ContainerCredentialProvider: CredentialProvider {
             }
             expiration = date
         }
-        return Credentials(accessKeyID: keyID, secretAccessKey: secret, sessionToken: document.Token, expiration: expiration, source: source)
+        return Credentials(
+            accessKeyID: keyID, secretAccessKey: secret, sessionToken: document.Token, expiration: expiration,
+            source: source)
     }
 }
 
@@ -167,12 +179,15 @@ public struct InstanceMetadataProvider: CredentialProvider {
 
     public func fetch() async throws(CredentialError) -> Credentials {
         let token = try await text(
-            HTTPRequest(method: "PUT", url: endpoint + "/latest/api/token", headers: [HTTPHeader("X-aws-ec2-metadata-token-ttl-seconds", "21600")]))
+            HTTPRequest(
+                method: "PUT", url: endpoint + "/latest/api/token",
+                headers: [HTTPHeader("X-aws-ec2-metadata-token-ttl-seconds", "21600")]))
         let tokenHeader = HTTPHeader("X-aws-ec2-metadata-token", token)
         let base = endpoint + "/latest/meta-data/iam/security-credentials/"
         let roles = try await text(HTTPRequest(method: "GET", url: base, headers: [tokenHeader]))
         guard let role = roles.split(whereSeparator: \.isNewline).first.map(String.init), !role.isEmpty else {
-            throw CredentialError(.unavailable, "\(name) lists no instance role: attach an instance profile or set credentials")
+            throw CredentialError(
+                .unavailable, "\(name) lists no instance role: attach an instance profile or set credentials")
         }
         let body = try await bytes(HTTPRequest(method: "GET", url: base + role, headers: [tokenHeader]))
         return try ContainerCredentialProvider.decode(body, from: name, source: "EC2 instance metadata")

@@ -5,9 +5,13 @@ public import HTTPTransport
 public enum CredentialChain {
     /// The provider to use. Throws configuration errors (a disallowed FULL_URI, a token with a line
     /// break, half-set keys) before any request is made.
-    public static func provider(environment: [String: String], transport: any HTTPTransport) throws(CredentialError) -> any CredentialProvider {
+    public static func provider(environment: [String: String], transport: any HTTPTransport) throws(CredentialError)
+        -> any CredentialProvider
+    {
         if let provider = try EnvironmentCredentialProvider(environment: environment) { return provider }
-        if let provider = try ContainerCredentialProvider(environment: environment, transport: transport) { return provider }
+        if let provider = try ContainerCredentialProvider(environment: environment, transport: transport) {
+            return provider
+        }
         if let provider = try SharedCredentialsFileProvider(environment: environment) { return provider }
         if let provider = InstanceMetadataProvider(environment: environment, transport: transport) {
             return LastResortProvider(inner: provider)
@@ -17,7 +21,8 @@ public enum CredentialChain {
 
     static let noCredentials = CredentialError(
         .configuration,
-        "no AWS credentials: run with an ECS task role (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI or _FULL_URI), or set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or a profile in ~/.aws/credentials")
+        "no AWS credentials: run with an ECS task role (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI or _FULL_URI), or set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or a profile in ~/.aws/credentials"
+    )
 }
 
 /// IMDS is tried only because nothing else was configured; when it fails, say what could have been.

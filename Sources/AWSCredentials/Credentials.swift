@@ -10,7 +10,10 @@ public struct Credentials: Sendable, Equatable, CustomStringConvertible {
     /// Which provider they came from, for messages ("ECS container endpoint").
     public var source: String
 
-    public init(accessKeyID: String, secretAccessKey: String, sessionToken: String? = nil, expiration: Date? = nil, source: String) {
+    public init(
+        accessKeyID: String, secretAccessKey: String, sessionToken: String? = nil, expiration: Date? = nil,
+        source: String
+    ) {
         self.accessKeyID = accessKeyID
         self.secretAccessKey = secretAccessKey
         self.sessionToken = sessionToken

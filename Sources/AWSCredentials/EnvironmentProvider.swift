@@ -1,3 +1,5 @@
+import FoundationEssentials
+
 /// Long-term or session keys from `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and
 /// `AWS_SESSION_TOKEN`.
 public struct EnvironmentCredentialProvider: CredentialProvider {
@@ -13,11 +15,18 @@ public struct EnvironmentCredentialProvider: CredentialProvider {
             return nil
         case (let keyID?, let secret?):
             let token = environment["AWS_SESSION_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
-            credentials = Credentials(accessKeyID: keyID, secretAccessKey: secret, sessionToken: token, source: "environment")
+            credentials = Credentials(
+                accessKeyID: keyID, secretAccessKey: secret, sessionToken: token, source: "environment")
         case (nil, _):
-            throw CredentialError(.configuration, "AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not: set both, or neither to use the ECS task role")
+            throw CredentialError(
+                .configuration,
+                "AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not: set both, or neither to use the ECS task role"
+            )
         case (_, nil):
-            throw CredentialError(.configuration, "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not: set both, or neither to use the ECS task role")
+            throw CredentialError(
+                .configuration,
+                "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not: set both, or neither to use the ECS task role"
+            )
         }
     }
 
@@ -40,7 +49,8 @@ public struct SharedCredentialsFileProvider: CredentialProvider {
         name = "shared credentials file \(path) [\(profile)]"
         guard let text = readFile(path) else {
             if explicitProfile != nil, environment["AWS_SHARED_CREDENTIALS_FILE"] != nil {
-                throw CredentialError(.configuration, "cannot read the shared credentials file \(path) (AWS_SHARED_CREDENTIALS_FILE)")
+                throw CredentialError(
+                    .configuration, "cannot read the shared credentials file \(path) (AWS_SHARED_CREDENTIALS_FILE)")
             }
             return nil
         }
@@ -52,9 +62,14 @@ public struct SharedCredentialsFileProvider: CredentialProvider {
             return nil
         }
         guard let keyID = values["aws_access_key_id"], let secret = values["aws_secret_access_key"] else {
-            throw CredentialError(.configuration, "profile [\(profile)] in \(path) needs aws_access_key_id and aws_secret_access_key (only static keys are supported)")
+            throw CredentialError(
+                .configuration,
+                "profile [\(profile)] in \(path) needs aws_access_key_id and aws_secret_access_key (only static keys are supported)"
+            )
         }
-        credentials = Credentials(accessKeyID: keyID, secretAccessKey: secret, sessionToken: values["aws_session_token"], source: "shared credentials file")
+        credentials = Credentials(
+            accessKeyID: keyID, secretAccessKey: secret, sessionToken: values["aws_session_token"],
+            source: "shared credentials file")
     }
 
     public func fetch() async throws(CredentialError) -> Credentials { credentials }
@@ -94,5 +109,3 @@ extension StringProtocol {
         return String(slice)
     }
 }
-
-import FoundationEssentials

@@ -20,7 +20,10 @@ public actor RefreshingCredentials {
     private var inFlight: Task<Credentials, any Error>?
     private var nextAdvisoryAttempt: Date?
 
-    public init(provider: any CredentialProvider, clock: any WallClock = SystemWallClock(), logger: Logger = Logger(label: "secrets-injector.credentials")) {
+    public init(
+        provider: any CredentialProvider, clock: any WallClock = SystemWallClock(),
+        logger: Logger = Logger(label: "secrets-injector.credentials")
+    ) {
         self.provider = provider
         self.clock = clock
         self.logger = logger
@@ -69,7 +72,12 @@ public actor RefreshingCredentials {
                 inFlight = nil
                 cached = credentials
                 nextAdvisoryAttempt = nil
-                logger.debug("credentials refreshed", metadata: ["source": "\(credentials.source)", "expiration": "\(credentials.expiration.map { "\($0)" } ?? "none")"])
+                logger.debug(
+                    "credentials refreshed",
+                    metadata: [
+                        "source": "\(credentials.source)",
+                        "expiration": "\(credentials.expiration.map { "\($0)" } ?? "none")",
+                    ])
             }
             return credentials
         } catch let error as CredentialError {

@@ -37,11 +37,13 @@ public enum SHA256 {
     public static func hash(_ bytes: some Collection<UInt8>) throws(CryptoError) -> [UInt8] {
         var digest = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
         var length: UInt32 = 0
-        let result: Int32 = bytes.withContiguousStorageIfAvailable { input in
-            EVP_Digest(input.baseAddress, input.count, &digest, &length, EVP_sha256(), nil)
-        } ?? Array(bytes).withUnsafeBufferPointer { input in
-            EVP_Digest(input.baseAddress, input.count, &digest, &length, EVP_sha256(), nil)
-        }
+        let result: Int32 =
+            bytes.withContiguousStorageIfAvailable { input in
+                EVP_Digest(input.baseAddress, input.count, &digest, &length, EVP_sha256(), nil)
+            }
+            ?? Array(bytes).withUnsafeBufferPointer { input in
+                EVP_Digest(input.baseAddress, input.count, &digest, &length, EVP_sha256(), nil)
+            }
         try cryptoCheck(result, "EVP_Digest(SHA-256)")
         return Array(digest.prefix(Int(length)))
     }

@@ -22,7 +22,9 @@ public final class CurlTransport: HTTPTransport {
         /// A larger response is refused rather than held in memory.
         public var maximumResponseBytes: Int
 
-        public init(caBundlePath: String? = nil, maximumConcurrentTransfers: Int = 4, maximumResponseBytes: Int = 32 << 20) {
+        public init(
+            caBundlePath: String? = nil, maximumConcurrentTransfers: Int = 4, maximumResponseBytes: Int = 32 << 20
+        ) {
             self.caBundlePath = caBundlePath
             self.maximumConcurrentTransfers = maximumConcurrentTransfers
             self.maximumResponseBytes = maximumResponseBytes
@@ -131,7 +133,8 @@ final class CurlWorkerPool: @unchecked Sendable {
     private func work() {
         guard let handle = curl_easy_init() else {
             while let transfer = next() {
-                transfer.finish(.failure(TransportError(kind: .other, url: transfer.request.url, detail: "curl_easy_init failed")))
+                transfer.finish(
+                    .failure(TransportError(kind: .other, url: transfer.request.url, detail: "curl_easy_init failed")))
             }
             return
         }
@@ -190,7 +193,8 @@ final class CurlTransfer: @unchecked Sendable {
         let code: CURLcode = request.body.withUnsafeBufferPointer { body in
             errorBuffer.withUnsafeMutableBufferPointer { errorBytes in
                 do throws(SetupError) {
-                    try configure(handle, headers: headerList, body: body, errorBuffer: errorBytes.baseAddress!, context: context)
+                    try configure(
+                        handle, headers: headerList, body: body, errorBuffer: errorBytes.baseAddress!, context: context)
                 } catch {
                     return error.code
                 }
@@ -208,7 +212,10 @@ final class CurlTransfer: @unchecked Sendable {
         _ = ccurl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
         var connects = 0
         _ = ccurl_getinfo_long(handle, CURLINFO_NUM_CONNECTS, &connects)
-        finish(.success(HTTPResponse(status: status, headers: responseHeaders, body: responseBody, reusedConnection: connects == 0)))
+        finish(
+            .success(
+                HTTPResponse(
+                    status: status, headers: responseHeaders, body: responseBody, reusedConnection: connects == 0)))
     }
 
     private struct SetupError: Error { var code: CURLcode }
@@ -241,7 +248,9 @@ final class CurlTransfer: @unchecked Sendable {
             }
             try check(ccurl_setopt_offset(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(body.count)))
             // An empty body still needs a valid pointer, or libcurl reads from stdin.
-            let pointer = body.baseAddress.map { UnsafeMutableRawPointer(mutating: $0) } ?? UnsafeMutableRawPointer(mutating: emptyBody)
+            let pointer =
+                body.baseAddress.map { UnsafeMutableRawPointer(mutating: $0) }
+                ?? UnsafeMutableRawPointer(mutating: emptyBody)
             try check(ccurl_setopt_pointer(handle, CURLOPT_POSTFIELDS, pointer))
         }
 

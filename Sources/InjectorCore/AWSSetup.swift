@@ -10,22 +10,28 @@ public enum AWSSetup {
     /// A Secrets Manager client for this environment. Throws ``CredentialError`` or
     /// ``SecretsManagerError`` (category `.configuration`) for settings that cannot work.
     public static func secretsManagerClient(
-        environment: [String: String], transport: any HTTPTransport, configuredRegion: String? = nil, configuredEndpoint: String? = nil,
+        environment: [String: String], transport: any HTTPTransport, configuredRegion: String? = nil,
+        configuredEndpoint: String? = nil,
         clock: any WallClock = SystemWallClock(), logger: Logger
     ) async throws -> SecretsManagerClient {
         let provider = try CredentialChain.provider(environment: environment, transport: transport)
         let maxAttempts = try SecretsManagerClient.Configuration.maxAttempts(environment: environment)
-        let region = try await RegionResolver.resolve(configured: configuredRegion, environment: environment, transport: transport)
+        let region = try await RegionResolver.resolve(
+            configured: configuredRegion, environment: environment, transport: transport)
         let endpoint = try Endpoint.resolve(environment: environment, configured: configuredEndpoint, region: region)
-        logger.debug("AWS setup", metadata: ["credentials": "\(provider.name)", "region": "\(region)", "endpoint": "\(endpoint)"])
+        logger.debug(
+            "AWS setup",
+            metadata: ["credentials": "\(provider.name)", "region": "\(region)", "endpoint": "\(endpoint)"])
         return SecretsManagerClient(
             configuration: .init(endpoint: endpoint, region: region, maxAttempts: maxAttempts),
-            credentials: RefreshingCredentials(provider: provider, clock: clock, logger: logger), transport: transport, clock: clock,
+            credentials: RefreshingCredentials(provider: provider, clock: clock, logger: logger), transport: transport,
+            clock: clock,
             logger: logger)
     }
 
     /// The transport for AWS calls: libcurl with `AWS_CA_BUNDLE` when set.
     public static func transport(environment: [String: String]) -> CurlTransport {
-        CurlTransport(configuration: .init(caBundlePath: environment["AWS_CA_BUNDLE"].flatMap { $0.isEmpty ? nil : $0 }))
+        CurlTransport(
+            configuration: .init(caBundlePath: environment["AWS_CA_BUNDLE"].flatMap { $0.isEmpty ? nil : $0 }))
     }
 }

@@ -24,19 +24,28 @@ public struct SecretLookup: Sendable {
     func select(from value: SecretValue) throws(SecretLookupError) -> [UInt8] {
         guard let jsonKey else { return value.bytes }
         guard let string = value.secretString else {
-            throw SecretLookupError(exitStatus: .notFoundOrDenied, message: "secret \(secretID) is binary: --json-key needs a JSON SecretString")
+            throw SecretLookupError(
+                exitStatus: .notFoundOrDenied,
+                message: "secret \(secretID) is binary: --json-key needs a JSON SecretString")
         }
         let document: JSONValue
         do {
             document = try JSONValue.parse(string)
         } catch {
-            throw SecretLookupError(exitStatus: .notFoundOrDenied, message: "secret \(secretID) is not JSON (\(error)): --json-key needs a JSON object")
+            throw SecretLookupError(
+                exitStatus: .notFoundOrDenied,
+                message: "secret \(secretID) is not JSON (\(error)): --json-key needs a JSON object")
         }
         guard case .object = document else {
-            throw SecretLookupError(exitStatus: .notFoundOrDenied, message: "secret \(secretID) is JSON but not an object: --json-key needs a JSON object")
+            throw SecretLookupError(
+                exitStatus: .notFoundOrDenied,
+                message: "secret \(secretID) is JSON but not an object: --json-key needs a JSON object")
         }
         guard let member = document[jsonKey] else {
-            throw SecretLookupError(exitStatus: .notFoundOrDenied, message: "secret \(secretID) has no key \"\(jsonKey)\" (its keys: \(document.keys.joined(separator: ", ")))")
+            throw SecretLookupError(
+                exitStatus: .notFoundOrDenied,
+                message:
+                    "secret \(secretID) has no key \"\(jsonKey)\" (its keys: \(document.keys.joined(separator: ", ")))")
         }
         return Array(member.text.utf8)
     }

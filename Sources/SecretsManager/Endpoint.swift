@@ -10,7 +10,8 @@ public struct Endpoint: Sendable, Equatable, CustomStringConvertible {
 
     /// Parses an http(s) URL; `origin` names the setting it came from.
     public init(url: String, origin: String) throws(SecretsManagerError) {
-        guard let parsed = URL(string: url), let scheme = parsed.scheme?.lowercased(), scheme == "http" || scheme == "https",
+        guard let parsed = URL(string: url), let scheme = parsed.scheme?.lowercased(),
+            scheme == "http" || scheme == "https",
             let host = parsed.host(percentEncoded: false), !host.isEmpty
         else {
             throw SecretsManagerError.configuration("\(origin) \"\(url)\" is not an http(s) URL")
@@ -28,7 +29,9 @@ public struct Endpoint: Sendable, Equatable, CustomStringConvertible {
 
     /// SPEC §3: `AWS_ENDPOINT_URL_SECRETS_MANAGER`, `AWS_ENDPOINT_URL`, the configuration's
     /// `endpoint`, else the regional (or FIPS, or China) AWS endpoint.
-    public static func resolve(environment: [String: String], configured: String?, region: String) throws(SecretsManagerError) -> Endpoint {
+    public static func resolve(environment: [String: String], configured: String?, region: String)
+        throws(SecretsManagerError) -> Endpoint
+    {
         if let url = environment["AWS_ENDPOINT_URL_SECRETS_MANAGER"], !url.isEmpty {
             return try Endpoint(url: url, origin: "AWS_ENDPOINT_URL_SECRETS_MANAGER")
         }
@@ -40,38 +43,48 @@ public struct Endpoint: Sendable, Equatable, CustomStringConvertible {
         }
         let fips = environment["AWS_USE_FIPS_ENDPOINT"]?.lowercased() == "true"
         let domain = region.hasPrefix("cn-") ? "amazonaws.com.cn" : "amazonaws.com"
-        return try Endpoint(url: "https://secretsmanager\(fips ? "-fips" : "").\(region).\(domain)", origin: "the regional endpoint")
+        return try Endpoint(
+            url: "https://secretsmanager\(fips ? "-fips" : "").\(region).\(domain)", origin: "the regional endpoint")
     }
 }
 
 /// Finds the AWS region (SPEC §3): configuration, `AWS_REGION`, `AWS_DEFAULT_REGION`, else the
 /// `TaskARN` in the ECS task metadata (`ECS_CONTAINER_METADATA_URI_V4/task`).
 public enum RegionResolver {
-    public static func resolve(configured: String?, environment: [String: String], transport: any HTTPTransport) async throws(SecretsManagerError) -> String {
-        for (value, origin) in [(configured, "region"), (environment["AWS_REGION"], "AWS_REGION"), (environment["AWS_DEFAULT_REGION"], "AWS_DEFAULT_REGION")] {
+    public static func resolve(configured: String?, environment: [String: String], transport: any HTTPTransport)
+        async throws(SecretsManagerError) -> String
+    {
+        for (value, origin) in [
+            (configured, "region"), (environment["AWS_REGION"], "AWS_REGION"),
+            (environment["AWS_DEFAULT_REGION"], "AWS_DEFAULT_REGION"),
+        ] {
             if let value, !value.isEmpty { return try validate(value, origin: origin) }
         }
         guard let metadata = environment["ECS_CONTAINER_METADATA_URI_V4"], !metadata.isEmpty else {
-            throw SecretsManagerError.configuration("no AWS region: set AWS_REGION (or \"region\" in the configuration)")
+            throw SecretsManagerError.configuration(
+                "no AWS region: set AWS_REGION (or \"region\" in the configuration)")
         }
         let url = metadata.hasSuffix("/") ? metadata + "task" : metadata + "/task"
         struct Task: Decodable { var TaskARN: String }
         do {
-            let response = try await transport.send(HTTPRequest(method: "GET", url: url, connectTimeout: .seconds(2), timeout: .seconds(2), proxy: .never))
+            let response = try await transport.send(
+                HTTPRequest(method: "GET", url: url, connectTimeout: .seconds(2), timeout: .seconds(2), proxy: .never))
             guard response.status == 200 else { throw SecretsManagerError.configuration("HTTP \(response.status)") }
             let arn = try JSONDecoder().decode(Task.self, from: Data(response.body)).TaskARN
             let parts = arn.split(separator: ":", omittingEmptySubsequences: false)
             guard parts.count > 3 else { throw SecretsManagerError.configuration("TaskARN \(arn) has no region") }
             return try validate(String(parts[3]), origin: "the ECS task ARN")
         } catch {
-            throw SecretsManagerError.configuration("no AWS region: AWS_REGION is not set and the ECS task metadata at \(url) did not give one (\(error))")
+            throw SecretsManagerError.configuration(
+                "no AWS region: AWS_REGION is not set and the ECS task metadata at \(url) did not give one (\(error))")
         }
     }
 
     static func validate(_ region: String, origin: String) throws(SecretsManagerError) -> String {
         let valid = region.utf8.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 45 }
         guard valid, region.count >= 4 else {
-            throw SecretsManagerError.configuration("\(origin) \"\(region)\" is not an AWS region name (like ap-southeast-1)")
+            throw SecretsManagerError.configuration(
+                "\(origin) \"\(region)\" is not an AWS region name (like ap-southeast-1)")
         }
         return region
     }

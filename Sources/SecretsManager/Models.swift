@@ -13,7 +13,10 @@ public struct SecretValue: Sendable, Equatable, Decodable, CustomStringConvertib
     public var versionStages: [String]
     public var createdDate: Date?
 
-    public init(arn: String, name: String, versionID: String, secretString: String? = nil, secretBinary: [UInt8]? = nil, versionStages: [String] = ["AWSCURRENT"], createdDate: Date? = nil) {
+    public init(
+        arn: String, name: String, versionID: String, secretString: String? = nil, secretBinary: [UInt8]? = nil,
+        versionStages: [String] = ["AWSCURRENT"], createdDate: Date? = nil
+    ) {
         self.arn = arn
         self.name = name
         self.versionID = versionID
@@ -24,7 +27,8 @@ public struct SecretValue: Sendable, Equatable, Decodable, CustomStringConvertib
     }
 
     enum CodingKeys: String, CodingKey {
-        case arn = "ARN", name = "Name", versionID = "VersionId", secretString = "SecretString", secretBinary = "SecretBinary"
+        case arn = "ARN", name = "Name", versionID = "VersionId", secretString = "SecretString", secretBinary =
+            "SecretBinary"
         case versionStages = "VersionStages", createdDate = "CreatedDate"
     }
 
@@ -36,7 +40,8 @@ public struct SecretValue: Sendable, Equatable, Decodable, CustomStringConvertib
         secretString = try container.decodeIfPresent(String.self, forKey: .secretString)
         if let base64 = try container.decodeIfPresent(String.self, forKey: .secretBinary) {
             guard let data = Data(base64Encoded: base64) else {
-                throw DecodingError.dataCorruptedError(forKey: .secretBinary, in: container, debugDescription: "SecretBinary is not base64")
+                throw DecodingError.dataCorruptedError(
+                    forKey: .secretBinary, in: container, debugDescription: "SecretBinary is not base64")
             }
             secretBinary = Array(data)
         }
@@ -63,7 +68,8 @@ public struct SecretListEntry: Sendable, Equatable, Decodable {
     public var deletedDate: Date?
 
     enum CodingKeys: String, CodingKey {
-        case arn = "ARN", name = "Name", versionIDsToStages = "SecretVersionsToStages", lastChangedDate = "LastChangedDate"
+        case arn = "ARN", name = "Name", versionIDsToStages = "SecretVersionsToStages", lastChangedDate =
+            "LastChangedDate"
         case nextRotationDate = "NextRotationDate", rotationEnabled = "RotationEnabled", deletedDate = "DeletedDate"
     }
 
@@ -93,7 +99,8 @@ public struct SecretDescription: Sendable, Equatable, Decodable {
     public var deletedDate: Date?
 
     enum CodingKeys: String, CodingKey {
-        case arn = "ARN", name = "Name", versionIDsToStages = "VersionIdsToStages", nextRotationDate = "NextRotationDate"
+        case arn = "ARN", name = "Name", versionIDsToStages = "VersionIdsToStages", nextRotationDate =
+            "NextRotationDate"
         case rotationEnabled = "RotationEnabled", lastChangedDate = "LastChangedDate", deletedDate = "DeletedDate"
     }
 

@@ -21,7 +21,10 @@ public final class SecretsManagerClient: Sendable {
         public var timeout: Duration
         public var userAgent: String
 
-        public init(endpoint: Endpoint, region: String, maxAttempts: Int = 3, connectTimeout: Duration = .seconds(3), timeout: Duration = .seconds(15), userAgent: String = "secrets-injector/\(secretsInjectorVersion)") {
+        public init(
+            endpoint: Endpoint, region: String, maxAttempts: Int = 3, connectTimeout: Duration = .seconds(3),
+            timeout: Duration = .seconds(15), userAgent: String = "secrets-injector/\(secretsInjectorVersion)"
+        ) {
             self.endpoint = endpoint
             self.region = region
             self.maxAttempts = max(1, maxAttempts)
@@ -56,7 +59,8 @@ public final class SecretsManagerClient: Sendable {
     private let callCounts = Mutex<[String: Int]>([:])
 
     public init(
-        configuration: Configuration, credentials: RefreshingCredentials, transport: any HTTPTransport, clock: any WallClock = SystemWallClock(),
+        configuration: Configuration, credentials: RefreshingCredentials, transport: any HTTPTransport,
+        clock: any WallClock = SystemWallClock(),
         sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) },
         random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) },
         logger: Logger = Logger(label: "secrets-injector.secretsmanager")
@@ -79,9 +83,13 @@ public final class SecretsManagerClient: Sendable {
     // MARK: Operations
 
     /// `GetSecretValue` for one secret, by name or ARN, optionally a stage or a version.
-    public func getSecretValue(id: String, versionStage: String? = nil, versionID: String? = nil) async throws(SecretsManagerError) -> SecretValue {
+    public func getSecretValue(id: String, versionStage: String? = nil, versionID: String? = nil)
+        async throws(SecretsManagerError) -> SecretValue
+    {
         do {
-            return try await call("GetSecretValue", GetSecretValueRequest(SecretId: id, VersionStage: versionStage, VersionId: versionID), as: SecretValue.self)
+            return try await call(
+                "GetSecretValue", GetSecretValueRequest(SecretId: id, VersionStage: versionStage, VersionId: versionID),
+                as: SecretValue.self)
         } catch {
             var error = error
             error.secretID = error.secretID ?? id
@@ -104,13 +112,18 @@ public final class SecretsManagerClient: Sendable {
             var token: String?
             var pages = 0
             repeat {
-                let page = try await call("BatchGetSecretValue", BatchGetSecretValueRequest(SecretIdList: chunk, NextToken: token), as: BatchGetSecretValueResponse.self, secretID: chunk.count == 1 ? chunk[0] : nil)
+                let page = try await call(
+                    "BatchGetSecretValue", BatchGetSecretValueRequest(SecretIdList: chunk, NextToken: token),
+                    as: BatchGetSecretValueResponse.self, secretID: chunk.count == 1 ? chunk[0] : nil)
                 values += page.SecretValues ?? []
                 for failure in page.Errors ?? [] {
                     let code = failure.ErrorCode ?? "UnknownError"
-                    errors.append(SecretsManagerError(
-                        category: SecretsManagerError.category(forCode: code, status: 400), code: code, awsMessage: failure.Message,
-                        operation: "BatchGetSecretValue", secretID: failure.SecretId, region: configuration.region, endpoint: configuration.endpoint.url))
+                    errors.append(
+                        SecretsManagerError(
+                            category: SecretsManagerError.category(forCode: code, status: 400), code: code,
+                            awsMessage: failure.Message,
+                            operation: "BatchGetSecretValue", secretID: failure.SecretId, region: configuration.region,
+                            endpoint: configuration.endpoint.url))
                 }
                 token = page.NextToken.flatMap { $0.isEmpty ? nil : $0 }
                 pages += 1
@@ -126,12 +139,15 @@ public final class SecretsManagerClient: Sendable {
         var token: String?
         var seenTokens: Set<String> = []
         repeat {
-            let request = ListSecretsRequest(Filters: namePrefix.map { [.init(Key: "name", Values: [$0])] }, MaxResults: 100, NextToken: token)
+            let request = ListSecretsRequest(
+                Filters: namePrefix.map { [.init(Key: "name", Values: [$0])] }, MaxResults: 100, NextToken: token)
             let page = try await call("ListSecrets", request, as: ListSecretsResponse.self)
             entries += page.SecretList ?? []
             token = page.NextToken.flatMap { $0.isEmpty ? nil : $0 }
             if let token, !seenTokens.insert(token).inserted {
-                throw SecretsManagerError(category: .service, operation: "ListSecrets", region: configuration.region, endpoint: configuration.endpoint.url, detail: "ListSecrets returned the same NextToken twice")
+                throw SecretsManagerError(
+                    category: .service, operation: "ListSecrets", region: configuration.region,
+                    endpoint: configuration.endpoint.url, detail: "ListSecrets returned the same NextToken twice")
             }
         } while token != nil
         if let namePrefix {
@@ -171,7 +187,8 @@ public final class SecretsManagerClient: Sendable {
                     return try decoder.decode(Response.self, from: Data(response.body))
                 } catch {
                     // Never quote the body: it may hold a secret value.
-                    throw failure(.service, operation, secretID, detail: "the \(operation) response is not the JSON expected")
+                    throw failure(
+                        .service, operation, secretID, detail: "the \(operation) response is not the JSON expected")
                 }
             case .failure(let failed):
                 error = failed
@@ -179,32 +196,45 @@ public final class SecretsManagerClient: Sendable {
             error.attempts = attempt
 
             if error.category == .authentication, let code = error.code,
-                ["ExpiredTokenException", "ExpiredToken", "UnrecognizedClientException"].contains(code), !refreshedCredentials
+                ["ExpiredTokenException", "ExpiredToken", "UnrecognizedClientException"].contains(code),
+                !refreshedCredentials
             {
                 refreshedCredentials = true
                 extraAttempts += 1
-                logger.warning("credentials refused; refreshing them and retrying once", metadata: ["operation": "\(operation)", "code": "\(code)"])
+                logger.warning(
+                    "credentials refused; refreshing them and retrying once",
+                    metadata: ["operation": "\(operation)", "code": "\(code)"])
                 do {
                     _ = try await credentials.forceRefresh()
                 } catch {
-                    let category: SecretsManagerError.Category = error.kind == .configuration ? .configuration : .credentials
+                    let category: SecretsManagerError.Category =
+                        error.kind == .configuration ? .configuration : .credentials
                     throw failure(category, operation, secretID, detail: error.message, transient: error.isTransient)
                 }
                 continue
             }
             if error.code == "InvalidSignatureException", !retriedForSkew, abs(clockSkew) > Self.skewRetryThreshold,
-                let message = error.awsMessage, message.contains("Signature expired") || message.contains("not yet current")
+                let message = error.awsMessage,
+                message.contains("Signature expired") || message.contains("not yet current")
             {
                 retriedForSkew = true
                 extraAttempts += 1
-                logger.warning("signature refused for clock skew; retrying with the corrected clock", metadata: ["skewSeconds": "\(Int(clockSkew))"])
+                logger.warning(
+                    "signature refused for clock skew; retrying with the corrected clock",
+                    metadata: ["skewSeconds": "\(Int(clockSkew))"])
                 continue
             }
             // The credential provider already retried on its own; its failure ends the call.
-            guard error.isTransient, error.category != .credentials, attempt - extraAttempts < configuration.maxAttempts else { throw error }
+            guard error.isTransient, error.category != .credentials, attempt - extraAttempts < configuration.maxAttempts
+            else { throw error }
             // "Standard" retry delay: rand(0,1) * min(2^(attempt-1), 20) seconds.
             let delay = random() * min(pow2(attempt - 1 - extraAttempts), 20)
-            logger.debug("retrying", metadata: ["operation": "\(operation)", "attempt": "\(attempt)", "delaySeconds": "\(delay)", "code": "\(error.code ?? "\(error.category)")"])
+            logger.debug(
+                "retrying",
+                metadata: [
+                    "operation": "\(operation)", "attempt": "\(attempt)", "delaySeconds": "\(delay)",
+                    "code": "\(error.code ?? "\(error.category)")",
+                ])
             do {
                 try await sleep(.milliseconds(Int(delay * 1000)))
             } catch {
@@ -215,14 +245,21 @@ public final class SecretsManagerClient: Sendable {
 
     private func pow2(_ exponent: Int) -> Double { Double(1 << max(0, min(exponent, 10))) }
 
-    private func failure(_ category: SecretsManagerError.Category, _ operation: String, _ secretID: String?, detail: String, transient: Bool? = nil) -> SecretsManagerError {
-        var error = SecretsManagerError(category: category, operation: operation, secretID: secretID, region: configuration.region, endpoint: configuration.endpoint.url, detail: detail)
+    private func failure(
+        _ category: SecretsManagerError.Category, _ operation: String, _ secretID: String?, detail: String,
+        transient: Bool? = nil
+    ) -> SecretsManagerError {
+        var error = SecretsManagerError(
+            category: category, operation: operation, secretID: secretID, region: configuration.region,
+            endpoint: configuration.endpoint.url, detail: detail)
         error.transient = transient
         return error
     }
 
     /// One signed attempt: a 2xx response, or the error it amounts to.
-    private func send(_ operation: String, body: [UInt8], secretID: String?) async -> Result<HTTPResponse, SecretsManagerError> {
+    private func send(_ operation: String, body: [UInt8], secretID: String?) async -> Result<
+        HTTPResponse, SecretsManagerError
+    > {
         let keys: Credentials
         do {
             keys = try await credentials.current()
@@ -231,7 +268,8 @@ public final class SecretsManagerClient: Sendable {
             return .failure(failure(category, operation, secretID, detail: error.message, transient: error.isTransient))
         }
         let signer = SigV4Signer(
-            credentials: SigningCredentials(accessKeyID: keys.accessKeyID, secretAccessKey: keys.secretAccessKey, sessionToken: keys.sessionToken),
+            credentials: SigningCredentials(
+                accessKeyID: keys.accessKeyID, secretAccessKey: keys.secretAccessKey, sessionToken: keys.sessionToken),
             region: configuration.region, service: "secretsmanager")
         let unsigned = SigV4Request(
             method: "POST", path: "/",
@@ -250,7 +288,8 @@ public final class SecretsManagerClient: Sendable {
             return .failure(failure(.service, operation, secretID, detail: "\(error)"))
         }
         let request = HTTPRequest(
-            method: "POST", url: configuration.endpoint.url, headers: signed.headers.map { HTTPHeader($0.name, $0.value) }, body: body,
+            method: "POST", url: configuration.endpoint.url,
+            headers: signed.headers.map { HTTPHeader($0.name, $0.value) }, body: body,
             connectTimeout: configuration.connectTimeout, timeout: configuration.timeout, proxy: .fromEnvironment)
 
         callCounts.withLock { $0[operation, default: 0] += 1 }
@@ -260,15 +299,21 @@ public final class SecretsManagerClient: Sendable {
         } catch let error as TransportError {
             return .failure(failure(.network, operation, secretID, detail: "\(error)", transient: error.isTransient))
         } catch {
-            return .failure(failure(.network, operation, secretID, detail: error is CancellationError ? "cancelled" : "\(error)", transient: false))
+            return .failure(
+                failure(
+                    .network, operation, secretID, detail: error is CancellationError ? "cancelled" : "\(error)",
+                    transient: false))
         }
         learnSkew(from: response, sentAt: sentAt, receivedAt: clock.now())
 
         if (200..<300).contains(response.status) { return .success(response) }
         let (code, message) = Self.parseError(response)
-        return .failure(SecretsManagerError(
-            category: SecretsManagerError.category(forCode: code, status: response.status), code: code, awsMessage: message,
-            operation: operation, secretID: secretID, region: configuration.region, endpoint: configuration.endpoint.url))
+        return .failure(
+            SecretsManagerError(
+                category: SecretsManagerError.category(forCode: code, status: response.status), code: code,
+                awsMessage: message,
+                operation: operation, secretID: secretID, region: configuration.region,
+                endpoint: configuration.endpoint.url))
     }
 
     /// `skew = Date − (sent + rtt/2)`: the server's clock against ours, at the request's midpoint.
@@ -288,7 +333,9 @@ public final class SecretsManagerClient: Sendable {
             var message: String?
             var Message: String?
         }
-        if let parsed = try? JSONDecoder().decode(JSONError.self, from: Data(response.body)), let type = parsed.__type ?? parsed.code {
+        if let parsed = try? JSONDecoder().decode(JSONError.self, from: Data(response.body)),
+            let type = parsed.__type ?? parsed.code
+        {
             return (errorCode(fromType: type), parsed.message ?? parsed.Message)
         }
         let text = String(decoding: response.body, as: UTF8.self)
@@ -326,7 +373,8 @@ public final class SecretsManagerClient: Sendable {
 func parseHTTPDate(_ text: String) -> Date? {
     let parts = text.split(separator: " ")
     let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-    guard parts.count == 6, parts[5] == "GMT", let day = Int(parts[1]), let monthIndex = months.firstIndex(of: String(parts[2])),
+    guard parts.count == 6, parts[5] == "GMT", let day = Int(parts[1]),
+        let monthIndex = months.firstIndex(of: String(parts[2])),
         let year = Int(parts[3])
     else { return nil }
     let month = monthIndex + 1

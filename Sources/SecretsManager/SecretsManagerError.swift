@@ -41,7 +41,10 @@ public struct SecretsManagerError: Error, Sendable, CustomStringConvertible {
     /// retry fixes; a credential endpoint that is down may answer next time).
     public var transient: Bool?
 
-    public init(category: Category, code: String? = nil, awsMessage: String? = nil, operation: String? = nil, secretID: String? = nil, region: String? = nil, endpoint: String? = nil, detail: String? = nil) {
+    public init(
+        category: Category, code: String? = nil, awsMessage: String? = nil, operation: String? = nil,
+        secretID: String? = nil, region: String? = nil, endpoint: String? = nil, detail: String? = nil
+    ) {
         self.category = category
         self.code = code
         self.awsMessage = awsMessage.map(oneLine)
@@ -67,9 +70,11 @@ public struct SecretsManagerError: Error, Sendable, CustomStringConvertible {
             return .authentication
         case "DecryptionFailure", "KMSAccessDeniedException", "KMSDisabledException", "KMSInvalidStateException":
             return .decryption
-        case "ThrottlingException", "Throttling", "ThrottledException", "TooManyRequestsException", "RequestLimitExceeded",
+        case "ThrottlingException", "Throttling", "ThrottledException", "TooManyRequestsException",
+            "RequestLimitExceeded",
             "RequestThrottled", "RequestThrottledException", "SlowDown", "ProvisionedThroughputExceededException",
-            "BandwidthLimitExceeded", "EC2ThrottledException", "PriorRequestNotComplete", "TransactionInProgressException":
+            "BandwidthLimitExceeded", "EC2ThrottledException", "PriorRequestNotComplete",
+            "TransactionInProgressException":
             return .throttled
         case "InternalServiceError", "InternalFailure", "InternalError", "ServiceUnavailable", "RequestTimeout",
             "RequestTimeoutException":
@@ -102,26 +107,33 @@ public struct SecretsManagerError: Error, Sendable, CustomStringConvertible {
         case .configuration:
             return detail ?? "configuration error"
         case .notFound:
-            return "\(codeText): secret \(subject ?? "?") not found in region \(region ?? "?")\(aws); check the secret's name and the region"
+            return
+                "\(codeText): secret \(subject ?? "?") not found in region \(region ?? "?")\(aws); check the secret's name and the region"
         case .accessDenied:
             let action = operation ?? "GetSecretValue"
             if let secretID {
-                let resource = secretID.hasPrefix("arn:") ? secretID : "arn:aws:secretsmanager:\(region ?? "*"):*:secret:\(secretID)-*"
+                let resource =
+                    secretID.hasPrefix("arn:")
+                    ? secretID : "arn:aws:secretsmanager:\(region ?? "*"):*:secret:\(secretID)-*"
                 let also = action == "BatchGetSecretValue" ? " and secretsmanager:GetSecretValue" : ""
-                return "\(codeText) for \(subject ?? secretID): the task role needs secretsmanager:\(action)\(also) on \(resource)\(aws)"
+                return
+                    "\(codeText) for \(subject ?? secretID): the task role needs secretsmanager:\(action)\(also) on \(resource)\(aws)"
             }
             return "\(codeText) for \(action): the task role needs secretsmanager:\(action) on *\(aws)"
         case .authentication:
-            return "Secrets Manager refused the credentials for \(operation ?? "the call") (\(codeText))\(aws); check the task role credentials and the system clock"
+            return
+                "Secrets Manager refused the credentials for \(operation ?? "the call") (\(codeText))\(aws); check the task role credentials and the system clock"
         case .decryption:
-            return "\(codeText) for \(subject ?? "the secret"): the task role needs kms:Decrypt on the secret's KMS key\(aws)"
+            return
+                "\(codeText) for \(subject ?? "the secret"): the task role needs kms:Decrypt on the secret's KMS key\(aws)"
         case .invalidRequest:
             return "\(codeText) for \(subject ?? operation ?? "the request")\(aws)"
         case .throttled, .service:
             let what = detail ?? "\(codeText)\(aws)"
             return "Secrets Manager \(operation ?? "call") failed\(tries) at \(endpoint ?? "?"): \(what)"
         case .network:
-            return "Secrets Manager \(operation ?? "call") failed\(tries): \(detail ?? "network error"); check the route to Secrets Manager (VPC endpoint, NAT) or AWS_ENDPOINT_URL_SECRETS_MANAGER"
+            return
+                "Secrets Manager \(operation ?? "call") failed\(tries): \(detail ?? "network error"); check the route to Secrets Manager (VPC endpoint, NAT) or AWS_ENDPOINT_URL_SECRETS_MANAGER"
         case .credentials:
             return "no usable AWS credentials: \(detail ?? "?")"
         }

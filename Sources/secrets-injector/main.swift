@@ -36,9 +36,12 @@ struct Get: AsyncParsableCommand {
         let environment = ProcessInfo.processInfo.environment
         let logger = makeLogger(environment: environment)
         let transport = AWSSetup.transport(environment: environment)
-        let client = try await AWSSetup.secretsManagerClient(environment: environment, transport: transport, logger: logger)
-        let bytes = try await SecretLookup(secretID: secretID, versionStage: versionStage, versionID: versionID, jsonKey: jsonKey)
-            .output(client: client)
+        let client = try await AWSSetup.secretsManagerClient(
+            environment: environment, transport: transport, logger: logger)
+        let bytes = try await SecretLookup(
+            secretID: secretID, versionStage: versionStage, versionID: versionID, jsonKey: jsonKey
+        )
+        .output(client: client)
         writeAll(bytes + (isatty(STDOUT_FILENO) == 1 ? [0x0A] : []))
     }
 }
@@ -49,7 +52,8 @@ struct Version: ParsableCommand {
 }
 
 func makeLogger(environment: [String: String]) -> Logger {
-    let level = environment["SECRETS_INJECTOR_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0.lowercased()) } ?? .warning
+    let level =
+        environment["SECRETS_INJECTOR_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0.lowercased()) } ?? .warning
     LoggingSystem.bootstrap { label in
         var handler = StreamLogHandler.standardError(label: label)
         handler.logLevel = level

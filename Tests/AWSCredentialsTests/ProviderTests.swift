@@ -1,14 +1,19 @@
-@testable import AWSCredentials
 import Foundation
 import HTTPTransport
 import TestSupport
 import Testing
 
-let credentialJSON = #"{"AccessKeyId":"ASIAEXAMPLE","SecretAccessKey":"secret-key-value","Token":"session-token-value","Expiration":"2027-01-15T08:30:00Z","RoleArn":"arn:aws:iam::123456789012:role/app"}"#
+@testable import AWSCredentials
+
+let credentialJSON =
+    #"{"AccessKeyId":"ASIAEXAMPLE","SecretAccessKey":"secret-key-value","Token":"session-token-value","Expiration":"2027-01-15T08:30:00Z","RoleArn":"arn:aws:iam::123456789012:role/app"}"#
 
 @Suite struct EnvironmentProviderTests {
     @Test func bothKeysMakeCredentials() async throws {
-        let provider = try #require(try EnvironmentCredentialProvider(environment: ["AWS_ACCESS_KEY_ID": "AKIA1", "AWS_SECRET_ACCESS_KEY": "s", "AWS_SESSION_TOKEN": "t"]))
+        let provider = try #require(
+            try EnvironmentCredentialProvider(environment: [
+                "AWS_ACCESS_KEY_ID": "AKIA1", "AWS_SECRET_ACCESS_KEY": "s", "AWS_SESSION_TOKEN": "t",
+            ]))
         let credentials = try await provider.fetch()
         #expect(credentials.accessKeyID == "AKIA1")
         #expect(credentials.sessionToken == "t")
@@ -21,7 +26,9 @@ let credentialJSON = #"{"AccessKeyId":"ASIAEXAMPLE","SecretAccessKey":"secret-ke
     }
 
     @Test func halfSetKeysAreAConfigurationError() {
-        let error = #expect(throws: CredentialError.self) { try EnvironmentCredentialProvider(environment: ["AWS_ACCESS_KEY_ID": "AKIA1"]) }
+        let error = #expect(throws: CredentialError.self) {
+            try EnvironmentCredentialProvider(environment: ["AWS_ACCESS_KEY_ID": "AKIA1"])
+        }
         #expect(error?.kind == .configuration)
         #expect(error?.message.contains("AWS_SECRET_ACCESS_KEY") == true)
     }
@@ -31,24 +38,34 @@ let credentialJSON = #"{"AccessKeyId":"ASIAEXAMPLE","SecretAccessKey":"secret-ke
     @Test func relativeURIIsOnTheECSAgentAndWinsOverFullURI() throws {
         let provider = try #require(
             try ContainerCredentialProvider(
-                environment: ["AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "/v2/credentials/abc", "AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://10.0.0.1/x"],
+                environment: [
+                    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "/v2/credentials/abc",
+                    "AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://10.0.0.1/x",
+                ],
                 transport: FakeTransport(script: [])))
         #expect(provider.url == "http://169.254.170.2/v2/credentials/abc")
     }
 
     @Test(arguments: [
-        "https://creds.example.com/role", "http://127.0.0.1:8080/creds", "http://127.2.3.4/creds", "http://localhost:51679/creds",
-        "http://169.254.170.2/v2/x", "http://169.254.170.23/v1/credentials", "http://[fd00:ec2::23]/v1/credentials", "http://[::1]:9000/c",
+        "https://creds.example.com/role", "http://127.0.0.1:8080/creds", "http://127.2.3.4/creds",
+        "http://localhost:51679/creds",
+        "http://169.254.170.2/v2/x", "http://169.254.170.23/v1/credentials", "http://[fd00:ec2::23]/v1/credentials",
+        "http://[::1]:9000/c",
     ])
     func allowedFullURIs(_ uri: String) throws {
-        let provider = try ContainerCredentialProvider(environment: ["AWS_CONTAINER_CREDENTIALS_FULL_URI": uri], transport: FakeTransport(script: []))
+        let provider = try ContainerCredentialProvider(
+            environment: ["AWS_CONTAINER_CREDENTIALS_FULL_URI": uri], transport: FakeTransport(script: []))
         #expect(provider?.url == uri)
     }
 
-    @Test(arguments: ["http://10.0.0.1/creds", "http://example.com/creds", "http://169.254.169.254/latest", "ftp://127.0.0.1/x", "not a url", "http://128.0.0.1/x"])
+    @Test(arguments: [
+        "http://10.0.0.1/creds", "http://example.com/creds", "http://169.254.169.254/latest", "ftp://127.0.0.1/x",
+        "not a url", "http://128.0.0.1/x",
+    ])
     func disallowedFullURIs(_ uri: String) {
         let error = #expect(throws: CredentialError.self) {
-            try ContainerCredentialProvider(environment: ["AWS_CONTAINER_CREDENTIALS_FULL_URI": uri], transport: FakeTransport(script: []))
+            try ContainerCredentialProvider(
+                environment: ["AWS_CONTAINER_CREDENTIALS_FULL_URI": uri], transport: FakeTransport(script: []))
         }
         #expect(error?.kind == .configuration)
         #expect(error?.message.contains("AWS_CONTAINER_CREDENTIALS_FULL_URI") == true)
@@ -60,7 +77,10 @@ let credentialJSON = #"{"AccessKeyId":"ASIAEXAMPLE","SecretAccessKey":"secret-ke
         for token in ["abc\ndef", "abc\r\n", "\rabc"] {
             let error = #expect(throws: CredentialError.self) {
                 try ContainerCredentialProvider(
-                    environment: ["AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://127.0.0.1:1/c", "AWS_CONTAINER_AUTHORIZATION_TOKEN": token],
+                    environment: [
+                        "AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://127.0.0.1:1/c",
+                        "AWS_CONTAINER_AUTHORIZATION_TOKEN": token,
+                    ],
                     transport: transport)
             }
             #expect(error?.kind == .configuration)
@@ -74,7 +94,10 @@ let credentialJSON = #"{"AccessKeyId":"ASIAEXAMPLE","SecretAccessKey":"secret-ke
         let transport = FakeTransport(script: [.success(.json(200, credentialJSON))])
         let provider = try #require(
             try ContainerCredentialProvider(
-                environment: ["AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://127.0.0.1:9/creds", "AWS_CONTAINER_AUTHORIZATION_TOKEN": "tok-123"],
+                environment: [
+                    "AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://127.0.0.1:9/creds",
+                    "AWS_CONTAINER_AUTHORIZATION_TOKEN": "tok-123",
+                ],
                 transport: transport))
         let credentials = try await provider.fetch()
         #expect(credentials.accessKeyID == "ASIAEXAMPLE")
@@ -98,13 +121,17 @@ let credentialJSON = #"{"AccessKeyId":"ASIAEXAMPLE","SecretAccessKey":"secret-ke
         let provider = try #require(
             try ContainerCredentialProvider(
                 environment: [
-                    "AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://localhost:9/creds", "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": file.path,
+                    "AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://localhost:9/creds",
+                    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": file.path,
                     "AWS_CONTAINER_AUTHORIZATION_TOKEN": "ignored",
                 ], transport: transport))
         _ = try await provider.fetch()
         try "second-token".write(to: file, atomically: true, encoding: .utf8)
         _ = try await provider.fetch()
-        #expect(transport.requests.map { $0.headers.first { $0.name == "Authorization" }?.value } == ["first-token", "second-token"])
+        #expect(
+            transport.requests.map { $0.headers.first { $0.name == "Authorization" }?.value } == [
+                "first-token", "second-token",
+            ])
 
         try "third\n".write(to: file, atomically: true, encoding: .utf8)
         let error = await #expect(throws: CredentialError.self) { try await provider.fetch() }
@@ -114,25 +141,39 @@ let credentialJSON = #"{"AccessKeyId":"ASIAEXAMPLE","SecretAccessKey":"secret-ke
 
     @Test func threeAttemptsOnServerErrorsThenAClearError() async throws {
         let transport = FakeTransport(script: [.success(.json(500, "oops"))])
-        let provider = try #require(try ContainerCredentialProvider(environment: ["AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "/v2/c"], transport: transport, pause: { _ in }))
+        let provider = try #require(
+            try ContainerCredentialProvider(
+                environment: ["AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "/v2/c"], transport: transport, pause: { _ in })
+        )
         let error = await #expect(throws: CredentialError.self) { try await provider.fetch() }
         #expect(transport.requests.count == 3)
         #expect(error?.kind == .unavailable)
-        #expect(error?.message == "ECS container credential endpoint http://169.254.170.2/v2/c answered HTTP 500 after 3 attempts")
+        #expect(
+            error?.message
+                == "ECS container credential endpoint http://169.254.170.2/v2/c answered HTTP 500 after 3 attempts")
     }
 
     @Test func recoversWithinItsAttempts() async throws {
         let refused = TransportError(kind: .connectionRefused, url: "http://169.254.170.2/v2/c", detail: "refused")
-        let transport = FakeTransport(script: [.failure(refused), .success(.json(503, "")), .success(.json(200, credentialJSON))])
-        let provider = try #require(try ContainerCredentialProvider(environment: ["AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "/v2/c"], transport: transport, pause: { _ in }))
+        let transport = FakeTransport(script: [
+            .failure(refused), .success(.json(503, "")), .success(.json(200, credentialJSON)),
+        ])
+        let provider = try #require(
+            try ContainerCredentialProvider(
+                environment: ["AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "/v2/c"], transport: transport, pause: { _ in })
+        )
         #expect(try await provider.fetch().accessKeyID == "ASIAEXAMPLE")
         #expect(transport.requests.count == 3)
     }
 
     @Test func unreachableEndpointNamesIt() async throws {
-        let refused = TransportError(kind: .connectionRefused, url: "http://169.254.170.2/v2/c", detail: "Failed to connect")
+        let refused = TransportError(
+            kind: .connectionRefused, url: "http://169.254.170.2/v2/c", detail: "Failed to connect")
         let transport = FakeTransport(script: [.failure(refused)])
-        let provider = try #require(try ContainerCredentialProvider(environment: ["AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "/v2/c"], transport: transport, pause: { _ in }))
+        let provider = try #require(
+            try ContainerCredentialProvider(
+                environment: ["AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "/v2/c"], transport: transport, pause: { _ in })
+        )
         let error = await #expect(throws: CredentialError.self) { try await provider.fetch() }
         #expect(error?.message.contains("http://169.254.170.2/v2/c") == true)
         #expect(transport.requests.count == 3)
@@ -140,16 +181,25 @@ let credentialJSON = #"{"AccessKeyId":"ASIAEXAMPLE","SecretAccessKey":"secret-ke
 
     @Test func refusedTokenIsNotRetried() async throws {
         let transport = FakeTransport(script: [.success(.json(403, "denied"))])
-        let provider = try #require(try ContainerCredentialProvider(environment: ["AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "/v2/c"], transport: transport, pause: { _ in }))
+        let provider = try #require(
+            try ContainerCredentialProvider(
+                environment: ["AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "/v2/c"], transport: transport, pause: { _ in })
+        )
         let error = await #expect(throws: CredentialError.self) { try await provider.fetch() }
         #expect(transport.requests.count == 1)
         #expect(error?.message.contains("AWS_CONTAINER_AUTHORIZATION_TOKEN") == true)
     }
 
-    @Test(arguments: ["not json at all", #"{"AccessKeyId":"A"}"#, #"{"AccessKeyId":"A","SecretAccessKey":"leaky-secret","Expiration":"tomorrow"}"#, "[]"])
+    @Test(arguments: [
+        "not json at all", #"{"AccessKeyId":"A"}"#,
+        #"{"AccessKeyId":"A","SecretAccessKey":"leaky-secret","Expiration":"tomorrow"}"#, "[]",
+    ])
     func garbageIsAnInvalidResponseThatQuotesNothingSecret(_ body: String) async throws {
         let transport = FakeTransport(script: [.success(.json(200, body))])
-        let provider = try #require(try ContainerCredentialProvider(environment: ["AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "/v2/c"], transport: transport, pause: { _ in }))
+        let provider = try #require(
+            try ContainerCredentialProvider(
+                environment: ["AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "/v2/c"], transport: transport, pause: { _ in })
+        )
         let error = await #expect(throws: CredentialError.self) { try await provider.fetch() }
         #expect(error?.kind == .invalidResponse)
         #expect(error?.message.contains("leaky-secret") == false)
@@ -170,11 +220,16 @@ let credentialJSON = #"{"AccessKeyId":"ASIAEXAMPLE","SecretAccessKey":"secret-ke
         """
 
     @Test func readsTheNamedProfile() async throws {
-        let provider = try #require(try SharedCredentialsFileProvider(environment: ["HOME": "/home/me", "AWS_PROFILE": "dev"], readFile: { path in path == "/home/me/.aws/credentials" ? self.file : nil }))
+        let provider = try #require(
+            try SharedCredentialsFileProvider(
+                environment: ["HOME": "/home/me", "AWS_PROFILE": "dev"],
+                readFile: { path in path == "/home/me/.aws/credentials" ? self.file : nil }))
         let credentials = try await provider.fetch()
         #expect(credentials.accessKeyID == "AKIADEV")
         #expect(credentials.sessionToken == "dev-token")
-        let fallback = try #require(try SharedCredentialsFileProvider(environment: ["AWS_SHARED_CREDENTIALS_FILE": "/x"], readFile: { _ in self.file }))
+        let fallback = try #require(
+            try SharedCredentialsFileProvider(
+                environment: ["AWS_SHARED_CREDENTIALS_FILE": "/x"], readFile: { _ in self.file }))
         #expect(try await fallback.fetch().accessKeyID == "AKIADEFAULT")
     }
 
@@ -190,8 +245,10 @@ let credentialJSON = #"{"AccessKeyId":"ASIAEXAMPLE","SecretAccessKey":"secret-ke
         let transport = FakeTransport { request, _ in
             switch (request.method, request.url) {
             case ("PUT", "http://169.254.169.254/latest/api/token"): return .json(200, "imds-token")
-            case ("GET", "http://169.254.169.254/latest/meta-data/iam/security-credentials/"): return .json(200, "app-role\n")
-            case ("GET", "http://169.254.169.254/latest/meta-data/iam/security-credentials/app-role"): return .json(200, credentialJSON)
+            case ("GET", "http://169.254.169.254/latest/meta-data/iam/security-credentials/"):
+                return .json(200, "app-role\n")
+            case ("GET", "http://169.254.169.254/latest/meta-data/iam/security-credentials/app-role"):
+                return .json(200, credentialJSON)
             default: return .json(404, "")
             }
         }
@@ -200,17 +257,22 @@ let credentialJSON = #"{"AccessKeyId":"ASIAEXAMPLE","SecretAccessKey":"secret-ke
         #expect(transport.requests.count == 3)
         #expect(transport.requests.allSatisfy { $0.proxy == .never })
         #expect(transport.requests[1].headers.contains(HTTPHeader("X-aws-ec2-metadata-token", "imds-token")))
-        #expect(InstanceMetadataProvider(environment: ["AWS_EC2_METADATA_DISABLED": "true"], transport: transport) == nil)
+        #expect(
+            InstanceMetadataProvider(environment: ["AWS_EC2_METADATA_DISABLED": "true"], transport: transport) == nil)
     }
 
     @Test func chainOrder() throws {
         let transport = FakeTransport(script: [])
-        let both = ["AWS_ACCESS_KEY_ID": "A", "AWS_SECRET_ACCESS_KEY": "S", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "/v2/x"]
+        let both = [
+            "AWS_ACCESS_KEY_ID": "A", "AWS_SECRET_ACCESS_KEY": "S", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "/v2/x",
+        ]
         #expect(try CredentialChain.provider(environment: both, transport: transport) is EnvironmentCredentialProvider)
         let container = ["AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "/v2/x", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"]
-        #expect(try CredentialChain.provider(environment: container, transport: transport) is ContainerCredentialProvider)
+        #expect(
+            try CredentialChain.provider(environment: container, transport: transport) is ContainerCredentialProvider)
         let error = #expect(throws: CredentialError.self) {
-            try CredentialChain.provider(environment: ["HOME": "/nowhere", "AWS_EC2_METADATA_DISABLED": "true"], transport: transport)
+            try CredentialChain.provider(
+                environment: ["HOME": "/nowhere", "AWS_EC2_METADATA_DISABLED": "true"], transport: transport)
         }
         #expect(error?.message.contains("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") == true)
     }
@@ -220,7 +282,9 @@ let credentialJSON = #"{"AccessKeyId":"ASIAEXAMPLE","SecretAccessKey":"secret-ke
         #expect(parseISO8601("2015-08-30T14:36:00+02:00") == Date(timeIntervalSince1970: 1_440_938_160))
         #expect(parseISO8601("2015-08-30T12:36:00.500Z") == Date(timeIntervalSince1970: 1_440_938_160.5))
         #expect(parseISO8601("2000-02-29T00:00:00Z") == Date(timeIntervalSince1970: 951_782_400))
-        for bad in ["", "2015-08-30", "2015-13-01T00:00:00Z", "2015-08-30T12:36:00", "tomorrow", "2015-08-30T12:36:00Zjunk"] {
+        for bad in [
+            "", "2015-08-30", "2015-13-01T00:00:00Z", "2015-08-30T12:36:00", "tomorrow", "2015-08-30T12:36:00Zjunk",
+        ] {
             #expect(parseISO8601(bad) == nil, "\(bad)")
         }
     }

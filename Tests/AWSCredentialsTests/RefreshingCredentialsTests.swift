@@ -1,8 +1,9 @@
-@testable import AWSCredentials
 import Foundation
 import Synchronization
 import TestSupport
 import Testing
+
+@testable import AWSCredentials
 
 /// A provider that hands out numbered credentials expiring `lifetime` after the clock's now,
 /// optionally failing or waiting at a gate.
@@ -24,7 +25,9 @@ final class CountingProvider: CredentialProvider, @unchecked Sendable {
         let number = fetches.add(1, ordering: .relaxed).newValue
         if let gate { await gate.wait() }
         if failing.load(ordering: .relaxed) { throw CredentialError(.unavailable, "endpoint down") }
-        return Credentials(accessKeyID: "KEY\(number)", secretAccessKey: "s", sessionToken: "t", expiration: clock.now().addingTimeInterval(lifetime), source: "test")
+        return Credentials(
+            accessKeyID: "KEY\(number)", secretAccessKey: "s", sessionToken: "t",
+            expiration: clock.now().addingTimeInterval(lifetime), source: "test")
     }
 }
 
@@ -87,7 +90,9 @@ final class CountingProvider: CredentialProvider, @unchecked Sendable {
         let keys = try await withThrowingTaskGroup(of: String.self) { group in
             for _ in 0..<50 { group.addTask { try await cache.current().accessKeyID } }
             // Let every caller reach the cache: without coalescing each would start a fetch.
-            for _ in 0..<100 where provider.fetches.load(ordering: .relaxed) == 0 { try await Task.sleep(for: .milliseconds(20)) }
+            for _ in 0..<100 where provider.fetches.load(ordering: .relaxed) == 0 {
+                try await Task.sleep(for: .milliseconds(20))
+            }
             try await Task.sleep(for: .milliseconds(300))
             #expect(provider.fetches.load(ordering: .relaxed) == 1)
             gate.open()
@@ -109,7 +114,8 @@ final class CountingProvider: CredentialProvider, @unchecked Sendable {
 
     @Test func staticCredentialsAreNeverRefreshed() async throws {
         let clock = ManualClock()
-        let provider = try #require(try EnvironmentCredentialProvider(environment: ["AWS_ACCESS_KEY_ID": "A", "AWS_SECRET_ACCESS_KEY": "S"]))
+        let provider = try #require(
+            try EnvironmentCredentialProvider(environment: ["AWS_ACCESS_KEY_ID": "A", "AWS_SECRET_ACCESS_KEY": "S"]))
         let cache = RefreshingCredentials(provider: provider, clock: clock)
         _ = try await cache.current()
         clock.advance(by: 10 * 365 * 86_400)

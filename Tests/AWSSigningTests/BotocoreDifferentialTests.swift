@@ -26,12 +26,17 @@ import Testing
 
     @Test(.enabled(if: hasBotocore, "python3 with botocore is not installed"))
     func authorizationMatchesBotocore() async throws {
-        let seed = ProcessInfo.processInfo.environment["SIGV4_DIFF_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 0...UInt64.max)
+        let seed =
+            ProcessInfo.processInfo.environment["SIGV4_DIFF_SEED"].flatMap(UInt64.init)
+            ?? UInt64.random(in: 0...UInt64.max)
         var random = SplitMix64(seed: seed)
         let cases = (0..<600).map { _ in Self.randomCase(&random) }
 
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("botocore_sigv4.py")
-        let result = try await run("/usr/bin/env", ["python3", script.path], environment: ProcessInfo.processInfo.environment, input: try JSONEncoder().encode(cases))
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+            "botocore_sigv4.py")
+        let result = try await run(
+            "/usr/bin/env", ["python3", script.path], environment: ProcessInfo.processInfo.environment,
+            input: try JSONEncoder().encode(cases))
         try #require(result.status == 0, "botocore signer failed: \(result.stderr)")
         let expected = try JSONDecoder().decode([String].self, from: Data(result.stdout.utf8))
         try #require(expected.count == cases.count)
@@ -46,13 +51,17 @@ import Testing
             let request = SigV4Request(
                 method: testCase.method, path: testCase.path,
                 query: testCase.query.map { QueryItem($0[0], $0[1]) },
-                headers: [HTTPHeaderField("Host", testCase.host)] + testCase.headers.map { HTTPHeaderField($0[0], $0[1]) },
+                headers: [HTTPHeaderField("Host", testCase.host)]
+                    + testCase.headers.map { HTTPHeaderField($0[0], $0[1]) },
                 body: Array(testCase.body.utf8))
-            let signed = try signer.sign(request, date: Date(timeIntervalSince1970: TimeInterval(testCase.epochSeconds)))
+            let signed = try signer.sign(
+                request, date: Date(timeIntervalSince1970: TimeInterval(testCase.epochSeconds)))
             if signed.authorization != expected[index] {
                 mismatches += 1
                 if mismatches <= 3 {
-                    Issue.record("seed \(seed), case \(index): \(testCase)\nours:     \(signed.authorization)\nbotocore: \(expected[index])\ncanonical request:\n\(signed.canonicalRequest)")
+                    Issue.record(
+                        "seed \(seed), case \(index): \(testCase)\nours:     \(signed.authorization)\nbotocore: \(expected[index])\ncanonical request:\n\(signed.canonicalRequest)"
+                    )
                 }
             }
         }
@@ -68,7 +77,8 @@ import Testing
         }
         let letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".map(String.init)
         let tokenChars = letters + "0123456789-".map(String.init)
-        let valueChars = letters + "0123456789 !\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~".map(String.init) + ["  ", "\t", " \t "]
+        let valueChars =
+            letters + "0123456789 !\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~".map(String.init) + ["  ", "\t", " \t "]
         let queryChars = valueChars + ["ሴ", "é", "日本", "=", "&", "+", "%", "/"]
         let pathChars = letters + "0123456789-_.~".map(String.init) + [" ", "é", "ሴ", "+", "@"]
 
@@ -77,7 +87,13 @@ import Testing
             let name: String
             switch random.next() % 4 {
             case 0: name = pick(["Content-Type", "content-TYPE", "X-Amz-Target", "x-amz-meta-Owner", "Accept"])
-            default: name = "X-" + String(text(tokenChars, 1...12).map { chance(50) ? Character($0.uppercased()) : Character($0.lowercased()) })
+            default:
+                name =
+                    "X-"
+                    + String(
+                        text(tokenChars, 1...12).map {
+                            chance(50) ? Character($0.uppercased()) : Character($0.lowercased())
+                        })
             }
             var value = text(valueChars, 0...24)
             if chance(20) { value = "  " + value + " \t" }
@@ -103,7 +119,10 @@ import Testing
         let port = chance(30) ? ":\(1024 + random.next() % 60_000)" : ""
         return Case(
             method: pick(["GET", "POST", "PUT", "DELETE"]),
-            host: pick(["secretsmanager.ap-southeast-1.amazonaws.com", "127.0.0.1", "example.amazonaws.com", "sts.cn-north-1.amazonaws.com.cn"]) + port,
+            host: pick([
+                "secretsmanager.ap-southeast-1.amazonaws.com", "127.0.0.1", "example.amazonaws.com",
+                "sts.cn-north-1.amazonaws.com.cn",
+            ]) + port,
             path: path, query: query, headers: headers,
             body: chance(40) ? "" : #"{"SecretId":""# + text(queryChars, 0...40) + #""}"#,
             region: pick(["us-east-1", "ap-southeast-1", "eu-central-1", "cn-north-1", "us-gov-west-1"]),

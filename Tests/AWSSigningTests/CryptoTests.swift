@@ -5,7 +5,8 @@ import Testing
 @Suite struct CryptoTests {
     @Test func sha256KnownAnswers() throws {
         // FIPS 180-2 appendix B.1 and the empty string.
-        #expect(try SHA256.hexHash(Array("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(
+            try SHA256.hexHash(Array("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
         #expect(try SHA256.hexHash([UInt8]()) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
     }
 
@@ -32,4 +33,3 @@ import Testing
         #expect(percentEncode("ሴ") == "%E1%88%B4")
     }
 }
-

@@ -20,8 +20,10 @@ enum SigningTestSuite {
             return []
         }
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
-        return names.filter { FileManager.default.fileExists(atPath: directory.appendingPathComponent("\($0)/header-signature.txt").path) }
-            .sorted()
+        return names.filter {
+            FileManager.default.fileExists(atPath: directory.appendingPathComponent("\($0)/header-signature.txt").path)
+        }
+        .sorted()
     }()
 
     struct Context: Decodable {

@@ -5,25 +5,33 @@ import Testing
 /// The built `secrets-injector` binary against moto_server (signature verification on) and a
 /// fake ECS container credential endpoint, both started by `scripts/harness/aws_peers.py`.
 @Suite struct GetCommandTests {
-    static let binary: String = ProcessInfo.processInfo.environment["SECRETS_INJECTOR_BIN"]
+    static let binary: String =
+        ProcessInfo.processInfo.environment["SECRETS_INJECTOR_BIN"]
         ?? Repository.root.appendingPathComponent(".build/debug/secrets-injector").path
     static let hasPeers = pythonHasModule("moto") && pythonHasModule("boto3")
 
     /// One set of peers for the whole suite (the tests only read); it stops when this test process
     /// ends and closes its standard input.
-    static let sharedPeers = Task { try await PeerProcess.start(python: Repository.root.appendingPathComponent("scripts/harness/aws_peers.py"), timeout: 90) }
+    static let sharedPeers = Task {
+        try await PeerProcess.start(
+            python: Repository.root.appendingPathComponent("scripts/harness/aws_peers.py"), timeout: 90)
+    }
 
     let peers: PeerProcess
     let secrets: [String: String]
 
     init() async throws {
-        try #require(FileManager.default.isExecutableFile(atPath: Self.binary), "build the binary first (swift build): \(Self.binary)")
+        try #require(
+            FileManager.default.isExecutableFile(atPath: Self.binary),
+            "build the binary first (swift build): \(Self.binary)")
         peers = try await Self.sharedPeers.value
         secrets = peers.ready["secrets"] as? [String: String] ?? [:]
     }
 
     /// The task's environment: only the credential URI, its token, the region and the endpoint.
-    func taskEnvironment(role: String = "pipeline-pulse-task", tokenFromFile: Bool = false, _ extra: [String: String] = [:]) -> [String: String] {
+    func taskEnvironment(
+        role: String = "pipeline-pulse-task", tokenFromFile: Bool = false, _ extra: [String: String] = [:]
+    ) -> [String: String] {
         var environment = [
             "AWS_CONTAINER_CREDENTIALS_FULL_URI": peers.string("credentials") + role,
             "AWS_REGION": peers.string("region"),
@@ -45,7 +53,10 @@ import Testing
     func expectNoSecretIn(_ text: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
         for (name, value) in secrets {
             #expect(!text.contains(value), "\(name) leaked", sourceLocation: sourceLocation)
-            guard case .some(let object as [String: Any]) = try JSONSerialization.jsonObject(with: Data(value.utf8)) as Any? else { continue }
+            guard
+                case .some(let object as [String: Any]) = try JSONSerialization.jsonObject(with: Data(value.utf8))
+                    as Any?
+            else { continue }
             for (key, field) in object where "\(field)".count > 4 {
                 #expect(!text.contains("\(field)"), "\(name).\(key) leaked", sourceLocation: sourceLocation)
             }
@@ -57,7 +68,8 @@ import Testing
         try #require(secrets.count == 4)
         for (name, value) in secrets.sorted(by: { $0.key < $1.key }) {
             for fromFile in [false, true] {
-                let result = try await get([name], taskEnvironment(tokenFromFile: fromFile, ["SECRETS_INJECTOR_LOG_LEVEL": "trace"]))
+                let result = try await get(
+                    [name], taskEnvironment(tokenFromFile: fromFile, ["SECRETS_INJECTOR_LOG_LEVEL": "trace"]))
                 #expect(result.status == 0, "\(name): \(result.stderr)")
                 #expect(result.stdout == value, "\(name) printed byte for byte")
                 try expectNoSecretIn(result.stderr)
@@ -74,16 +86,23 @@ import Testing
         #expect(port.stdout == "5432")
         let missing = try await get(["pipeline-pulse/prod/jwt", "--json-key", "nope"], taskEnvironment())
         #expect(missing.status == 3)
-        #expect(missing.stderr == "secrets-injector: error: secret pipeline-pulse/prod/jwt has no key \"nope\" (its keys: secret, algorithm, expire_minutes)\n")
+        #expect(
+            missing.stderr
+                == "secrets-injector: error: secret pipeline-pulse/prod/jwt has no key \"nope\" (its keys: secret, algorithm, expire_minutes)\n"
+        )
     }
 
     @Test(.enabled(if: hasPeers, "moto[server] and boto3 are not installed"))
     func missingSecretExits3WithTheNameAndRegion() async throws {
-        let result = try await get(["pipeline-pulse/prod/nope"], taskEnvironment(["SECRETS_INJECTOR_LOG_LEVEL": "trace"]))
+        let result = try await get(
+            ["pipeline-pulse/prod/nope"], taskEnvironment(["SECRETS_INJECTOR_LOG_LEVEL": "trace"]))
         #expect(result.status == 3)
         #expect(result.stdout.isEmpty)
         let lastLine = result.stderr.split(separator: "\n").last.map(String.init) ?? ""
-        #expect(lastLine.hasPrefix("secrets-injector: error: ResourceNotFoundException: secret pipeline-pulse/prod/nope not found in region ap-southeast-1"))
+        #expect(
+            lastLine.hasPrefix(
+                "secrets-injector: error: ResourceNotFoundException: secret pipeline-pulse/prod/nope not found in region ap-southeast-1"
+            ))
         try expectNoSecretIn(result.stderr)
     }
 
@@ -91,14 +110,22 @@ import Testing
     func roleWithoutGetSecretValueExits3NamingTheActionAndSecret() async throws {
         let result = try await get(["pipeline-pulse/prod/zoho"], taskEnvironment(role: "pipeline-pulse-no-get"))
         #expect(result.status == 3)
-        #expect(result.stderr.hasPrefix("secrets-injector: error: AccessDenied for pipeline-pulse/prod/zoho: the task role needs secretsmanager:GetSecretValue on arn:aws:secretsmanager:ap-southeast-1:*:secret:pipeline-pulse/prod/zoho-*"))
+        #expect(
+            result.stderr.hasPrefix(
+                "secrets-injector: error: AccessDenied for pipeline-pulse/prod/zoho: the task role needs secretsmanager:GetSecretValue on arn:aws:secretsmanager:ap-southeast-1:*:secret:pipeline-pulse/prod/zoho-*"
+            ))
         #expect(result.stderr.split(separator: "\n").count == 1)
     }
 
     @Test(.enabled(if: hasPeers, "moto[server] and boto3 are not installed"))
     func signaturesAreCheckedKeysMoto() async throws {
         // Keys moto never issued: refused, which shows verification is on for the calls above.
-        let result = try await get(["pipeline-pulse/prod/jwt"], ["AWS_ACCESS_KEY_ID": "AKIANOTISSUED", "AWS_SECRET_ACCESS_KEY": "wrong", "AWS_REGION": "ap-southeast-1", "AWS_ENDPOINT_URL_SECRETS_MANAGER": peers.string("endpoint")])
+        let result = try await get(
+            ["pipeline-pulse/prod/jwt"],
+            [
+                "AWS_ACCESS_KEY_ID": "AKIANOTISSUED", "AWS_SECRET_ACCESS_KEY": "wrong", "AWS_REGION": "ap-southeast-1",
+                "AWS_ENDPOINT_URL_SECRETS_MANAGER": peers.string("endpoint"),
+            ])
         #expect(result.status == 3)
         #expect(result.stderr.contains("refused the credentials"))
     }
@@ -107,34 +134,57 @@ import Testing
     func credentialEndpointNeverGoesThroughTheProxy() async throws {
         // A dead proxy for every http URL; Secrets Manager on 127.0.0.1 is exempt by NO_PROXY, the
         // credential endpoint (named "localhost") is not — it must be reached directly anyway.
-        var environment = taskEnvironment(["http_proxy": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9", "NO_PROXY": "127.0.0.1"])
+        var environment = taskEnvironment([
+            "http_proxy": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9", "NO_PROXY": "127.0.0.1",
+        ])
         environment["AWS_CONTAINER_CREDENTIALS_FULL_URI"] = peers.string("credentialsLocalhost") + "pipeline-pulse-task"
         let direct = try await get(["pipeline-pulse/prod/currency"], environment)
         #expect(direct.status == 0, "\(direct.stderr)")
         // And Secrets Manager calls do honour the proxy variables: without the exemption they fail.
         environment["NO_PROXY"] = nil
-        let proxied = try await get(["pipeline-pulse/prod/currency"], environment.merging(["AWS_MAX_ATTEMPTS": "1"]) { $1 })
+        let proxied = try await get(
+            ["pipeline-pulse/prod/currency"], environment.merging(["AWS_MAX_ATTEMPTS": "1"]) { $1 })
         #expect(proxied.status == 4)
-        #expect(proxied.stderr.contains("proxy") || proxied.stderr.contains("127.0.0.1:9") || proxied.stderr.contains("cannot connect"))
+        #expect(
+            proxied.stderr.contains("proxy") || proxied.stderr.contains("127.0.0.1:9")
+                || proxied.stderr.contains("cannot connect"))
     }
 
     @Test(.enabled(if: hasPeers, "moto[server] and boto3 are not installed"))
     func badInputGivesOneLineAndTheDocumentedCode() async throws {
         let cases: [(String, [String: String], Int32, String)] = [
-            ("unreachable endpoint", taskEnvironment(["AWS_ENDPOINT_URL_SECRETS_MANAGER": "http://127.0.0.1:1", "AWS_MAX_ATTEMPTS": "2"]), 4,
-             "secrets-injector: error: Secrets Manager GetSecretValue failed after 2 attempts: cannot connect to http://127.0.0.1:1/: connection refused"),
-            ("credential endpoint answers 500", taskEnvironment(role: "fail500"), 4,
-             "secrets-injector: error: no usable AWS credentials: ECS container credential endpoint \(peers.string("credentials"))fail500 answered HTTP 500 after 3 attempts"),
-            ("garbage credentials JSON", taskEnvironment(role: "garbage"), 4,
-             "secrets-injector: error: no usable AWS credentials: ECS container credential endpoint \(peers.string("credentials"))garbage did not answer with credentials JSON"),
-            ("FULL_URI on a disallowed host", taskEnvironment(["AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://192.0.2.10/creds"]), 2,
-             "secrets-injector: error: AWS_CONTAINER_CREDENTIALS_FULL_URI host 192.0.2.10 is not allowed over plain http"),
-            ("token with a newline", taskEnvironment(["AWS_CONTAINER_AUTHORIZATION_TOKEN": peers.string("token") + "\nX-Injected: 1"]), 2,
-             "secrets-injector: error: AWS_CONTAINER_AUTHORIZATION_TOKEN contains a line break"),
-            ("wrong token", taskEnvironment(["AWS_CONTAINER_AUTHORIZATION_TOKEN": "wrong"]), 2,
-             "secrets-injector: error: ECS container credential endpoint \(peers.string("credentials"))pipeline-pulse-task refused the request (HTTP 401)"),
-            ("endpoint that is not a URL", taskEnvironment(["AWS_ENDPOINT_URL_SECRETS_MANAGER": "127.0.0.1:5000"]), 2,
-             "secrets-injector: error: AWS_ENDPOINT_URL_SECRETS_MANAGER \"127.0.0.1:5000\" is not an http(s) URL"),
+            (
+                "unreachable endpoint",
+                taskEnvironment(["AWS_ENDPOINT_URL_SECRETS_MANAGER": "http://127.0.0.1:1", "AWS_MAX_ATTEMPTS": "2"]), 4,
+                "secrets-injector: error: Secrets Manager GetSecretValue failed after 2 attempts: cannot connect to http://127.0.0.1:1/: connection refused"
+            ),
+            (
+                "credential endpoint answers 500", taskEnvironment(role: "fail500"), 4,
+                "secrets-injector: error: no usable AWS credentials: ECS container credential endpoint \(peers.string("credentials"))fail500 answered HTTP 500 after 3 attempts"
+            ),
+            (
+                "garbage credentials JSON", taskEnvironment(role: "garbage"), 4,
+                "secrets-injector: error: no usable AWS credentials: ECS container credential endpoint \(peers.string("credentials"))garbage did not answer with credentials JSON"
+            ),
+            (
+                "FULL_URI on a disallowed host",
+                taskEnvironment(["AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://192.0.2.10/creds"]), 2,
+                "secrets-injector: error: AWS_CONTAINER_CREDENTIALS_FULL_URI host 192.0.2.10 is not allowed over plain http"
+            ),
+            (
+                "token with a newline",
+                taskEnvironment(["AWS_CONTAINER_AUTHORIZATION_TOKEN": peers.string("token") + "\nX-Injected: 1"]), 2,
+                "secrets-injector: error: AWS_CONTAINER_AUTHORIZATION_TOKEN contains a line break"
+            ),
+            (
+                "wrong token", taskEnvironment(["AWS_CONTAINER_AUTHORIZATION_TOKEN": "wrong"]), 2,
+                "secrets-injector: error: ECS container credential endpoint \(peers.string("credentials"))pipeline-pulse-task refused the request (HTTP 401)"
+            ),
+            (
+                "endpoint that is not a URL", taskEnvironment(["AWS_ENDPOINT_URL_SECRETS_MANAGER": "127.0.0.1:5000"]),
+                2,
+                "secrets-injector: error: AWS_ENDPOINT_URL_SECRETS_MANAGER \"127.0.0.1:5000\" is not an http(s) URL"
+            ),
             ("no region", taskEnvironment(["AWS_REGION": ""]), 2, "secrets-injector: error: no AWS region"),
         ]
         for (name, environment, status, prefix) in cases {
@@ -157,6 +207,7 @@ import Testing
             #expect(result.status == 2, "\(arguments)")
         }
         #expect(try await run(GetCommandTests.binary, ["--help"], environment: [:]).status == 0)
-        #expect(try await run(GetCommandTests.binary, ["version"], environment: [:]).stdout == "secrets-injector 0.1.0\n")
+        #expect(
+            try await run(GetCommandTests.binary, ["version"], environment: [:]).stdout == "secrets-injector 0.1.0\n")
     }
 }

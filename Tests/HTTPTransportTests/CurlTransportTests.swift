@@ -9,7 +9,8 @@ import Testing
     var base: String { "http://127.0.0.1:\(peer.string("port"))" }
 
     init() async throws {
-        peer = try await PeerProcess.start(python: URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("http_peer.py"))
+        peer = try await PeerProcess.start(
+            python: URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("http_peer.py"))
     }
 
     struct Echo: Decodable {
@@ -25,7 +26,10 @@ import Testing
         let response = try await transport.send(
             HTTPRequest(
                 method: "POST", url: base + "/echo?x=1",
-                headers: [HTTPHeader("Content-Type", "application/x-amz-json-1.1"), HTTPHeader("X-Amz-Target", "secretsmanager.GetSecretValue")],
+                headers: [
+                    HTTPHeader("Content-Type", "application/x-amz-json-1.1"),
+                    HTTPHeader("X-Amz-Target", "secretsmanager.GetSecretValue"),
+                ],
                 body: Array(body.utf8)))
         #expect(response.status == 200)
         #expect(response.value(forHeader: "content-type") == "application/json")
@@ -39,7 +43,10 @@ import Testing
     }
 
     @Test func putWithAnEmptyBodyAndGet() async throws {
-        let put = try await transport.send(HTTPRequest(method: "PUT", url: base + "/echo", headers: [HTTPHeader("X-aws-ec2-metadata-token-ttl-seconds", "21600")]))
+        let put = try await transport.send(
+            HTTPRequest(
+                method: "PUT", url: base + "/echo",
+                headers: [HTTPHeader("X-aws-ec2-metadata-token-ttl-seconds", "21600")]))
         let echo = try JSONDecoder().decode(Echo.self, from: Data(put.body))
         #expect(echo.method == "PUT")
         #expect(echo.header("Content-Length") == "0")
@@ -67,7 +74,8 @@ import Testing
     @Test func totalTimeoutEndsASlowExchange() async throws {
         let start = ContinuousClock.now
         let error = await #expect(throws: TransportError.self) {
-            try await self.transport.send(HTTPRequest(method: "GET", url: self.base + "/slow?ms=5000", timeout: .milliseconds(300)))
+            try await self.transport.send(
+                HTTPRequest(method: "GET", url: self.base + "/slow?ms=5000", timeout: .milliseconds(300)))
         }
         #expect(error?.kind == .timedOut)
         #expect(error?.isTransient == true)
@@ -117,7 +125,10 @@ import Testing
         let (transport, base) = (self.transport, self.base)
         let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
             for index in 0..<40 {
-                group.addTask { try await transport.send(HTTPRequest(method: "GET", url: base + "/status/\(200 + index % 3)")).status }
+                group.addTask {
+                    try await transport.send(HTTPRequest(method: "GET", url: base + "/status/\(200 + index % 3)"))
+                        .status
+                }
             }
             return try await group.reduce(into: [Int]()) { $0.append($1) }
         }
@@ -128,7 +139,8 @@ import Testing
     @Test func aMissingCABundleIsATLSError() async throws {
         let transport = CurlTransport(configuration: .init(caBundlePath: "/nonexistent/ca.pem"))
         let error = await #expect(throws: TransportError.self) {
-            try await transport.send(HTTPRequest(method: "GET", url: "https://127.0.0.1:1/", connectTimeout: .seconds(1)))
+            try await transport.send(
+                HTTPRequest(method: "GET", url: "https://127.0.0.1:1/", connectTimeout: .seconds(1)))
         }
         // Nothing listens on port 1: the connection fails before TLS; the bundle is only checked on handshake.
         #expect(error?.kind == .connectionRefused || error?.kind == .tls)

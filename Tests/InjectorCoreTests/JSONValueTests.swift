@@ -1,13 +1,15 @@
 import AWSCredentials
 import Foundation
-@testable import InjectorCore
 import SecretsManager
 import TestSupport
 import Testing
 
+@testable import InjectorCore
+
 @Suite struct JSONValueTests {
     @Test func keepsOrderAndNumbersAsWritten() throws {
-        let value = try JSONValue.parse(#" {"b": 1, "a": 5432, "c": 1.50e+3, "d": [true, false, null], "e": {"x": "y"}} "#)
+        let value = try JSONValue.parse(
+            #" {"b": 1, "a": 5432, "c": 1.50e+3, "d": [true, false, null], "e": {"x": "y"}} "#)
         #expect(value.keys == ["b", "a", "c", "d", "e"])
         #expect(value["a"] == .number("5432"))
         #expect(value["c"]?.text == "1.50e+3")
@@ -24,7 +26,10 @@ import Testing
         #expect(reparsed?["s"] == "q\" b\\ s/ \u{08}\u{0C}\n\r\t ü 😀 \u{01}")
     }
 
-    @Test(arguments: ["", "{", "{\"a\" 1}", "{\"a\":1,}", "[1,]", "01", "1.", "-", "\"\\x\"", "\"\u{01}\"", "tru", "{\"a\":1} x", "\"\\ud800\"", "{'a':1}"])
+    @Test(arguments: [
+        "", "{", "{\"a\" 1}", "{\"a\":1,}", "[1,]", "01", "1.", "-", "\"\\x\"", "\"\u{01}\"", "tru", "{\"a\":1} x",
+        "\"\\ud800\"", "{'a':1}",
+    ])
     func rejectsInvalidDocumentsWithoutQuotingThem(_ text: String) {
         let error = #expect(throws: JSONParseError.self) { try JSONValue.parse(text) }
         #expect(error?.description.contains("byte") == true)
@@ -42,7 +47,9 @@ import Testing
             let object = randomJSON(&random, depth: 0)
             let data = try JSONSerialization.data(withJSONObject: ["k": object], options: [.fragmentsAllowed])
             let ours = try JSONValue.parse(Array(data))
-            let back = try JSONSerialization.jsonObject(with: Data(ours.serialized.utf8), options: [.fragmentsAllowed]) as? NSDictionary
+            let back =
+                try JSONSerialization.jsonObject(with: Data(ours.serialized.utf8), options: [.fragmentsAllowed])
+                as? NSDictionary
             let original = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) as? NSDictionary
             #expect(back == original, "seed \(seed)")
         }
@@ -51,20 +58,27 @@ import Testing
     func randomJSON(_ random: inout SplitMix64, depth: Int) -> Any {
         switch random.next() % (depth > 3 ? 4 : 6) {
         case 0: return Int(truncatingIfNeeded: random.next() % 1_000_000) - 500_000
-        case 1: return ["", "plain", "quote\"back\\slash", "line\nbreak\ttab", "ü日本😀", "\u{01}\u{1F}"][Int(random.next() % 6)]
+        case 1:
+            return ["", "plain", "quote\"back\\slash", "line\nbreak\ttab", "ü日本😀", "\u{01}\u{1F}"][
+                Int(random.next() % 6)]
         case 2: return random.next() % 2 == 0
         case 3: return NSNull()
         case 4: return (0..<Int(random.next() % 4)).map { _ in randomJSON(&random, depth: depth + 1) }
         default:
             var object: [String: Any] = [:]
-            for index in 0..<Int(random.next() % 4) { object["key\(index)\(["", "é", " ", "\""][Int(random.next() % 4)])"] = randomJSON(&random, depth: depth + 1) }
+            for index in 0..<Int(random.next() % 4) {
+                object["key\(index)\(["", "é", " ", "\""][Int(random.next() % 4)])"] = randomJSON(
+                    &random, depth: depth + 1)
+            }
             return object
         }
     }
 }
 
 @Suite struct SecretLookupTests {
-    let value = SecretValue(arn: "arn:x", name: "pipeline-pulse/prod/database", versionID: "v1", secretString: #"{"username":"pp_app","password":"s3cr3t-value","port":5432,"tags":{"a":1}}"#)
+    let value = SecretValue(
+        arn: "arn:x", name: "pipeline-pulse/prod/database", versionID: "v1",
+        secretString: #"{"username":"pp_app","password":"s3cr3t-value","port":5432,"tags":{"a":1}}"#)
 
     @Test func wholeValueByteForByte() throws {
         #expect(try SecretLookup(secretID: "db").select(from: value) == Array(value.secretString!.utf8))
@@ -86,7 +100,9 @@ import Testing
             (SecretValue(arn: "a", name: "n", versionID: "v", secretBinary: Array("s3cr3t-value".utf8)), "k"),
         ]
         for (value, key) in cases {
-            let error = #expect(throws: SecretLookupError.self) { try SecretLookup(secretID: "db", jsonKey: key).select(from: value) }
+            let error = #expect(throws: SecretLookupError.self) {
+                try SecretLookup(secretID: "db", jsonKey: key).select(from: value)
+            }
             #expect(error?.exitStatus == .notFoundOrDenied)
             #expect(error?.message.contains("s3cr3t") == false)
         }
@@ -103,4 +119,3 @@ import Testing
         #expect(ExitStatus.of(CancellationError()) == .failure)
     }
 }
-

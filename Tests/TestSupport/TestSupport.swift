@@ -16,7 +16,9 @@ public final class PeerProcess: @unchecked Sendable {
 
     /// Starts `python3 script arguments…` and waits (at most `timeout`) for its ready line. The
     /// blocking read runs on a thread of its own, never on Swift's cooperative pool.
-    public static func start(python script: URL, arguments: [String] = [], environment: [String: String]? = nil, timeout: TimeInterval = 60) async throws -> PeerProcess {
+    public static func start(
+        python script: URL, arguments: [String] = [], environment: [String: String]? = nil, timeout: TimeInterval = 60
+    ) async throws -> PeerProcess {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", script.path] + arguments
@@ -45,7 +47,8 @@ public final class PeerProcess: @unchecked Sendable {
         }
         guard let object = try? JSONSerialization.jsonObject(with: line) as? [String: Any] else {
             if process.isRunning { process.terminate() }
-            throw PeerError(message: "\(script.lastPathComponent) did not get ready: \(String(decoding: line, as: UTF8.self))")
+            throw PeerError(
+                message: "\(script.lastPathComponent) did not get ready: \(String(decoding: line, as: UTF8.self))")
         }
         return PeerProcess(process: process, stdin: stdin, ready: object)
     }
@@ -86,26 +89,35 @@ public struct CommandResult: Sendable {
 
 /// Runs a command to completion on a thread of its own, so the waiting never blocks Swift's
 /// cooperative pool.
-public func run(_ executable: String, _ arguments: [String], environment: [String: String], input: Data? = nil, timeout: TimeInterval = 60) async throws -> CommandResult {
+public func run(
+    _ executable: String, _ arguments: [String], environment: [String: String], input: Data? = nil,
+    timeout: TimeInterval = 60
+) async throws -> CommandResult {
     try await withCheckedThrowingContinuation { continuation in
         Thread.detachNewThread {
-            continuation.resume(with: Result { try runCommand(executable, arguments, environment: environment, input: input, timeout: timeout) })
+            continuation.resume(
+                with: Result {
+                    try runCommand(executable, arguments, environment: environment, input: input, timeout: timeout)
+                })
         }
     }
 }
 
 /// Runs a command to completion (killing it after `timeout`) with exactly `environment`.
-public func runCommand(_ executable: String, _ arguments: [String], environment: [String: String], input: Data? = nil, timeout: TimeInterval = 60) throws -> CommandResult {
+public func runCommand(
+    _ executable: String, _ arguments: [String], environment: [String: String], input: Data? = nil,
+    timeout: TimeInterval = 60
+) throws -> CommandResult {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
     process.environment = environment
     let out = FileManager.default.temporaryDirectory.appendingPathComponent("cmd-\(UUID().uuidString).out")
     let err = FileManager.default.temporaryDirectory.appendingPathComponent("cmd-\(UUID().uuidString).err")
-    FileManager.default.createFile(atPath: out.path, contents: nil)
-    FileManager.default.createFile(atPath: err.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: out.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: err.path, contents: nil)
     let inputFile = FileManager.default.temporaryDirectory.appendingPathComponent("cmd-\(UUID().uuidString).in")
-    FileManager.default.createFile(atPath: inputFile.path, contents: input ?? Data())
+    _ = FileManager.default.createFile(atPath: inputFile.path, contents: input ?? Data())
     defer {
         try? FileManager.default.removeItem(at: out)
         try? FileManager.default.removeItem(at: err)
@@ -133,7 +145,10 @@ public func runCommand(_ executable: String, _ arguments: [String], environment:
 
 /// True when `python3 -c "import module"` works, so tests that need a peer can say why they skip.
 public func pythonHasModule(_ module: String) -> Bool {
-    (try? runCommand("/usr/bin/env", ["python3", "-c", "import \(module)"], environment: ProcessInfo.processInfo.environment, timeout: 30).status) == 0
+    (try? runCommand(
+        "/usr/bin/env", ["python3", "-c", "import \(module)"], environment: ProcessInfo.processInfo.environment,
+        timeout: 30
+    ).status) == 0
 }
 
 /// A small seeded generator, so that a failing seed replays exactly.
