@@ -68,7 +68,8 @@ let package = Package(
         ),
         .testTarget(
             name: "InjectorCoreTests",
-            dependencies: ["InjectorCore", "SecretsManager", "AWSCredentials", "TestSupport"]),
+            dependencies: ["InjectorCore", "SecretsManager", "AWSCredentials", "TestSupport"],
+            exclude: ["Fixtures"]),
         // Runs the built binary against moto_server and a fake ECS credential endpoint.
         .testTarget(name: "BlackBoxTests", dependencies: ["TestSupport"]),
     ]

@@ -12,6 +12,8 @@ public enum ExitStatus: Int32, Sendable {
     case notFoundOrDenied = 3
     /// Network, credential endpoint or Secrets Manager failure: retrying may work.
     case unavailable = 4
+    /// The outputs could not be written (permissions, a full volume, a foreign file in the way).
+    case cannotWrite = 5
 
     /// The code for an error thrown by the client, the credential chain or a command.
     public static func of(_ error: any Error) -> ExitStatus {
@@ -26,6 +28,12 @@ public enum ExitStatus: Int32, Sendable {
             return error.kind == .configuration ? .usage : .unavailable
         case let error as SecretLookupError:
             return error.exitStatus
+        case let error as InjectorFailure:
+            return error.exitStatus
+        case is ConfigurationError:
+            return .usage
+        case is FileSystemError:
+            return .cannotWrite
         default:
             return .failure
         }

@@ -15,7 +15,67 @@ struct SecretsInjector: AsyncParsableCommand {
         commandName: "secrets-injector",
         abstract: "Gets an ECS task's secrets from AWS Secrets Manager without environment variables.",
         version: secretsInjectorVersion,
-        subcommands: [Get.self, Version.self])
+        subcommands: [Initialize.self, Check.self, Get.self, Version.self])
+}
+
+/// Where the configuration comes from (SPEC §4); flags win over every other source.
+struct ConfigOptions: ParsableArguments {
+    @Option(name: .customLong("config"), help: "Configuration file (else SECRETS_INJECTOR_CONFIG_FILE).")
+    var configFile: String?
+    @Option(name: .customLong("secret"), help: "A secret id to fetch (repeatable); replaces the configured list.")
+    var secrets: [String] = []
+    @Option(help: "Fetch every secret whose name starts with this.") var namePrefix: String?
+    @Option(help: "Output folder.") var outputDir: String?
+    @Option(help: "AWS region.") var region: String?
+    @Option(help: "Secrets Manager endpoint URL.") var endpoint: String?
+    @Option(help: "trace, debug, info, notice, warning, error or critical.") var logLevel: String?
+
+    func load(environment: [String: String]) throws -> Config {
+        var overrides = ConfigOverrides()
+        overrides.secrets = secrets
+        overrides.namePrefix = namePrefix
+        overrides.outputDir = outputDir
+        overrides.region = region
+        overrides.endpoint = endpoint
+        overrides.logLevel = logLevel
+        return try ConfigLoader.load(configFile: configFile, overrides: overrides, environment: environment)
+    }
+}
+
+struct Initialize: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "init",
+        abstract: "Fetch the configured secrets, render every output and commit one generation, then exit.",
+        discussion: """
+            Exit codes: 0 written (or unchanged); 2 configuration error; 3 a required secret, version \
+            or key is missing or denied; 4 network or service failure; 5 the outputs cannot be written. \
+            On any failure nothing is committed: an earlier generation stays.
+            """)
+
+    @OptionGroup var options: ConfigOptions
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let config = try options.load(environment: environment)
+        let logger = makeLogger(level: config.log.level)
+        let injector = try await Injector.build(
+            config: config, environment: environment, transport: AWSSetup.transport(environment: environment),
+            logger: logger)
+        _ = try await injector.run()
+    }
+}
+
+struct Check: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract:
+            "Validate the configuration and print the plan (secrets, files, modes, owners, templates) without any network call."
+    )
+
+    @OptionGroup var options: ConfigOptions
+
+    func run() throws {
+        print(try options.load(environment: ProcessInfo.processInfo.environment).plan)
+    }
 }
 
 struct Get: AsyncParsableCommand {
@@ -34,7 +94,7 @@ struct Get: AsyncParsableCommand {
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
-        let logger = makeLogger(environment: environment)
+        let logger = makeLogger(level: environment["SECRETS_INJECTOR_LOG_LEVEL"] ?? "warning")
         let transport = AWSSetup.transport(environment: environment)
         let client = try await AWSSetup.secretsManagerClient(
             environment: environment, transport: transport, logger: logger)
@@ -51,9 +111,8 @@ struct Version: ParsableCommand {
     func run() { print("secrets-injector \(secretsInjectorVersion)") }
 }
 
-func makeLogger(environment: [String: String]) -> Logger {
-    let level =
-        environment["SECRETS_INJECTOR_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0.lowercased()) } ?? .warning
+func makeLogger(level name: String) -> Logger {
+    let level = Logger.Level(rawValue: name.lowercased()) ?? .info
     LoggingSystem.bootstrap { label in
         var handler = StreamLogHandler.standardError(label: label)
         handler.logLevel = level
@@ -75,10 +134,11 @@ func writeAll(_ bytes: [UInt8]) {
 }
 
 func fail(_ message: String, _ status: ExitStatus) -> Never {
-    let line = message.split(whereSeparator: \.isNewline).joined(separator: " ")
-    writeStandardError("secrets-injector: error: \(line)\n")
+    writeStandardError("secrets-injector: error: \(oneLine(message))\n")
     exit(status.rawValue)
 }
+
+func oneLine(_ message: String) -> String { message.split(whereSeparator: \.isNewline).joined(separator: " ") }
 
 func writeStandardError(_ text: String) {
     let bytes = Array(text.utf8)
@@ -112,6 +172,12 @@ do {
     SecretsInjector.exit(withError: error)  // help and version, also through `help <subcommand>`
 } catch let error as ExitCode {
     exit(error.rawValue)
+} catch let failure as InjectorFailure {
+    for problem in failure.problems { writeStandardError("secrets-injector: error: \(oneLine(problem.message))\n") }
+    exit(failure.exitStatus.rawValue)
+} catch let error as ConfigurationError {
+    for issue in error.issues { writeStandardError("secrets-injector: error: \(oneLine(issue.description))\n") }
+    exit(ExitStatus.usage.rawValue)
 } catch {
     fail("\(error)", ExitStatus.of(error))
 }

@@ -1,0 +1,142 @@
+/// A Unix file mode, written in configurations as an octal string (`"0440"`).
+public struct FileMode: Sendable, Hashable, CustomStringConvertible {
+    public var rawValue: UInt16
+
+    public init(_ rawValue: UInt16) { self.rawValue = rawValue }
+
+    /// `"440"`, `"0440"`; permission bits only (no setuid, setgid or sticky bit).
+    public init?(octal text: String) {
+        guard (3...4).contains(text.count), let value = UInt16(text, radix: 8),
+            text.allSatisfy({ ("0"..."7").contains($0) }), value <= 0o777
+        else { return nil }
+        rawValue = value
+    }
+
+    public var description: String {
+        let digits = String(rawValue, radix: 8)
+        return String(repeating: "0", count: max(0, 4 - digits.count)) + digits
+    }
+}
+
+/// Who owns an output; nil parts leave the owner the process's own.
+public struct Ownership: Sendable, Hashable {
+    public var uid: UInt32?
+    public var gid: UInt32?
+}
+
+/// How a file is written: its path below the output folder, mode and owner.
+public struct FileSpec: Sendable, Hashable {
+    /// Relative, `/`-separated, no `..`, never starting with `.`.
+    public var path: String
+    public var mode: FileMode
+    public var owner: Ownership
+}
+
+/// One entry of `secrets[]`.
+public struct SecretSpec: Sendable, Equatable {
+    public enum Selector: Sendable, Equatable {
+        case id(SecretName)
+        /// Discovery through `ListSecrets`: every secret whose name starts with this.
+        case namePrefix(String)
+    }
+
+    public var selector: Selector
+    /// The name templates use (nil for discovery: each discovered secret gets its default alias).
+    public var alias: String?
+    /// The raw value's file (for discovery, the folder the names are written under is `outputDir`).
+    public var file: FileSpec?
+    public var versionStage: String?
+    public var versionID: String?
+    public var required: Bool
+    /// JSON key → its own file.
+    public var keys: [(key: String, file: FileSpec)]
+    /// Mode and owner for discovered secrets' files.
+    public var mode: FileMode
+    public var owner: Ownership
+
+    public static func == (left: SecretSpec, right: SecretSpec) -> Bool {
+        left.selector == right.selector && left.alias == right.alias && left.file == right.file
+            && left.versionStage == right.versionStage
+            && left.versionID == right.versionID && left.required == right.required && left.mode == right.mode
+            && left.owner == right.owner
+            && left.keys.map(\.key) == right.keys.map(\.key) && left.keys.map(\.file) == right.keys.map(\.file)
+    }
+}
+
+public struct TemplateSpec: Sendable, Equatable {
+    public var file: FileSpec
+    public var template: Template
+}
+
+public struct EnvEntry: Sendable, Equatable {
+    public var name: String
+    public var valueFrom: ValueFrom
+}
+
+public struct EnvSpec: Sendable, Equatable {
+    public var file: FileSpec
+    public var entries: [EnvEntry]
+}
+
+public enum RefreshStrategy: String, Sendable, CaseIterable {
+    case auto, list, describe, get
+}
+
+public struct RefreshSettings: Sendable, Equatable {
+    public var intervalSeconds: Int
+    public var strategy: RefreshStrategy
+    public var maxStaleSeconds: Int?
+}
+
+public struct ServerSettings: Sendable, Equatable {
+    public var socketPath: String
+    public var socketMode: FileMode
+    public var allowUIDs: [UInt32]?
+    public var tcpPort: Int?
+}
+
+public struct OnChangeSettings: Sendable, Equatable {
+    public var command: [String]?
+    public var signalPIDFile: String?
+    public var signalName: String?
+}
+
+public struct LogSettings: Sendable, Equatable {
+    public enum Format: String, Sendable, CaseIterable { case json, text }
+    public var level: String
+    public var format: Format
+}
+
+/// Where secret values come from.
+public enum SourceSettings: Sendable, Equatable {
+    case secretsManager
+    /// A JSON file of `{ "name": value }`, for development without AWS.
+    case local(path: String)
+}
+
+/// The validated configuration (SPEC §4), with real types and every default filled in.
+public struct Config: Sendable, Equatable {
+    public static let defaultOutputDir = "/run/secrets"
+    public static let defaultMode = FileMode(0o440)
+
+    public var region: String?
+    public var endpoint: String?
+    public var outputDir: String
+    public var secrets: [SecretSpec]
+    public var templates: [TemplateSpec]
+    public var env: EnvSpec?
+    public var refresh: RefreshSettings
+    public var server: ServerSettings
+    public var onChange: OnChangeSettings?
+    public var log: LogSettings
+    public var source: SourceSettings
+
+    /// True when some secrets are found by `namePrefix` (their aliases are known only after listing).
+    public var discovers: Bool { secrets.contains { if case .namePrefix = $0.selector { true } else { false } } }
+
+    /// Every file the configuration writes (discovered secrets excepted).
+    public var plannedFiles: [FileSpec] {
+        secrets.flatMap { ($0.file.map { [$0] } ?? []) + $0.keys.map(\.file) } + templates.map(\.file)
+            + (env.map { [$0.file] } ?? [])
+    }
+}

@@ -1,0 +1,403 @@
+extension Config {
+    static let topLevelKeys = [
+        "region", "endpoint", "outputDir", "defaults", "secrets", "templates", "env", "refresh", "server", "onChange",
+        "log", "source",
+    ]
+    static let secretKeys = [
+        "id", "namePrefix", "alias", "file", "mode", "uid", "gid", "versionStage", "versionId", "required", "keys",
+    ]
+    static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+    static let signals = ["HUP", "INT", "QUIT", "TERM", "USR1", "USR2", "WINCH"]
+
+    /// Reads and validates a merged configuration document, reporting every problem at once.
+    public init(document: JSONValue) throws(ConfigurationError) {
+        var reader = ConfigReader()
+        let config = Self.validate(document, &reader)
+        guard reader.issues.isEmpty, let config else { throw ConfigurationError(reader.issues) }
+        self = config
+    }
+
+    private static func validate(_ document: JSONValue, _ reader: inout ConfigReader) -> Config? {
+        guard let root = reader.object(document, at: "", allowed: topLevelKeys) else { return nil }
+
+        let region = reader.string(root["region"], at: "region")
+        if let region, RegionName.problem(region) != nil {
+            reader.report("region", "\"\(region)\" is not an AWS region name (like ap-southeast-1)")
+        }
+        let endpoint = reader.string(root["endpoint"], at: "endpoint")
+        if let endpoint, !(endpoint.hasPrefix("http://") || endpoint.hasPrefix("https://")) {
+            reader.report("endpoint", "\"\(endpoint)\" is not an http(s) URL")
+        }
+        var outputDir = reader.string(root["outputDir"], at: "outputDir") ?? defaultOutputDir
+        if !outputDir.hasPrefix("/") {
+            reader.report("outputDir", "\"\(outputDir)\" must be an absolute path")
+        }
+        while outputDir.count > 1, outputDir.hasSuffix("/") { outputDir.removeLast() }
+
+        let defaults = reader.object(root["defaults"], at: "defaults", allowed: ["mode", "uid", "gid"]) ?? [:]
+        let defaultMode = mode(defaults["mode"], at: "defaults.mode", &reader) ?? defaultMode
+        let defaultOwner = Ownership(
+            uid: id(defaults["uid"], at: "defaults.uid", &reader), gid: id(defaults["gid"], at: "defaults.gid", &reader)
+        )
+
+        func fileSpec(
+            _ value: JSONValue?, at path: String, mode: FileMode, owner: Ownership, _ reader: inout ConfigReader
+        ) -> FileSpec? {
+            guard let file = reader.string(value, at: path) else { return nil }
+            if let problem = OutputPath.problem(file) {
+                reader.report(path, problem)
+                return nil
+            }
+            return FileSpec(path: file, mode: mode, owner: owner)
+        }
+
+        // secrets[]
+        var secrets: [SecretSpec] = []
+        for (index, element) in (reader.array(root["secrets"], at: "secrets") ?? []).enumerated() {
+            let path = "secrets[\(index)]"
+            guard let entry = reader.object(element, at: path, allowed: secretKeys) else { continue }
+            let entryMode = mode(entry["mode"], at: "\(path).mode", &reader) ?? defaultMode
+            let owner = Ownership(
+                uid: id(entry["uid"], at: "\(path).uid", &reader) ?? defaultOwner.uid,
+                gid: id(entry["gid"], at: "\(path).gid", &reader) ?? defaultOwner.gid)
+            let required = reader.bool(entry["required"], at: "\(path).required") ?? true
+            let versionStage = reader.string(entry["versionStage"], at: "\(path).versionStage")
+            let versionID = reader.string(entry["versionId"], at: "\(path).versionId")
+            let idText = reader.string(entry["id"], at: "\(path).id")
+            let prefix = reader.string(entry["namePrefix"], at: "\(path).namePrefix")
+            switch (idText, prefix) {
+            case (let idText?, nil):
+                let name = SecretName(idText)
+                if let problem = name.problem {
+                    reader.report("\(path).id", problem)
+                    continue
+                }
+                let alias = reader.string(entry["alias"], at: "\(path).alias") ?? name.defaultAlias
+                if !Identifier.isValid(alias) {
+                    reader.report(
+                        "\(path).alias", "\"\(alias)\" is not an alias (A–Z a–z 0–9 _, not starting with a digit)")
+                }
+                let file = fileSpec(
+                    entry["file"] ?? .string(name.name), at: "\(path).file", mode: entryMode, owner: owner, &reader)
+                var keys: [(key: String, file: FileSpec)] = []
+                if let keyMap = entry["keys"] {
+                    if case .object(let members) = keyMap {
+                        for member in members {
+                            if let spec = fileSpec(
+                                member.value, at: "\(path).keys.\(member.key)", mode: entryMode, owner: owner, &reader)
+                            {
+                                keys.append((member.key, spec))
+                            }
+                        }
+                    } else {
+                        reader.report(
+                            "\(path).keys",
+                            "expected an object of {\"json-key\": \"file\"}, got \(ConfigReader.show(keyMap))")
+                    }
+                }
+                secrets.append(
+                    SecretSpec(
+                        selector: .id(name), alias: alias, file: file, versionStage: versionStage, versionID: versionID,
+                        required: required, keys: keys,
+                        mode: entryMode, owner: owner))
+            case (nil, let prefix?):
+                for key in ["alias", "file", "keys", "versionStage", "versionId"] where entry[key] != nil {
+                    reader.report(
+                        "\(path).\(key)",
+                        "not allowed with namePrefix: discovered secrets are written under their name without the prefix, with their default alias"
+                    )
+                }
+                secrets.append(
+                    SecretSpec(
+                        selector: .namePrefix(prefix), alias: nil, file: nil, versionStage: nil, versionID: nil,
+                        required: required, keys: [], mode: entryMode,
+                        owner: owner))
+            case (nil, nil):
+                reader.report(path, "needs \"id\" (a name or ARN) or \"namePrefix\"")
+            case (_?, _?):
+                reader.report(path, "has both \"id\" and \"namePrefix\"; use one")
+            }
+        }
+
+        // templates[]
+        var templates: [TemplateSpec] = []
+        for (index, element) in (reader.array(root["templates"], at: "templates") ?? []).enumerated() {
+            let path = "templates[\(index)]"
+            guard let entry = reader.object(element, at: path, allowed: ["file", "template", "mode", "uid", "gid"])
+            else { continue }
+            let owner = Ownership(
+                uid: id(entry["uid"], at: "\(path).uid", &reader) ?? defaultOwner.uid,
+                gid: id(entry["gid"], at: "\(path).gid", &reader) ?? defaultOwner.gid)
+            let file = fileSpec(
+                entry["file"], at: "\(path).file",
+                mode: mode(entry["mode"], at: "\(path).mode", &reader) ?? defaultMode, owner: owner, &reader)
+            if entry["file"] == nil { reader.report("\(path).file", "is required") }
+            var template: Template?
+            if let source = reader.string(entry["template"], at: "\(path).template", nonEmpty: false) {
+                do {
+                    template = try Template(parsing: source)
+                } catch {
+                    reader.report("\(path).template", error.message)
+                }
+            } else if entry["template"] == nil {
+                reader.report("\(path).template", "is required")
+            }
+            if let file, let template { templates.append(TemplateSpec(file: file, template: template)) }
+        }
+
+        // env
+        var env: EnvSpec?
+        if let envObject = reader.object(root["env"], at: "env", allowed: ["file", "mode", "uid", "gid", "entries"]) {
+            let owner = Ownership(
+                uid: id(envObject["uid"], at: "env.uid", &reader) ?? defaultOwner.uid,
+                gid: id(envObject["gid"], at: "env.gid", &reader) ?? defaultOwner.gid)
+            let file = fileSpec(
+                envObject["file"], at: "env.file",
+                mode: mode(envObject["mode"], at: "env.mode", &reader) ?? defaultMode, owner: owner, &reader)
+            if envObject["file"] == nil { reader.report("env.file", "is required") }
+            var entries: [EnvEntry] = []
+            var names: [String: Int] = [:]
+            for (index, element) in (reader.array(envObject["entries"], at: "env.entries") ?? []).enumerated() {
+                let path = "env.entries[\(index)]"
+                guard let entry = reader.object(element, at: path, allowed: ["name", "valueFrom"]) else { continue }
+                let name = reader.string(entry["name"], at: "\(path).name")
+                if entry["name"] == nil { reader.report("\(path).name", "is required") }
+                if let name {
+                    if !Identifier.isValid(name) {
+                        reader.report(
+                            "\(path).name",
+                            "\"\(name)\" is not an environment variable name (A–Z a–z 0–9 _, not starting with a digit)"
+                        )
+                    } else if let first = names[name] {
+                        reader.report("\(path).name", "\"\(name)\" is also env.entries[\(first)]")
+                    } else {
+                        names[name] = index
+                    }
+                }
+                if entry["valueFrom"] == nil { reader.report("\(path).valueFrom", "is required") }
+                if let text = reader.string(entry["valueFrom"], at: "\(path).valueFrom") {
+                    do {
+                        let valueFrom = try ValueFrom(parsing: text)
+                        if let name { entries.append(EnvEntry(name: name, valueFrom: valueFrom)) }
+                    } catch {
+                        reader.report("\(path).valueFrom", error.message)
+                    }
+                }
+            }
+            if let file { env = EnvSpec(file: file, entries: entries) }
+        }
+
+        // refresh, server, onChange, log, source
+        let refreshObject =
+            reader.object(root["refresh"], at: "refresh", allowed: ["intervalSeconds", "strategy", "maxStaleSeconds"])
+            ?? [:]
+        var strategy = RefreshStrategy.auto
+        if let text = reader.string(refreshObject["strategy"], at: "refresh.strategy") {
+            if let parsed = RefreshStrategy(rawValue: text) {
+                strategy = parsed
+            } else {
+                reader.report(
+                    "refresh.strategy",
+                    "\"\(text)\" is not one of \(RefreshStrategy.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+        }
+        let refresh = RefreshSettings(
+            intervalSeconds: reader.integer(
+                refreshObject["intervalSeconds"], at: "refresh.intervalSeconds", in: 1...31_536_000) ?? 300,
+            strategy: strategy,
+            maxStaleSeconds: reader.integer(
+                refreshObject["maxStaleSeconds"], at: "refresh.maxStaleSeconds", in: 1...315_360_000))
+
+        let serverObject =
+            reader.object(root["server"], at: "server", allowed: ["socketPath", "socketMode", "allowUids", "tcpPort"])
+            ?? [:]
+        let socketPath =
+            reader.string(serverObject["socketPath"], at: "server.socketPath")
+            ?? (outputDir == "/" ? "/injector.sock" : outputDir + "/injector.sock")
+        if !socketPath.hasPrefix("/") {
+            reader.report("server.socketPath", "\"\(socketPath)\" must be an absolute path")
+        }
+        var allowUIDs: [UInt32]?
+        if let list = reader.array(serverObject["allowUids"], at: "server.allowUids") {
+            allowUIDs = list.enumerated().compactMap { id($0.element, at: "server.allowUids[\($0.offset)]", &reader) }
+        }
+        let server = ServerSettings(
+            socketPath: socketPath,
+            socketMode: mode(serverObject["socketMode"], at: "server.socketMode", &reader) ?? FileMode(0o660),
+            allowUIDs: allowUIDs,
+            tcpPort: reader.integer(serverObject["tcpPort"], at: "server.tcpPort", in: 1...65_535))
+
+        var onChange: OnChangeSettings?
+        if let object = reader.object(root["onChange"], at: "onChange", allowed: ["command", "signal"]) {
+            var settings = OnChangeSettings()
+            if let command = reader.stringArray(object["command"], at: "onChange.command") {
+                if command.isEmpty {
+                    reader.report("onChange.command", "must name a program (argv, no shell)")
+                } else {
+                    settings.command = command
+                }
+            }
+            if let signal = reader.object(object["signal"], at: "onChange.signal", allowed: ["pidFile", "name"]) {
+                settings.signalPIDFile = reader.string(signal["pidFile"], at: "onChange.signal.pidFile")
+                if signal["pidFile"] == nil { reader.report("onChange.signal.pidFile", "is required") }
+                if let pidFile = settings.signalPIDFile, !pidFile.hasPrefix("/") {
+                    reader.report("onChange.signal.pidFile", "\"\(pidFile)\" must be an absolute path")
+                }
+                let name = (reader.string(signal["name"], at: "onChange.signal.name") ?? "HUP").uppercased()
+                let bare = name.hasPrefix("SIG") ? String(name.dropFirst(3)) : name
+                if signals.contains(bare) {
+                    settings.signalName = bare
+                } else {
+                    reader.report(
+                        "onChange.signal.name", "\"\(name)\" is not one of \(signals.joined(separator: ", "))")
+                }
+            }
+            onChange = settings
+        }
+
+        let logObject = reader.object(root["log"], at: "log", allowed: ["level", "format"]) ?? [:]
+        var log = LogSettings(level: "info", format: .json)
+        if let level = reader.string(logObject["level"], at: "log.level") {
+            if logLevels.contains(level.lowercased()) {
+                log.level = level.lowercased()
+            } else {
+                reader.report("log.level", "\"\(level)\" is not one of \(logLevels.joined(separator: ", "))")
+            }
+        }
+        if let format = reader.string(logObject["format"], at: "log.format") {
+            if let parsed = LogSettings.Format(rawValue: format) {
+                log.format = parsed
+            } else {
+                reader.report("log.format", "\"\(format)\" is not json or text")
+            }
+        }
+
+        var source = SourceSettings.secretsManager
+        if let object = reader.object(root["source"], at: "source", allowed: ["local"]),
+            let path = reader.string(object["local"], at: "source.local")
+        {
+            source = .local(path: path)
+        }
+
+        let config = Config(
+            region: region, endpoint: endpoint, outputDir: outputDir, secrets: secrets, templates: templates, env: env,
+            refresh: refresh, server: server,
+            onChange: onChange, log: log, source: source)
+        let configuredCount = (root["secrets"].flatMap { if case .array(let a) = $0 { a.count } else { 1 } } ?? 0)
+        let envCount = (root["env"]?["entries"]).flatMap { if case .array(let a) = $0 { a.count } else { 1 } } ?? 0
+        config.crossCheck(&reader, nothingConfigured: configuredCount + envCount == 0)
+        return config
+    }
+
+    /// Rules across entries: something to fetch, unique aliases and files, templates that name
+    /// known aliases (when nothing is discovered), no output under the socket.
+    func crossCheck(_ reader: inout ConfigReader, nothingConfigured: Bool) {
+        if nothingConfigured {
+            reader.report(
+                "secrets",
+                "no secrets configured: list them in \"secrets\" (or SECRETS_INJECTOR_SECRETS / SECRETS_INJECTOR_NAME_PREFIX)"
+            )
+        }
+        var aliases: [String: Int] = [:]
+        for (index, secret) in secrets.enumerated() {
+            guard let alias = secret.alias else { continue }
+            if let first = aliases[alias] {
+                reader.report(
+                    "secrets[\(index)].alias",
+                    "\"\(alias)\" is also the alias of secrets[\(first)]; set \"alias\" on one of them")
+            } else {
+                aliases[alias] = index
+            }
+        }
+        var owners: [String: String] = [:]
+        func claim(_ file: FileSpec?, by path: String) {
+            guard let file else { return }
+            for (other, owner) in owners {
+                if other == file.path {
+                    reader.report(path, "\"\(file.path)\" is also the file of \(owner)")
+                    return
+                }
+                if other.hasPrefix(file.path + "/") || file.path.hasPrefix(other + "/") {
+                    reader.report(
+                        path,
+                        "\"\(file.path)\" and \"\(other)\" of \(owner) cannot both exist (one is inside the other)")
+                    return
+                }
+            }
+            owners[file.path] = path
+        }
+        for (index, secret) in secrets.enumerated() {
+            claim(secret.file, by: "secrets[\(index)].file")
+            for entry in secret.keys { claim(entry.file, by: "secrets[\(index)].keys.\(entry.key)") }
+        }
+        for (index, template) in templates.enumerated() { claim(template.file, by: "templates[\(index)].file") }
+        claim(env?.file, by: "env.file")
+        if server.socketPath.hasPrefix(outputDir + "/") {
+            let relative = String(server.socketPath.dropFirst(outputDir.count + 1))
+            if let owner = owners[relative] {
+                reader.report("server.socketPath", "\"\(server.socketPath)\" is also the file of \(owner)")
+            }
+        }
+        if !discovers {
+            for (index, template) in templates.enumerated() {
+                for alias in template.template.aliases where aliases[alias] == nil {
+                    let known = aliases.keys.sorted().joined(separator: ", ")
+                    reader.report(
+                        "templates[\(index)].template",
+                        "unknown alias \"\(alias)\" (configured: \(known.isEmpty ? "none" : known))")
+                }
+            }
+        }
+    }
+
+    private static func mode(_ value: JSONValue?, at path: String, _ reader: inout ConfigReader) -> FileMode? {
+        guard let text = reader.string(value, at: path) else { return nil }
+        guard let mode = FileMode(octal: text) else {
+            reader.report(path, "\"\(text)\" is not an octal file mode (like \"0440\")")
+            return nil
+        }
+        return mode
+    }
+
+    private static func id(_ value: JSONValue?, at path: String, _ reader: inout ConfigReader) -> UInt32? {
+        reader.integer(value, at: path, in: 0...2_147_483_647).map(UInt32.init)
+    }
+}
+
+/// Names of aliases and environment variables: `[A-Za-z_][A-Za-z0-9_]*`.
+enum Identifier {
+    static func isValid(_ text: String) -> Bool {
+        guard let first = text.unicodeScalars.first, first.isASCII, first == "_" || first.properties.isAlphabetic else {
+            return false
+        }
+        return text.unicodeScalars.allSatisfy {
+            $0.isASCII && ($0 == "_" || $0.properties.isAlphabetic || ("0"..."9").contains($0))
+        }
+    }
+}
+
+/// Paths of outputs below the output folder.
+enum OutputPath {
+    static func problem(_ path: String) -> String? {
+        if path.hasPrefix("/") { return "\"\(path)\" must be relative to outputDir" }
+        let segments = path.split(separator: "/", omittingEmptySubsequences: false)
+        if segments.contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }) {
+            return "\"\(path)\" has an empty, \".\" or \"..\" segment"
+        }
+        if segments.contains(where: { $0.hasPrefix("..") }) || segments[0].hasPrefix(".") {
+            return "\"\(path)\" must not start with \".\" (names starting with \"..\" are the writer's own)"
+        }
+        if path.utf8.contains(0) { return "\"\(path)\" contains a NUL byte" }
+        return nil
+    }
+}
+
+/// AWS region names, checked offline.
+enum RegionName {
+    static func problem(_ region: String) -> String? {
+        let valid =
+            region.count >= 4
+            && region.utf8.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 45 }
+        return valid ? nil : "not a region"
+    }
+}

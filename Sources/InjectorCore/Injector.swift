@@ -1,0 +1,254 @@
+public import AWSCredentials
+public import HTTPTransport
+public import Logging
+import SecretsManager
+
+/// One reason a run could not produce its outputs, with the exit status it maps to.
+public struct Problem: Sendable, Equatable, CustomStringConvertible {
+    public var message: String
+    public var exitStatus: ExitStatus
+    public var description: String { message }
+}
+
+/// Every problem of a run; nothing was committed.
+public struct InjectorFailure: Error, Sendable, CustomStringConvertible {
+    public var problems: [Problem]
+
+    /// Configuration beats everything (fix it first); then transient failures (a retry may
+    /// work); then not found or denied.
+    public var exitStatus: ExitStatus {
+        let statuses = Set(problems.map(\.exitStatus))
+        for status in [ExitStatus.usage, .unavailable, .notFoundOrDenied, .cannotWrite] where statuses.contains(status)
+        { return status }
+        return .failure
+    }
+
+    public var description: String { problems.map(\.message).joined(separator: "\n") }
+}
+
+/// A secret as the run resolved it: configured or discovered, with its alias and files.
+public struct ResolvedSecret: Sendable {
+    public var request: SecretRequest
+    public var alias: String
+    public var file: FileSpec?
+    public var keys: [(key: String, file: FileSpec)]
+    public var required: Bool
+    /// Where it comes from in the configuration, for messages: `secrets[0]`.
+    public var origin: String
+}
+
+/// The product's main job (SPEC §1, §5): fetch the configured secrets, render every output, commit
+/// one generation. What `init` runs, what `run` starts with, and what the tests call.
+public struct Injector: Sendable {
+    public let config: Config
+    public let source: any SecretSource
+    public let writer: GenerationWriter
+    public let logger: Logger
+
+    public init(config: Config, source: any SecretSource, logger: Logger) {
+        self.config = config
+        self.source = source
+        self.writer = GenerationWriter(directory: config.outputDir)
+        self.logger = logger
+    }
+
+    /// Wires the configured source: the local file, or Secrets Manager through the credential
+    /// chain, region and endpoint of `environment`.
+    public static func build(
+        config: Config, environment: [String: String], transport: any HTTPTransport,
+        clock: any WallClock = SystemWallClock(), logger: Logger
+    ) async throws -> Injector {
+        switch config.source {
+        case .local(let path):
+            return Injector(config: config, source: LocalFileSource(path: path), logger: logger)
+        case .secretsManager:
+            let client = try await AWSSetup.secretsManagerClient(
+                environment: environment, transport: transport, configuredRegion: config.region,
+                configuredEndpoint: config.endpoint, clock: clock,
+                logger: logger)
+            return Injector(config: config, source: SecretsManagerSource(client: client), logger: logger)
+        }
+    }
+
+    /// Fetches and renders, then commits one generation. On any problem nothing is committed and
+    /// the earlier generation stays.
+    public func run() async throws -> GenerationWriter.Outcome {
+        let files = try await render()
+        let outcome: GenerationWriter.Outcome
+        do {
+            outcome = try writer.commit(files)
+        } catch {
+            throw InjectorFailure(problems: [Problem(message: "\(error)", exitStatus: .cannotWrite)])
+        }
+        switch outcome {
+        case .committed(let generation):
+            logger.info(
+                "committed a new generation", metadata: ["generation": "\(generation)", "files": "\(files.count)"])
+        case .unchanged(let generation):
+            logger.info("outputs unchanged", metadata: ["generation": "\(generation)", "files": "\(files.count)"])
+        }
+        return outcome
+    }
+
+    /// Every output's bytes, or every problem found.
+    public func render() async throws -> [OutputFile] {
+        var problems: [Problem] = []
+        let secrets = try await resolveSecrets(&problems)
+        var requests = secrets.map(\.request)
+        for entry in config.env?.entries ?? [] {
+            let request = SecretRequest(
+                id: entry.valueFrom.secret.id, versionStage: entry.valueFrom.versionStage,
+                versionID: entry.valueFrom.versionID)
+            if !requests.contains(request) { requests.append(request) }
+        }
+        let results: [SecretRequest: Result<SecretValue, SecretsManagerError>]
+        do {
+            results = try await source.fetch(requests)
+        } catch {
+            throw InjectorFailure(problems: problems + [Problem(message: "\(error)", exitStatus: ExitStatus.of(error))])
+        }
+
+        var contents: [String: SecretContent] = [:]
+        var unavailable: Set<String> = []
+        var files: [OutputFile] = []
+        for secret in secrets {
+            switch results[secret.request] {
+            case .success(let value):
+                let content = SecretContent(bytes: value.bytes, isBinary: value.secretString == nil)
+                contents[secret.alias] = content
+                logger.debug("fetched", metadata: ["secret": "\(value.name)", "versionId": "\(value.versionID)"])
+                if let file = secret.file {
+                    files.append(OutputFile(path: file.path, bytes: content.bytes, mode: file.mode, owner: file.owner))
+                }
+                for entry in secret.keys {
+                    do {
+                        let bytes = try content.value(at: [entry.key], alias: secret.alias)
+                        files.append(
+                            OutputFile(
+                                path: entry.file.path, bytes: bytes, mode: entry.file.mode, owner: entry.file.owner))
+                    } catch {
+                        problems.append(
+                            Problem(
+                                message: error.message(output: "\(secret.origin).keys.\(entry.key)"),
+                                exitStatus: .notFoundOrDenied))
+                    }
+                }
+            case .failure(let error):
+                unavailable.insert(secret.alias)
+                if secret.required {
+                    problems.append(Problem(message: "\(error)", exitStatus: ExitStatus.of(error)))
+                } else {
+                    logger.warning(
+                        "optional secret not available",
+                        metadata: ["secret": "\(secret.request.id)", "error": "\(error)"])
+                }
+            case nil:
+                problems.append(
+                    Problem(message: "\(secret.request): no answer from \(source.summary)", exitStatus: .unavailable))
+            }
+        }
+
+        for template in config.templates {
+            do {
+                let bytes = try template.template.render { contents[$0] }
+                files.append(
+                    OutputFile(
+                        path: template.file.path, bytes: bytes, mode: template.file.mode, owner: template.file.owner))
+            } catch {
+                if case .unknownAlias(let alias) = error, unavailable.contains(alias) { continue }  // its secret's failure is reported already
+                problems.append(
+                    Problem(
+                        message: error.message(output: "template \(template.file.path)"), exitStatus: .notFoundOrDenied)
+                )
+            }
+        }
+
+        if let env = config.env {
+            var lines: [UInt8] = []
+            for entry in env.entries {
+                let request = SecretRequest(
+                    id: entry.valueFrom.secret.id, versionStage: entry.valueFrom.versionStage,
+                    versionID: entry.valueFrom.versionID)
+                switch results[request] {
+                case .success(let value):
+                    let content = SecretContent(bytes: value.bytes, isBinary: value.secretString == nil)
+                    do {
+                        let bytes = try content.value(
+                            at: entry.valueFrom.jsonKey.map { [$0] } ?? [], alias: entry.valueFrom.secret.name)
+                        lines += Array("\(entry.name)=".utf8) + TemplateFilters.dotenvQuoted(bytes) + [0x0A]
+                    } catch {
+                        problems.append(
+                            Problem(message: error.message(output: "env \(entry.name)"), exitStatus: .notFoundOrDenied))
+                    }
+                case .failure(let error):
+                    if !problems.contains(where: { $0.message == "\(error)" }) {
+                        problems.append(Problem(message: "\(error)", exitStatus: ExitStatus.of(error)))
+                    }
+                case nil:
+                    problems.append(
+                        Problem(message: "env \(entry.name): no answer for \(request)", exitStatus: .unavailable))
+                }
+            }
+            files.append(OutputFile(path: env.file.path, bytes: lines, mode: env.file.mode, owner: env.file.owner))
+        }
+
+        guard problems.isEmpty else { throw InjectorFailure(problems: problems) }
+        return files
+    }
+
+    /// The configured secrets plus those discovered by `namePrefix`, each with its alias and files.
+    func resolveSecrets(_ problems: inout [Problem]) async throws -> [ResolvedSecret] {
+        var resolved: [ResolvedSecret] = []
+        for (index, spec) in config.secrets.enumerated() {
+            guard case .id(let name) = spec.selector, let alias = spec.alias else { continue }
+            resolved.append(
+                ResolvedSecret(
+                    request: SecretRequest(id: name.id, versionStage: spec.versionStage, versionID: spec.versionID),
+                    alias: alias, file: spec.file,
+                    keys: spec.keys, required: spec.required, origin: "secrets[\(index)]"))
+        }
+        var claimedFiles = Set(config.plannedFiles.map(\.path))
+        for (index, spec) in config.secrets.enumerated() {
+            guard case .namePrefix(let prefix) = spec.selector else { continue }
+            let names: [String]
+            do {
+                names = try await source.list(namePrefix: prefix)
+            } catch {
+                throw InjectorFailure(
+                    problems: problems + [Problem(message: "\(error)", exitStatus: ExitStatus.of(error))])
+            }
+            logger.debug("discovered", metadata: ["prefix": "\(prefix)", "count": "\(names.count)"])
+            for name in names where !resolved.contains(where: { SecretName($0.request.id).name == name }) {
+                var relative = String(name.dropFirst(prefix.count))
+                while relative.hasPrefix("/") { relative.removeFirst() }
+                if relative.isEmpty { relative = name.split(separator: "/").last.map(String.init) ?? name }
+                let alias = SecretName.alias(forName: name)
+                let origin = "secrets[\(index)].namePrefix"
+                if let other = resolved.first(where: { $0.alias == alias }) {
+                    problems.append(
+                        Problem(
+                            message:
+                                "\(origin): discovered secret \(name) has the alias \"\(alias)\" of \(other.request.id) (\(other.origin)); give that one another alias",
+                            exitStatus: .usage))
+                    continue
+                }
+                if let problem = OutputPath.problem(relative)
+                    ?? (claimedFiles.contains(relative) ? "\"\(relative)\" is already an output" : nil)
+                {
+                    problems.append(
+                        Problem(
+                            message: "\(origin): discovered secret \(name) cannot be written: \(problem)",
+                            exitStatus: .usage))
+                    continue
+                }
+                claimedFiles.insert(relative)
+                resolved.append(
+                    ResolvedSecret(
+                        request: SecretRequest(id: name), alias: alias,
+                        file: FileSpec(path: relative, mode: spec.mode, owner: spec.owner), keys: [],
+                        required: spec.required, origin: origin))
+            }
+        }
+        return resolved
+    }
+}

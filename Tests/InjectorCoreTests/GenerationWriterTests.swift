@@ -1,0 +1,95 @@
+import Foundation
+import Testing
+
+@testable import InjectorCore
+
+@Suite struct GenerationWriterTests {
+    let directory = temporaryDirectory()
+    var writer: GenerationWriter { GenerationWriter(directory: directory) }
+
+    func file(_ path: String, _ text: String, mode: UInt16 = 0o440) -> OutputFile {
+        OutputFile(path: path, bytes: Array(text.utf8), mode: FileMode(mode), owner: Ownership())
+    }
+
+    func read(_ path: String) -> String? { try? String(contentsOfFile: "\(directory)/\(path)", encoding: .utf8) }
+    func names() -> [String] { ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).sorted() }
+    func inode(_ path: String) -> UInt64 {
+        ((try? FileManager.default.attributesOfItem(atPath: "\(directory)/\(path)"))?[.systemFileNumber] as? UInt64)
+            ?? 0
+    }
+
+    @Test func commitsThroughDataLinkWithModesAndVisibleLinks() throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let outcome = try writer.commit([file("a.json", "A1"), file("sub/b.txt", "B1", mode: 0o400)])
+        guard case .committed(let generation) = outcome else { Issue.record("not committed"); return }
+        #expect(names() == [generation, "..data", "a.json", "sub"].sorted())
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: "\(directory)/..data") == generation)
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: "\(directory)/a.json") == "..data/a.json")
+        #expect(read("a.json") == "A1")
+        #expect(read("sub/b.txt") == "B1")
+        let attributes = try FileManager.default.attributesOfItem(atPath: "\(directory)/..data/sub/b.txt")
+        #expect((attributes[.posixPermissions] as? Int) == 0o400)
+        let folder = try FileManager.default.attributesOfItem(atPath: "\(directory)/\(generation)")
+        #expect((folder[.posixPermissions] as? Int) == 0o750)
+    }
+
+    @Test func unchangedSetsAreNotRewrittenAndUnchangedFilesAreLinked() throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        guard case .committed(let first) = try writer.commit([file("a", "A"), file("b", "B")]) else { return }
+        let inodeA = inode("..data/a")
+        #expect(try writer.commit([file("b", "B"), file("a", "A")]) == .unchanged(generation: first))
+        guard case .committed(let second) = try writer.commit([file("a", "A"), file("b", "B2")]) else {
+            Issue.record("not committed"); return
+        }
+        #expect(second != first)
+        #expect(inode("..data/a") == inodeA, "unchanged file hard-linked, not rewritten")
+        #expect(read("b") == "B2")
+        #expect(!names().contains(first), "old generation removed")
+        // A mode change alone is a change.
+        guard case .committed = try writer.commit([file("a", "A", mode: 0o400), file("b", "B2")]) else {
+            Issue.record("mode change not committed"); return
+        }
+    }
+
+    @Test func removedOutputsLoseTheirVisibleLink() throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        _ = try writer.commit([file("a", "A"), file("gone/x", "X")])
+        _ = try writer.commit([file("a", "A")])
+        #expect(!names().contains("gone"))
+        #expect(read("a") == "A")
+    }
+
+    @Test func crashLeftoversAreCleanedAndOtherNamesKept() throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        guard case .committed(let generation) = try writer.commit([file("a", "A")]) else { return }
+        try FileManager.default.createDirectory(
+            atPath: "\(directory)/..2020_01_01_00_00_00.000000001", withIntermediateDirectories: false)
+        try "partial".write(
+            toFile: "\(directory)/..2020_01_01_00_00_00.000000001/a", atomically: false, encoding: .utf8)
+        try FileManager.default.createSymbolicLink(
+            atPath: "\(directory)/..data_tmp", withDestinationPath: "..2020_01_01_00_00_00.000000001")
+        try "".write(toFile: "\(directory)/.ready", atomically: false, encoding: .utf8)
+        try writer.cleanUp()
+        #expect(names() == [generation, "..data", ".ready", "a"].sorted())
+    }
+
+    @Test func aForeignFileInTheWayIsAnErrorAndTheOldGenerationStays() throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        guard case .committed(let generation) = try writer.commit([file("a", "A")]) else { return }
+        try "mine".write(toFile: "\(directory)/b", atomically: false, encoding: .utf8)
+        let error = #expect(throws: FileSystemError.self) { try writer.commit([file("a", "A2"), file("b", "B")]) }
+        #expect(error?.description.contains("\(directory)/b") == true)
+        #expect(read("b") == "mine")
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: "\(directory)/..data") == generation)
+        #expect(read("a") == "A")
+        #expect(names() == [generation, "..data", "a", "b"].sorted())
+    }
+
+    @Test func unwritableFolderFailsWithoutTouchingTheCurrentGeneration() throws {
+        guard getuid() != 0 else { return }  // root writes anywhere
+        let error = #expect(throws: FileSystemError.self) {
+            try GenerationWriter(directory: "/proc/forbidden").commit([file("a", "A")])
+        }
+        #expect(error != nil)
+    }
+}
