@@ -5,17 +5,8 @@ import Testing
 /// The built `secrets-injector` binary against moto_server (signature verification on) and a
 /// fake ECS container credential endpoint, both started by `scripts/harness/aws_peers.py`.
 @Suite struct GetCommandTests {
-    static let binary: String =
-        ProcessInfo.processInfo.environment["SECRETS_INJECTOR_BIN"]
-        ?? Repository.root.appendingPathComponent(".build/debug/secrets-injector").path
-    static let hasPeers = pythonHasModule("moto") && pythonHasModule("boto3")
-
-    /// One set of peers for the whole suite (the tests only read); it stops when this test process
-    /// ends and closes its standard input.
-    static let sharedPeers = Task {
-        try await PeerProcess.start(
-            python: Repository.root.appendingPathComponent("scripts/harness/aws_peers.py"), timeout: 90)
-    }
+    static let binary = BlackBox.binary
+    static let hasPeers = BlackBox.hasPeers
 
     let peers: PeerProcess
     let secrets: [String: String]
@@ -24,25 +15,14 @@ import Testing
         try #require(
             FileManager.default.isExecutableFile(atPath: Self.binary),
             "build the binary first (swift build): \(Self.binary)")
-        peers = try await Self.sharedPeers.value
+        peers = try await BlackBox.sharedPeers.value
         secrets = peers.ready["secrets"] as? [String: String] ?? [:]
     }
 
-    /// The task's environment: only the credential URI, its token, the region and the endpoint.
     func taskEnvironment(
         role: String = "pipeline-pulse-task", tokenFromFile: Bool = false, _ extra: [String: String] = [:]
     ) -> [String: String] {
-        var environment = [
-            "AWS_CONTAINER_CREDENTIALS_FULL_URI": peers.string("credentials") + role,
-            "AWS_REGION": peers.string("region"),
-            "AWS_ENDPOINT_URL_SECRETS_MANAGER": peers.string("endpoint"),
-        ]
-        if tokenFromFile {
-            environment["AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"] = peers.string("tokenFile")
-        } else {
-            environment["AWS_CONTAINER_AUTHORIZATION_TOKEN"] = peers.string("token")
-        }
-        return environment.merging(extra) { $1 }
+        BlackBox.taskEnvironment(peers, role: role, tokenFromFile: tokenFromFile, extra)
     }
 
     func get(_ arguments: [String], _ environment: [String: String]) async throws -> CommandResult {
@@ -51,16 +31,7 @@ import Testing
 
     /// Every secret value and JSON field value must be absent from `text`.
     func expectNoSecretIn(_ text: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
-        for (name, value) in secrets {
-            #expect(!text.contains(value), "\(name) leaked", sourceLocation: sourceLocation)
-            guard
-                case .some(let object as [String: Any]) = try JSONSerialization.jsonObject(with: Data(value.utf8))
-                    as Any?
-            else { continue }
-            for (key, field) in object where "\(field)".count > 4 {
-                #expect(!text.contains("\(field)"), "\(name).\(key) leaked", sourceLocation: sourceLocation)
-            }
-        }
+        try BlackBox.expectNoSecret(of: secrets, in: text, sourceLocation: sourceLocation)
     }
 
     @Test(.enabled(if: hasPeers, "moto[server] and boto3 are not installed"))

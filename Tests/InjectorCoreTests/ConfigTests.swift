@@ -184,3 +184,24 @@ enum Fixtures {
         #expect(throws: ConfigIssue.self) { try ValueFrom(parsing: text) }
     }
 }
+
+/// docs/config.schema.json and the decoder must allow the same keys.
+@Suite struct SchemaTests {
+    @Test func schemaKeysMatchTheDecoder() throws {
+        let schema = try JSONValue.parse(
+            Array(try Data(contentsOf: Repository.root.appendingPathComponent("docs/config.schema.json"))))
+        func keys(_ path: [String]) -> [String] {
+            var node: JSONValue? = schema
+            for key in path { node = node?[key] }
+            return node?["properties"]?.keys ?? []
+        }
+        #expect(Set(keys([])) == Set(Config.topLevelKeys))
+        #expect(Set(keys(["properties", "secrets", "items"])) == Set(Config.secretKeys))
+        #expect(Set(keys(["properties", "defaults"])) == ["mode", "uid", "gid"])
+        #expect(Set(keys(["properties", "templates", "items"])) == ["file", "template", "mode", "uid", "gid"])
+        #expect(Set(keys(["properties", "env"])) == ["file", "mode", "uid", "gid", "entries"])
+        #expect(Set(keys(["properties", "refresh"])) == ["intervalSeconds", "strategy", "maxStaleSeconds"])
+        #expect(Set(keys(["properties", "server"])) == ["socketPath", "socketMode", "allowUids", "tcpPort"])
+        #expect(Set(keys(["properties", "log"])) == ["level", "format"])
+    }
+}

@@ -60,6 +60,14 @@ READ_ACTIONS = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"
                 "secretsmanager:BatchGetSecretValue", "secretsmanager:ListSecrets"]
 NO_GET_ACTIONS = ["secretsmanager:DescribeSecret", "secretsmanager:BatchGetSecretValue",
                   "secretsmanager:ListSecrets"]
+# moto checks BatchGetSecretValue alone (AWS also needs GetSecretValue per secret), so a role
+# that can read nothing is needed to see a denied BatchGetSecretValue.
+DESCRIBE_ONLY_ACTIONS = ["secretsmanager:DescribeSecret", "secretsmanager:ListSecrets"]
+ROLES = {
+    "pipeline-pulse-task": READ_ACTIONS,
+    "pipeline-pulse-no-get": NO_GET_ACTIONS,
+    "pipeline-pulse-describe-only": DESCRIBE_ONLY_ACTIONS,
+}
 
 
 def free_port():
@@ -125,8 +133,8 @@ def main():
     args = parser.parse_args()
 
     port = free_port()
-    # Unsigned set-up calls, counted exactly: 2 roles x (create + policy) + 4 secrets + 2 AssumeRole.
-    setup_calls = 2 * 2 + len(PIPELINE_PULSE) + 2
+    # Unsigned set-up calls, counted exactly: each role's create + policy + AssumeRole, and the secrets.
+    setup_calls = 3 * len(ROLES) + len(PIPELINE_PULSE)
     env = dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT=str(setup_calls), MOTO_ACCOUNT_ID=ACCOUNT)
     log = tempfile.NamedTemporaryFile(prefix="moto-", suffix=".log", delete=False)
     moto = subprocess.Popen(["moto_server", "-H", "127.0.0.1", "-p", str(port)], env=env,
@@ -142,7 +150,7 @@ def main():
 
         trust = json.dumps({"Version": "2012-10-17", "Statement": [
             {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}]})
-        for role, actions in (("pipeline-pulse-task", READ_ACTIONS), ("pipeline-pulse-no-get", NO_GET_ACTIONS)):
+        for role, actions in ROLES.items():
             iam.create_role(RoleName=role, AssumeRolePolicyDocument=trust)
             iam.put_role_policy(RoleName=role, PolicyName="read-secrets", PolicyDocument=json.dumps({
                 "Version": "2012-10-17",
@@ -150,7 +158,7 @@ def main():
         for name, value in PIPELINE_PULSE.items():
             sm.create_secret(Name=name, SecretString=json.dumps(value))
         roles = {}
-        for role in ("pipeline-pulse-task", "pipeline-pulse-no-get"):
+        for role in ROLES:
             roles[role] = sts.assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/{role}",
                                           RoleSessionName="secrets-injector-test")["Credentials"]
 
