@@ -1,4 +1,5 @@
 import FoundationEssentials
+import HTTPTransport
 
 /// Long-term or session keys from `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and
 /// `AWS_SESSION_TOKEN`.
@@ -81,16 +82,16 @@ func parseINISection(_ text: String, section: String) -> [String: String]? {
     var found = false
     var values: [String: String] = [:]
     for rawLine in text.split(whereSeparator: \.isNewline) {
-        let line = rawLine.trimmingWhitespace()
+        let line = rawLine.trimmingCharacters(in: " \t\r\n")
         if line.isEmpty || line.hasPrefix("#") || line.hasPrefix(";") { continue }
         if line.hasPrefix("["), line.hasSuffix("]") {
-            current = String(line.dropFirst().dropLast()).trimmingWhitespace()
+            current = String(line.dropFirst().dropLast()).trimmingCharacters(in: " \t\r\n")
             if current == section { found = true }
             continue
         }
         guard current == section, let equals = line.firstIndex(of: "=") else { continue }
-        let key = String(line[..<equals]).trimmingWhitespace().lowercased()
-        values[key] = String(line[line.index(after: equals)...]).trimmingWhitespace()
+        let key = String(line[..<equals]).trimmingCharacters(in: " \t\r\n").lowercased()
+        values[key] = String(line[line.index(after: equals)...]).trimmingCharacters(in: " \t\r\n")
     }
     return found ? values : nil
 }
@@ -99,13 +100,4 @@ func parseINISection(_ text: String, section: String) -> [String: String]? {
 public func readTextFile(_ path: String) -> String? {
     guard let data = try? Data(contentsOf: URL(fileURLWithPath: path)) else { return nil }
     return String(decoding: data, as: UTF8.self)
-}
-
-extension StringProtocol {
-    func trimmingWhitespace() -> String {
-        var slice = Substring(self)
-        while let first = slice.first, first.isWhitespace { slice.removeFirst() }
-        while let last = slice.last, last.isWhitespace { slice.removeLast() }
-        return String(slice)
-    }
 }

@@ -334,12 +334,3 @@ private let curlWriteHeader: ccurl_data_callback = { buffer, size, count, contex
 private let curlProgress: ccurl_progress_callback = { context, _, _, _, _ in
     Unmanaged<CurlTransfer>.fromOpaque(context!).takeUnretainedValue().isCancelled ? 1 : 0
 }
-
-extension StringProtocol {
-    fileprivate func trimmingCharacters(in set: String) -> String {
-        var slice = Substring(self)
-        while let first = slice.first, set.contains(first) { slice.removeFirst() }
-        while let last = slice.last, set.contains(last) { slice.removeLast() }
-        return String(slice)
-    }
-}

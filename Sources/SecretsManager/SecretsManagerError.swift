@@ -1,3 +1,5 @@
+import HTTPTransport
+
 /// A failed Secrets Manager call, said so that an operator knows what to change.
 ///
 /// Messages name the secret, the action, the region or the endpoint; they never hold a secret
@@ -144,13 +146,4 @@ public struct SecretsManagerError: Error, Sendable, CustomStringConvertible {
 func oneLine(_ text: String) -> String {
     let flat = text.split(whereSeparator: { $0.isNewline }).joined(separator: " ").trimmingCharacters(in: " ")
     return flat.count > 400 ? String(flat.prefix(400)) + "…" : flat
-}
-
-extension String {
-    func trimmingCharacters(in set: String) -> String {
-        var slice = Substring(self)
-        while let first = slice.first, set.contains(first) { slice.removeFirst() }
-        while let last = slice.last, set.contains(last) { slice.removeLast() }
-        return String(slice)
-    }
 }

@@ -1,3 +1,5 @@
+import HTTPTransport
+
 /// Settings given on the command line; each set one wins over every other source.
 public struct ConfigOverrides: Sendable, Equatable {
     public var secrets: [String] = []

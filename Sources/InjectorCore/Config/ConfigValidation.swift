@@ -51,6 +51,16 @@ extension Config {
             return FileSpec(path: file, mode: mode, owner: owner)
         }
 
+        /// The required `file` of a template or env entry, with its own mode, uid and gid.
+        func outputFile(_ entry: [String: JSONValue], at path: String, _ reader: inout ConfigReader) -> FileSpec? {
+            let owner = Ownership(
+                uid: id(entry["uid"], at: "\(path).uid", &reader) ?? defaultOwner.uid,
+                gid: id(entry["gid"], at: "\(path).gid", &reader) ?? defaultOwner.gid)
+            let entryMode = mode(entry["mode"], at: "\(path).mode", &reader) ?? defaultMode
+            if entry["file"] == nil { reader.report("\(path).file", "is required") }
+            return fileSpec(entry["file"], at: "\(path).file", mode: entryMode, owner: owner, &reader)
+        }
+
         // secrets[]
         var secrets: [SecretSpec] = []
         for (index, element) in (reader.array(root["secrets"], at: "secrets") ?? []).enumerated() {
@@ -125,13 +135,7 @@ extension Config {
             let path = "templates[\(index)]"
             guard let entry = reader.object(element, at: path, allowed: ["file", "template", "mode", "uid", "gid"])
             else { continue }
-            let owner = Ownership(
-                uid: id(entry["uid"], at: "\(path).uid", &reader) ?? defaultOwner.uid,
-                gid: id(entry["gid"], at: "\(path).gid", &reader) ?? defaultOwner.gid)
-            let file = fileSpec(
-                entry["file"], at: "\(path).file",
-                mode: mode(entry["mode"], at: "\(path).mode", &reader) ?? defaultMode, owner: owner, &reader)
-            if entry["file"] == nil { reader.report("\(path).file", "is required") }
+            let file = outputFile(entry, at: path, &reader)
             var template: Template?
             if let source = reader.string(entry["template"], at: "\(path).template", nonEmpty: false) {
                 do {
@@ -148,13 +152,7 @@ extension Config {
         // env
         var env: EnvSpec?
         if let envObject = reader.object(root["env"], at: "env", allowed: ["file", "mode", "uid", "gid", "entries"]) {
-            let owner = Ownership(
-                uid: id(envObject["uid"], at: "env.uid", &reader) ?? defaultOwner.uid,
-                gid: id(envObject["gid"], at: "env.gid", &reader) ?? defaultOwner.gid)
-            let file = fileSpec(
-                envObject["file"], at: "env.file",
-                mode: mode(envObject["mode"], at: "env.mode", &reader) ?? defaultMode, owner: owner, &reader)
-            if envObject["file"] == nil { reader.report("env.file", "is required") }
+            let file = outputFile(envObject, at: "env", &reader)
             var entries: [EnvEntry] = []
             var names: [String: Int] = [:]
             for (index, element) in (reader.array(envObject["entries"], at: "env.entries") ?? []).enumerated() {

@@ -1,4 +1,5 @@
 import FoundationEssentials
+import HTTPTransport
 
 /// A template of SPEC §4: text with `{{ alias }}`, `{{ alias.key.sub }}` and filters
 /// (`{{ database.password | urlencode }}`). Parsed once when the configuration is read, so syntax
@@ -203,14 +204,5 @@ public enum TemplateFilters {
             }
         }
         return out + [0x22]
-    }
-}
-
-extension StringProtocol {
-    func trimmingCharacters(in set: String) -> String {
-        var slice = Substring(self)
-        while let first = slice.first, set.contains(first) { slice.removeFirst() }
-        while let last = slice.last, set.contains(last) { slice.removeLast() }
-        return String(slice)
     }
 }
