@@ -94,19 +94,30 @@ public struct Injector: Sendable {
     public func render() async throws -> [OutputFile] {
         var problems: [Problem] = []
         let secrets = try await resolveSecrets(&problems)
-        var requests = secrets.map(\.request)
-        for entry in config.env?.entries ?? [] {
-            let request = SecretRequest(
-                id: entry.valueFrom.secret.id, versionStage: entry.valueFrom.versionStage,
-                versionID: entry.valueFrom.versionID)
-            if !requests.contains(request) { requests.append(request) }
-        }
         let results: [SecretRequest: Result<SecretValue, SecretsManagerError>]
         do {
-            results = try await source.fetch(requests)
+            results = try await source.fetch(requests(for: secrets))
         } catch {
             throw InjectorFailure(problems: problems + [Problem(message: "\(error)", exitStatus: ExitStatus.of(error))])
         }
+        return try renderFiles(secrets: secrets, results: results, problems: problems)
+    }
+
+    /// Every value the outputs need: the secrets' own and the env entries'.
+    public func requests(for secrets: [ResolvedSecret]) -> [SecretRequest] {
+        var requests = secrets.map(\.request)
+        for entry in config.env?.entries ?? [] where !requests.contains(entry.request) {
+            requests.append(entry.request)
+        }
+        return requests
+    }
+
+    /// The outputs from fetched values (or their errors). Pure: the sidecar re-renders from its cache.
+    public func renderFiles(
+        secrets: [ResolvedSecret], results: [SecretRequest: Result<SecretValue, SecretsManagerError>],
+        problems: [Problem] = []
+    ) throws(InjectorFailure) -> [OutputFile] {
+        var problems = problems
 
         var contents: [String: SecretContent] = [:]
         var unavailable: Set<String> = []
@@ -166,9 +177,7 @@ public struct Injector: Sendable {
         if let env = config.env {
             var lines: [UInt8] = []
             for entry in env.entries {
-                let request = SecretRequest(
-                    id: entry.valueFrom.secret.id, versionStage: entry.valueFrom.versionStage,
-                    versionID: entry.valueFrom.versionID)
+                let request = entry.request
                 switch results[request] {
                 case .success(let value):
                     let content = SecretContent(bytes: value.bytes, isBinary: value.secretString == nil)
@@ -197,7 +206,10 @@ public struct Injector: Sendable {
     }
 
     /// The configured secrets plus those discovered by `namePrefix`, each with its alias and files.
-    func resolveSecrets(_ problems: inout [Problem]) async throws -> [ResolvedSecret] {
+    /// `listed` gives names already listed per prefix (the `list` strategy's round), saving a call.
+    public func resolveSecrets(_ problems: inout [Problem], listed: [String: [String]] = [:]) async throws
+        -> [ResolvedSecret]
+    {
         var resolved: [ResolvedSecret] = []
         for (index, spec) in config.secrets.enumerated() {
             guard case .id(let name) = spec.selector, let alias = spec.alias else { continue }
@@ -212,7 +224,11 @@ public struct Injector: Sendable {
             guard case .namePrefix(let prefix) = spec.selector else { continue }
             let names: [String]
             do {
-                names = try await source.list(namePrefix: prefix)
+                if let known = listed[prefix] {
+                    names = known
+                } else {
+                    names = try await source.list(namePrefix: prefix)
+                }
             } catch {
                 throw InjectorFailure(
                     problems: problems + [Problem(message: "\(error)", exitStatus: ExitStatus.of(error))])
@@ -250,5 +266,12 @@ public struct Injector: Sendable {
             }
         }
         return resolved
+    }
+}
+
+extension EnvEntry {
+    /// The value this entry needs.
+    public var request: SecretRequest {
+        SecretRequest(id: valueFrom.secret.id, versionStage: valueFrom.versionStage, versionID: valueFrom.versionID)
     }
 }

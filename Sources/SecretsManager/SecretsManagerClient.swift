@@ -135,24 +135,32 @@ public final class SecretsManagerClient: Sendable {
     /// `ListSecrets`, optionally only names starting with `namePrefix` (case-sensitive), 100 per
     /// page, paging while `NextToken` is present — even after an empty page.
     public func listSecrets(namePrefix: String? = nil) async throws(SecretsManagerError) -> [SecretListEntry] {
+        try await listSecrets(namePrefixes: namePrefix.map { [$0] } ?? [])
+    }
+
+    /// `ListSecrets` for names starting with any of `namePrefixes` (at most 10, one `name` filter
+    /// whose values AWS ORs together); every secret when empty.
+    public func listSecrets(namePrefixes: [String]) async throws(SecretsManagerError) -> [SecretListEntry] {
         var entries: [SecretListEntry] = []
         var token: String?
         var seenTokens: Set<String> = []
         repeat {
-            let request = ListSecretsRequest(
-                Filters: namePrefix.map { [.init(Key: "name", Values: [$0])] }, MaxResults: 100, NextToken: token)
-            let page = try await call("ListSecrets", request, as: ListSecretsResponse.self)
+            let filters = namePrefixes.isEmpty ? nil : [ListSecretsRequest.Filter(Key: "name", Values: namePrefixes)]
+            let page = try await call(
+                "ListSecrets", ListSecretsRequest(Filters: filters, MaxResults: 100, NextToken: token),
+                as: ListSecretsResponse.self)
             entries += page.SecretList ?? []
             token = page.NextToken.flatMap { $0.isEmpty ? nil : $0 }
             if let token, !seenTokens.insert(token).inserted {
                 throw SecretsManagerError(
                     category: .service, operation: "ListSecrets", region: configuration.region,
-                    endpoint: configuration.endpoint.url, detail: "ListSecrets returned the same NextToken twice")
+                    endpoint: configuration.endpoint.url,
+                    detail: "ListSecrets returned the same NextToken twice")
             }
         } while token != nil
-        if let namePrefix {
+        if !namePrefixes.isEmpty {
             // The filter is a prefix match on AWS; keep the contract even if a peer is looser.
-            entries = entries.filter { $0.name.hasPrefix(namePrefix) }
+            entries = entries.filter { entry in namePrefixes.contains { entry.name.hasPrefix($0) } }
         }
         return entries
     }

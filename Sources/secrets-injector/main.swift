@@ -1,5 +1,6 @@
 import ArgumentParser
 import FoundationEssentials
+import HTTPTransport
 import InjectorCore
 import Logging
 import SecretsManager
@@ -15,7 +16,7 @@ struct SecretsInjector: AsyncParsableCommand {
         commandName: "secrets-injector",
         abstract: "Gets an ECS task's secrets from AWS Secrets Manager without environment variables.",
         version: secretsInjectorVersion,
-        subcommands: [Initialize.self, Check.self, Get.self, Version.self])
+        subcommands: [Initialize.self, Run.self, Health.self, Check.self, Get.self, Version.self])
 }
 
 /// Where the configuration comes from (SPEC §4); flags win over every other source.
@@ -57,11 +58,82 @@ struct Initialize: AsyncParsableCommand {
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
         let config = try options.load(environment: environment)
-        let logger = makeLogger(level: config.log.level)
+        let logger = makeLogger(level: config.log.level, format: config.log.format)
         let injector = try await Injector.build(
             config: config, environment: environment, transport: AWSSetup.transport(environment: environment),
             logger: logger)
         _ = try await injector.run()
+    }
+}
+
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract:
+            "The sidecar: write the first generation as init does, then serve on the Unix socket and follow rotations.",
+        discussion: """
+            Ready (/health, outputDir/.ready) once the first generation is committed. SIGHUP refreshes now; \
+            SIGTERM or SIGINT stops accepting, finishes requests in flight and exits 0. Start-up failures \
+            exit as init does.
+            """)
+
+    @OptionGroup var options: ConfigOptions
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let config = try options.load(environment: environment)
+        let logger = makeLogger(level: config.log.level, format: config.log.format)
+        try await Sidecar.run(
+            config: config, environment: environment, transport: AWSSetup.transport(environment: environment),
+            logger: logger)
+    }
+}
+
+struct Health: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Exit 0 when the running sidecar says it is healthy, 1 otherwise (the ECS healthCheck command).")
+
+    @Option(help: "The sidecar's socket (else the configuration's server.socketPath).") var socket: String?
+    @OptionGroup var options: ConfigOptions
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let path: String
+        if let socket {
+            path = socket
+        } else {
+            do {
+                path = try options.load(environment: environment).server.socketPath
+            } catch {
+                unhealthy("cannot read the configuration to find the socket: \(error)")
+            }
+        }
+        let transport = CurlTransport(configuration: .init(maximumConcurrentTransfers: 1))
+        let response: HTTPResponse
+        do {
+            response = try await transport.send(
+                HTTPRequest(
+                    method: "GET", url: "http://localhost/health", connectTimeout: .seconds(2), timeout: .seconds(4),
+                    proxy: .never, unixSocketPath: path))
+        } catch {
+            unhealthy("no answer on \(path): \(error)")
+        }
+        let report: JSONValue? = try? JSONValue.parse(response.body)
+        guard response.status == 200, report?["status"] == .string("healthy") else {
+            var detail = "status " + (report?["status"]?.text ?? "HTTP \(response.status)")
+            if case .array(let secrets)? = report?["secrets"],
+                let failing = secrets.first(where: { $0["lastError"] != .null }),
+                let error = failing["lastError"]?.text
+            {
+                detail += "; \(error)"
+            }
+            unhealthy("unhealthy: \(detail)")
+        }
+        print("healthy")
+    }
+
+    func unhealthy(_ reason: String) -> Never {
+        writeStandardError("secrets-injector: \(oneLine(reason))\n")
+        Glibc.exit(1)
     }
 }
 
@@ -111,12 +183,17 @@ struct Version: ParsableCommand {
     func run() { print("secrets-injector \(secretsInjectorVersion)") }
 }
 
-func makeLogger(level name: String) -> Logger {
+func makeLogger(level name: String, format: LogSettings.Format = .text) -> Logger {
     let level = Logger.Level(rawValue: name.lowercased()) ?? .info
     LoggingSystem.bootstrap { label in
-        var handler = StreamLogHandler.standardError(label: label)
-        handler.logLevel = level
-        return handler
+        switch format {
+        case .json:
+            return JSONLogHandler(label: label, level: level)
+        case .text:
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
     }
     return Logger(label: "secrets-injector")
 }

@@ -131,6 +131,12 @@ public struct Config: Sendable, Equatable {
     public var log: LogSettings
     public var source: SourceSettings
 
+    /// The group the socket gets: the one every output shares, if they share one.
+    public var socketGroup: UInt32? {
+        let groups = Set(plannedFiles.map(\.owner.gid) + secrets.map(\.owner.gid))
+        return groups.count == 1 ? groups.first ?? nil : nil
+    }
+
     /// True when some secrets are found by `namePrefix` (their aliases are known only after listing).
     public var discovers: Bool { secrets.contains { if case .namePrefix = $0.selector { true } else { false } } }
 

@@ -131,6 +131,13 @@ public struct GenerationWriter: Sendable {
         return .committed(generation: generation)
     }
 
+    /// Writes an empty marker file (`.ready`), readable by all.
+    static func writeMarker(_ path: String) throws(FileSystemError) {
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o644)
+        guard descriptor >= 0 else { throw FileSystemError(operation: "open", path: path, code: errno) }
+        close(descriptor)
+    }
+
     // MARK: Visible names
 
     /// Each top-level name becomes `name -> ..data/name`; names of the previous set that are gone

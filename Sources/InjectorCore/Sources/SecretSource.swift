@@ -1,3 +1,4 @@
+public import FoundationEssentials
 public import SecretsManager
 
 /// One value to fetch: a secret by name or ARN, optionally a stage or a version.
@@ -31,6 +32,30 @@ public protocol SecretSource: Sendable {
     func list(namePrefix: String) async throws -> [String]
     /// A value or an error for every request; throws only when nothing could be asked at all.
     func fetch(_ requests: [SecretRequest]) async throws -> [SecretRequest: Result<SecretValue, SecretsManagerError>]
+    /// What each request's current version is, as cheaply as `strategy` allows (SPEC §6); throws
+    /// only when nothing could be asked at all.
+    func probe(_ requests: [SecretRequest], strategy: RefreshStrategy, discoveryPrefixes: [String]) async throws
+        -> ProbeResult
+}
+
+/// One request's state as a refresh round saw it.
+public enum Probe: Sendable {
+    /// The version that answers the request now, and the secret's next rotation date.
+    case version(String, nextRotation: Date?)
+    /// The value itself (the `get` strategy, the local file).
+    case value(SecretValue)
+    case failure(SecretsManagerError)
+}
+
+public struct ProbeResult: Sendable {
+    public var probes: [SecretRequest: Probe]
+    /// Names under each discovery prefix, when the round listed them anyway (`list`).
+    public var listed: [String: [String]]
+
+    public init(probes: [SecretRequest: Probe], listed: [String: [String]] = [:]) {
+        self.probes = probes
+        self.listed = listed
+    }
 }
 
 /// AWS Secrets Manager: current versions by `BatchGetSecretValue` (≤ 20 per call), others by
@@ -79,6 +104,88 @@ public struct SecretsManagerSource: SecretSource {
             }
         }
         return results
+    }
+
+    public func probe(_ requests: [SecretRequest], strategy: RefreshStrategy, discoveryPrefixes: [String]) async throws
+        -> ProbeResult
+    {
+        switch strategy.resolved(discovers: !discoveryPrefixes.isEmpty) {
+        case .get, .auto:
+            return ProbeResult(
+                probes: try await fetch(requests).mapValues { result in
+                    switch result {
+                    case .success(let value): .value(value)
+                    case .failure(let error): .failure(error)
+                    }
+                })
+        case .describe:
+            var probes: [SecretRequest: Probe] = [:]
+            for request in requests {
+                if let versionID = request.versionID {
+                    probes[request] = .version(versionID, nextRotation: nil)
+                    continue
+                }
+                do {
+                    let description = try await client.describeSecret(id: request.id)
+                    probes[request] = Self.probe(
+                        request, versions: description.versionIDsToStages, nextRotation: description.nextRotationDate)
+                } catch {
+                    probes[request] = .failure(error)
+                }
+            }
+            return ProbeResult(probes: probes)
+        case .list:
+            // One ListSecrets (100 a page) for every secret: the discovery prefixes and the folders
+            // of the named secrets, OR'ed in one filter when there are at most ten of them.
+            let names = requests.map { SecretName($0.id).name }
+            var prefixes = discoveryPrefixes
+            for name in names {
+                let folder = name.lastIndex(of: "/").map { String(name[...$0]) } ?? name
+                if !prefixes.contains(where: { folder.hasPrefix($0) }) { prefixes.append(folder) }
+            }
+            let entries = try await client.listSecrets(namePrefixes: prefixes.count <= 10 ? prefixes : [])
+            var probes: [SecretRequest: Probe] = [:]
+            for request in requests {
+                if let versionID = request.versionID {
+                    probes[request] = .version(versionID, nextRotation: nil)
+                } else if let entry = entries.first(where: {
+                    $0.name == SecretName(request.id).name || Self.matches(request.id, arn: $0.arn)
+                }) {
+                    probes[request] = Self.probe(
+                        request, versions: entry.versionIDsToStages, nextRotation: entry.nextRotationDate)
+                } else {
+                    probes[request] = .failure(
+                        SecretsManagerError(
+                            category: .notFound, code: "ResourceNotFoundException",
+                            awsMessage:
+                                "not in ListSecrets (deleted, or not yet visible: ListSecrets is eventually consistent)",
+                            operation: "ListSecrets", secretID: request.id, region: client.configuration.region,
+                            endpoint: client.configuration.endpoint.url))
+                }
+            }
+            var listed: [String: [String]] = [:]
+            for prefix in discoveryPrefixes {
+                listed[prefix] = entries.map(\.name).filter { $0.hasPrefix(prefix) }.sorted()
+            }
+            return ProbeResult(probes: probes, listed: listed)
+        }
+    }
+
+    /// The version carrying the request's stage (`AWSCURRENT` unless set), or a not-found failure.
+    static func probe(_ request: SecretRequest, versions: [String: [String]], nextRotation: Date?) -> Probe {
+        let stage = request.versionStage ?? "AWSCURRENT"
+        guard let version = versions.first(where: { $0.value.contains(stage) })?.key else {
+            var error = SecretsManagerError(
+                category: .notFound, code: "ResourceNotFoundException", awsMessage: "no version has the stage \(stage)",
+                secretID: request.id)
+            error.versionStage = stage
+            return .failure(error)
+        }
+        return .version(version, nextRotation: nextRotation)
+    }
+
+    static func matches(_ id: String, arn: String) -> Bool {
+        id == arn || (id.hasPrefix("arn:") && arn.hasPrefix(id + "-") && arn.count == id.count + 7)
     }
 
     /// A value answers an id given as its name, its full ARN, or an ARN without the random suffix.
@@ -142,6 +249,19 @@ public struct LocalFileSource: SecretSource {
             }
         }
         return results
+    }
+
+    /// The file is read whole anyway: every strategy gets the values themselves.
+    public func probe(_ requests: [SecretRequest], strategy: RefreshStrategy, discoveryPrefixes: [String]) async throws
+        -> ProbeResult
+    {
+        ProbeResult(
+            probes: try await fetch(requests).mapValues { result in
+                switch result {
+                case .success(let value): .value(value)
+                case .failure(let error): .failure(error)
+                }
+            })
     }
 
     /// A version id that changes with the content (FNV-1a, 64 bits).

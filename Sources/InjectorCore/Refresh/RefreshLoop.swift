@@ -1,0 +1,123 @@
+public import AWSCredentials
+import FoundationEssentials
+public import Logging
+import ServiceLifecycle
+import UnixSignals
+
+/// Drives the ``RefreshStateMachine`` with the real clock: sleeps until the next refresh (woken
+/// early by SIGHUP or `refreshNow`), runs rounds through the ``Refresher``, and answers those
+/// waiting for a round.
+public actor RefreshLoop: Service {
+    let refresher: Refresher
+    let clock: any WallClock
+    let logger: Logger
+    private var machine: RefreshStateMachine
+    private var requested = false
+    private var wakeup: CheckedContinuation<Void, Never>?
+    private var sleeper: Task<Void, Never>?
+    private var waitingForNextRound: [CheckedContinuation<Void, Never>] = []
+
+    public init(
+        refresher: Refresher, settings: RefreshSettings, clock: any WallClock = SystemWallClock(), logger: Logger
+    ) {
+        self.refresher = refresher
+        self.clock = clock
+        self.logger = logger
+        var machineSettings = RefreshStateMachine.Settings(interval: TimeInterval(settings.intervalSeconds))
+        machineSettings.maxStale = settings.maxStaleSeconds.map(TimeInterval.init)
+        self.machine = RefreshStateMachine(settings: machineSettings)
+    }
+
+    /// Until graceful shutdown: refresh on schedule, and at once on SIGHUP.
+    public func run() async throws {
+        let hangups = Task { [weak self] in
+            for await _ in await UnixSignalsSequence(trapping: .sighup) {
+                self?.logger.info("SIGHUP: refreshing now")
+                await self?.requestRefresh()
+            }
+        }
+        defer { hangups.cancel() }
+        await cancelWhenGracefulShutdown { await self.loop() }
+    }
+
+    private func loop() async {
+        var action = machine.handle(.started, now: clock.now())
+        while !Task.isCancelled {
+            switch action {
+            case .refresh:
+                let waiting = waitingForNextRound
+                waitingForNextRound = []
+                do {
+                    let report = try await refresher.refresh()
+                    action = machine.handle(.refreshSucceeded(report), now: clock.now())
+                } catch {
+                    logger.error(
+                        "refresh failed; the last generation stays",
+                        metadata: ["error": "\(error)", "failures": "\(machine.consecutiveFailures + 1)"])
+                    action = machine.handle(.refreshFailed, now: clock.now())
+                }
+                waiting.forEach { $0.resume() }
+            case .sleep(let until):
+                await sleep(until: until)
+                if requested {
+                    requested = false
+                    action = machine.handle(.refreshRequested, now: clock.now())
+                } else {
+                    action = machine.handle(.timerFired, now: clock.now())
+                }
+            case .wait:
+                action = .sleep(until: clock.now().addingTimeInterval(1))
+            }
+        }
+        waitingForNextRound.forEach { $0.resume() }
+        waitingForNextRound = []
+    }
+
+    /// Asks for a round now (coalesced with any already asked for).
+    public func requestRefresh() {
+        requested = true
+        wake()
+    }
+
+    /// Asks for a round and returns when it has run (`refreshNow=true`).
+    public func refreshAndWait() async {
+        await withCheckedContinuation { continuation in
+            waitingForNextRound.append(continuation)
+            requestRefresh()
+        }
+    }
+
+    /// The health the state machine and the store see.
+    public func health(store: SecretStore) async -> HealthReport {
+        let now = clock.now()
+        return HealthReport(
+            ready: await store.ready, stale: machine.isStale(now: now), stalenessSeconds: machine.staleness(now: now),
+            consecutiveFailures: machine.consecutiveFailures, generation: await store.generation,
+            secrets: await store.statuses())
+    }
+
+    private func sleep(until deadline: Date) async {
+        let seconds = deadline.timeIntervalSince(clock.now())
+        guard seconds > 0, !requested else { return }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                wakeup = continuation
+                sleeper = Task { [weak self] in
+                    try? await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
+                    await self?.wake()
+                }
+            }
+        } onCancel: {
+            Task { await self.wake() }
+        }
+    }
+
+    private func wake() {
+        sleeper?.cancel()
+        sleeper = nil
+        if let wakeup {
+            self.wakeup = nil
+            wakeup.resume()
+        }
+    }
+}

@@ -1,0 +1,196 @@
+public import AWSCredentials
+import FoundationEssentials
+public import Logging
+import SecretsManager
+
+/// Counters the sidecar exposes on `/metrics`.
+public actor SidecarMetrics {
+    public private(set) var refreshes = 0
+    public private(set) var refreshFailures = 0
+    public private(set) var generations = 0
+    public private(set) var notifications = 0
+    public private(set) var served: [Int: Int] = [:]
+    /// Request latency histogram: counts per upper bound in seconds (cumulative when rendered).
+    public static let latencyBuckets: [Double] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1]
+    public private(set) var latencyCounts = [Int](repeating: 0, count: SidecarMetrics.latencyBuckets.count + 1)
+    public private(set) var latencySum = 0.0
+
+    public init() {}
+
+    func refreshed(failed: Bool) {
+        refreshes += 1
+        if failed { refreshFailures += 1 }
+    }
+    func committed() { generations += 1 }
+    func notified() { notifications += 1 }
+
+    public func served(status: Int, seconds: Double) {
+        served[status, default: 0] += 1
+        let index = Self.latencyBuckets.firstIndex { seconds <= $0 } ?? Self.latencyBuckets.count
+        latencyCounts[index] += 1
+        latencySum += seconds
+    }
+}
+
+/// Keeps the outputs in step with Secrets Manager while the sidecar runs: the first generation
+/// (exactly what `init` does), then refresh rounds. A round asks whether versions changed (by the
+/// configured strategy), fetches only what changed, re-renders from the cache and commits one
+/// generation for all changes, then tells the application once. A failed or partial round never
+/// removes or blanks an output.
+public actor Refresher {
+    public let injector: Injector
+    public let store: SecretStore
+    public let metrics: SidecarMetrics
+    let notifier: ChangeNotifier
+    let clock: any WallClock
+    let logger: Logger
+
+    public init(
+        injector: Injector, store: SecretStore, metrics: SidecarMetrics, clock: any WallClock = SystemWallClock(),
+        logger: Logger
+    ) {
+        self.injector = injector
+        self.store = store
+        self.metrics = metrics
+        self.notifier = ChangeNotifier(
+            settings: injector.config.onChange, outputDir: injector.config.outputDir, logger: logger)
+        self.clock = clock
+        self.logger = logger
+    }
+
+    var discoveryPrefixes: [String] {
+        injector.config.secrets.compactMap { if case .namePrefix(let prefix) = $0.selector { prefix } else { nil } }
+    }
+
+    /// The first generation, as `init`: every required secret or nothing. Then the `.ready` marker.
+    public func start() async throws {
+        var problems: [Problem] = []
+        let secrets = try await injector.resolveSecrets(&problems)
+        let requests = injector.requests(for: secrets)
+        let results: [SecretRequest: Result<SecretValue, SecretsManagerError>]
+        do {
+            results = try await injector.source.fetch(requests)
+        } catch {
+            throw InjectorFailure(problems: problems + [Problem(message: "\(error)", exitStatus: ExitStatus.of(error))])
+        }
+        let files = try injector.renderFiles(secrets: secrets, results: results, problems: problems)
+        let (generation, _) = try commit(files)
+        await store.record(results, at: clock.now())
+        await store.commit(secrets: secrets, generation: generation)
+        await metrics.committed()
+        markReady()
+    }
+
+    /// One refresh round. Throws when nothing could be checked at all (the state machine backs
+    /// off); per-secret failures are recorded and shown in `/health`.
+    public func refresh() async throws -> RefreshStateMachine.RoundReport {
+        do {
+            let report = try await round()
+            await metrics.refreshed(failed: false)
+            return report
+        } catch {
+            await metrics.refreshed(failed: true)
+            throw error
+        }
+    }
+
+    private func round() async throws -> RefreshStateMachine.RoundReport {
+        let now = clock.now()
+        let known = await store.secrets
+        let probe = try await injector.source.probe(
+            injector.requests(for: known), strategy: injector.config.refresh.strategy,
+            discoveryPrefixes: discoveryPrefixes)
+        var problems: [Problem] = []
+        let secrets = try await injector.resolveSecrets(&problems, listed: probe.listed)
+        for problem in problems { logger.error("discovery problem", metadata: ["error": "\(problem.message)"]) }
+
+        var outcomes: [SecretRequest: Result<SecretValue, SecretsManagerError>] = [:]
+        var toFetch: [SecretRequest] = []
+        var report = RefreshStateMachine.RoundReport()
+        for request in injector.requests(for: secrets) {
+            switch probe.probes[request] {
+            case .value(let value): outcomes[request] = .success(value)
+            case .version(let version, let rotation):
+                if await store.versionID(of: request) == version {
+                    await store.confirm(request, at: now)
+                } else {
+                    toFetch.append(request)
+                }
+                if let rotation {
+                    if rotation <= now {
+                        report.rotationOverdue = true
+                    } else {
+                        report.nextRotation = min(report.nextRotation ?? rotation, rotation)
+                    }
+                }
+            case .failure(let error): outcomes[request] = .failure(error)
+            case nil: toFetch.append(request)
+            }
+        }
+        if !toFetch.isEmpty {
+            for (request, outcome) in try await injector.source.fetch(toFetch) { outcomes[request] = outcome }
+        }
+
+        var changed: [String] = []
+        for (request, outcome) in outcomes {
+            switch outcome {
+            case .success(let value):
+                if await store.versionID(of: request) != value.versionID {
+                    changed.append(secrets.first { $0.request == request }?.alias ?? request.id)
+                    logger.info(
+                        "new version", metadata: ["secret": "\(value.name)", "versionId": "\(value.versionID)"])
+                }
+            case .failure(let error):
+                logger.error(
+                    "refresh failed for a secret; its last value stays",
+                    metadata: [
+                        "secret": "\(request.id)", "errorCode": "\(error.code ?? "\(error.category)")",
+                        "error": "\(error)",
+                    ])
+            }
+        }
+        await store.record(outcomes, at: now)
+        let membershipChanged = Set(secrets.map(\.request)) != Set(known.map(\.request))
+        guard !changed.isEmpty || membershipChanged else { return report }
+
+        let files: [OutputFile]
+        do {
+            files = try injector.renderFiles(secrets: secrets, results: await store.results)
+        } catch {
+            for problem in error.problems {
+                logger.error(
+                    "cannot render the new generation; the last one stays", metadata: ["error": "\(problem.message)"])
+            }
+            throw error
+        }
+        let (generation, committed) = try commit(files)
+        await store.commit(secrets: secrets, generation: generation)
+        guard committed else { return report }  // same content under a new version: nothing to tell
+        await metrics.committed()
+        await notifier.notify(generation: generation, changed: changed.sorted())
+        await metrics.notified()
+        return report
+    }
+
+    private func commit(_ files: [OutputFile]) throws -> (generation: String, committed: Bool) {
+        do {
+            switch try injector.writer.commit(files) {
+            case .committed(let generation):
+                logger.info(
+                    "committed a new generation", metadata: ["generation": "\(generation)", "files": "\(files.count)"])
+                return (generation, true)
+            case .unchanged(let generation):
+                logger.info("outputs unchanged", metadata: ["generation": "\(generation)"])
+                return (generation, false)
+            }
+        } catch {
+            throw InjectorFailure(problems: [Problem(message: "\(error)", exitStatus: .cannotWrite)])
+        }
+    }
+
+    /// `outputDir/.ready`: the first generation is committed.
+    private func markReady() {
+        let path = injector.config.outputDir + "/.ready"
+        _ = try? GenerationWriter.writeMarker(path)
+    }
+}

@@ -1,0 +1,162 @@
+import AWSCredentials
+public import HTTPTransport
+public import Logging
+import SecretsManager
+import ServiceLifecycle
+
+/// `secrets-injector run` (SPEC §6): the first generation exactly as `init`, then the refresher
+/// and the server as services of one `ServiceGroup`, which owns SIGTERM and SIGINT.
+public enum Sidecar {
+    public static func run(config: Config, environment: [String: String], transport: any HTTPTransport, logger: Logger)
+        async throws
+    {
+        let injector = try await Injector.build(
+            config: config, environment: environment, transport: transport, logger: logger)
+        let token = try tcpToken(config: config, environment: environment)
+        let store = SecretStore()
+        let metrics = SidecarMetrics()
+        let refresher = Refresher(injector: injector, store: store, metrics: metrics, logger: logger)
+        try await refresher.start()
+
+        let loop = RefreshLoop(refresher: refresher, settings: config.refresh, logger: logger)
+        let client = (injector.source as? SecretsManagerSource)?.client
+        let router = AgentRouter(
+            store: store, metrics: metrics, health: { await loop.health(store: store) },
+            metricsText: {
+                await MetricsText.render(
+                    metrics: metrics, store: store, health: await loop.health(store: store),
+                    apiCalls: client?.apiCalls ?? [:])
+            },
+            refreshNow: { await loop.refreshAndWait() }, token: token)
+        let server = SidecarServer(
+            settings: config.server, socketGroup: config.socketGroup, router: router, metrics: metrics, logger: logger)
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: loop), .init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        logger.info(
+            "ready",
+            metadata: [
+                "socket": "\(config.server.socketPath)",
+                "strategy": "\(config.refresh.strategy.resolved(discovers: config.discovers).rawValue)",
+            ])
+        try await group.run()
+        logger.info("stopped")
+    }
+
+    /// The SSRF token the TCP port demands (`AWS_TOKEN`, `AWS_SESSION_TOKEN` or
+    /// `AWS_CONTAINER_AUTHORIZATION_TOKEN`; `file://PATH` is read on every request). Without
+    /// one, TCP cannot be served safely: a configuration error.
+    static func tcpToken(config: Config, environment: [String: String]) throws -> @Sendable () -> String? {
+        guard config.server.tcpPort != nil else { return { nil } }
+        let source = ["AWS_TOKEN", "AWS_SESSION_TOKEN", "AWS_CONTAINER_AUTHORIZATION_TOKEN"].lazy.compactMap {
+            environment[$0]
+        }.first { !$0.isEmpty }
+        guard let source else {
+            throw ConfigurationError([
+                ConfigIssue(
+                    "server.tcpPort",
+                    "needs an SSRF token: set AWS_TOKEN (or AWS_SESSION_TOKEN, AWS_CONTAINER_AUTHORIZATION_TOKEN), file://PATH to read it from a file"
+                )
+            ])
+        }
+        if source.hasPrefix("file://") {
+            let path = String(source.dropFirst("file://".count))
+            return { readFile(path).map { String(decoding: $0, as: UTF8.self).trimmingCharacters(in: " \t\r\n") } }
+        }
+        return { source }
+    }
+}
+
+/// `/metrics` in the Prometheus text format (version 0.0.4).
+enum MetricsText {
+    static func render(metrics: SidecarMetrics, store: SecretStore, health: HealthReport, apiCalls: [String: Int]) async
+        -> String
+    {
+        var lines: [String] = []
+        func counter(_ name: String, _ help: String, _ value: Int) {
+            lines += ["# HELP \(name) \(help)", "# TYPE \(name) counter", "\(name) \(value)"]
+        }
+        counter("secrets_injector_refreshes_total", "Refresh rounds run.", await metrics.refreshes)
+        counter(
+            "secrets_injector_refresh_failures_total", "Refresh rounds that failed as a whole.",
+            await metrics.refreshFailures)
+        counter(
+            "secrets_injector_generations_total", "Generations committed (the first included).",
+            await metrics.generations)
+        counter(
+            "secrets_injector_notifications_total", "Times the application was told of a change.",
+            await metrics.notifications)
+        lines += [
+            "# HELP secrets_injector_healthy 1 when /health is healthy.", "# TYPE secrets_injector_healthy gauge",
+            "secrets_injector_healthy \(health.healthy ? 1 : 0)",
+        ]
+        lines += [
+            "# HELP secrets_injector_secret_last_success_timestamp_seconds Last successful check of each secret.",
+            "# TYPE secrets_injector_secret_last_success_timestamp_seconds gauge",
+        ]
+        for status in health.secrets {
+            if let success = status.lastSuccess {
+                lines.append(
+                    "secrets_injector_secret_last_success_timestamp_seconds{secret=\(label(status.id))} \(Int(success.timeIntervalSince1970))"
+                )
+            }
+        }
+        lines += [
+            "# HELP secrets_injector_secret_failing 1 when the last check of a secret failed.",
+            "# TYPE secrets_injector_secret_failing gauge",
+        ]
+        for status in health.secrets {
+            lines.append(
+                "secrets_injector_secret_failing{secret=\(label(status.id))} \(status.lastError == nil ? 0 : 1)")
+        }
+        lines += [
+            "# HELP secrets_injector_api_calls_total Secrets Manager HTTP requests, every attempt counted.",
+            "# TYPE secrets_injector_api_calls_total counter",
+        ]
+        for (operation, count) in apiCalls.sorted(by: { $0.key < $1.key }) {
+            lines.append("secrets_injector_api_calls_total{operation=\(label(operation))} \(count)")
+        }
+        lines += [
+            "# HELP secrets_injector_requests_total Requests served, by status.",
+            "# TYPE secrets_injector_requests_total counter",
+        ]
+        for (status, count) in await metrics.served.sorted(by: { $0.key < $1.key }) {
+            lines.append("secrets_injector_requests_total{status=\"\(status)\"} \(count)")
+        }
+        lines += [
+            "# HELP secrets_injector_request_duration_seconds Time to answer a request.",
+            "# TYPE secrets_injector_request_duration_seconds histogram",
+        ]
+        let counts = await metrics.latencyCounts
+        var cumulative = 0
+        for (index, bound) in SidecarMetrics.latencyBuckets.enumerated() {
+            cumulative += counts[index]
+            lines.append("secrets_injector_request_duration_seconds_bucket{le=\"\(bound)\"} \(cumulative)")
+        }
+        cumulative += counts.last ?? 0
+        lines.append("secrets_injector_request_duration_seconds_bucket{le=\"+Inf\"} \(cumulative)")
+        lines.append("secrets_injector_request_duration_seconds_sum \(await metrics.latencySum)")
+        lines.append("secrets_injector_request_duration_seconds_count \(cumulative)")
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    static func label(_ value: String) -> String {
+        "\"" + value.replacingBackslashesAndQuotes() + "\""
+    }
+}
+
+extension String {
+    fileprivate func replacingBackslashesAndQuotes() -> String {
+        var out = ""
+        for character in self {
+            switch character {
+            case "\\": out += "\\\\"
+            case "\"": out += "\\\""
+            case "\n": out += "\\n"
+            default: out.append(character)
+            }
+        }
+        return out
+    }
+}
