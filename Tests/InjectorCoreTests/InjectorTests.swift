@@ -3,22 +3,46 @@ import Foundation
 import HTTPTransport
 import Logging
 import SecretsManager
+import Synchronization
 import TestSupport
 import Testing
 
 @testable import InjectorCore
 
-/// A fake Secrets Manager keyed on `X-Amz-Target`, holding `secrets` (name → value).
-func fakeSecretsManager(_ secrets: [String: String], binary: [String: [UInt8]] = [:], listPageSize: Int = 2) throws -> (
+/// The fake's secrets, changeable while a test runs.
+final class FakeSecrets: @unchecked Sendable {
+    let values: Mutex<[String: String]>
+    let binary: [String: [UInt8]]
+    init(_ values: [String: String], binary: [String: [UInt8]] = [:]) {
+        self.values = Mutex(values)
+        self.binary = binary
+    }
+}
+
+/// A fake Secrets Manager keyed on `X-Amz-Target`, holding `secrets` (name → value); version ids
+/// follow the content.
+func fakeSecretsManager(_ secrets: [String: String], binary: [String: [UInt8]] = [:], listPageSize: Int? = 2) throws
+    -> (SecretsManagerClient, FakeTransport)
+{
+    try fakeSecretsManager(from: FakeSecrets(secrets, binary: binary), listPageSize: listPageSize)
+}
+
+func fakeSecretsManager(from store: FakeSecrets, listPageSize: Int? = nil) throws -> (
     SecretsManagerClient, FakeTransport
 ) {
     let transport = FakeTransport { request, _ in
         let target = request.headers.first { $0.name == "X-Amz-Target" }?.value ?? ""
         let body = try JSONSerialization.jsonObject(with: Data(request.body)) as? [String: Any] ?? [:]
+        let secrets = store.values.withLock { $0 }
+        let binary = store.binary
+        func version(_ name: String) -> String {
+            "v-" + LocalFileSource.fingerprint(binary[name] ?? Array((secrets[name] ?? "").utf8))
+        }
         func entry(_ name: String) -> [String: Any] {
             var value: [String: Any] = [
                 "ARN": "arn:aws:secretsmanager:ap-southeast-1:123456789012:secret:\(name)-AbCdEf", "Name": name,
-                "VersionId": "v-\(name.count)", "VersionStages": ["AWSCURRENT"],
+                "VersionId": version(name),
+                "VersionStages": ["AWSCURRENT"],
             ]
             if let bytes = binary[name] {
                 value["SecretBinary"] = Data(bytes).base64EncodedString()
@@ -30,6 +54,9 @@ func fakeSecretsManager(_ secrets: [String: String], binary: [String: [UInt8]] =
         func json(_ object: Any) throws -> HTTPResponse {
             HTTPResponse(status: 200, body: Array(try JSONSerialization.data(withJSONObject: object)))
         }
+        let notFound = HTTPResponse.json(
+            400, #"{"__type":"ResourceNotFoundException","message":"Secrets Manager can't find the specified secret."}"#
+        )
         let names = (Array(secrets.keys) + Array(binary.keys)).sorted()
         switch target {
         case "secretsmanager.BatchGetSecretValue":
@@ -45,21 +72,24 @@ func fakeSecretsManager(_ secrets: [String: String], binary: [String: [UInt8]] =
             ])
         case "secretsmanager.GetSecretValue":
             let id = body["SecretId"] as? String ?? ""
-            guard names.contains(id) else {
-                return .json(400, #"{"__type":"ResourceNotFoundException","message":"not found"}"#)
-            }
+            guard names.contains(id) else { return notFound }
             return try json(entry(id))
+        case "secretsmanager.DescribeSecret":
+            let id = body["SecretId"] as? String ?? ""
+            guard names.contains(id) else { return notFound }
+            return try json(["ARN": "arn:\(id)", "Name": id, "VersionIdsToStages": [version(id): ["AWSCURRENT"]]])
         case "secretsmanager.ListSecrets":
-            let prefix = ((body["Filters"] as? [[String: Any]])?.first?["Values"] as? [String])?.first ?? ""
-            let matching = names.filter { $0.hasPrefix(prefix) }
+            let prefixes = (body["Filters"] as? [[String: Any]])?.first?["Values"] as? [String]
+            let matching = names.filter { name in prefixes.map { $0.contains { name.hasPrefix($0) } } ?? true }
+            let pageSize = listPageSize ?? (body["MaxResults"] as? Int ?? 100)
             let start = Int(body["NextToken"] as? String ?? "0") ?? 0
-            let page = Array(matching.dropFirst(start).prefix(listPageSize))
+            let page = Array(matching.dropFirst(start).prefix(pageSize))
             var response: [String: Any] = [
                 "SecretList": page.map {
-                    ["ARN": "arn:\($0)", "Name": $0, "SecretVersionsToStages": ["v1": ["AWSCURRENT"]]]
+                    ["ARN": "arn:\($0)", "Name": $0, "SecretVersionsToStages": [version($0): ["AWSCURRENT"]]]
                 }
             ]
-            if start + listPageSize < matching.count { response["NextToken"] = String(start + listPageSize) }
+            if start + pageSize < matching.count { response["NextToken"] = String(start + pageSize) }
             return try json(response)
         default:
             return .json(400, #"{"__type":"InvalidRequestException","message":"unexpected"}"#)
