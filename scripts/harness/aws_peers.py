@@ -88,10 +88,69 @@ def wait_for_port(port, process, seconds=60):
     sys.exit("moto_server did not start in time")
 
 
+class Route:
+    """A TCP forwarder to moto that the tests can cut, to see Secrets Manager go away and come back."""
+
+    def __init__(self, upstream_port):
+        self.upstream_port = upstream_port
+        self.enabled = True
+        self.open = set()
+        self.lock = threading.Lock()
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(64)
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            client, _ = self.listener.accept()
+            if not self.enabled:
+                client.close()
+                continue
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.upstream_port), timeout=5)
+            except OSError:
+                client.close()
+                continue
+            with self.lock:
+                self.open.update((client, upstream))
+            for source, target in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, target), daemon=True).start()
+
+    def _pump(self, source, target):
+        try:
+            while True:
+                data = source.recv(65536)
+                if not data:
+                    break
+                target.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for end in (source, target):
+                try:
+                    end.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def cut(self):
+        with self.lock:
+            for end in self.open:
+                try:
+                    end.shutdown(socket.SHUT_RDWR)
+                    end.close()
+                except OSError:
+                    pass
+            self.open.clear()
+
+
 class CredentialHandler(BaseHTTPRequestHandler):
     """GET /creds/<role>: the role's STS credentials, with the ECS endpoint's shape."""
     server_version = "FakeECSAgent/1.0"
     roles = {}
+    route = None
     token = ""
     requests_served = 0
 
@@ -108,6 +167,11 @@ class CredentialHandler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         CredentialHandler.requests_served += 1
+        if self.path in ("/control/route-off", "/control/route-on"):
+            self.route.enabled = self.path.endswith("on")
+            if not self.route.enabled:
+                self.route.cut()
+            return self._send(200, '{"route": %s}' % ("true" if self.route.enabled else "false"))
         if self.headers.get("Authorization") != self.token:
             return self._send(401, '{"message":"bad token"}')
         name = self.path.rsplit("/", 1)[-1]
@@ -133,8 +197,9 @@ def main():
     args = parser.parse_args()
 
     port = free_port()
-    # Unsigned set-up calls, counted exactly: each role's create + policy + AssumeRole, and the secrets.
-    setup_calls = 3 * len(ROLES) + len(PIPELINE_PULSE)
+    # Unsigned set-up calls, counted exactly: each role's create + policy + AssumeRole, the secrets,
+    # and the admin user the tests rotate secrets with (create, policy, access key).
+    setup_calls = 3 * len(ROLES) + len(PIPELINE_PULSE) + 3
     env = dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT=str(setup_calls), MOTO_ACCOUNT_ID=ACCOUNT)
     log = tempfile.NamedTemporaryFile(prefix="moto-", suffix=".log", delete=False)
     moto = subprocess.Popen(["moto_server", "-H", "127.0.0.1", "-p", str(port)], env=env,
@@ -157,6 +222,10 @@ def main():
                 "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}))
         for name, value in PIPELINE_PULSE.items():
             sm.create_secret(Name=name, SecretString=json.dumps(value))
+        iam.create_user(UserName="rotation-admin")
+        iam.put_user_policy(UserName="rotation-admin", PolicyName="all", PolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+        admin = iam.create_access_key(UserName="rotation-admin")["AccessKey"]
         roles = {}
         for role in ROLES:
             roles[role] = sts.assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/{role}",
@@ -175,6 +244,8 @@ def main():
                               aws_session_token=task["SessionToken"])
         signed.describe_secret(SecretId="pipeline-pulse/prod/jwt")
 
+        route = Route(port)
+        CredentialHandler.route = route
         CredentialHandler.roles = roles
         CredentialHandler.token = "ecs-agent-token-" + random_tokens.token_hex(8)
         agent = ThreadingHTTPServer(("127.0.0.1", 0), CredentialHandler)
@@ -193,6 +264,11 @@ def main():
             "tokenFile": token_file.name,
             "secrets": {name: json.dumps(value) for name, value in PIPELINE_PULSE.items()},
             "motoLog": log.name,
+            # Secrets Manager through a forwarder the tests can cut (GET /control/route-off, -on).
+            "routedEndpoint": f"http://127.0.0.1:{route.port}",
+            "control": f"http://127.0.0.1:{agent.server_address[1]}/control/",
+            "adminAccessKeyId": admin["AccessKeyId"],
+            "adminSecretAccessKey": admin["SecretAccessKey"],
         }
         print(json.dumps(ready), flush=True)
         stopper = threading.Thread(target=sys.stdin.read, daemon=True)

@@ -106,6 +106,10 @@ public actor Refresher {
 
         var outcomes: [SecretRequest: Result<SecretValue, SecretsManagerError>] = [:]
         var toFetch: [SecretRequest] = []
+        // Changed versions are fetched by the version id the probe saw: no race with a rotation
+        // between the probe and the fetch (and moto, after UpdateSecretVersionStage, keeps
+        // answering GetSecretValue without a version with the old one).
+        var byVersion: [SecretRequest: SecretRequest] = [:]
         var report = RefreshStateMachine.RoundReport()
         for request in injector.requests(for: secrets) {
             switch probe.probes[request] {
@@ -114,7 +118,7 @@ public actor Refresher {
                 if await store.versionID(of: request) == version {
                     await store.confirm(request, at: now)
                 } else {
-                    toFetch.append(request)
+                    byVersion[SecretRequest(id: request.id, versionID: version)] = request
                 }
                 if let rotation {
                     if rotation <= now {
@@ -127,8 +131,10 @@ public actor Refresher {
             case nil: toFetch.append(request)
             }
         }
-        if !toFetch.isEmpty {
-            for (request, outcome) in try await injector.source.fetch(toFetch) { outcomes[request] = outcome }
+        if !toFetch.isEmpty || !byVersion.isEmpty {
+            for (request, outcome) in try await injector.source.fetch(toFetch + Array(byVersion.keys)) {
+                outcomes[byVersion[request] ?? request] = outcome
+            }
         }
 
         var changed: [String] = []

@@ -1,0 +1,262 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// `secrets-injector run` against its own moto_server (it rotates secrets, so it does not share
+/// the other suites' peers), reached through a route the test can cut.
+@Suite struct SidecarCommandTests {
+    static let ssrfToken = "sidecar-ssrf-token-7f3a"
+
+    static func freePort() -> Int {
+        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(socket) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, length) }
+        }
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socket, $0, &length) }
+        }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    static func curl(_ arguments: [String]) async throws -> (status: Int, body: String) {
+        let result = try await run(
+            "/usr/bin/curl", ["-s", "--max-time", "10", "-w", "\n%{http_code}"] + arguments, environment: [:])
+        let lines = result.stdout.split(separator: "\n", omittingEmptySubsequences: false)
+        return (Int(lines.last ?? "") ?? 0, lines.dropLast().joined(separator: "\n"))
+    }
+
+    static func waitFor(_ seconds: Double, _ condition: () async throws -> Bool) async rethrows -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if try await condition() { return true }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        return try await condition()
+    }
+
+    @Test(.enabled(if: BlackBox.hasPeers, "moto[server] and boto3 are not installed"))
+    func rotationsReachFilesSocketAndApplication() async throws {
+        let peers = try await PeerProcess.start(
+            python: Repository.root.appendingPathComponent("scripts/harness/aws_peers.py"), timeout: 90)
+        defer { peers.stop() }
+        let folder = try BlackBox.temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let output = "\(folder)/out"
+        let notified = "\(folder)/notified"
+        let port = Self.freePort()
+        let owner = getuid() == 0 ? "" : #""defaults": {"uid": \#(getuid()), "gid": \#(getgid())}, "#
+        let override =
+            #"{\#(owner)"refresh": {"intervalSeconds": 1, "strategy": "describe"}, "server": {"socketPath": "\#(output)/injector.sock", "tcpPort": \#(port)}, "onChange": {"command": ["/bin/sh", "-c", "echo \"$SECRETS_INJECTOR_CHANGED\" >> \#(notified)"]}}"#
+        var environment = BlackBox.taskEnvironment(
+            peers,
+            [
+                "SECRETS_INJECTOR_OUTPUT_DIR": output, "SECRETS_INJECTOR_CONFIG": override,
+                "SECRETS_INJECTOR_LOG_LEVEL": "trace",
+                "AWS_TOKEN": Self.ssrfToken,
+            ])
+        environment["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = peers.string("routedEndpoint")
+        let admin = [
+            "AWS_ENDPOINT_URL_SECRETS_MANAGER": peers.string("endpoint"),
+            "ADMIN_ACCESS_KEY_ID": peers.string("adminAccessKeyId"),
+            "ADMIN_SECRET_ACCESS_KEY": peers.string("adminSecretAccessKey"),
+            "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin",
+        ]
+        func rotate(_ how: String, _ value: String) async throws {
+            let result = try await run(
+                "/usr/bin/env",
+                [
+                    "python3", Repository.root.appendingPathComponent("scripts/harness/aws_admin.py").path, how,
+                    "pipeline-pulse/prod/database", value,
+                ], environment: admin)
+            try #require(result.status == 0, "\(result.stderr)")
+        }
+        func database(_ password: String) -> String {
+            #"{"username": "pp_app", "password": "\#(password)", "host": "db.internal", "port": 5432, "database": "pipeline_pulse"}"#
+        }
+        func socket(_ path: String) async throws -> (status: Int, body: String) {
+            try await Self.curl(["--unix-socket", "\(output)/injector.sock", "http://localhost\(path)"])
+        }
+        func answeredPassword() async throws -> String? {
+            let answer = try await socket("/secretsmanager/get?secretId=pipeline-pulse/prod/database")
+            guard let object = try? JSONSerialization.jsonObject(with: Data(answer.body.utf8)) as? [String: Any],
+                let string = object["SecretString"] as? String,
+                let value = try? JSONSerialization.jsonObject(with: Data(string.utf8)) as? [String: Any]
+            else { return nil }
+            return value["password"] as? String
+        }
+        func notifications() -> Int {
+            ((try? String(contentsOfFile: notified, encoding: .utf8)) ?? "").split(separator: "\n").count
+        }
+        func metric(_ name: String) async throws -> Int? {
+            let text = try await socket("/metrics").body
+            return text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap {
+                Int($0.split(separator: " ").last ?? "")
+            }
+        }
+
+        let logFile = "\(folder)/sidecar.log"
+        _ = FileManager.default.createFile(atPath: logFile, contents: nil)
+        let sidecar = Process()
+        sidecar.executableURL = URL(fileURLWithPath: BlackBox.binary)
+        sidecar.arguments = [
+            "run", "--config", Repository.root.appendingPathComponent("examples/pipeline-pulse.json").path,
+        ]
+        sidecar.environment = environment
+        sidecar.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: logFile))
+        sidecar.standardError = sidecar.standardOutput
+        try sidecar.run()
+        defer { if sidecar.isRunning { sidecar.terminate() } }
+
+        try #require(await Self.waitFor(30) { FileManager.default.fileExists(atPath: "\(output)/.ready") }, "not ready")
+        #expect(try await Self.waitFor(5) { try await socket("/ping").body == "healthy" })
+        let seeded = (peers.ready["secrets"] as? [String: String])?["pipeline-pulse/prod/database"]
+        #expect(try String(contentsOfFile: "\(output)/database.json", encoding: .utf8) == seeded)
+
+        // The AWS Secrets Manager Agent's requests, over TCP and over the socket.
+        let tcp = "http://localhost:\(port)"
+        let tokenHeader = "X-Aws-Parameters-Secrets-Token: \(Self.ssrfToken)"
+        let viaTCP = try await Self.curl([
+            "-H", tokenHeader, "\(tcp)/secretsmanager/get?secretId=pipeline-pulse/prod/database",
+        ])
+        #expect(viaTCP.status == 200)
+        #expect(
+            (try JSONSerialization.jsonObject(with: Data(viaTCP.body.utf8)) as? [String: Any])?["SecretString"]
+                as? String == seeded)
+        #expect(try await Self.curl(["-H", tokenHeader, "\(tcp)/v1/pipeline-pulse%2Fprod%2Fdatabase"]).status == 200)
+        #expect(
+            try await Self.curl(["-H", "X-Vault-Token: \(Self.ssrfToken)", "\(tcp)/v1/pipeline-pulse/prod/jwt"]).status
+                == 200)
+        #expect(try await Self.curl(["\(tcp)/secretsmanager/get?secretId=pipeline-pulse/prod/database"]).status == 403)
+        #expect(
+            try await Self.curl([
+                "-H", tokenHeader, "-H", "X-Forwarded-For: 203.0.113.9",
+                "\(tcp)/secretsmanager/get?secretId=pipeline-pulse/prod/database",
+            ]).status == 400)
+        #expect(
+            try await Self.curl([
+                "-H", tokenHeader, "\(tcp)/secretsmanager/get?secretId=pipeline-pulse/prod/database&color=blue",
+            ]).status == 400)
+        #expect(
+            try await Self.curl([
+                "-H", tokenHeader, "\(tcp)/secretsmanager/get?secretId=pipeline-pulse/staging/database",
+            ]).status == 404)
+        #expect(try await Self.curl(["-H", tokenHeader, "\(tcp)/ping"]).body == "healthy")
+        #expect(try await socket("/v1/pipeline-pulse%2Fprod%2Fdatabase").status == 200)
+        #expect(
+            try await socket("/secretsmanager/get?secretId=pipeline-pulse/prod/database&refreshNow=true").status == 200)
+        #expect(
+            try await Self.curl(["-X", "POST", "--unix-socket", "\(output)/injector.sock", "http://localhost/ping"])
+                .status == 405)
+
+        // A rotation by PutSecretValue reaches the file, the template, the socket, and the app, once.
+        try await rotate("put", database("rotated-one"))
+        #expect(try await Self.waitFor(10) { try await answeredPassword() == "rotated-one" })
+        #expect(try String(contentsOfFile: "\(output)/database.json", encoding: .utf8) == database("rotated-one"))
+        #expect(
+            try String(contentsOfFile: "\(output)/app.env", encoding: .utf8).hasPrefix(
+                "DATABASE_URL=postgresql://pp_app:rotated-one@db.internal:5432/pipeline_pulse\n"))
+        #expect(try await Self.waitFor(5) { notifications() == 1 })
+        #expect(try await metric("secrets_injector_notifications_total") == 1)
+        #expect(try await metric("secrets_injector_generations_total") == 2)
+
+        // And by UpdateSecretVersionStage.
+        try await rotate("stage", database("rotated-two"))
+        #expect(try await Self.waitFor(10) { try await answeredPassword() == "rotated-two" })
+        #expect(try String(contentsOfFile: "\(output)/database.json", encoding: .utf8) == database("rotated-two"))
+        #expect(try await Self.waitFor(5) { notifications() == 2 })
+        #expect(try String(contentsOfFile: notified, encoding: .utf8) == "database\ndatabase\n")
+
+        // Secrets Manager goes away: files and answers keep the last values, /health shows the error.
+        _ = try await Self.curl([peers.string("control") + "route-off"])
+        #expect(
+            try await Self.waitFor(10) {
+                let health = try await socket("/health").body
+                return health.contains("\"lastError\":\"") && health.contains("consecutiveFailures")
+            })
+        try await Task.sleep(for: .seconds(2))
+        #expect(try String(contentsOfFile: "\(output)/database.json", encoding: .utf8) == database("rotated-two"))
+        #expect(try await answeredPassword() == "rotated-two")
+        // …and when it is back, the next change still arrives.
+        _ = try await Self.curl([peers.string("control") + "route-on"])
+        try await rotate("put", database("rotated-three"))
+        #expect(try await Self.waitFor(15) { try await answeredPassword() == "rotated-three" })
+        #expect(try await Self.waitFor(5) { notifications() == 3 })
+
+        // SIGTERM while a client is mid-request: exit 0 within 5 s.
+        let client = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        _ = withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            "\(output)/injector.sock".utf8CString.withUnsafeBytes { raw.copyMemory(from: $0) }
+        }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(client, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        #expect(connected == 0)
+        _ = "GET /ping HTTP/1.1\r\nHost: local".withCString { send(client, $0, strlen($0), 0) }
+        let stopping = Date()
+        kill(sidecar.processIdentifier, SIGTERM)
+        let exited = await Self.waitFor(10) { !sidecar.isRunning }
+        close(client)
+        #expect(exited)
+        #expect(Date().timeIntervalSince(stopping) < 5)
+        sidecar.waitUntilExit()
+        #expect(sidecar.terminationStatus == 0)
+
+        let log = try String(contentsOfFile: logFile, encoding: .utf8)
+        var secrets = peers.ready["secrets"] as? [String: String] ?? [:]
+        secrets["rotated"] = #"{"a": "rotated-one", "b": "rotated-two", "c": "rotated-three"}"#
+        try BlackBox.expectNoSecret(of: secrets, in: log)
+        #expect(!log.contains(Self.ssrfToken))
+    }
+
+    @Test func theSocketHasItsModeAndRefusesUIDsOutsideAllowUids() async throws {
+        let folder = try BlackBox.temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        chmod(folder, 0o755)
+        let secrets = "\(folder)/dev.json"
+        try #"{"app/token": "t0k3n-value"}"#.write(toFile: secrets, atomically: true, encoding: .utf8)
+        let allowed: UInt32 = 12_345
+        let config =
+            #"{"source": {"local": "\#(secrets)"}, "outputDir": "\#(folder)/out", "secrets": [{"id": "app/token", "mode": "0444"}], "server": {"socketMode": "0666", "allowUids": [\#(allowed)]}, "log": {"level": "error"}}"#
+        let sidecar = Process()
+        sidecar.executableURL = URL(fileURLWithPath: BlackBox.binary)
+        sidecar.arguments = ["run"]
+        sidecar.environment = ["SECRETS_INJECTOR_CONFIG": config]
+        sidecar.standardOutput = FileHandle.nullDevice
+        sidecar.standardError = FileHandle.nullDevice
+        try sidecar.run()
+        defer {
+            kill(sidecar.processIdentifier, SIGTERM)
+            sidecar.waitUntilExit()
+        }
+        let socketPath = "\(folder)/out/injector.sock"
+        #expect(await Self.waitFor(20) { FileManager.default.fileExists(atPath: socketPath) })
+        try await Task.sleep(for: .milliseconds(200))
+        let mode = try FileManager.default.attributesOfItem(atPath: socketPath)[.posixPermissions] as? Int
+        #expect(mode == 0o666)
+        let refused = try await Self.curl([
+            "--unix-socket", socketPath, "http://localhost/secretsmanager/get?secretId=app/token",
+        ])
+        #expect(refused.status == 403, "uid \(getuid()) is not in allowUids")
+        #expect(!refused.body.contains("t0k3n"))
+        if getuid() == 0 {
+            let result = try await run(
+                "/usr/bin/setpriv",
+                [
+                    "--reuid", "\(allowed)", "--regid", "\(allowed)", "--clear-groups", "/usr/bin/curl", "-s",
+                    "--unix-socket", socketPath, "http://localhost/secretsmanager/get?secretId=app/token",
+                ],
+                environment: [:])
+            #expect(
+                result.stdout.contains("t0k3n-value"), "uid \(allowed) is allowed: \(result.stdout) \(result.stderr)")
+        }
+    }
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env python3
+"""Rotates secrets in the harness's moto_server with the admin keys it reported, as a person would:
+
+    aws_admin.py put NAME VALUE     # PutSecretValue: a new AWSCURRENT version
+    aws_admin.py stage NAME VALUE   # PutSecretValue under stage NEXT, then UpdateSecretVersionStage
+                                    # moves AWSCURRENT to it
+Reads AWS_ENDPOINT_URL_SECRETS_MANAGER, ADMIN_ACCESS_KEY_ID, ADMIN_SECRET_ACCESS_KEY from the environment.
+"""
+import os
+import sys
+
+import boto3
+
+command, name, value = sys.argv[1:4]
+client = boto3.client(
+    "secretsmanager", endpoint_url=os.environ["AWS_ENDPOINT_URL_SECRETS_MANAGER"], region_name="ap-southeast-1",
+    aws_access_key_id=os.environ["ADMIN_ACCESS_KEY_ID"], aws_secret_access_key=os.environ["ADMIN_SECRET_ACCESS_KEY"])
+if command == "put":
+    print(client.put_secret_value(SecretId=name, SecretString=value)["VersionId"])
+elif command == "stage":
+    new = client.put_secret_value(SecretId=name, SecretString=value, VersionStages=["NEXT"])["VersionId"]
+    current = next(v for v, stages in client.describe_secret(SecretId=name)["VersionIdsToStages"].items() if "AWSCURRENT" in stages)
+    client.update_secret_version_stage(SecretId=name, VersionStage="AWSCURRENT", MoveToVersionId=new, RemoveFromVersionId=current)
+    print(new)
+else:
+    sys.exit(f"unknown command {command}")
