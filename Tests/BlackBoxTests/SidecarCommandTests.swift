@@ -191,7 +191,7 @@ import Testing
         let client = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
-        _ = withUnsafeMutableBytes(of: &address.sun_path) { raw in
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
             "\(output)/injector.sock".utf8CString.withUnsafeBytes { raw.copyMemory(from: $0) }
         }
         let connected = withUnsafePointer(to: &address) {
@@ -233,30 +233,47 @@ import Testing
         sidecar.standardOutput = FileHandle.nullDevice
         sidecar.standardError = FileHandle.nullDevice
         try sidecar.run()
-        defer {
-            kill(sidecar.processIdentifier, SIGTERM)
-            sidecar.waitUntilExit()
-        }
+        defer { if sidecar.isRunning { sidecar.terminate() } }
         let socketPath = "\(folder)/out/injector.sock"
         #expect(await Self.waitFor(20) { FileManager.default.fileExists(atPath: socketPath) })
         try await Task.sleep(for: .milliseconds(200))
         let mode = try FileManager.default.attributesOfItem(atPath: socketPath)[.posixPermissions] as? Int
         #expect(mode == 0o666)
-        let refused = try await Self.curl([
-            "--unix-socket", socketPath, "http://localhost/secretsmanager/get?secretId=app/token",
-        ])
-        #expect(refused.status == 403, "uid \(getuid()) is not in allowUids")
-        #expect(!refused.body.contains("t0k3n"))
+        // SIGHUP refreshes now (the interval is the default 300 s); `health` says healthy.
+        let health = try await run(BlackBox.binary, ["health", "--socket", socketPath], environment: [:])
+        #expect(health.status == 0 && health.stdout == "healthy\n", "\(health.stderr)")
+        try #"{"app/token": "t0k3n-value-2"}"#.write(toFile: secrets, atomically: true, encoding: .utf8)
+        kill(sidecar.processIdentifier, SIGHUP)
+        #expect(
+            await Self.waitFor(5) {
+                (try? String(contentsOfFile: "\(folder)/out/app/token", encoding: .utf8)) == "t0k3n-value-2"
+            })
+
         if getuid() == 0 {
-            let result = try await run(
-                "/usr/bin/setpriv",
-                [
-                    "--reuid", "\(allowed)", "--regid", "\(allowed)", "--clear-groups", "/usr/bin/curl", "-s",
-                    "--unix-socket", socketPath, "http://localhost/secretsmanager/get?secretId=app/token",
-                ],
-                environment: [:])
+            func read(as uid: UInt32) async throws -> CommandResult {
+                try await run(
+                    "/usr/bin/setpriv",
+                    [
+                        "--reuid", "\(uid)", "--regid", "\(uid)", "--clear-groups", "/usr/bin/curl", "-s", "-w",
+                        "\n%{http_code}",
+                        "--unix-socket", socketPath, "http://localhost/secretsmanager/get?secretId=app/token",
+                    ],
+                    environment: [:])
+            }
+            let refused = try await read(as: 23_456)
+            #expect(refused.stdout.hasSuffix("\n403"), "uid 23456 is not in allowUids: \(refused.stdout)")
+            #expect(!refused.stdout.contains("t0k3n"))
+            let allowedRead = try await read(as: allowed)
             #expect(
-                result.stdout.contains("t0k3n-value"), "uid \(allowed) is allowed: \(result.stdout) \(result.stderr)")
+                allowedRead.stdout.contains("t0k3n-value-2") && allowedRead.stdout.hasSuffix("\n200"),
+                "uid \(allowed) is allowed: \(allowedRead.stdout)")
         }
+        kill(sidecar.processIdentifier, SIGTERM)
+        sidecar.waitUntilExit()
+        #expect(sidecar.terminationStatus == 0)
+        let down = try await run(BlackBox.binary, ["health", "--socket", socketPath], environment: [:])
+        #expect(down.status == 1)
+        #expect(down.stderr.hasPrefix("secrets-injector: no answer on \(socketPath)"), "\(down.stderr)")
+        #expect(down.stderr.split(separator: "\n").count == 1)
     }
 }

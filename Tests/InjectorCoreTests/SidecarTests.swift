@@ -214,3 +214,35 @@ import Testing
         #expect(await refresher.store.response(for: SecretRequest(id: "app/prod/db")) != nil, "still served")
     }
 }
+
+@Suite struct ThrottledStartTests {
+    @Test func aThrottledBatchFallsBackToSingleReads() async throws {
+        let transport = FakeTransport { request, _ in
+            let target = request.headers.first { $0.name == "X-Amz-Target" }?.value ?? ""
+            if target == "secretsmanager.BatchGetSecretValue" {
+                return .json(400, #"{"__type":"ThrottlingException","message":"Rate exceeded"}"#)
+            }
+            let id =
+                (try JSONSerialization.jsonObject(with: Data(request.body)) as? [String: Any])?["SecretId"] as? String
+                ?? ""
+            return .json(
+                200,
+                #"{"ARN":"arn:\#(id)","Name":"\#(id)","VersionId":"v1","SecretString":"value of \#(id)","VersionStages":["AWSCURRENT"]}"#
+            )
+        }
+        let provider = try EnvironmentCredentialProvider(environment: [
+            "AWS_ACCESS_KEY_ID": "AKIA", "AWS_SECRET_ACCESS_KEY": "s",
+        ])!
+        let client = SecretsManagerClient(
+            configuration: .init(
+                endpoint: try Endpoint(url: "http://127.0.0.1:1", origin: "test"), region: "ap-southeast-1"),
+            credentials: RefreshingCredentials(provider: provider), transport: transport, sleep: { _ in })
+        let source = SecretsManagerSource(client: client)
+        let results = try await source.fetch([
+            SecretRequest(id: "a/one"), SecretRequest(id: "a/two"), SecretRequest(id: "a/three"),
+        ])
+        #expect(results.count == 3)
+        #expect(try results[SecretRequest(id: "a/two")]?.get().secretString == "value of a/two")
+        #expect(client.apiCalls == ["BatchGetSecretValue": 3, "GetSecretValue": 3])
+    }
+}

@@ -81,7 +81,8 @@ public struct SidecarServer: Service, CustomStringConvertible {
     {
         let router = self.router
         let metrics = self.metrics
-        let allowUIDs = overTCP ? nil : settings.allowUIDs.map(Set.init)
+        // The sidecar's own uid stays allowed: the ECS health check runs `secrets-injector health` as it.
+        let allowUIDs = overTCP ? nil : settings.allowUIDs.map { Set($0).union([geteuid()]) }
         let logger = self.logger
         return ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 128)

@@ -78,23 +78,33 @@ public struct SecretsManagerSource: SecretSource {
     >] {
         var results: [SecretRequest: Result<SecretValue, SecretsManagerError>] = [:]
         let current = requests.filter(\.isCurrent)
+        var single = requests.filter { !$0.isCurrent }
+        var throttled = false
         if !current.isEmpty {
-            let batch = try await client.batchGetSecretValue(ids: current.map(\.id))
-            for request in current {
-                if let value = batch.values.first(where: { Self.matches(request.id, $0) }) {
-                    results[request] = .success(value)
-                } else if let error = batch.errors.first(where: { $0.secretID == request.id }) {
-                    results[request] = .failure(error)
-                } else {
-                    results[request] = .failure(
-                        SecretsManagerError(
-                            category: .notFound, code: "ResourceNotFoundException", operation: "BatchGetSecretValue",
-                            secretID: request.id,
-                            region: client.configuration.region, endpoint: client.configuration.endpoint.url))
+            do {
+                let batch = try await client.batchGetSecretValue(ids: current.map(\.id))
+                for request in current {
+                    if let value = batch.values.first(where: { Self.matches(request.id, $0) }) {
+                        results[request] = .success(value)
+                    } else if let error = batch.errors.first(where: { $0.secretID == request.id }) {
+                        results[request] = .failure(error)
+                    } else {
+                        results[request] = .failure(
+                            SecretsManagerError(
+                                category: .notFound, code: "ResourceNotFoundException",
+                                operation: "BatchGetSecretValue", secretID: request.id,
+                                region: client.configuration.region, endpoint: client.configuration.endpoint.url))
+                    }
                 }
+            } catch {
+                guard error.category == .throttled else { throw error }
+                // Many tasks starting together: rather than fail, read one by one, spread out.
+                throttled = true
+                single = current + single
             }
         }
-        for request in requests where !request.isCurrent {
+        for (index, request) in single.enumerated() {
+            if throttled, index > 0 { try? await Task.sleep(for: .milliseconds(Int.random(in: 20...250))) }
             do {
                 results[request] = .success(
                     try await client.getSecretValue(
