@@ -277,3 +277,77 @@ import Testing
         #expect(down.stderr.split(separator: "\n").count == 1)
     }
 }
+
+/// The server's limits: the connection cap answers 429, and a client that sends no complete
+/// request in 5 s is closed.
+@Suite struct ServerLimitTests {
+    static func connect(_ path: String) -> Int32 {
+        let client = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            path.utf8CString.withUnsafeBytes { raw.copyMemory(from: $0) }
+        }
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(client, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        return result == 0 ? client : -1
+    }
+
+    static func exchange(_ client: Int32, _ request: String) -> String {
+        _ = request.withCString { send(client, $0, strlen($0), 0) }
+        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let count = recv(client, &buffer, buffer.count, 0)
+        return count > 0 ? String(decoding: buffer[0..<count], as: UTF8.self) : ""
+    }
+
+    @Test func connectionCapAndHeaderTimeout() async throws {
+        let folder = try BlackBox.temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try #"{"app/token": "v"}"#.write(toFile: "\(folder)/dev.json", atomically: true, encoding: .utf8)
+        let sidecar = Process()
+        sidecar.executableURL = URL(fileURLWithPath: BlackBox.binary)
+        sidecar.arguments = ["run"]
+        sidecar.environment = [
+            "SECRETS_INJECTOR_CONFIG":
+                #"{"source": {"local": "\#(folder)/dev.json"}, "outputDir": "\#(folder)/out", "secrets": [{"id": "app/token"}], "log": {"level": "error"}}"#
+        ]
+        sidecar.standardOutput = FileHandle.nullDevice
+        sidecar.standardError = FileHandle.nullDevice
+        try sidecar.run()
+        defer { if sidecar.isRunning { sidecar.terminate() } }
+        let path = "\(folder)/out/injector.sock"
+        #expect(await SidecarCommandTests.waitFor(20) { FileManager.default.fileExists(atPath: path) })
+        try await Task.sleep(for: .milliseconds(300))
+
+        let report = await withCheckedContinuation { continuation in
+            Thread.detachNewThread {
+                var idle: [Int32] = []
+                for _ in 0..<256 { idle.append(Self.connect(path)) }
+                let extra = Self.connect(path)
+                let capped = Self.exchange(extra, "GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+                close(extra)
+                // The idle ones sent nothing: after the 5 s header timeout they are closed.
+                var buffer = [UInt8](repeating: 0, count: 16)
+                var timeout = timeval(tv_sec: 10, tv_usec: 0)
+                setsockopt(idle[0], SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+                let started = Date()
+                let closed = recv(idle[0], &buffer, buffer.count, 0) == 0
+                let waited = Date().timeIntervalSince(started)
+                idle.forEach { close($0) }
+                let after = Self.connect(path)
+                let served = Self.exchange(after, "GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+                close(after)
+                continuation.resume(returning: (capped, closed, waited, served))
+            }
+        }
+        #expect(report.0.hasPrefix("HTTP/1.1 429"), "\(report.0)")
+        #expect(report.1, "an idle connection is closed")
+        #expect(report.2 < 9)
+        #expect(report.3.hasPrefix("HTTP/1.1 200") && report.3.hasSuffix("healthy"), "\(report.3)")
+    }
+}

@@ -246,3 +246,70 @@ import Testing
         #expect(client.apiCalls == ["BatchGetSecretValue": 3, "GetSecretValue": 3])
     }
 }
+
+@Suite struct OnChangeAndTokenTests {
+    @Test func theSignalGoesToThePidInThePidFile() async throws {
+        let folder = temporaryDirectory()
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let app = Process()
+        app.executableURL = URL(fileURLWithPath: "/bin/sh")
+        app.arguments = ["-c", "trap 'echo reloaded > \(folder)/signalled; exit 0' HUP; while :; do sleep 0.05; done"]
+        try app.run()
+        defer { if app.isRunning { app.terminate() } }
+        try "\(app.processIdentifier)\n".write(toFile: "\(folder)/app.pid", atomically: true, encoding: .utf8)
+        try await Task.sleep(for: .milliseconds(200))  // let the shell set its trap
+
+        let settings = OnChangeSettings(command: nil, signalPIDFile: "\(folder)/app.pid", signalName: "HUP")
+        await ChangeNotifier(settings: settings, outputDir: folder, logger: Logger(label: "test")).notify(
+            generation: "..g", changed: ["db"])
+        var signalled: String?
+        for _ in 0..<50 where signalled == nil {
+            signalled = try? String(contentsOfFile: "\(folder)/signalled", encoding: .utf8)
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(signalled == "reloaded\n")
+    }
+
+    @Test func theCommandGetsNoSecretAndIsKilledAfterItsTimeout() async throws {
+        let folder = temporaryDirectory()
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", "parent-token-must-not-leak", 1)
+        defer { unsetenv("AWS_CONTAINER_AUTHORIZATION_TOKEN") }
+        let command = OnChangeSettings(command: [
+            "/bin/sh", "-c", "env > \(folder)/env; echo \"$@\" > \(folder)/argv", "sh", "x",
+        ])
+        await ChangeNotifier(settings: command, outputDir: folder, logger: Logger(label: "test")).notify(
+            generation: "..g1", changed: ["database", "jwt"])
+        let environment = try String(contentsOfFile: "\(folder)/env", encoding: .utf8)
+        #expect(!environment.contains("parent-token-must-not-leak"))
+        #expect(environment.contains("SECRETS_INJECTOR_CHANGED=database,jwt"))
+        #expect(environment.contains("SECRETS_INJECTOR_GENERATION=..g1"))
+
+        let started = Date()
+        let slow = OnChangeSettings(command: ["/bin/sh", "-c", "sleep 30"])
+        await ChangeNotifier(settings: slow, outputDir: folder, timeoutSeconds: 1, logger: Logger(label: "test"))
+            .notify(generation: "..g2", changed: [])
+        #expect(Date().timeIntervalSince(started) < 10, "killed at its timeout, not waited out")
+    }
+
+    @Test func theTCPTokenComesFromTheEnvironmentOrAFile() throws {
+        let config = try makeConfig(#"{"outputDir": "/out", "secrets": [{"id": "a"}], "server": {"tcpPort": 2773}}"#)
+        #expect(
+            try Sidecar.tcpToken(config: config, environment: ["AWS_TOKEN": "t1", "AWS_SESSION_TOKEN": "t2"])() == "t1")
+        #expect(
+            try Sidecar.tcpToken(config: config, environment: ["AWS_CONTAINER_AUTHORIZATION_TOKEN": "t3"])() == "t3")
+        let file = temporaryDirectory()
+        try "from-file\n".write(toFile: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let fromFile = try Sidecar.tcpToken(config: config, environment: ["AWS_TOKEN": "file://\(file)"])
+        #expect(fromFile() == "from-file")
+        try "rotated\n".write(toFile: file, atomically: true, encoding: .utf8)
+        #expect(fromFile() == "rotated", "read on every request")
+        let error = #expect(throws: ConfigurationError.self) { try Sidecar.tcpToken(config: config, environment: [:]) }
+        #expect(error?.description.hasPrefix("server.tcpPort: needs an SSRF token") == true)
+        let noTCP = try makeConfig(#"{"outputDir": "/out", "secrets": [{"id": "a"}]}"#)
+        #expect(try Sidecar.tcpToken(config: noTCP, environment: [:])() == nil)
+    }
+}

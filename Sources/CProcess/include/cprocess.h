@@ -1,9 +1,18 @@
-// Process hardening that needs variadic prctl(2), which Swift cannot call.
+// Process calls Swift cannot make directly: variadic prctl(2), and glibc's GNU extensions
+// (pipe2, posix_spawn_file_actions_addclosefrom_np) that need _GNU_SOURCE.
 #ifndef SECRETS_INJECTOR_CPROCESS_H
 #define SECRETS_INJECTOR_CPROCESS_H
+
+#include <spawn.h>
 
 /// Makes the process non-dumpable (no core files, no ptrace by same-uid processes) and sets
 /// RLIMIT_CORE to 0. Returns 0, or -1 with errno set when either call fails.
 int cprocess_disable_core_dumps(void);
+
+/// pipe2(fds, O_CLOEXEC): neither end leaks into processes started meanwhile.
+int cprocess_pipe_cloexec(int fds[2]);
+
+/// Closes every descriptor from `lowest` up in the spawned child.
+int cprocess_spawn_close_from(posix_spawn_file_actions_t *actions, int lowest);
 
 #endif

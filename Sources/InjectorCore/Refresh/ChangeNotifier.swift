@@ -1,3 +1,4 @@
+internal import CProcess
 public import Logging
 
 #if canImport(Glibc)
@@ -97,16 +98,23 @@ enum ChildProcess {
 
     /// Blocks: call from a thread of its own.
     static func run(_ argv: [String], environment: [String: String], timeoutSeconds: Int32) -> Result {
+        // Close-on-exec, so no other process started meanwhile holds the pipe open.
         var pipeEnds: [Int32] = [0, 0]
-        guard pipe(&pipeEnds) == 0 else { return Result(status: .couldNotStart(errno), output: "") }
+        guard cprocess_pipe_cloexec(&pipeEnds) == 0 else { return Result(status: .couldNotStart(errno), output: "") }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, pipeEnds[1], 1)
         posix_spawn_file_actions_adddup2(&actions, pipeEnds[1], 2)
-        posix_spawn_file_actions_addclose(&actions, pipeEnds[0])
-        posix_spawn_file_actions_addclose(&actions, pipeEnds[1])
+        // Nothing else of ours (sockets, files) reaches the command.
+        cprocess_spawn_close_from(&actions, 3)
+        // Its own process group, so a timeout ends the command and everything it started.
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
+        posix_spawnattr_setpgroup(&attributes, 0)
 
         let arguments = argv.map { strdup($0) } + [nil]
         let variables = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
@@ -115,7 +123,7 @@ enum ChildProcess {
             variables.forEach { free($0) }
         }
         var pid: pid_t = 0
-        let spawned = posix_spawnp(&pid, argv[0], &actions, nil, arguments, variables)
+        let spawned = posix_spawnp(&pid, argv[0], &actions, &attributes, arguments, variables)
         close(pipeEnds[1])
         guard spawned == 0 else {
             close(pipeEnds[0])
@@ -147,7 +155,7 @@ enum ChildProcess {
             if output.count < 65_536 { output += buffer[0..<count] }
         }
         close(pipeEnds[0])
-        if timedOut { kill(pid, SIGKILL) }
+        if timedOut { kill(-pid, SIGKILL) }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0, errno == EINTR {}
         if timedOut { return Result(status: .timedOut, output: String(decoding: output, as: UTF8.self)) }
