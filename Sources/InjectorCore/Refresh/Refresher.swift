@@ -155,21 +155,26 @@ public actor Refresher {
                     ])
             }
         }
-        await store.record(outcomes, at: now)
         let membershipChanged = Set(secrets.map(\.request)) != Set(known.map(\.request))
-        guard !changed.isEmpty || membershipChanged else { return report }
+        guard !changed.isEmpty || membershipChanged else {
+            await store.record(outcomes, at: now)
+            return report
+        }
 
+        // The socket's answers switch when the generation is committed, not before: render from
+        // the cache with this round's values laid over it, commit, then record.
         let files: [OutputFile]
         do {
-            files = try injector.renderFiles(secrets: secrets, results: await store.results)
+            files = try injector.renderFiles(secrets: secrets, results: await store.results(overlaying: outcomes))
         } catch {
             for problem in error.problems {
-                logger.error(
-                    "cannot render the new generation; the last one stays", metadata: ["error": "\(problem.message)"])
+                logger.error("cannot render the new generation; the last one stays", metadata: ["error": "\(problem.message)"])
             }
+            await store.record(outcomes.filter { if case .failure = $0.value { true } else { false } }, at: now)
             throw error
         }
         let (generation, committed) = try commit(files)
+        await store.record(outcomes, at: now)
         await store.commit(secrets: secrets, generation: generation)
         guard committed else { return report }  // same content under a new version: nothing to tell
         await metrics.committed()

@@ -32,6 +32,15 @@ public actor SecretStore {
         return results
     }
 
+    /// The cache with `outcomes`' new values laid over it (failures keep the cached value).
+    func results(overlaying outcomes: [SecretRequest: Result<SecretValue, SecretsManagerError>]) -> [SecretRequest: Result<SecretValue, SecretsManagerError>] {
+        var merged = results
+        for (request, outcome) in outcomes {
+            if case .success = outcome { merged[request] = outcome } else if merged[request] == nil { merged[request] = outcome }
+        }
+        return merged
+    }
+
     func versionID(of request: SecretRequest) -> String? { values[request]?.versionID }
 
     /// Records a round's outcome for each request: a new value replaces the old one; an error is
