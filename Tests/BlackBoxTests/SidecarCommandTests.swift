@@ -351,3 +351,75 @@ import Testing
         #expect(report.3.hasPrefix("HTTP/1.1 200") && report.3.hasSuffix("healthy"), "\(report.3)")
     }
 }
+
+/// Secrets Manager calls per refresh round over 100 unchanged secrets, counted outside the
+/// sidecar by the harness's forwarder (the X-Amz-Target of every request it carries to moto).
+@Suite struct StrategyCallCountTests {
+    @Test(.enabled(if: BlackBox.hasPeers, "moto[server] and boto3 are not installed"))
+    func callsPerRoundOverAHundredSecrets() async throws {
+        let peers = try await PeerProcess.start(
+            python: Repository.root.appendingPathComponent("scripts/harness/aws_peers.py"), timeout: 90)
+        defer { peers.stop() }
+        let admin = [
+            "AWS_ENDPOINT_URL_SECRETS_MANAGER": peers.string("endpoint"),
+            "ADMIN_ACCESS_KEY_ID": peers.string("adminAccessKeyId"),
+            "ADMIN_SECRET_ACCESS_KEY": peers.string("adminSecretAccessKey"),
+            "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin",
+        ]
+        let seeded = try await run(
+            "/usr/bin/env",
+            [
+                "python3", Repository.root.appendingPathComponent("scripts/harness/aws_admin.py").path, "seed",
+                "bench/app/s", "100",
+            ], environment: admin, timeout: 120)
+        try #require(seeded.status == 0, "\(seeded.stderr)")
+        let control = peers.string("control")
+
+        var perRound: [String: Double] = [:]
+        for strategy in ["list", "describe", "get"] {
+            let folder = try BlackBox.temporaryFolder()
+            defer { try? FileManager.default.removeItem(atPath: folder) }
+            let ids = (0..<100).map { #"{"id": "bench/app/s\#($0)", "file": "s\#($0)"}"# }.joined(separator: ",")
+            let config =
+                #"{"outputDir": "\#(folder)/out", "secrets": [\#(ids)], "refresh": {"intervalSeconds": 3600, "strategy": "\#(strategy)"}, "log": {"level": "error"}}"#
+            var environment = BlackBox.taskEnvironment(peers, ["SECRETS_INJECTOR_CONFIG": config])
+            environment["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = peers.string("routedEndpoint")
+            let sidecar = Process()
+            sidecar.executableURL = URL(fileURLWithPath: BlackBox.binary)
+            sidecar.arguments = ["run"]
+            sidecar.environment = environment
+            sidecar.standardOutput = FileHandle.nullDevice
+            sidecar.standardError = FileHandle.nullDevice
+            try sidecar.run()
+            defer { if sidecar.isRunning { sidecar.terminate() } }
+            let socket = "\(folder)/out/injector.sock"
+            try #require(
+                await SidecarCommandTests.waitFor(60) { FileManager.default.fileExists(atPath: "\(folder)/out/.ready") }
+            )
+            func refreshes() async throws -> Int {
+                let text = try await SidecarCommandTests.curl(["--unix-socket", socket, "http://localhost/metrics"])
+                    .body
+                return text.split(separator: "\n").first { $0.hasPrefix("secrets_injector_refreshes_total ") }.flatMap {
+                    Int($0.split(separator: " ")[1])
+                } ?? -1
+            }
+            _ = try await SidecarCommandTests.curl([control + "calls-reset"])
+            // Ten rounds, one SIGHUP each, each waited for.
+            for round in 1...10 {
+                kill(sidecar.processIdentifier, SIGHUP)
+                try #require(
+                    try await SidecarCommandTests.waitFor(60) { try await refreshes() >= round },
+                    "\(strategy) round \(round)")
+            }
+            let calls = try await SidecarCommandTests.curl([control + "calls"]).body
+            let counts = try JSONSerialization.jsonObject(with: Data(calls.utf8)) as? [String: Int] ?? [:]
+            perRound[strategy] = Double(counts.values.reduce(0, +)) / 10
+            print("strategy \(strategy): \(counts) in 10 rounds over 100 unchanged secrets")
+            kill(sidecar.processIdentifier, SIGTERM)
+            sidecar.waitUntilExit()
+        }
+        #expect(perRound["list"] == 1, "list: at most one call per round per 100 secrets")
+        #expect(perRound["describe"] == 100)
+        #expect(perRound["get"] == 5)
+    }
+}

@@ -200,7 +200,9 @@ import Testing
         let secrets = FakeSecrets(["app/prod/db": #"{"password":"one"}"#])
         let (refresher, _, directory) = try sidecar(
             secrets,
-            config: #"{"outputDir": "OUT", "secrets": [{"id": "app/prod/db", "file": "db"}], "templates": [{"file": "url", "template": "{{ db.password }}"}], "refresh": {"strategy": "describe"}}"#)
+            config:
+                #"{"outputDir": "OUT", "secrets": [{"id": "app/prod/db", "file": "db"}], "templates": [{"file": "url", "template": "{{ db.password }}"}], "refresh": {"strategy": "describe"}}"#
+        )
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try await refresher.start()
         let before = await refresher.store.response(for: SecretRequest(id: "app/prod/db"))
@@ -208,7 +210,9 @@ import Testing
         await #expect(throws: InjectorFailure.self) { _ = try await refresher.refresh() }
         #expect(try String(contentsOfFile: "\(directory)/url", encoding: .utf8) == "one")
         #expect(try String(contentsOfFile: "\(directory)/db", encoding: .utf8) == #"{"password":"one"}"#)
-        #expect(await refresher.store.response(for: SecretRequest(id: "app/prod/db")) == before, "answers switch only with a committed generation")
+        #expect(
+            await refresher.store.response(for: SecretRequest(id: "app/prod/db")) == before,
+            "answers switch only with a committed generation")
         // Fixed upstream: the next round commits and switches.
         secrets.values.withLock { $0["app/prod/db"] = #"{"password":"three"}"# }
         _ = try await refresher.refresh()

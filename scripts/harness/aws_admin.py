@@ -4,8 +4,10 @@
     aws_admin.py put NAME VALUE     # PutSecretValue: a new AWSCURRENT version
     aws_admin.py stage NAME VALUE   # PutSecretValue under stage NEXT, then UpdateSecretVersionStage
                                     # moves AWSCURRENT to it
+    aws_admin.py seed PREFIX COUNT  # CreateSecret PREFIX0 … PREFIX<COUNT-1>
 Reads AWS_ENDPOINT_URL_SECRETS_MANAGER, ADMIN_ACCESS_KEY_ID, ADMIN_SECRET_ACCESS_KEY from the environment.
 """
+import json
 import os
 import sys
 
@@ -17,6 +19,9 @@ client = boto3.client(
     aws_access_key_id=os.environ["ADMIN_ACCESS_KEY_ID"], aws_secret_access_key=os.environ["ADMIN_SECRET_ACCESS_KEY"])
 if command == "put":
     print(client.put_secret_value(SecretId=name, SecretString=value)["VersionId"])
+elif command == "seed":
+    for index in range(int(value)):
+        client.create_secret(Name=f"{name}{index}", SecretString=json.dumps({"index": index}))
 elif command == "stage":
     new = client.put_secret_value(SecretId=name, SecretString=value, VersionStages=["NEXT"])["VersionId"]
     current = next(v for v, stages in client.describe_secret(SecretId=name)["VersionIdsToStages"].items() if "AWSCURRENT" in stages)

@@ -96,6 +96,7 @@ class Route:
         self.enabled = True
         self.open = set()
         self.lock = threading.Lock()
+        self.calls = {}  # Secrets Manager operation -> requests seen (X-Amz-Target)
         self.listener = socket.socket()
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.listener.bind(("127.0.0.1", 0))
@@ -116,15 +117,29 @@ class Route:
                 continue
             with self.lock:
                 self.open.update((client, upstream))
-            for source, target in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(source, target), daemon=True).start()
+            for source, target, count in ((client, upstream, True), (upstream, client, False)):
+                threading.Thread(target=self._pump, args=(source, target, count), daemon=True).start()
 
-    def _pump(self, source, target):
+    def _count(self, pending):
+        """Counts complete `X-Amz-Target: secretsmanager.<Operation>` header lines; returns the rest."""
+        *lines, rest = pending.split(b"\r\n")
+        for line in lines:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"x-amz-target":
+                operation = value.strip().decode(errors="replace").rpartition(".")[2]
+                with self.lock:
+                    self.calls[operation] = self.calls.get(operation, 0) + 1
+        return rest[-4096:]
+
+    def _pump(self, source, target, count):
+        pending = b""
         try:
             while True:
                 data = source.recv(65536)
                 if not data:
                     break
+                if count:
+                    pending = self._count(pending + data)
                 target.sendall(data)
         except OSError:
             pass
@@ -167,6 +182,13 @@ class CredentialHandler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         CredentialHandler.requests_served += 1
+        if self.path == "/control/calls":
+            with self.route.lock:
+                return self._send(200, json.dumps(self.route.calls))
+        if self.path == "/control/calls-reset":
+            with self.route.lock:
+                self.route.calls = {}
+            return self._send(200, "{}")
         if self.path in ("/control/route-off", "/control/route-on"):
             self.route.enabled = self.path.endswith("on")
             if not self.route.enabled:

@@ -168,7 +168,8 @@ public actor Refresher {
             files = try injector.renderFiles(secrets: secrets, results: await store.results(overlaying: outcomes))
         } catch {
             for problem in error.problems {
-                logger.error("cannot render the new generation; the last one stays", metadata: ["error": "\(problem.message)"])
+                logger.error(
+                    "cannot render the new generation; the last one stays", metadata: ["error": "\(problem.message)"])
             }
             await store.record(outcomes.filter { if case .failure = $0.value { true } else { false } }, at: now)
             throw error

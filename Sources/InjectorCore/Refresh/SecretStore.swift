@@ -33,10 +33,16 @@ public actor SecretStore {
     }
 
     /// The cache with `outcomes`' new values laid over it (failures keep the cached value).
-    func results(overlaying outcomes: [SecretRequest: Result<SecretValue, SecretsManagerError>]) -> [SecretRequest: Result<SecretValue, SecretsManagerError>] {
+    func results(overlaying outcomes: [SecretRequest: Result<SecretValue, SecretsManagerError>]) -> [SecretRequest:
+        Result<SecretValue, SecretsManagerError>]
+    {
         var merged = results
         for (request, outcome) in outcomes {
-            if case .success = outcome { merged[request] = outcome } else if merged[request] == nil { merged[request] = outcome }
+            if case .success = outcome {
+                merged[request] = outcome
+            } else if merged[request] == nil {
+                merged[request] = outcome
+            }
         }
         return merged
     }
