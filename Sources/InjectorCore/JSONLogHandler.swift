@@ -23,7 +23,7 @@ public struct JSONLogHandler: LogHandler {
 
     public func log(event: LogEvent) {
         var members: [JSONValue.Member] = [
-            .init(key: "time", value: .string(Self.timestamp())),
+            .init(key: "time", value: .string(UTCTime.now().rfc3339)),
             .init(key: "level", value: .string(event.level.rawValue)),
             .init(key: "message", value: .string("\(event.message)")), .init(key: "logger", value: .string(label)),
         ]
@@ -34,20 +34,5 @@ public struct JSONLogHandler: LogHandler {
         }
         let line = Array((JSONValue.object(members).serialized + "\n").utf8)
         _ = line.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
-    }
-
-    /// RFC 3339 UTC with milliseconds.
-    static func timestamp() -> String {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        var seconds = now.tv_sec
-        var parts = tm()
-        gmtime_r(&seconds, &parts)
-        func pad(_ value: Int, _ width: Int) -> String {
-            let text = String(value)
-            return String(repeating: "0", count: max(0, width - text.count)) + text
-        }
-        return "\(pad(Int(parts.tm_year) + 1900, 4))-\(pad(Int(parts.tm_mon) + 1, 2))-\(pad(Int(parts.tm_mday), 2))T"
-            + "\(pad(Int(parts.tm_hour), 2)):\(pad(Int(parts.tm_min), 2)):\(pad(Int(parts.tm_sec), 2)).\(pad(now.tv_nsec / 1_000_000, 3))Z"
     }
 }

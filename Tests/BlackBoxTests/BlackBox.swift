@@ -49,6 +49,23 @@ enum BlackBox {
         }
     }
 
+    /// Starts the binary with exactly `environment`; its output goes to `log` (or nowhere).
+    static func launch(_ arguments: [String], environment: [String: String], log: String? = nil) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        process.environment = environment
+        if let log {
+            process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+            process.standardError = process.standardOutput
+        } else {
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+        }
+        try process.run()
+        return process
+    }
+
     /// A fresh folder under the system's temporary folder.
     static func temporaryFolder() throws -> String {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("blackbox-\(UUID().uuidString)").path

@@ -74,14 +74,7 @@ import Testing
         }
 
         func start() throws -> Process {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: BlackBox.binary)
-            process.arguments = ["init"]
-            process.environment = environment
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            return process
+            try BlackBox.launch(["init"], environment: environment)
         }
 
         var report = Report()

@@ -101,15 +101,9 @@ import Testing
 
         let logFile = "\(folder)/sidecar.log"
         _ = FileManager.default.createFile(atPath: logFile, contents: nil)
-        let sidecar = Process()
-        sidecar.executableURL = URL(fileURLWithPath: BlackBox.binary)
-        sidecar.arguments = [
-            "run", "--config", Repository.root.appendingPathComponent("examples/pipeline-pulse.json").path,
-        ]
-        sidecar.environment = environment
-        sidecar.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: logFile))
-        sidecar.standardError = sidecar.standardOutput
-        try sidecar.run()
+        let sidecar = try BlackBox.launch(
+            ["run", "--config", Repository.root.appendingPathComponent("examples/pipeline-pulse.json").path],
+            environment: environment, log: logFile)
         defer { if sidecar.isRunning { sidecar.terminate() } }
 
         try #require(await Self.waitFor(30) { FileManager.default.fileExists(atPath: "\(output)/.ready") }, "not ready")
@@ -226,13 +220,7 @@ import Testing
         let allowed: UInt32 = 12_345
         let config =
             #"{"source": {"local": "\#(secrets)"}, "outputDir": "\#(folder)/out", "secrets": [{"id": "app/token", "mode": "0444"}], "server": {"socketMode": "0666", "allowUids": [\#(allowed)]}, "log": {"level": "error"}}"#
-        let sidecar = Process()
-        sidecar.executableURL = URL(fileURLWithPath: BlackBox.binary)
-        sidecar.arguments = ["run"]
-        sidecar.environment = ["SECRETS_INJECTOR_CONFIG": config]
-        sidecar.standardOutput = FileHandle.nullDevice
-        sidecar.standardError = FileHandle.nullDevice
-        try sidecar.run()
+        let sidecar = try BlackBox.launch(["run"], environment: ["SECRETS_INJECTOR_CONFIG": config])
         defer { if sidecar.isRunning { sidecar.terminate() } }
         let socketPath = "\(folder)/out/injector.sock"
         #expect(await Self.waitFor(20) { FileManager.default.fileExists(atPath: socketPath) })
@@ -309,16 +297,12 @@ import Testing
         let folder = try BlackBox.temporaryFolder()
         defer { try? FileManager.default.removeItem(atPath: folder) }
         try #"{"app/token": "v"}"#.write(toFile: "\(folder)/dev.json", atomically: true, encoding: .utf8)
-        let sidecar = Process()
-        sidecar.executableURL = URL(fileURLWithPath: BlackBox.binary)
-        sidecar.arguments = ["run"]
-        sidecar.environment = [
-            "SECRETS_INJECTOR_CONFIG":
-                #"{"source": {"local": "\#(folder)/dev.json"}, "outputDir": "\#(folder)/out", "secrets": [{"id": "app/token"}], "log": {"level": "error"}}"#
-        ]
-        sidecar.standardOutput = FileHandle.nullDevice
-        sidecar.standardError = FileHandle.nullDevice
-        try sidecar.run()
+        let sidecar = try BlackBox.launch(
+            ["run"],
+            environment: [
+                "SECRETS_INJECTOR_CONFIG":
+                    #"{"source": {"local": "\#(folder)/dev.json"}, "outputDir": "\#(folder)/out", "secrets": [{"id": "app/token"}], "log": {"level": "error"}}"#
+            ])
         defer { if sidecar.isRunning { sidecar.terminate() } }
         let path = "\(folder)/out/injector.sock"
         #expect(await SidecarCommandTests.waitFor(20) { FileManager.default.fileExists(atPath: path) })
@@ -384,13 +368,7 @@ import Testing
                 #"{"outputDir": "\#(folder)/out", "secrets": [\#(ids)], "refresh": {"intervalSeconds": 3600, "strategy": "\#(strategy)"}, "log": {"level": "error"}}"#
             var environment = BlackBox.taskEnvironment(peers, ["SECRETS_INJECTOR_CONFIG": config])
             environment["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = peers.string("routedEndpoint")
-            let sidecar = Process()
-            sidecar.executableURL = URL(fileURLWithPath: BlackBox.binary)
-            sidecar.arguments = ["run"]
-            sidecar.environment = environment
-            sidecar.standardOutput = FileHandle.nullDevice
-            sidecar.standardError = FileHandle.nullDevice
-            try sidecar.run()
+            let sidecar = try BlackBox.launch(["run"], environment: environment)
             defer { if sidecar.isRunning { sidecar.terminate() } }
             let socket = "\(folder)/out/injector.sock"
             try #require(

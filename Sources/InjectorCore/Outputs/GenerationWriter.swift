@@ -257,20 +257,7 @@ public struct GenerationWriter: Sendable {
     }
 
     /// `..2026_11_29_00_30_00.123456789`, unique per call.
-    static func newGenerationName() -> String {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        var seconds = now.tv_sec
-        var parts = tm()
-        gmtime_r(&seconds, &parts)
-        func pad(_ value: Int32, _ width: Int) -> String {
-            let text = String(value)
-            return String(repeating: "0", count: max(0, width - text.count)) + text
-        }
-        let day = "\(pad(parts.tm_year + 1900, 4))_\(pad(parts.tm_mon + 1, 2))_\(pad(parts.tm_mday, 2))"
-        let time = "\(pad(parts.tm_hour, 2))_\(pad(parts.tm_min, 2))_\(pad(parts.tm_sec, 2))"
-        return "..\(day)_\(time).\(pad(Int32(now.tv_nsec), 9))"
-    }
+    static func newGenerationName() -> String { ".." + UTCTime.now().folderName }
 
     /// Folders are `0750`, or `0755` when a file grants "other" anything; when every file has
     /// the same owner the folders get it too, so the application's user can go through them.
