@@ -7,7 +7,7 @@ import Testing
     let peers: PeerProcess
     let secrets: [String: String]
     let output: String
-    /// uid/gid the files must get: the example's 1000 as root; else our own (chown to self works).
+    /// uid/gid the files must get: ours, and the example's group 1000 as root (else our own group).
     let owner: (uid: UInt32, gid: UInt32)
 
     init() async throws {
@@ -15,14 +15,14 @@ import Testing
         peers = try await BlackBox.sharedPeers.value
         secrets = peers.ready["secrets"] as? [String: String] ?? [:]
         output = try BlackBox.temporaryFolder()
-        owner = getuid() == 0 ? (1000, 1000) : (getuid(), getgid())
+        owner = getuid() == 0 ? (0, 1000) : (getuid(), getgid())
     }
 
     func initialize(_ extra: [String: String] = [:]) async throws -> CommandResult {
         var environment = BlackBox.taskEnvironment(
             peers, ["SECRETS_INJECTOR_OUTPUT_DIR": output, "SECRETS_INJECTOR_LOG_LEVEL": "trace"])
         if getuid() != 0 {
-            environment["SECRETS_INJECTOR_CONFIG"] = #"{"defaults": {"uid": \#(owner.uid), "gid": \#(owner.gid)}}"#
+            environment["SECRETS_INJECTOR_CONFIG"] = #"{"defaults": {"gid": \#(owner.gid)}}"#
         }
         return try await run(
             BlackBox.binary,
@@ -109,7 +109,7 @@ import Testing
 
         var override =
             #"{"secrets": [{"id": "pipeline-pulse/prod/database", "alias": "database", "file": "database.json"}, {"id": "pipeline-pulse/prod/zoho"}, {"id": "pipeline-pulse/prod/currency"}, {"id": "pipeline-pulse/prod/jwt", "file": "jwt.json"}, {"id": "pipeline-pulse/prod/missing"}]"#
-        override += getuid() == 0 ? "}" : #", "defaults": {"uid": \#(owner.uid), "gid": \#(owner.gid)}}"#
+        override += getuid() == 0 ? "}" : #", "defaults": {"gid": \#(owner.gid)}}"#
         let result = try await initialize(["SECRETS_INJECTOR_CONFIG": override])
         #expect(result.status == 3, "\(result.stderr)")
         let errors = result.stderr.split(separator: "\n").filter { $0.hasPrefix("secrets-injector: error:") }

@@ -1,0 +1,25 @@
+# secrets-injector: a static-stdlib release build on the official Swift image, run on
+# debian:bookworm-slim with only libcurl4 and ca-certificates. Nothing here is
+# architecture-specific: build for both with
+#   docker buildx build --platform linux/amd64,linux/arm64 -t secrets-injector:0.1.0 .
+
+FROM swift:6.2-bookworm AS build
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libcurl4-openssl-dev libssl-dev \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY . .
+RUN swift build -c release --static-swift-stdlib --product secrets-injector \
+    && install -D -m 0755 "$(swift build -c release --show-bin-path)/secrets-injector" /out/secrets-injector \
+    && strip /out/secrets-injector
+
+FROM debian:bookworm-slim
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libcurl4 ca-certificates \
+    && rm -rf /var/lib/apt/lists/* \
+    && groupadd --system --gid 10001 injector \
+    && useradd --system --uid 10001 --gid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin injector
+COPY --from=build /out/secrets-injector /usr/local/bin/secrets-injector
+USER 10001:10001
+ENTRYPOINT ["/usr/local/bin/secrets-injector"]
+CMD ["run"]

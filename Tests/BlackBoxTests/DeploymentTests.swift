@@ -1,0 +1,82 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// The deployment artifacts, checked offline by `scripts/deploy_checks.py` (botocore, parliament,
+/// docker-compose) and by the binary itself.
+@Suite struct DeploymentTests {
+    static let script = Repository.root.appendingPathComponent("scripts/deploy_checks.py").path
+    static let environment = ProcessInfo.processInfo.environment
+
+    func check(_ what: String) async throws -> CommandResult {
+        try await run("/usr/bin/env", ["python3", Self.script, what], environment: Self.environment, timeout: 120)
+    }
+
+    @Test(.enabled(if: pythonHasModule("botocore"), "botocore is not installed"))
+    func taskDefinitionsPassBotocoreAndTheCrossChecks() async throws {
+        let result = try await check("task-definitions")
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+        #expect(result.stdout.isEmpty)
+    }
+
+    @Test(.enabled(if: pythonHasModule("parliament"), "parliament is not installed"))
+    func policiesPassParliamentAndGrantNoMoreThanNeeded() async throws {
+        let result = try await check("iam")
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+    }
+
+    @Test(
+        .enabled(
+            if: FileManager.default.isExecutableFile(atPath: "/usr/bin/docker-compose"),
+            "docker-compose is not installed"))
+    func composeFileIsValidAndMatchesTheReadme() async throws {
+        let result = try await check("compose")
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+    }
+
+    @Test func everyInlineConfigurationPassesCheck() async throws {
+        let listed = try await check("inline-configs")
+        try #require(listed.status == 0, "\(listed.stderr)")
+        let lines = listed.stdout.split(separator: "\n")
+        #expect(lines.count == 3)
+        for line in lines {
+            let entry = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: String])
+            let result = try await run(
+                BlackBox.binary, ["check"], environment: ["SECRETS_INJECTOR_CONFIG": entry["config"] ?? ""])
+            #expect(result.status == 0, "\(entry["file"] ?? ""): \(result.stderr)")
+        }
+    }
+
+    @Test func theChecksCatchABrokenTaskDefinition() async throws {
+        // The checker itself: a task definition with a dangling volume, a secret in the
+        // environment and a wrong dependsOn must be reported (run on a copy).
+        let folder = try BlackBox.temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        for item in ["scripts", "examples", "task-definitions", "Dockerfile", "README.md", "docker-compose.yml"] {
+            try FileManager.default.copyItem(
+                atPath: Repository.root.appendingPathComponent(item).path, toPath: "\(folder)/\(item)")
+        }
+        let path = "\(folder)/task-definitions/sidecar.json"
+        var task =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as! [String: Any]
+        var containers = task["containerDefinitions"] as! [[String: Any]]
+        containers[1]["environment"] = [["name": "DB_PASSWORD", "value": "hunter2-hunter2"]]
+        containers[1]["dependsOn"] = [["containerName": "secrets-injector", "condition": "START"]]
+        containers[1]["mountPoints"] = [["sourceVolume": "nowhere", "containerPath": "/run/secrets", "readOnly": true]]
+        task["containerDefinitions"] = containers
+        task["cpu"] = 512  // botocore: must be a string
+        try JSONSerialization.data(withJSONObject: task).write(to: URL(fileURLWithPath: path))
+        if pythonHasModule("botocore") {
+            let result = try await run(
+                "/usr/bin/env", ["python3", "\(folder)/scripts/deploy_checks.py", "task-definitions"],
+                environment: Self.environment)
+            #expect(result.status == 1)
+            for expected in [
+                "botocore", "DB_PASSWORD looks like a secret", "mounts unknown volume nowhere",
+                "does not wait for the injector (HEALTHY)",
+            ] {
+                #expect(result.stdout.contains(expected), "\(expected): \(result.stdout)")
+            }
+        }
+    }
+}

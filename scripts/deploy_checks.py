@@ -1,0 +1,200 @@
+#!/usr/bin/env python3
+"""Checks the deployment artifacts the way AWS and operators would, offline.
+
+    deploy_checks.py task-definitions   botocore's own validation of RegisterTaskDefinition input,
+                                        and cross-checks (volumes, dependsOn, health check, no secret
+                                        in any environment value, the injector's inline configuration)
+    deploy_checks.py iam                parliament on every policy; the task role grants exactly what
+                                        the configuration uses
+    deploy_checks.py compose            `docker-compose config` accepts docker-compose.yml
+Prints one problem per line and exits 1 when there is any. `inline-configs` prints the injector's
+SECRETS_INJECTOR_CONFIG of each task definition as JSON lines (for `secrets-injector check`).
+"""
+import fnmatch
+import glob
+import json
+import os
+import re
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TASKS = sorted(glob.glob(os.path.join(ROOT, "task-definitions", "*.json")))
+POLICIES = sorted(glob.glob(os.path.join(ROOT, "task-definitions", "iam", "*.json")))
+INJECTOR = "secrets-injector"
+SECRET_NAME = re.compile(r"(PASSWORD|SECRET|TOKEN|API_?KEY|PRIVATE|CREDENTIAL)", re.I)
+SECRET_VALUE = [re.compile(p) for p in (r"AKIA[0-9A-Z]{16}", r"ASIA[0-9A-Z]{16}", r"^[A-Za-z0-9+/]{40}$", r"-----BEGIN", r"^[0-9a-f]{32,}$")]
+
+
+def load(path):
+    with open(path) as handle:
+        return json.load(handle)
+
+
+def injector_config(task):
+    container = next(c for c in task["containerDefinitions"] if c["name"] == INJECTOR)
+    return json.loads(next(e["value"] for e in container.get("environment", []) if e["name"] == "SECRETS_INJECTOR_CONFIG"))
+
+
+def check_task_definitions():
+    import botocore.session
+    from botocore.validate import validate_parameters
+
+    shape = botocore.session.get_session().get_service_model("ecs").operation_model("RegisterTaskDefinition").input_shape
+    example = load(os.path.join(ROOT, "examples", "pipeline-pulse.json"))
+    dockerfile = open(os.path.join(ROOT, "Dockerfile")).read()
+    problems = []
+    for path in TASKS:
+        name = os.path.basename(path)
+        task = load(path)
+        try:
+            validate_parameters(task, shape)
+        except Exception as error:  # botocore's ParamValidationError lists every problem
+            problems.append(f"{name}: botocore: {error}".replace("\n", " "))
+        volumes = {v["name"] for v in task.get("volumes", [])}
+        containers = {c["name"]: c for c in task["containerDefinitions"]}
+        if INJECTOR not in containers:
+            problems.append(f"{name}: no {INJECTOR} container")
+            continue
+        for container in containers.values():
+            for mount in container.get("mountPoints", []):
+                if mount["sourceVolume"] not in volumes:
+                    problems.append(f"{name}: {container['name']} mounts unknown volume {mount['sourceVolume']}")
+            for dependency in container.get("dependsOn", []):
+                if dependency["containerName"] not in containers:
+                    problems.append(f"{name}: {container['name']} depends on unknown container {dependency['containerName']}")
+            for variable in container.get("environment", []):
+                if variable["name"] == "SECRETS_INJECTOR_CONFIG":
+                    continue
+                value = variable["value"]
+                named_like_a_secret = SECRET_NAME.search(variable["name"]) and not value.startswith("/")
+                if named_like_a_secret or any(p.search(value) for p in SECRET_VALUE):
+                    problems.append(f"{name}: {container['name']} environment {variable['name']} looks like a secret")
+            if container.get("secrets"):
+                problems.append(f"{name}: {container['name']} uses ECS `secrets` (environment variables); the injector replaces them")
+            if container["name"] != INJECTOR and container.get("logConfiguration", {}).get("logDriver") != "awslogs":
+                problems.append(f"{name}: {container['name']} does not log with awslogs")
+        injector = containers[INJECTOR]
+        if not injector.get("readonlyRootFilesystem"):
+            problems.append(f"{name}: the injector's root filesystem is writable")
+        if injector.get("linuxParameters", {}).get("capabilities", {}).get("add"):
+            problems.append(f"{name}: the injector adds capabilities it does not need")
+        if injector.get("logConfiguration", {}).get("logDriver") != "awslogs":
+            problems.append(f"{name}: the injector does not log with awslogs")
+        if injector_config(task) != example:
+            problems.append(f"{name}: SECRETS_INJECTOR_CONFIG differs from examples/pipeline-pulse.json")
+        health = injector.get("healthCheck", {}).get("command", [])
+        if injector["essential"]:
+            if health[:2] != ["CMD", "/usr/local/bin/secrets-injector"] or health[2:] != ["health"]:
+                problems.append(f"{name}: the sidecar's health check is not `secrets-injector health`")
+            if "/usr/local/bin/secrets-injector" not in dockerfile:
+                problems.append(f"{name}: the image has no /usr/local/bin/secrets-injector")
+        expected = "HEALTHY" if injector["essential"] else "SUCCESS"
+        for container in containers.values():
+            if container["name"] != INJECTOR and {"containerName": INJECTOR, "condition": expected} not in container.get("dependsOn", []):
+                problems.append(f"{name}: {container['name']} does not wait for the injector ({expected})")
+        if task.get("taskRoleArn") == task.get("executionRoleArn"):
+            problems.append(f"{name}: the task role and the execution role must differ")
+        if "FARGATE" in task.get("requiresCompatibilities", []):
+            if task.get("networkMode") != "awsvpc":
+                problems.append(f"{name}: Fargate needs networkMode awsvpc")
+            if any("dockerVolumeConfiguration" in v or "host" in v for v in task.get("volumes", [])):
+                problems.append(f"{name}: Fargate supports only bind-mount (ephemeral) volumes")
+    return problems
+
+
+def check_iam():
+    from parliament import analyze_policy_string
+
+    problems = []
+    for path in POLICIES:
+        name = os.path.basename(path)
+        findings = analyze_policy_string(open(path).read()).findings
+        if name == "trust-policy.json":
+            # A role's trust policy names no Resource by definition; parliament reads every policy
+            # as an identity policy and says so. Every other finding counts.
+            findings = [f for f in findings if f.detail != "Statement contains neither Resource nor NotResource"]
+        problems += [f"{name}: parliament {f.issue}: {f.detail}" for f in findings]
+
+    trust = load(os.path.join(ROOT, "task-definitions", "iam", "trust-policy.json"))
+    for statement in trust["Statement"]:
+        if statement.get("Principal") != {"Service": "ecs-tasks.amazonaws.com"}:
+            problems.append("trust-policy.json: the principal must be ecs-tasks.amazonaws.com alone")
+        if "aws:SourceAccount" not in statement.get("Condition", {}).get("StringEquals", {}):
+            problems.append("trust-policy.json: no aws:SourceAccount condition")
+
+    # Least privilege: exactly the actions the configuration needs, reads never on "*".
+    policy = load(os.path.join(ROOT, "task-definitions", "iam", "task-role-policy.json"))
+    config = load(os.path.join(ROOT, "examples", "pipeline-pulse.json"))
+    names = [s["id"] for s in config["secrets"] if "id" in s] + [e["valueFrom"].split(":")[0] for e in config.get("env", {}).get("entries", [])]
+    discovers = any("namePrefix" in s for s in config["secrets"])
+    strategy = config.get("refresh", {}).get("strategy", "auto")
+    needed = {"secretsmanager:GetSecretValue", "secretsmanager:BatchGetSecretValue"}
+    if strategy in ("describe",) or (strategy == "auto" and not discovers):
+        needed.add("secretsmanager:DescribeSecret")
+    if discovers or strategy == "list":
+        needed.add("secretsmanager:ListSecrets")
+    granted = {}
+    for statement in policy["Statement"]:
+        if statement["Effect"] != "Allow":
+            continue
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        for action in actions:
+            if "*" in action:
+                problems.append(f"task-role-policy.json: wildcard action {action}")
+            granted.setdefault(action, []).extend(resources)
+    if set(granted) != needed:
+        problems.append(f"task-role-policy.json: grants {sorted(granted)}, the configuration needs {sorted(needed)}")
+    for action in ("secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"):
+        resources = granted.get(action, [])
+        if "*" in resources:
+            problems.append(f"task-role-policy.json: {action} on Resource \"*\"")
+        for secret in names:
+            if not any(fnmatch.fnmatchcase(f"arn:aws:secretsmanager:ap-southeast-1:123456789012:secret:{secret}-AbCdEf", r) for r in resources):
+                problems.append(f"task-role-policy.json: {action} does not cover {secret}")
+    return problems
+
+
+def check_compose():
+    import yaml
+
+    result = subprocess.run(["docker-compose", "-f", os.path.join(ROOT, "docker-compose.yml"), "config"], capture_output=True, text=True)
+    if result.returncode != 0:
+        return ["docker-compose.yml: " + " ".join(result.stderr.split())]
+    problems = []
+    readme = open(os.path.join(ROOT, "README.md")).read()
+    services = yaml.safe_load(result.stdout)["services"]
+    example = load(os.path.join(ROOT, "examples", "pipeline-pulse.json"))
+    for name, service in services.items():
+        # Every service the README's table must name, with its command and its environment keys.
+        row = next((line for line in readme.splitlines() if line.startswith(f"| `{name}` |")), None)
+        if row is None:
+            problems.append(f"docker-compose.yml: service {name} is not in the README's table")
+            continue
+        command = " ".join(service.get("entrypoint", []) + service.get("command", []))
+        if command and f"`{command}`" not in row:
+            problems.append(f"docker-compose.yml: {name} runs `{command}`, the README says otherwise")
+        for key in service.get("environment", {}):
+            if key not in row:
+                problems.append(f"docker-compose.yml: {name} sets {key}, not in the README's row")
+        inline = service.get("environment", {}).get("SECRETS_INJECTOR_CONFIG")
+        if inline and json.loads(inline) != example:
+            problems.append(f"docker-compose.yml: {name}'s SECRETS_INJECTOR_CONFIG differs from examples/pipeline-pulse.json")
+    return problems
+
+
+def main():
+    command = sys.argv[1]
+    if command == "inline-configs":
+        for path in TASKS:
+            print(json.dumps({"file": os.path.basename(path), "config": json.dumps(injector_config(load(path)))}))
+        return
+    problems = {"task-definitions": check_task_definitions, "iam": check_iam, "compose": check_compose}[command]()
+    for problem in problems:
+        print(problem)
+    sys.exit(1 if problems else 0)
+
+
+if __name__ == "__main__":
+    main()
