@@ -8,7 +8,8 @@
                                         the configuration uses
     deploy_checks.py compose            `docker-compose config` accepts docker-compose.yml
 Prints one problem per line and exits 1 when there is any. `inline-configs` prints the injector's
-SECRETS_INJECTOR_CONFIG of each task definition as JSON lines (for `secrets-injector check`).
+SECRETS_INJECTOR_CONFIG of each task definition as JSON lines (for `secrets-injector check`);
+`sync` writes examples/pipeline-pulse.json into the task definitions and docker-compose.yml.
 """
 import fnmatch
 import glob
@@ -184,8 +185,28 @@ def check_compose():
     return problems
 
 
+def sync():
+    inline = json.dumps(load(os.path.join(ROOT, "examples", "pipeline-pulse.json")), separators=(",", ":"))
+    for path in TASKS:
+        task = load(path)
+        for container in task["containerDefinitions"]:
+            for variable in container.get("environment", []):
+                if variable["name"] == "SECRETS_INJECTOR_CONFIG":
+                    variable["value"] = inline
+        with open(path, "w") as handle:
+            json.dump(task, handle, indent=2)
+            handle.write("\n")
+    compose_path = os.path.join(ROOT, "docker-compose.yml")
+    compose = open(compose_path).read()
+    compose = re.sub(r"SECRETS_INJECTOR_CONFIG: '.*'", lambda _: f"SECRETS_INJECTOR_CONFIG: '{inline}'", compose)
+    open(compose_path, "w").write(compose)
+
+
 def main():
     command = sys.argv[1]
+    if command == "sync":
+        sync()
+        return
     if command == "inline-configs":
         for path in TASKS:
             print(json.dumps({"file": os.path.basename(path), "config": json.dumps(injector_config(load(path)))}))

@@ -81,8 +81,8 @@ import Testing
                 == "JWT_SECRET=\"\(jwtSecret)\"\nJWT_ALGORITHM=\"HS256\"\nJWT_EXPIRE_MINUTES=\"30\"\n")
 
         let modes = [
-            "database.json": 0o440, "zoho.json": 0o440, "currency.json": 0o440, "jwt.json": 0o400, "app.env": 0o400,
-            "secrets.env": 0o400,
+            "database.json": 0o440, "zoho.json": 0o440, "currency.json": 0o440, "jwt.json": 0o440, "app.env": 0o440,
+            "secrets.env": 0o440,
         ]
         for (name, expected) in modes {
             let attributes = try FileManager.default.attributesOfItem(atPath: "\(output)/..data/\(name)")

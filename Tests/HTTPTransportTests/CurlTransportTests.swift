@@ -75,11 +75,12 @@ import Testing
         let start = ContinuousClock.now
         let error = await #expect(throws: TransportError.self) {
             try await self.transport.send(
-                HTTPRequest(method: "GET", url: self.base + "/slow?ms=5000", timeout: .milliseconds(300)))
+                HTTPRequest(method: "GET", url: self.base + "/slow?ms=10000", timeout: .milliseconds(300)))
         }
         #expect(error?.kind == .timedOut)
         #expect(error?.isTransient == true)
-        #expect(ContinuousClock.now - start < .seconds(3))
+        // Ended by the 300 ms timeout, not by the answer 10 s later (loose: the machine may be loaded).
+        #expect(ContinuousClock.now - start < .seconds(8))
     }
 
     @Test func refusedConnectionNamesTheEndpoint() async throws {

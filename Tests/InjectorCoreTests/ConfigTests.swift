@@ -46,7 +46,7 @@ enum Fixtures {
         #expect(config.secrets.map(\.alias) == ["database", "zoho", "currency", "jwt"])
         #expect(
             config.secrets[3].file
-                == FileSpec(path: "jwt.json", mode: FileMode(0o400), owner: Ownership(uid: nil, gid: 1000)))
+                == FileSpec(path: "jwt.json", mode: FileMode(0o440), owner: Ownership(uid: nil, gid: 1000)))
         #expect(config.templates.first?.template.aliases == ["database", "zoho", "currency"])
         #expect(config.env?.entries.map(\.name) == ["JWT_SECRET", "JWT_ALGORITHM", "JWT_EXPIRE_MINUTES"])
         #expect(config.server.socketPath == "/run/secrets/injector.sock")

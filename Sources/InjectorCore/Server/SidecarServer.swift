@@ -16,7 +16,7 @@ import Synchronization
 public struct SidecarServer: Service, CustomStringConvertible {
     public static let maximumConnections = 256
     public static let headerTimeout: TimeAmount = .seconds(5)
-    public static let drainTimeout: Duration = .seconds(4)
+    public static let drainTimeout: Duration = .seconds(3)
 
     let settings: ServerSettings
     let socketGroup: UInt32?
