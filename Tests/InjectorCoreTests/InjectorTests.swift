@@ -95,14 +95,18 @@ func fakeSecretsManager(from store: FakeSecrets, listPageSize: Int? = nil) throw
             return .json(400, #"{"__type":"InvalidRequestException","message":"unexpected"}"#)
         }
     }
+    return (try testClient(transport), transport)
+}
+
+/// A client with static keys over `transport`, retrying without sleeping.
+func testClient(_ transport: FakeTransport) throws -> SecretsManagerClient {
     let provider = try EnvironmentCredentialProvider(environment: [
         "AWS_ACCESS_KEY_ID": "AKIA", "AWS_SECRET_ACCESS_KEY": "s",
     ])!
-    let client = SecretsManagerClient(
+    return SecretsManagerClient(
         configuration: .init(
             endpoint: try Endpoint(url: "http://127.0.0.1:1", origin: "test"), region: "ap-southeast-1"),
         credentials: RefreshingCredentials(provider: provider), transport: transport, sleep: { _ in })
-    return (client, transport)
 }
 
 func makeConfig(_ json: String) throws -> Config { try Config(document: try JSONValue.parse(json)) }

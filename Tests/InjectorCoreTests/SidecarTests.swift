@@ -86,6 +86,8 @@ import Testing
         #expect(await get("/secretsmanager/get").status == 400)
         #expect(await get("/secretsmanager/get?secretId=pipeline-pulse/prod/database&refreshNow=maybe").status == 400)
         #expect(await get("/nope").status == 404)
+        #expect(AgentRouter.percentDecode("a+b%2Bc", plusIsSpace: false) == "a+b+c")
+        #expect(AgentRouter.percentDecode("a+b%2Bc") == "a b+c")
         #expect(await get("/ping", method: "POST").status == 405)
     }
 
@@ -254,13 +256,7 @@ import Testing
                 #"{"ARN":"arn:\#(id)","Name":"\#(id)","VersionId":"v1","SecretString":"value of \#(id)","VersionStages":["AWSCURRENT"]}"#
             )
         }
-        let provider = try EnvironmentCredentialProvider(environment: [
-            "AWS_ACCESS_KEY_ID": "AKIA", "AWS_SECRET_ACCESS_KEY": "s",
-        ])!
-        let client = SecretsManagerClient(
-            configuration: .init(
-                endpoint: try Endpoint(url: "http://127.0.0.1:1", origin: "test"), region: "ap-southeast-1"),
-            credentials: RefreshingCredentials(provider: provider), transport: transport, sleep: { _ in })
+        let client = try testClient(transport)
         let source = SecretsManagerSource(client: client)
         let results = try await source.fetch([
             SecretRequest(id: "a/one"), SecretRequest(id: "a/two"), SecretRequest(id: "a/three"),

@@ -91,7 +91,7 @@ public struct AgentRouter: Sendable {
             return await secret(id: query.first { $0.0 == "secretId" }?.1, query: query)
         default:
             if path.hasPrefix("/v1/") {
-                return await secret(id: Self.percentDecode(String(path.dropFirst(4))), query: query)
+                return await secret(id: Self.percentDecode(String(path.dropFirst(4)), plusIsSpace: false), query: query)
             }
             return .error(404, "NotFound", "no such path")
         }
@@ -130,11 +130,12 @@ public struct AgentRouter: Sendable {
         return (String(parts[0]), query)
     }
 
-    static func percentDecode(_ text: String) -> String {
+    /// `%XX` decoded; `+` is a space only in a query string (names may contain `+`).
+    static func percentDecode(_ text: String, plusIsSpace: Bool = true) -> String {
         var bytes: [UInt8] = []
         var iterator = Array(text.utf8).makeIterator()
         while let byte = iterator.next() {
-            if byte == UInt8(ascii: "+") {
+            if byte == UInt8(ascii: "+"), plusIsSpace {
                 bytes.append(0x20)
             } else if byte == UInt8(ascii: "%"), let high = iterator.next(), let low = iterator.next(),
                 let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16)
