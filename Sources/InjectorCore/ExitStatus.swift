@@ -32,7 +32,7 @@ public enum ExitStatus: Int32, Sendable {
             return error.exitStatus
         case is ConfigurationError:
             return .usage
-        case is FileSystemError:
+        case is FileSystemError, is ServerError:
             return .cannotWrite
         default:
             return .failure

@@ -137,13 +137,21 @@ import Testing
         #expect(Set(statuses) == [200, 201, 202])
     }
 
-    @Test func aMissingCABundleIsATLSError() async throws {
-        let transport = CurlTransport(configuration: .init(caBundlePath: "/nonexistent/ca.pem"))
-        let error = await #expect(throws: TransportError.self) {
-            try await transport.send(
-                HTTPRequest(method: "GET", url: "https://127.0.0.1:1/", connectTimeout: .seconds(1)))
+    @Test func theCABundleIsTheOneConfigured() async throws {
+        // TLS to the plain-HTTP peer fails either way; with AWS_CA_BUNDLE pointing nowhere it fails
+        // on loading that bundle, which proves the setting reaches libcurl.
+        let url = "https://127.0.0.1:\(peer.string("port"))/"
+        let configured = CurlTransport(configuration: .init(caBundlePath: "/nonexistent/ca.pem"))
+        let badBundle = await #expect(throws: TransportError.self) {
+            try await configured.send(
+                HTTPRequest(method: "GET", url: url, connectTimeout: .seconds(2), timeout: .seconds(4)))
         }
-        // Nothing listens on port 1: the connection fails before TLS; the bundle is only checked on handshake.
-        #expect(error?.kind == .connectionRefused || error?.kind == .tls)
+        #expect(badBundle?.kind == .tls)
+        #expect(badBundle?.detail.contains("/nonexistent/ca.pem") == true, "\(badBundle?.detail ?? "")")
+        let systemBundle = await #expect(throws: TransportError.self) {
+            try await self.transport.send(
+                HTTPRequest(method: "GET", url: url, connectTimeout: .seconds(2), timeout: .seconds(4)))
+        }
+        #expect(systemBundle?.detail.contains("/nonexistent/ca.pem") == false)
     }
 }

@@ -85,11 +85,26 @@ import Testing
         #expect(names() == [generation, "..data", "a", "b"].sorted())
     }
 
-    @Test func unwritableFolderFailsWithoutTouchingTheCurrentGeneration() throws {
-        guard getuid() != 0 else { return }  // root writes anywhere
+    @Test func aFailedWriteLeavesTheCurrentGenerationAndNoLeftovers() throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        guard case .committed(let generation) = try writer.commit([file("a", "A")]) else { return }
+        // A name longer than NAME_MAX fails at open(2), after the new folder was made — even as root.
         let error = #expect(throws: FileSystemError.self) {
-            try GenerationWriter(directory: "/proc/forbidden").commit([file("a", "A")])
+            try writer.commit([file("a", "A2"), file(String(repeating: "n", count: 300), "N")])
         }
-        #expect(error != nil)
+        #expect(error?.description.contains("File name too long") == true)
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: "\(directory)/..data") == generation)
+        #expect(read("a") == "A")
+        #expect(names() == [generation, "..data", "a"].sorted(), "the half-written generation is removed")
+    }
+
+    @Test func aFolderThatCannotBeMadeIsAnError() throws {
+        let parent = temporaryDirectory()
+        try "not a folder".write(toFile: parent, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: parent) }
+        let error = #expect(throws: FileSystemError.self) {
+            try GenerationWriter(directory: "\(parent)/out").commit([file("a", "A")])
+        }
+        #expect(error?.description.contains("\(parent)/out") == true)
     }
 }
