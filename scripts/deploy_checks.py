@@ -4,8 +4,9 @@
     deploy_checks.py task-definitions   botocore's own validation of RegisterTaskDefinition input,
                                         and cross-checks (volumes, dependsOn, health check, no secret
                                         in any environment value, the injector's inline configuration)
-    deploy_checks.py iam                parliament on every policy; the task role grants exactly what
-                                        the configuration uses
+    deploy_checks.py iam                parliament on every policy; each task-role policy lets the
+                                        configuration read every secret (real ARNs included) and
+                                        grants nothing it never calls
     deploy_checks.py compose            `docker-compose config` accepts docker-compose.yml
 Prints one problem per line and exits 1 when there is any. `inline-configs` prints the injector's
 SECRETS_INJECTOR_CONFIG of each task definition as JSON lines (for `secrets-injector check`);
@@ -124,36 +125,72 @@ def check_iam():
         if "aws:SourceAccount" not in statement.get("Condition", {}).get("StringEquals", {}):
             problems.append("trust-policy.json: no aws:SourceAccount condition")
 
-    # Least privilege: exactly the actions the configuration needs, reads never on "*".
-    policy = load(os.path.join(ROOT, "task-definitions", "iam", "task-role-policy.json"))
     config = load(os.path.join(ROOT, "examples", "pipeline-pulse.json"))
-    names = [s["id"] for s in config["secrets"] if "id" in s] + [e["valueFrom"].split(":")[0] for e in config.get("env", {}).get("entries", [])]
+    for path in sorted(glob.glob(os.path.join(ROOT, "task-definitions", "iam", "task-role-policy*.json"))):
+        problems += check_task_role(os.path.basename(path), load(path), config)
+    minimal = load(os.path.join(ROOT, "task-definitions", "iam", "task-role-policy-minimal.json"))
+    if minimal["Statement"] != [{"Sid": "ReadPipelinePulseSecrets", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+                                 "Resource": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:pipeline-pulse/prod/*"}]:
+        problems.append("task-role-policy-minimal.json: must be exactly the migration document's policy (GetSecretValue on pipeline-pulse/prod/*)")
+    return problems
+
+
+REGION = "ap-southeast-1"
+ACCOUNT = "123456789012"
+# A real secret ARN ends in "-" and six random characters; a policy must match that form.
+ARN_SUFFIX = "-Xy9AbC"
+
+
+def as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+def allows(policy, action, resource):
+    """IAM's evaluation for one action on one resource: an explicit Deny wins, then any Allow."""
+    allowed = False
+    for statement in policy["Statement"]:
+        if any(fnmatch.fnmatchcase(action, a) for a in as_list(statement["Action"])) and \
+                any(fnmatch.fnmatchcase(resource, r) for r in as_list(statement["Resource"])):
+            if statement["Effect"] == "Deny":
+                return False
+            allowed = True
+    return allowed
+
+
+def check_task_role(name, policy, config):
+    """The injector starts and follows rotations on the policy (README "IAM permissions"): every
+    secret readable with GetSecretValue on its real ARN, ListSecrets when it discovers; any other
+    read it grants covers the secrets too, and nothing is granted that the configuration never calls."""
+    problems = []
+    names = sorted(set([s["id"] for s in config["secrets"] if "id" in s] +
+                       [e["valueFrom"].split(":")[0] for e in config.get("env", {}).get("entries", [])]))
     discovers = any("namePrefix" in s for s in config["secrets"])
     strategy = config.get("refresh", {}).get("strategy", "auto")
-    needed = {"secretsmanager:GetSecretValue", "secretsmanager:BatchGetSecretValue"}
-    if strategy in ("describe",) or (strategy == "auto" and not discovers):
-        needed.add("secretsmanager:DescribeSecret")
+    used = {"secretsmanager:GetSecretValue", "secretsmanager:BatchGetSecretValue"}
+    if strategy in ("describe", "list") or (strategy == "auto" and not discovers):
+        used.add("secretsmanager:DescribeSecret")  # list falls back to describe when ListSecrets is denied
     if discovers or strategy == "list":
-        needed.add("secretsmanager:ListSecrets")
-    granted = {}
+        used.add("secretsmanager:ListSecrets")
+    granted = set()
     for statement in policy["Statement"]:
-        if statement["Effect"] != "Allow":
-            continue
-        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
-        for action in actions:
+        for action in as_list(statement["Action"]):
             if "*" in action:
-                problems.append(f"task-role-policy.json: wildcard action {action}")
-            granted.setdefault(action, []).extend(resources)
-    if set(granted) != needed:
-        problems.append(f"task-role-policy.json: grants {sorted(granted)}, the configuration needs {sorted(needed)}")
-    for action in ("secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"):
-        resources = granted.get(action, [])
-        if "*" in resources:
-            problems.append(f"task-role-policy.json: {action} on Resource \"*\"")
-        for secret in names:
-            if not any(fnmatch.fnmatchcase(f"arn:aws:secretsmanager:ap-southeast-1:123456789012:secret:{secret}-AbCdEf", r) for r in resources):
-                problems.append(f"task-role-policy.json: {action} does not cover {secret}")
+                problems.append(f"{name}: wildcard action {action}")
+            granted.add(action)
+            if action in ("secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret") and "*" in as_list(statement["Resource"]):
+                problems.append(f"{name}: {action} on Resource \"*\"")
+    if granted - used:
+        problems.append(f"{name}: grants {sorted(granted - used)}, which the configuration never calls")
+    arns = [f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{secret}{ARN_SUFFIX}" for secret in names]
+    for arn in arns:
+        if not allows(policy, "secretsmanager:GetSecretValue", arn):
+            problems.append(f"{name}: does not allow secretsmanager:GetSecretValue on {arn}: the injector cannot read it")
+        if "secretsmanager:DescribeSecret" in granted and not allows(policy, "secretsmanager:DescribeSecret", arn):
+            problems.append(f"{name}: grants secretsmanager:DescribeSecret but not on {arn}")
+    if discovers and not allows(policy, "secretsmanager:ListSecrets", "*"):
+        problems.append(f"{name}: the configuration discovers by namePrefix, which needs secretsmanager:ListSecrets on *")
+    if "secretsmanager:BatchGetSecretValue" in granted and not allows(policy, "secretsmanager:BatchGetSecretValue", "*"):
+        problems.append(f"{name}: secretsmanager:BatchGetSecretValue has no resource-level permissions: grant it on *")
     return problems
 
 

@@ -66,7 +66,8 @@ public struct Injector: Sendable {
                 environment: environment, transport: transport, configuredRegion: config.region,
                 configuredEndpoint: config.endpoint, clock: clock,
                 logger: logger)
-            return Injector(config: config, source: SecretsManagerSource(client: client), logger: logger)
+            return Injector(
+                config: config, source: SecretsManagerSource(client: client, logger: logger), logger: logger)
         }
     }
 
@@ -230,8 +231,13 @@ public struct Injector: Sendable {
                     names = try await source.list(namePrefix: prefix)
                 }
             } catch {
+                // Discovery cannot work without ListSecrets: no fallback, a start-up error (exit 3).
                 throw InjectorFailure(
-                    problems: problems + [Problem(message: "\(error)", exitStatus: ExitStatus.of(error))])
+                    problems: problems + [
+                        Problem(
+                            message: "secrets[\(index)].namePrefix \"\(prefix)\": \(error)",
+                            exitStatus: ExitStatus.of(error))
+                    ])
             }
             logger.debug("discovered", metadata: ["prefix": "\(prefix)", "count": "\(names.count)"])
             for name in names where !resolved.contains(where: { SecretName($0.request.id).name == name }) {

@@ -89,8 +89,31 @@ enum MetricsText {
             await metrics.notifications)
         lines += [
             "# HELP secrets_injector_healthy 1 when /health is healthy.", "# TYPE secrets_injector_healthy gauge",
-            "secrets_injector_healthy \(health.healthy ? 1 : 0)",
+            "secrets_injector_healthy \(health.status == .healthy ? 1 : 0)",
+            "# HELP secrets_injector_health_status The /health status: 1 for the current one.",
+            "# TYPE secrets_injector_health_status gauge",
         ]
+        for status in [HealthReport.Status.healthy, .degraded, .unhealthy] {
+            lines.append(
+                "secrets_injector_health_status{status=\"\(status.rawValue)\"} \(health.status == status ? 1 : 0)")
+        }
+        lines += [
+            "# HELP secrets_injector_consecutive_failures Refresh rounds failed in a row.",
+            "# TYPE secrets_injector_consecutive_failures gauge",
+            "secrets_injector_consecutive_failures \(health.consecutiveFailures)",
+            "# HELP secrets_injector_refresh_strategy The strategy the last round used, after fallbacks.",
+            "# TYPE secrets_injector_refresh_strategy gauge",
+        ]
+        if let strategy = health.strategy {
+            lines.append("secrets_injector_refresh_strategy{strategy=\"\(strategy.rawValue)\"} 1")
+        }
+        lines += [
+            "# HELP secrets_injector_denied_operation Operations the task role is refused, worked around.",
+            "# TYPE secrets_injector_denied_operation gauge",
+        ]
+        for operation in health.deniedOperations {
+            lines.append("secrets_injector_denied_operation{operation=\"\(operation)\"} 1")
+        }
         lines += [
             "# HELP secrets_injector_secret_last_success_timestamp_seconds Last successful check of each secret.",
             "# TYPE secrets_injector_secret_last_success_timestamp_seconds gauge",

@@ -90,7 +90,9 @@ struct Run: AsyncParsableCommand {
 
 struct Health: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Exit 0 when the running sidecar says it is healthy, 1 otherwise (the ECS healthCheck command).")
+        abstract:
+            "Exit 0 when the running sidecar is healthy or degraded, 1 when it is unhealthy or silent (the ECS healthCheck command)."
+    )
 
     @Option(help: "The sidecar's socket (else the configuration's server.socketPath).") var socket: String?
     @OptionGroup var options: ConfigOptions
@@ -117,18 +119,18 @@ struct Health: AsyncParsableCommand {
         } catch {
             unhealthy("no answer on \(path): \(error)")
         }
+        // 200 with `healthy` or `degraded` (still serving its last values), 503 with `unhealthy`.
         let report: JSONValue? = try? JSONValue.parse(response.body)
-        guard response.status == 200, report?["status"] == .string("healthy") else {
-            var detail = "status " + (report?["status"]?.text ?? "HTTP \(response.status)")
-            if case .array(let secrets)? = report?["secrets"],
-                let failing = secrets.first(where: { $0["lastError"] != .null }),
-                let error = failing["lastError"]?.text
-            {
-                detail += "; \(error)"
-            }
-            unhealthy("unhealthy: \(detail)")
+        let status = report?["status"]?.text
+        let reason = report?["reason"]?.text
+        switch (response.status, status) {
+        case (200, "healthy"?):
+            print("healthy")
+        case (200, "degraded"?):
+            print(oneLine("degraded: \(reason ?? "a check failed")"))
+        default:
+            unhealthy("\(status ?? "HTTP \(response.status)"): \(reason ?? "no reason given")")
         }
-        print("healthy")
     }
 
     func unhealthy(_ reason: String) -> Never {

@@ -66,6 +66,18 @@ enum BlackBox {
         return process
     }
 
+    /// The `password` in the database secret the sidecar on `socket` answers with, if any.
+    static func answeredPassword(socket: String) async throws -> String? {
+        let answer = try await SidecarCommandTests.curl([
+            "--unix-socket", socket, "http://localhost/secretsmanager/get?secretId=pipeline-pulse/prod/database",
+        ])
+        guard let object = try? JSONSerialization.jsonObject(with: Data(answer.body.utf8)) as? [String: Any],
+            let string = object["SecretString"] as? String,
+            let value = try? JSONSerialization.jsonObject(with: Data(string.utf8)) as? [String: Any]
+        else { return nil }
+        return value["password"] as? String
+    }
+
     /// A fresh folder under the system's temporary folder.
     static func temporaryFolder() throws -> String {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("blackbox-\(UUID().uuidString)").path

@@ -20,7 +20,7 @@ import Testing
     }
 
     @Test(.enabled(if: pythonHasModule("parliament"), "parliament is not installed"))
-    func policiesPassParliamentAndGrantNoMoreThanNeeded() async throws {
+    func policiesPassParliamentAndCoverTheExampleWithNoMore() async throws {
         let result = try await check("iam")
         #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
     }
@@ -47,15 +47,51 @@ import Testing
         }
     }
 
-    @Test func theChecksCatchABrokenTaskDefinition() async throws {
-        // The checker itself: a task definition with a dangling volume, a secret in the
-        // environment and a wrong dependsOn must be reported (run on a copy).
+    /// The files the checker reads, copied, for a test to break.
+    func copyOfTheArtifacts() throws -> String {
         let folder = try BlackBox.temporaryFolder()
-        defer { try? FileManager.default.removeItem(atPath: folder) }
         for item in ["scripts", "examples", "task-definitions", "Dockerfile", "README.md", "docker-compose.yml"] {
             try FileManager.default.copyItem(
                 atPath: Repository.root.appendingPathComponent(item).path, toPath: "\(folder)/\(item)")
         }
+        return folder
+    }
+
+    @Test(.enabled(if: pythonHasModule("parliament"), "parliament is not installed"))
+    func theChecksCatchAPolicyThatCannotReadTheSecrets() async throws {
+        // A Resource without the ARN's random suffix matches no real secret; an extra action is
+        // more than the configuration calls.
+        let folder = try copyOfTheArtifacts()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let policy = #"""
+            {"Version": "2012-10-17", "Statement": [
+              {"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"],
+               "Resource": ["arn:aws:secretsmanager:ap-southeast-1:123456789012:secret:pipeline-pulse/prod/database",
+                            "arn:aws:secretsmanager:ap-southeast-1:123456789012:secret:pipeline-pulse/prod/zoho-*",
+                            "arn:aws:secretsmanager:ap-southeast-1:123456789012:secret:pipeline-pulse/prod/currency-*",
+                            "arn:aws:secretsmanager:ap-southeast-1:123456789012:secret:pipeline-pulse/prod/jwt-*"]},
+              {"Effect": "Allow", "Action": "secretsmanager:ListSecrets", "Resource": "*"}]}
+            """#
+        try policy.write(
+            toFile: "\(folder)/task-definitions/iam/task-role-policy-minimal.json", atomically: true, encoding: .utf8)
+        let result = try await run(
+            "/usr/bin/env", ["python3", "\(folder)/scripts/deploy_checks.py", "iam"], environment: Self.environment)
+        #expect(result.status == 1)
+        for expected in [
+            "task-role-policy-minimal.json: does not allow secretsmanager:GetSecretValue on arn:aws:secretsmanager:ap-southeast-1:123456789012:secret:pipeline-pulse/prod/database-Xy9AbC",
+            "task-role-policy-minimal.json: grants ['secretsmanager:ListSecrets'], which the configuration never calls",
+            "task-role-policy-minimal.json: must be exactly the migration document's policy",
+        ] {
+            #expect(result.stdout.contains(expected), "\(expected): \(result.stdout)")
+        }
+        #expect(!result.stdout.contains("pipeline-pulse/prod/zoho"), "zoho-* covers the real ARN")
+    }
+
+    @Test func theChecksCatchABrokenTaskDefinition() async throws {
+        // The checker itself: a task definition with a dangling volume, a secret in the
+        // environment and a wrong dependsOn must be reported (run on a copy).
+        let folder = try copyOfTheArtifacts()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
         let path = "\(folder)/task-definitions/sidecar.json"
         var task =
             try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as! [String: Any]

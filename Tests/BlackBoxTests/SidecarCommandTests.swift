@@ -82,12 +82,7 @@ import Testing
             try await Self.curl(["--unix-socket", "\(output)/injector.sock", "http://localhost\(path)"])
         }
         func answeredPassword() async throws -> String? {
-            let answer = try await socket("/secretsmanager/get?secretId=pipeline-pulse/prod/database")
-            guard let object = try? JSONSerialization.jsonObject(with: Data(answer.body.utf8)) as? [String: Any],
-                let string = object["SecretString"] as? String,
-                let value = try? JSONSerialization.jsonObject(with: Data(string.utf8)) as? [String: Any]
-            else { return nil }
-            return value["password"] as? String
+            try await BlackBox.answeredPassword(socket: "\(output)/injector.sock")
         }
         func notifications() -> Int {
             ((try? String(contentsOfFile: notified, encoding: .utf8)) ?? "").split(separator: "\n").count

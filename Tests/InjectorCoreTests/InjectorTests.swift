@@ -13,6 +13,11 @@ import Testing
 final class FakeSecrets: @unchecked Sendable {
     let values: Mutex<[String: String]>
     let binary: [String: [UInt8]]
+    /// The operations the caller's role allows (`nil`: all); others answer AccessDeniedException.
+    /// As on AWS, BatchGetSecretValue also needs GetSecretValue for each secret it returns.
+    let allowed = Mutex<Set<String>?>(nil)
+    /// Error codes some secrets answer with (name → `DecryptionFailure`, …).
+    let failures = Mutex<[String: String]>([:])
     init(_ values: [String: String], binary: [String: [UInt8]] = [:]) {
         self.values = Mutex(values)
         self.binary = binary
@@ -58,25 +63,46 @@ func fakeSecretsManager(from store: FakeSecrets, listPageSize: Int? = nil) throw
             400, #"{"__type":"ResourceNotFoundException","message":"Secrets Manager can't find the specified secret."}"#
         )
         let names = (Array(secrets.keys) + Array(binary.keys)).sorted()
+        let operation = String(target.dropFirst("secretsmanager.".count))
+        let allowed = store.allowed.withLock { $0 }
+        let failures = store.failures.withLock { $0 }
+        if let allowed, !allowed.contains(operation) {
+            return .json(
+                400,
+                #"{"__type":"AccessDeniedException","message":"not authorized to perform: secretsmanager:\#(operation)"}"#
+            )
+        }
+        func failure(_ id: String) -> HTTPResponse? {
+            failures[id].map { .json(400, #"{"__type":"\#($0)","message":"failed"}"#) }
+        }
+        let mayGet = allowed?.contains("GetSecretValue") ?? true
         switch target {
         case "secretsmanager.BatchGetSecretValue":
             let ids = body["SecretIdList"] as? [String] ?? []
+            func code(_ id: String) -> String? {
+                !names.contains(id)
+                    ? "ResourceNotFoundException" : failures[id] ?? (mayGet ? nil : "AccessDeniedException")
+            }
             return try json([
-                "SecretValues": ids.filter { names.contains($0) }.map(entry),
-                "Errors": ids.filter { !names.contains($0) }.map {
-                    [
-                        "SecretId": $0, "ErrorCode": "ResourceNotFoundException",
-                        "Message": "Secrets Manager can't find the specified secret.",
-                    ]
+                "SecretValues": ids.filter { code($0) == nil }.map(entry),
+                "Errors": ids.compactMap { id in
+                    code(id).map {
+                        [
+                            "SecretId": id, "ErrorCode": $0,
+                            "Message": $0 == "ResourceNotFoundException"
+                                ? "Secrets Manager can't find the specified secret." : "failed for \(id)",
+                        ]
+                    }
                 },
             ])
         case "secretsmanager.GetSecretValue":
             let id = body["SecretId"] as? String ?? ""
             guard names.contains(id) else { return notFound }
-            return try json(entry(id))
+            return try failure(id) ?? json(entry(id))
         case "secretsmanager.DescribeSecret":
             let id = body["SecretId"] as? String ?? ""
             guard names.contains(id) else { return notFound }
+            if failures[id] == "ResourceNotFoundException" { return notFound }
             return try json(["ARN": "arn:\(id)", "Name": id, "VersionIdsToStages": [version(id): ["AWSCURRENT"]]])
         case "secretsmanager.ListSecrets":
             let prefixes = (body["Filters"] as? [[String: Any]])?.first?["Values"] as? [String]

@@ -23,7 +23,7 @@ import Testing
             }
             #expect(first.timeIntervalSince(at(0)) >= 270 && first.timeIntervalSince(at(0)) <= 330)
             #expect(machine.handle(.timerFired, now: first) == .refresh)
-            guard case .sleep(let second) = machine.handle(.refreshSucceeded(.init()), now: first.addingTimeInterval(2))
+            guard case .sleep(let second) = machine.handle(.refreshed(.init()), now: first.addingTimeInterval(2))
             else { return }
             let gap = second.timeIntervalSince(first.addingTimeInterval(2))
             #expect(gap >= 270 && gap <= 330, "gap \(gap) for random \(random)")
@@ -58,7 +58,7 @@ import Testing
         }
         #expect(delays == [0.999, 1.998, 3.996, 7.992, 9.99, 9.99, 9.99])
         #expect(machine.consecutiveFailures == 7)
-        guard case .sleep(let after) = machine.handle(.refreshSucceeded(.init()), now: at(now)) else { return }
+        guard case .sleep(let after) = machine.handle(.refreshed(.init()), now: at(now)) else { return }
         #expect(machine.consecutiveFailures == 0)
         #expect(after.timeIntervalSince(at(now)) > 10, "back to the interval after a success")
     }
@@ -74,7 +74,7 @@ import Testing
         var machine = RefreshStateMachine(settings: .init(interval: 3600), random: { 0.999 })
         _ = machine.handle(.started, now: at(0))
         _ = machine.handle(.refreshRequested, now: at(0))
-        guard case .sleep(let next) = machine.handle(.refreshSucceeded(.init(rotationOverdue: true)), now: at(5)) else {
+        guard case .sleep(let next) = machine.handle(.refreshed(.init(rotationOverdue: true)), now: at(5)) else {
             return
         }
         #expect(next.timeIntervalSince(at(5)) <= 60 && next.timeIntervalSince(at(5)) >= 30)
@@ -84,11 +84,11 @@ import Testing
         var machine = RefreshStateMachine(settings: .init(interval: 3600), random: { 0.5 })
         _ = machine.handle(.started, now: at(0))
         _ = machine.handle(.refreshRequested, now: at(0))
-        #expect(machine.handle(.refreshSucceeded(.init(nextRotation: at(600))), now: at(1)) == .sleep(until: at(600)))
+        #expect(machine.handle(.refreshed(.init(nextRotation: at(600))), now: at(1)) == .sleep(until: at(600)))
         _ = machine.handle(.timerFired, now: at(600))
         // A rotation date in the past is not "upcoming".
         #expect(
-            machine.handle(.refreshSucceeded(.init(nextRotation: at(100))), now: at(601)) == .sleep(until: at(4201)))
+            machine.handle(.refreshed(.init(nextRotation: at(100))), now: at(601)) == .sleep(until: at(4201)))
     }
 
     @Test func requestsDuringARefreshAreCoalescedIntoOne() {
@@ -99,29 +99,29 @@ import Testing
         #expect(machine.handle(.refreshRequested, now: at(3)) == .wait)
         #expect(machine.handle(.timerFired, now: at(4)) == .wait)
         #expect(
-            machine.handle(.refreshSucceeded(.init()), now: at(5)) == .refresh, "one more round for all three requests")
-        #expect(machine.handle(.refreshSucceeded(.init()), now: at(6)) == .sleep(until: at(306)))
+            machine.handle(.refreshed(.init()), now: at(5)) == .refresh, "one more round for all three requests")
+        #expect(machine.handle(.refreshed(.init()), now: at(6)) == .sleep(until: at(306)))
         // A request after a failure is served at once too.
         #expect(machine.handle(.refreshRequested, now: at(7)) == .refresh)
         #expect(machine.handle(.refreshRequested, now: at(7.5)) == .wait)
         #expect(machine.handle(.refreshFailed, now: at(8)) == .refresh)
     }
 
-    @Test func stalenessFollowsTheLastSuccess() {
-        var machine = RefreshStateMachine(settings: .init(interval: 10, maxStale: 60), random: { 0.5 })
-        #expect(!machine.isStale(now: at(0)))
+    @Test func aRoundWithAFailedRequiredSecretIsAFailedRound() {
+        var machine = RefreshStateMachine(settings: .init(interval: 300), random: { 0.999 })
         _ = machine.handle(.started, now: at(0))
-        _ = machine.handle(.timerFired, now: at(10))
-        _ = machine.handle(.refreshFailed, now: at(11))
-        #expect(!machine.isStale(now: at(60)))
-        #expect(machine.isStale(now: at(61)))
-        #expect(machine.staleness(now: at(61)) == 61)
-        _ = machine.handle(.refreshRequested, now: at(62))
-        _ = machine.handle(.refreshSucceeded(.init()), now: at(63))
-        #expect(!machine.isStale(now: at(100)))
-        var never = RefreshStateMachine(settings: .init(interval: 10), random: { 0.5 })
-        _ = never.handle(.started, now: at(0))
-        #expect(!never.isStale(now: at(1_000_000)), "no maxStaleSeconds: never stale")
+        _ = machine.handle(.refreshRequested, now: at(1))
+        let failed = RefreshStateMachine.RoundReport(failedSecrets: ["pipeline-pulse/prod/database"])
+        #expect(machine.handle(.refreshed(failed), now: at(2)) == .sleep(until: at(2.999)), "backs off")
+        #expect(machine.consecutiveFailures == 1)
+        #expect(machine.staleness(now: at(2)) == 2, "the last complete round is still the start")
+        _ = machine.handle(.timerFired, now: at(3))
+        _ = machine.handle(.refreshed(failed), now: at(4))
+        #expect(machine.consecutiveFailures == 2)
+        _ = machine.handle(.timerFired, now: at(6))
+        _ = machine.handle(.refreshed(.init()), now: at(7))
+        #expect(machine.consecutiveFailures == 0)
+        #expect(machine.staleness(now: at(7)) == 0)
     }
 
     @Test func strategyChoice() {

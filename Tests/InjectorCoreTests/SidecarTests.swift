@@ -33,7 +33,7 @@ import Testing
             ], at: Date())
         return AgentRouter(
             store: store, metrics: SidecarMetrics(),
-            health: { HealthReport(ready: true, stale: false, consecutiveFailures: 0, secrets: []) },
+            health: { HealthReport(ready: true, secrets: [], now: Date()) },
             metricsText: { "m 1\n" },
             refreshNow: { refreshes.value.add(1, ordering: .relaxed) }, token: { "ssrf-token" })
     }

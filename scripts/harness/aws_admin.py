@@ -5,6 +5,8 @@
     aws_admin.py stage NAME VALUE   # PutSecretValue under stage NEXT, then UpdateSecretVersionStage
                                     # moves AWSCURRENT to it
     aws_admin.py seed PREFIX COUNT  # CreateSecret PREFIX0 … PREFIX<COUNT-1>
+    aws_admin.py policy ROLE ACTIONS  # the role's policy now allows ACTIONS (comma-separated
+                                      # secretsmanager:… actions) on *, or denies everything (none)
 Reads AWS_ENDPOINT_URL_SECRETS_MANAGER, ADMIN_ACCESS_KEY_ID, ADMIN_SECRET_ACCESS_KEY from the environment.
 """
 import json
@@ -17,7 +19,15 @@ command, name, value = sys.argv[1:4]
 client = boto3.client(
     "secretsmanager", endpoint_url=os.environ["AWS_ENDPOINT_URL_SECRETS_MANAGER"], region_name="ap-southeast-1",
     aws_access_key_id=os.environ["ADMIN_ACCESS_KEY_ID"], aws_secret_access_key=os.environ["ADMIN_SECRET_ACCESS_KEY"])
-if command == "put":
+if command == "policy":
+    iam = boto3.client(
+        "iam", endpoint_url=os.environ["AWS_ENDPOINT_URL_SECRETS_MANAGER"], region_name="us-east-1",
+        aws_access_key_id=os.environ["ADMIN_ACCESS_KEY_ID"], aws_secret_access_key=os.environ["ADMIN_SECRET_ACCESS_KEY"])
+    statement = ({"Effect": "Deny", "Action": "*", "Resource": "*"} if value == "none"
+                 else {"Effect": "Allow", "Action": value.split(","), "Resource": "*"})
+    iam.put_role_policy(RoleName=name, PolicyName="read-secrets",
+                        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [statement]}))
+elif command == "put":
     print(client.put_secret_value(SecretId=name, SecretString=value)["VersionId"])
 elif command == "seed":
     for index in range(int(value)):

@@ -63,8 +63,13 @@ NO_GET_ACTIONS = ["secretsmanager:DescribeSecret", "secretsmanager:BatchGetSecre
 # moto checks BatchGetSecretValue alone (AWS also needs GetSecretValue per secret), so a role
 # that can read nothing is needed to see a denied BatchGetSecretValue.
 DESCRIBE_ONLY_ACTIONS = ["secretsmanager:DescribeSecret", "secretsmanager:ListSecrets"]
+# The migration document's policy (GetSecretValue only), and the same plus BatchGetSecretValue.
+GET_ONLY_ACTIONS = ["secretsmanager:GetSecretValue"]
+GET_BATCH_ACTIONS = ["secretsmanager:GetSecretValue", "secretsmanager:BatchGetSecretValue"]
 ROLES = {
     "pipeline-pulse-task": READ_ACTIONS,
+    "pipeline-pulse-get-only": GET_ONLY_ACTIONS,
+    "pipeline-pulse-get-batch": GET_BATCH_ACTIONS,
     "pipeline-pulse-no-get": NO_GET_ACTIONS,
     "pipeline-pulse-describe-only": DESCRIBE_ONLY_ACTIONS,
 }
@@ -89,7 +94,10 @@ def wait_for_port(port, process, seconds=60):
 
 
 class Route:
-    """A TCP forwarder to moto that the tests can cut, to see Secrets Manager go away and come back."""
+    """A TCP forwarder to moto that the tests can cut, to see Secrets Manager go away and come back.
+
+    It counts the requests it carries by operation (their `X-Amz-Target`), and the statuses of
+    the answers by operation: answers come back on a connection in the order of its requests."""
 
     def __init__(self, upstream_port):
         self.upstream_port = upstream_port
@@ -97,6 +105,7 @@ class Route:
         self.open = set()
         self.lock = threading.Lock()
         self.calls = {}  # Secrets Manager operation -> requests seen (X-Amz-Target)
+        self.statuses = {}  # Secrets Manager operation -> {HTTP status: answers}
         self.listener = socket.socket()
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.listener.bind(("127.0.0.1", 0))
@@ -117,29 +126,53 @@ class Route:
                 continue
             with self.lock:
                 self.open.update((client, upstream))
-            for source, target, count in ((client, upstream, True), (upstream, client, False)):
-                threading.Thread(target=self._pump, args=(source, target, count), daemon=True).start()
+            exchange = {"operations": [], "pending": b"", "body": 0}
+            for source, target, reader in ((client, upstream, self._requests), (upstream, client, self._answers)):
+                threading.Thread(target=self._pump, args=(source, target, reader, exchange), daemon=True).start()
 
-    def _count(self, pending):
-        """Counts complete `X-Amz-Target: secretsmanager.<Operation>` header lines; returns the rest."""
-        *lines, rest = pending.split(b"\r\n")
+    def _requests(self, exchange, data):
+        """Counts complete `X-Amz-Target: secretsmanager.<Operation>` header lines."""
+        *lines, rest = (exchange.setdefault("request", b"") + data).split(b"\r\n")
+        exchange["request"] = rest[-4096:]
         for line in lines:
             name, _, value = line.partition(b":")
             if name.strip().lower() == b"x-amz-target":
                 operation = value.strip().decode(errors="replace").rpartition(".")[2]
                 with self.lock:
                     self.calls[operation] = self.calls.get(operation, 0) + 1
-        return rest[-4096:]
+                    exchange["operations"].append(operation)
 
-    def _pump(self, source, target, count):
-        pending = b""
+    def _answers(self, exchange, data):
+        """Frames the answers by Content-Length and counts each one's status for its request's operation."""
+        pending = exchange["pending"] + data
+        while True:
+            if exchange["body"]:
+                taken = min(exchange["body"], len(pending))
+                exchange["body"] -= taken
+                pending = pending[taken:]
+                if exchange["body"]:
+                    break
+            end = pending.find(b"\r\n\r\n")
+            if end < 0:
+                break
+            head, pending = pending[:end].split(b"\r\n"), pending[end + 4:]
+            status = head[0].split(b" ")[1].decode()
+            length = next((int(line.partition(b":")[2]) for line in head[1:]
+                           if line.partition(b":")[0].strip().lower() == b"content-length"), None)
+            exchange["body"] = length if length is not None else float("inf")
+            with self.lock:
+                operation = exchange["operations"].pop(0) if exchange["operations"] else "?"
+                counts = self.statuses.setdefault(operation, {})
+                counts[status] = counts.get(status, 0) + 1
+        exchange["pending"] = pending
+
+    def _pump(self, source, target, reader, exchange):
         try:
             while True:
                 data = source.recv(65536)
                 if not data:
                     break
-                if count:
-                    pending = self._count(pending + data)
+                reader(exchange, data)
                 target.sendall(data)
         except OSError:
             pass
@@ -185,9 +218,13 @@ class CredentialHandler(BaseHTTPRequestHandler):
         if self.path == "/control/calls":
             with self.route.lock:
                 return self._send(200, json.dumps(self.route.calls))
+        if self.path == "/control/statuses":
+            with self.route.lock:
+                return self._send(200, json.dumps(self.route.statuses))
         if self.path == "/control/calls-reset":
             with self.route.lock:
                 self.route.calls = {}
+                self.route.statuses = {}
             return self._send(200, "{}")
         if self.path in ("/control/route-off", "/control/route-on"):
             self.route.enabled = self.path.endswith("on")

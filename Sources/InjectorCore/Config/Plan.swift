@@ -43,7 +43,8 @@ extension Config {
         }
         lines.append(
             "refresh (run): every \(refresh.intervalSeconds) s ±10 %, strategy \(refresh.strategy.rawValue)"
-                + (refresh.maxStaleSeconds.map { ", unhealthy when older than \($0) s" } ?? ""))
+                + (refresh.maxStaleSeconds.map { ", unhealthy when a required secret goes unchecked for over \($0) s" }
+                    ?? ""))
         var server = "server (run): \(self.server.socketPath) \(self.server.socketMode)"
         if let uids = self.server.allowUIDs { server += ", uids \(uids.map(String.init).joined(separator: ","))" }
         if let port = self.server.tcpPort { server += ", tcp 127.0.0.1:\(port)" }

@@ -12,6 +12,7 @@ public actor RefreshLoop: Service {
     let clock: any WallClock
     let logger: Logger
     private var machine: RefreshStateMachine
+    private let maxStaleSeconds: Int?
     private var requested = false
     private var wakeup: CheckedContinuation<Void, Never>?
     private var sleeper: Task<Void, Never>?
@@ -23,9 +24,8 @@ public actor RefreshLoop: Service {
         self.refresher = refresher
         self.clock = clock
         self.logger = logger
-        var machineSettings = RefreshStateMachine.Settings(interval: TimeInterval(settings.intervalSeconds))
-        machineSettings.maxStale = settings.maxStaleSeconds.map(TimeInterval.init)
-        self.machine = RefreshStateMachine(settings: machineSettings)
+        self.machine = RefreshStateMachine(settings: .init(interval: TimeInterval(settings.intervalSeconds)))
+        self.maxStaleSeconds = settings.maxStaleSeconds
     }
 
     /// Until graceful shutdown: refresh on schedule, and at once on SIGHUP.
@@ -41,21 +41,13 @@ public actor RefreshLoop: Service {
     }
 
     private func loop() async {
-        var action = machine.handle(.started, now: clock.now())
+        var action = begin()
         while !Task.isCancelled {
             switch action {
             case .refresh:
                 let waiting = waitingForNextRound
                 waitingForNextRound = []
-                do {
-                    let report = try await refresher.refresh()
-                    action = machine.handle(.refreshSucceeded(report), now: clock.now())
-                } catch {
-                    logger.error(
-                        "refresh failed; the last generation stays",
-                        metadata: ["error": "\(error)", "failures": "\(machine.consecutiveFailures + 1)"])
-                    action = machine.handle(.refreshFailed, now: clock.now())
-                }
+                action = await runRound()
                 waiting.forEach { $0.resume() }
             case .sleep(let until):
                 await sleep(until: until)
@@ -71,6 +63,30 @@ public actor RefreshLoop: Service {
         }
         waitingForNextRound.forEach { $0.resume() }
         waitingForNextRound = []
+    }
+
+    /// The first generation is written: the clock starts.
+    func begin() -> RefreshStateMachine.Action { machine.handle(.started, now: clock.now()) }
+
+    /// One round through the refresher, its outcome told to the state machine.
+    func runRound() async -> RefreshStateMachine.Action {
+        do {
+            let report = try await refresher.refresh()
+            if !report.failedSecrets.isEmpty {
+                logger.error(
+                    "refresh round failed for required secrets; their last values stay",
+                    metadata: [
+                        "secrets": "\(report.failedSecrets.joined(separator: ","))",
+                        "failures": "\(machine.consecutiveFailures + 1)",
+                    ])
+            }
+            return machine.handle(.refreshed(report), now: clock.now())
+        } catch {
+            logger.error(
+                "refresh failed; the last generation stays",
+                metadata: ["error": "\(error)", "failures": "\(machine.consecutiveFailures + 1)"])
+            return machine.handle(.refreshFailed, now: clock.now())
+        }
     }
 
     /// Asks for a round now (coalesced with any already asked for).
@@ -91,9 +107,10 @@ public actor RefreshLoop: Service {
     public func health(store: SecretStore) async -> HealthReport {
         let now = clock.now()
         return HealthReport(
-            ready: await store.ready, stale: machine.isStale(now: now), stalenessSeconds: machine.staleness(now: now),
-            consecutiveFailures: machine.consecutiveFailures, generation: await store.generation,
-            secrets: await store.statuses())
+            ready: await store.ready, consecutiveFailures: machine.consecutiveFailures,
+            secondsSinceLastRefresh: machine.staleness(now: now), generation: await store.generation,
+            strategy: await store.strategy, deniedOperations: refresher.injector.source.deniedOperations,
+            secrets: await store.statuses(), maxStaleSeconds: maxStaleSeconds, now: now)
     }
 
     private func sleep(until deadline: Date) async {

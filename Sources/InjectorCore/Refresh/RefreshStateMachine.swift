@@ -8,18 +8,17 @@ public import FoundationEssentials
 /// - A secret past its `NextRotationDate` is checked again within a minute until a new version
 ///   appears; an upcoming rotation date brings the next refresh forward to it.
 /// - A refresh asked for while one runs (SIGHUP, `refreshNow`) is coalesced into one more.
-/// - Stale when the last success is older than `maxStaleSeconds`.
+/// - A round in which any required secret's check failed is a failed round: it counts in
+///   `consecutiveFailures` and backs off like a round that could check nothing.
 public struct RefreshStateMachine: Sendable {
     public struct Settings: Sendable, Equatable {
         public var interval: TimeInterval
         public var jitter: Double = 0.1
         public var firstBackoff: TimeInterval = 1
         public var rotationRecheck: TimeInterval = 60
-        public var maxStale: TimeInterval?
 
-        public init(interval: TimeInterval, maxStale: TimeInterval? = nil) {
+        public init(interval: TimeInterval) {
             self.interval = interval
-            self.maxStale = maxStale
         }
     }
 
@@ -30,18 +29,23 @@ public struct RefreshStateMachine: Sendable {
         case timerFired
         /// Someone asked for a refresh now (SIGHUP, `refreshNow=true`).
         case refreshRequested
-        case refreshSucceeded(RoundReport)
+        /// A round ran; its report says whether every required secret was checked.
+        case refreshed(RoundReport)
+        /// A round could check nothing at all.
         case refreshFailed
     }
 
-    /// What one successful round saw of rotations.
+    /// What one round saw: failed checks of required secrets, and rotations.
     public struct RoundReport: Sendable, Equatable {
+        /// Required secrets whose check failed this round (their last values stay).
+        public var failedSecrets: [String]
         /// A secret's `NextRotationDate` has passed and no new version has appeared yet.
         public var rotationOverdue: Bool
         /// The earliest `NextRotationDate` still ahead.
         public var nextRotation: Date?
 
-        public init(rotationOverdue: Bool = false, nextRotation: Date? = nil) {
+        public init(failedSecrets: [String] = [], rotationOverdue: Bool = false, nextRotation: Date? = nil) {
+            self.failedSecrets = failedSecrets
             self.rotationOverdue = rotationOverdue
             self.nextRotation = nextRotation
         }
@@ -85,7 +89,9 @@ public struct RefreshStateMachine: Sendable {
                 return .wait
             }
             return beginRefresh()
-        case .refreshSucceeded(let report):
+        case .refreshed(let report) where !report.failedSecrets.isEmpty:
+            return handle(.refreshFailed, now: now)
+        case .refreshed(let report):
             refreshing = false
             lastSuccess = now
             consecutiveFailures = 0
@@ -104,13 +110,7 @@ public struct RefreshStateMachine: Sendable {
         }
     }
 
-    /// True when the last success is older than `maxStaleSeconds` (never, when unset).
-    public func isStale(now: Date) -> Bool {
-        guard let maxStale = settings.maxStale, let lastSuccess else { return false }
-        return now.timeIntervalSince(lastSuccess) > maxStale
-    }
-
-    /// Seconds since the last success.
+    /// Seconds since the last round that checked every required secret.
     public func staleness(now: Date) -> TimeInterval? { lastSuccess.map { now.timeIntervalSince($0) } }
 
     /// The time of the next planned refresh, if one is planned.

@@ -76,17 +76,25 @@ public actor Refresher {
         let files = try injector.renderFiles(secrets: secrets, results: results, problems: problems)
         let (generation, _) = try commit(files)
         await store.record(results, at: clock.now())
-        await store.commit(secrets: secrets, generation: generation)
+        await store.commit(secrets: secrets, required: required(secrets), generation: generation)
+        await store.using(
+            strategy: injector.config.refresh.strategy.resolved(discovers: !discoveryPrefixes.isEmpty))
         await metrics.committed()
         markReady()
     }
 
-    /// One refresh round. Throws when nothing could be checked at all (the state machine backs
-    /// off); per-secret failures are recorded and shown in `/health`.
+    /// The requests the outputs cannot do without: required secrets' and every env entry's.
+    private func required(_ secrets: [ResolvedSecret]) -> Set<SecretRequest> {
+        Set(secrets.filter(\.required).map(\.request) + (injector.config.env?.entries ?? []).map(\.request))
+    }
+
+    /// One refresh round. Throws when nothing could be checked at all; per-secret failures are
+    /// recorded, shown in `/health`, and those of required secrets listed in the report (either
+    /// way the state machine backs off).
     public func refresh() async throws -> RefreshStateMachine.RoundReport {
         do {
             let report = try await round()
-            await metrics.refreshed(failed: false)
+            await metrics.refreshed(failed: !report.failedSecrets.isEmpty)
             return report
         } catch {
             await metrics.refreshed(failed: true)
@@ -97,9 +105,17 @@ public actor Refresher {
     private func round() async throws -> RefreshStateMachine.RoundReport {
         let now = clock.now()
         let known = await store.secrets
-        let probe = try await injector.source.probe(
-            injector.requests(for: known), strategy: injector.config.refresh.strategy,
-            discoveryPrefixes: discoveryPrefixes)
+        let probe: ProbeResult
+        do {
+            probe = try await injector.source.probe(
+                injector.requests(for: known), strategy: injector.config.refresh.strategy,
+                discoveryPrefixes: discoveryPrefixes)
+        } catch {
+            // Nothing could be checked: each secret's check failed, as /health shows per secret.
+            await store.record(failure: error, for: injector.requests(for: known))
+            throw error
+        }
+        await store.using(strategy: probe.strategy)
         var problems: [Problem] = []
         let secrets = try await injector.resolveSecrets(&problems, listed: probe.listed)
         for problem in problems { logger.error("discovery problem", metadata: ["error": "\(problem.message)"]) }
@@ -137,6 +153,7 @@ public actor Refresher {
             }
         }
 
+        let required = required(secrets)
         var changed: [String] = []
         for (request, outcome) in outcomes {
             switch outcome {
@@ -147,6 +164,7 @@ public actor Refresher {
                         "new version", metadata: ["secret": "\(value.name)", "versionId": "\(value.versionID)"])
                 }
             case .failure(let error):
+                if required.contains(request) { report.failedSecrets.append(request.description) }
                 logger.error(
                     "refresh failed for a secret; its last value stays",
                     metadata: [
@@ -156,6 +174,7 @@ public actor Refresher {
             }
         }
         let membershipChanged = Set(secrets.map(\.request)) != Set(known.map(\.request))
+        report.failedSecrets.sort()
         guard !changed.isEmpty || membershipChanged else {
             await store.record(outcomes, at: now)
             return report
@@ -176,7 +195,7 @@ public actor Refresher {
         }
         let (generation, committed) = try commit(files)
         await store.record(outcomes, at: now)
-        await store.commit(secrets: secrets, generation: generation)
+        await store.commit(secrets: secrets, required: required, generation: generation)
         guard committed else { return report }  // same content under a new version: nothing to tell
         await metrics.committed()
         await notifier.notify(generation: generation, changed: changed.sorted())

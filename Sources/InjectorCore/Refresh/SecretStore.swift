@@ -8,6 +8,8 @@ public actor SecretStore {
     public struct Status: Sendable {
         public var id: String
         public var alias: String?
+        /// A required secret that goes unchecked past `maxStaleSeconds` makes the sidecar unhealthy.
+        public var required: Bool
         public var versionID: String?
         public var lastSuccess: Date?
         public var lastError: String?
@@ -15,12 +17,15 @@ public actor SecretStore {
     }
 
     private(set) var secrets: [ResolvedSecret] = []
+    private var required: Set<SecretRequest> = []
     private var values: [SecretRequest: SecretValue] = [:]
     private var responses: [SecretRequest: [UInt8]] = [:]
     private var lastSuccess: [SecretRequest: Date] = [:]
     private var lastError: [SecretRequest: SecretsManagerError] = [:]
     public private(set) var generation: String?
     public private(set) var ready = false
+    /// The strategy the last round really used (after any fallback for a denied probe).
+    public private(set) var strategy: RefreshStrategy?
 
     public init() {}
 
@@ -67,6 +72,16 @@ public actor SecretStore {
         }
     }
 
+    /// A round that could check nothing: every request's check failed with `error`.
+    func record(failure error: any Error, for requests: [SecretRequest]) {
+        let failure =
+            error as? SecretsManagerError
+            ?? SecretsManagerError(category: .service, detail: "\(error)")
+        for request in requests { lastError[request] = failure }
+    }
+
+    func using(strategy: RefreshStrategy) { self.strategy = strategy }
+
     /// A request that was seen unchanged this round.
     func confirm(_ request: SecretRequest, at now: Date) {
         guard values[request] != nil else { return }
@@ -74,9 +89,11 @@ public actor SecretStore {
         lastError[request] = nil
     }
 
-    /// The secrets the outputs are made of, and the generation now on disk.
-    func commit(secrets: [ResolvedSecret], generation: String) {
+    /// The secrets the outputs are made of (`required`: the requests they cannot do without), and
+    /// the generation now on disk.
+    func commit(secrets: [ResolvedSecret], required: Set<SecretRequest>, generation: String) {
         self.secrets = secrets
+        self.required = required
         self.generation = generation
         ready = true
     }
@@ -105,7 +122,7 @@ public actor SecretStore {
         Set(values.keys).union(lastError.keys).sorted { $0.description < $1.description }.map { request in
             Status(
                 id: request.description, alias: secrets.first { $0.request == request }?.alias,
-                versionID: values[request]?.versionID,
+                required: required.contains(request), versionID: values[request]?.versionID,
                 lastSuccess: lastSuccess[request], lastError: lastError[request].map { "\($0)" },
                 lastErrorCode: lastError[request].map { $0.code ?? "\($0.category)" })
         }

@@ -83,7 +83,7 @@ public struct AgentRouter: Sendable {
             return AgentResponse(status: 200, contentType: "text/plain", body: Array("healthy".utf8))
         case "/health":
             let report = await health()
-            return .json(report.healthy ? 200 : 503, report.json)
+            return .json(report.status == .unhealthy ? 503 : 200, report.json)
         case "/metrics":
             return AgentResponse(
                 status: 200, contentType: "text/plain; version=0.0.4", body: Array(await metricsText().utf8))
@@ -158,45 +158,4 @@ func constantTimeEquals(_ left: String, _ right: String) -> Bool {
         difference |= (index < a.count ? a[index] : 0) ^ (index < b.count ? b[index] : 0)
     }
     return difference == 0
-}
-
-/// What `/health` says: ready, fresh, and each secret's version and last error — never a value.
-public struct HealthReport: Sendable {
-    public var ready: Bool
-    public var stale: Bool
-    public var stalenessSeconds: Double?
-    public var consecutiveFailures: Int
-    public var generation: String?
-    public var secrets: [SecretStore.Status]
-
-    public var healthy: Bool { ready && !stale }
-
-    public var json: [UInt8] {
-        var members: [JSONValue.Member] = [
-            .init(key: "status", value: .string(healthy ? "healthy" : (ready ? "stale" : "starting"))),
-            .init(key: "ready", value: .bool(ready)), .init(key: "stale", value: .bool(stale)),
-            .init(key: "consecutiveFailures", value: .number(String(consecutiveFailures))),
-        ]
-        if let stalenessSeconds {
-            members.append(.init(key: "secondsSinceLastRefresh", value: .number(String(Int(stalenessSeconds)))))
-        }
-        if let generation { members.append(.init(key: "generation", value: .string(generation))) }
-        members.append(
-            .init(
-                key: "secrets",
-                value: .array(
-                    secrets.map { status in
-                        var fields: [JSONValue.Member] = [.init(key: "secret", value: .string(status.id))]
-                        if let alias = status.alias { fields.append(.init(key: "alias", value: .string(alias))) }
-                        fields.append(.init(key: "versionId", value: status.versionID.map { .string($0) } ?? .null))
-                        fields.append(
-                            .init(
-                                key: "lastSuccess",
-                                value: status.lastSuccess.map { .number(String(Int($0.timeIntervalSince1970))) }
-                                    ?? .null))
-                        fields.append(.init(key: "lastError", value: status.lastError.map { .string($0) } ?? .null))
-                        return .object(fields)
-                    })))
-        return Array(JSONValue.object(members).serialized.utf8)
-    }
 }
