@@ -75,7 +75,12 @@ let package = Package(
         ),
         .testTarget(
             name: "InjectorCoreTests",
-            dependencies: ["InjectorCore", "SecretsManager", "AWSCredentials", "TestSupport"],
+            dependencies: [
+                "InjectorCore", "SecretsManager", "AWSCredentials", "TestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             exclude: ["Fixtures"]),
         // Runs the built binary against moto_server and a fake ECS credential endpoint.
         .testTarget(name: "BlackBoxTests", dependencies: ["TestSupport"]),

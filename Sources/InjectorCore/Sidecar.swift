@@ -21,7 +21,7 @@ public enum Sidecar {
         let loop = RefreshLoop(refresher: refresher, settings: config.refresh, logger: logger)
         let client = (injector.source as? SecretsManagerSource)?.client
         let router = AgentRouter(
-            store: store, metrics: metrics, health: { await loop.health(store: store) },
+            api: AgentAPI(settings: config.server.api), store: store, health: { await loop.health(store: store) },
             metricsText: {
                 await MetricsText.render(
                     metrics: metrics, store: store, health: await loop.health(store: store),
@@ -49,14 +49,13 @@ public enum Sidecar {
     /// one, TCP cannot be served safely: a configuration error.
     static func tcpToken(config: Config, environment: [String: String]) throws -> @Sendable () -> String? {
         guard config.server.tcpPort != nil else { return { nil } }
-        let source = ["AWS_TOKEN", "AWS_SESSION_TOKEN", "AWS_CONTAINER_AUTHORIZATION_TOKEN"].lazy.compactMap {
-            environment[$0]
-        }.first { !$0.isEmpty }
+        let variables = config.server.ssrfEnvVariables
+        let source = variables.lazy.compactMap { environment[$0] }.first { !$0.isEmpty }
         guard let source else {
             throw ConfigurationError([
                 ConfigIssue(
                     "server.tcpPort",
-                    "needs an SSRF token: set AWS_TOKEN (or AWS_SESSION_TOKEN, AWS_CONTAINER_AUTHORIZATION_TOKEN), file://PATH to read it from a file"
+                    "needs an SSRF token: set \(variables[0])\(variables.count > 1 ? " (or \(variables.dropFirst().joined(separator: ", ")))" : ""), file://PATH to read it from a file"
                 )
             ])
         }

@@ -305,7 +305,9 @@ public final class SecretsManagerClient: Sendable {
         do {
             response = try await transport.send(request)
         } catch let error as TransportError {
-            return .failure(failure(.network, operation, secretID, detail: "\(error)", transient: error.isTransient))
+            var failure = failure(.network, operation, secretID, detail: "\(error)", transient: error.isTransient)
+            failure.timedOut = error.kind == .timedOut
+            return .failure(failure)
         } catch {
             return .failure(
                 failure(
@@ -316,12 +318,13 @@ public final class SecretsManagerClient: Sendable {
 
         if (200..<300).contains(response.status) { return .success(response) }
         let (code, message) = Self.parseError(response)
-        return .failure(
-            SecretsManagerError(
-                category: SecretsManagerError.category(forCode: code, status: response.status), code: code,
-                awsMessage: message,
-                operation: operation, secretID: secretID, region: configuration.region,
-                endpoint: configuration.endpoint.url))
+        var error = SecretsManagerError(
+            category: SecretsManagerError.category(forCode: code, status: response.status), code: code,
+            awsMessage: message,
+            operation: operation, secretID: secretID, region: configuration.region,
+            endpoint: configuration.endpoint.url)
+        error.httpStatus = response.status
+        return .failure(error)
     }
 
     /// `skew = Date − (sent + rtt/2)`: the server's clock against ours, at the request's midpoint.

@@ -39,6 +39,10 @@ public struct SecretsManagerError: Error, Sendable, CustomStringConvertible {
     /// Our own words for configuration, network and credential failures.
     public var detail: String?
     public var attempts: Int = 1
+    /// The HTTP status Secrets Manager answered with, when it answered.
+    public var httpStatus: Int?
+    /// No answer came in time (a network error that is a timeout, not a refusal).
+    public var timedOut = false
     /// Overrides the category's default transience (a TLS failure is a network error that no
     /// retry fixes; a credential endpoint that is down may answer next time).
     public var transient: Bool?

@@ -225,6 +225,7 @@ func writeStandardError(_ text: String) {
 }
 
 ProcessHardening.disableCoreDumps()
+ProcessHardening.raiseOpenFileLimit()
 let command: any ParsableCommand
 do {
     command = try SecretsInjector.parseAsRoot()

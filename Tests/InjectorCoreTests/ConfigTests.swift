@@ -139,6 +139,28 @@ enum Fixtures {
         )
         #expect(config.refresh == RefreshSettings(intervalSeconds: 300, strategy: .auto, maxStaleSeconds: nil))
         #expect(config.log == LogSettings(level: "info", format: .json))
+        // The Agent's defaults (its config.rs).
+        #expect(config.server.maxConnections == 800)
+        #expect(
+            config.server.api
+                == AgentAPI.Settings(
+                    ssrfHeaders: ["X-Aws-Parameters-Secrets-Token", "X-Vault-Token"], pathPrefix: "/v1/"))
+        #expect(
+            config.server.ssrfEnvVariables == ["AWS_TOKEN", "AWS_SESSION_TOKEN", "AWS_CONTAINER_AUTHORIZATION_TOKEN"])
+    }
+
+    @Test func agentStyleServerSettings() throws {
+        let on = try makeConfig(
+            #"{"outputDir": "/out", "secrets": [{"id": "a"}], "server": {"tcp": true, "maxConnections": 50, "ssrfHeaders": ["X-Token"], "ssrfEnvVariables": ["MY_TOKEN"], "pathPrefix": "/secrets/"}}"#
+        )
+        #expect(on.server.tcpPort == 2773, "tcp alone: the Agent's port")
+        #expect(on.server.maxConnections == 50)
+        #expect(on.server.api == AgentAPI.Settings(ssrfHeaders: ["X-Token"], pathPrefix: "/secrets/"))
+        #expect(try Sidecar.tcpToken(config: on, environment: ["AWS_TOKEN": "x", "MY_TOKEN": "mine"])() == "mine")
+        let port = try makeConfig(#"{"outputDir": "/out", "secrets": [{"id": "a"}], "server": {"tcpPort": 9000}}"#)
+        #expect(port.server.tcpPort == 9000)
+        let off = try makeConfig(#"{"outputDir": "/out", "secrets": [{"id": "a"}], "server": {"tcp": false}}"#)
+        #expect(off.server.tcpPort == nil)
     }
 
     @Test func arnsGiveTheirNameWithoutTheRandomSuffix() throws {
@@ -201,7 +223,11 @@ enum Fixtures {
         #expect(Set(keys(["properties", "templates", "items"])) == ["file", "template", "mode", "uid", "gid"])
         #expect(Set(keys(["properties", "env"])) == ["file", "mode", "uid", "gid", "entries"])
         #expect(Set(keys(["properties", "refresh"])) == ["intervalSeconds", "strategy", "maxStaleSeconds"])
-        #expect(Set(keys(["properties", "server"])) == ["socketPath", "socketMode", "allowUids", "tcpPort"])
+        #expect(
+            Set(keys(["properties", "server"])) == [
+                "socketPath", "socketMode", "allowUids", "tcp", "tcpPort", "maxConnections", "ssrfHeaders",
+                "ssrfEnvVariables", "pathPrefix",
+            ])
         #expect(Set(keys(["properties", "log"])) == ["level", "format"])
     }
 }

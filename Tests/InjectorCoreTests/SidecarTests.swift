@@ -9,123 +9,6 @@ import Testing
 
 @testable import InjectorCore
 
-@Suite struct AgentRouterTests {
-    let database = SecretValue(
-        arn: "arn:aws:secretsmanager:ap-southeast-1:123456789012:secret:pipeline-pulse/prod/database-AbCdEf",
-        name: "pipeline-pulse/prod/database",
-        versionID: "v2", secretString: #"{"password":"p"}"#, versionStages: ["AWSCURRENT"],
-        createdDate: Date(timeIntervalSince1970: 1_800_000_000))
-    let previous = SecretValue(
-        arn: "arn:aws:secretsmanager:ap-southeast-1:123456789012:secret:pipeline-pulse/prod/database-AbCdEf",
-        name: "pipeline-pulse/prod/database",
-        versionID: "v1", secretString: #"{"password":"old"}"#, versionStages: ["AWSPREVIOUS"])
-
-    final class Counter: Sendable {
-        let value = Atomic<Int>(0)
-    }
-
-    func router(refreshes: Counter = Counter()) async -> AgentRouter {
-        let store = SecretStore()
-        await store.record(
-            [
-                SecretRequest(id: "pipeline-pulse/prod/database"): .success(database),
-                SecretRequest(id: "pipeline-pulse/prod/database", versionStage: "AWSPREVIOUS"): .success(previous),
-            ], at: Date())
-        return AgentRouter(
-            store: store, metrics: SidecarMetrics(),
-            health: { HealthReport(ready: true, secrets: [], now: Date()) },
-            metricsText: { "m 1\n" },
-            refreshNow: { refreshes.value.add(1, ordering: .relaxed) }, token: { "ssrf-token" })
-    }
-
-    func get(_ uri: String, tcp: Bool = false, headers: [(String, String)] = [], method: String = "GET") async
-        -> AgentResponse
-    {
-        await router().respond(
-            to: AgentRequest(method: method, uri: uri, headers: headers.map { (name: $0.0, value: $0.1) }, overTCP: tcp)
-        )
-    }
-
-    func body(_ response: AgentResponse) -> [String: Any] {
-        (try? JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any]) ?? [:]
-    }
-
-    @Test func servesConfiguredSecretsShapedAsGetSecretValue() async {
-        for uri in [
-            "/secretsmanager/get?secretId=pipeline-pulse/prod/database",
-            "/secretsmanager/get?secretId=pipeline-pulse%2Fprod%2Fdatabase",
-            "/v1/pipeline-pulse%2Fprod%2Fdatabase", "/v1/pipeline-pulse/prod/database",
-            "/secretsmanager/get?secretId=arn:aws:secretsmanager:ap-southeast-1:123456789012:secret:pipeline-pulse/prod/database-AbCdEf",
-        ] {
-            let response = await get(uri)
-            #expect(response.status == 200, "\(uri)")
-            let json = body(response)
-            #expect(json["Name"] as? String == "pipeline-pulse/prod/database")
-            #expect(json["VersionId"] as? String == "v2")
-            #expect(json["SecretString"] as? String == #"{"password":"p"}"#)
-            #expect(json["VersionStages"] as? [String] == ["AWSCURRENT"])
-            #expect(json["CreatedDate"] as? Double == 1_800_000_000)
-            #expect(json["ARN"] as? String == database.arn)
-        }
-        #expect(
-            body(await get("/secretsmanager/get?secretId=pipeline-pulse/prod/database&versionStage=AWSPREVIOUS"))[
-                "VersionId"] as? String == "v1")
-        #expect(
-            body(await get("/secretsmanager/get?secretId=pipeline-pulse/prod/database&versionId=v1"))["VersionId"]
-                as? String == "v1")
-    }
-
-    @Test func onlyConfiguredSecretsAndKnownParameters() async {
-        let missing = await get("/secretsmanager/get?secretId=pipeline-pulse/prod/zoho")
-        #expect(missing.status == 404)
-        #expect(body(missing)["__type"] as? String == "ResourceNotFoundException")
-        #expect(
-            await get("/secretsmanager/get?secretId=pipeline-pulse/prod/database&versionStage=AWSPENDING").status == 404
-        )
-        #expect(await get("/secretsmanager/get?secretId=pipeline-pulse/prod/database&color=blue").status == 400)
-        #expect(await get("/secretsmanager/get").status == 400)
-        #expect(await get("/secretsmanager/get?secretId=pipeline-pulse/prod/database&refreshNow=maybe").status == 400)
-        #expect(await get("/nope").status == 404)
-        #expect(AgentRouter.percentDecode("a+b%2Bc", plusIsSpace: false) == "a+b+c")
-        #expect(AgentRouter.percentDecode("a+b%2Bc") == "a b+c")
-        #expect(await get("/ping", method: "POST").status == 405)
-    }
-
-    @Test func tcpNeedsTheTokenAndRefusesForwardedRequests() async {
-        let uri = "/secretsmanager/get?secretId=pipeline-pulse/prod/database"
-        #expect(await get(uri, tcp: true).status == 403)
-        #expect(await get(uri, tcp: true, headers: [("X-Aws-Parameters-Secrets-Token", "wrong")]).status == 403)
-        #expect(await get(uri, tcp: true, headers: [("X-Aws-Parameters-Secrets-Token", "ssrf-token")]).status == 200)
-        #expect(await get(uri, tcp: true, headers: [("x-vault-token", "ssrf-token")]).status == 200)
-        #expect(
-            await get(
-                "/ping", tcp: true,
-                headers: [("X-Aws-Parameters-Secrets-Token", "ssrf-token"), ("X-Forwarded-For", "10.0.0.1")]
-            ).status == 400)
-        #expect(await get(uri).status == 200, "the socket needs no token: its mode and uids guard it")
-        #expect(!constantTimeEquals("ssrf-token", "ssrf-tokem"))
-        #expect(!constantTimeEquals("ssrf-token", "ssrf-token-longer"))
-    }
-
-    @Test func pingHealthMetricsAndRefreshNow() async {
-        let ping = await get("/ping")
-        #expect(ping.status == 200 && String(decoding: ping.body, as: UTF8.self) == "healthy")
-        #expect(body(await get("/health"))["status"] as? String == "healthy")
-        #expect(String(decoding: await get("/metrics").body, as: UTF8.self) == "m 1\n")
-        let refreshes = Counter()
-        let router = await router(refreshes: refreshes)
-        _ = await router.respond(
-            to: AgentRequest(
-                method: "GET", uri: "/secretsmanager/get?secretId=pipeline-pulse/prod/database&refreshNow=true",
-                headers: [], overTCP: false))
-        _ = await router.respond(
-            to: AgentRequest(
-                method: "GET", uri: "/secretsmanager/get?secretId=pipeline-pulse/prod/database&refreshNow=false",
-                headers: [], overTCP: false))
-        #expect(refreshes.value.load(ordering: .relaxed) == 1)
-    }
-}
-
 /// Refresh rounds against the fake Secrets Manager (InjectorTests.swift), counting calls.
 @Suite struct RefresherTests {
     func sidecar(_ secrets: FakeSecrets, config: String) throws -> (Refresher, SecretsManagerClient, String) {
@@ -241,6 +124,25 @@ import Testing
     }
 }
 
+@Suite struct ProbeTests {
+    /// Two versions carrying AWSCURRENT (moto can do it): always the same one, round after round.
+    @Test func aStageOnSeveralVersionsIsResolvedTheSameWayEveryTime() {
+        var seen: Set<String> = []
+        for _ in 0..<50 {
+            var versions: [String: [String]] = [:]
+            for id in ["b60f", "99da", "0a1b", "ffff"].shuffled() {
+                versions[id] = id == "99da" || id == "b60f" ? ["AWSCURRENT"] : ["AWSPREVIOUS"]
+            }
+            if case .version(let version, _, _) = SecretsManagerSource.probe(
+                SecretRequest(id: "a"), versions: versions, nextRotation: nil)
+            {
+                seen.insert(version)
+            }
+        }
+        #expect(seen == ["99da"])
+    }
+}
+
 @Suite struct ThrottledStartTests {
     @Test func aThrottledBatchFallsBackToSingleReads() async throws {
         let transport = FakeTransport { request, _ in
@@ -295,15 +197,21 @@ import Testing
         let folder = temporaryDirectory()
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", "parent-token-must-not-leak", 1)
-        defer { unsetenv("AWS_CONTAINER_AUTHORIZATION_TOKEN") }
+        // The parent's environment (HOME, PATH, any AWS_* token) must not reach the child. The test
+        // checks the exact set of names rather than setenv a token: setenv races with the other
+        // tests' Process.run, which reads the environment.
         let command = OnChangeSettings(command: [
             "/bin/sh", "-c", "env > \(folder)/env; echo \"$@\" > \(folder)/argv", "sh", "x",
         ])
         await ChangeNotifier(settings: command, outputDir: folder, logger: Logger(label: "test")).notify(
             generation: "..g1", changed: ["database", "jwt"])
         let environment = try String(contentsOfFile: "\(folder)/env", encoding: .utf8)
-        #expect(!environment.contains("parent-token-must-not-leak"))
+        let names = Set(
+            environment.split(separator: "\n").compactMap { $0.split(separator: "=").first.map(String.init) })
+        #expect(
+            names.subtracting(["PWD", "SHLVL", "_"])  // sh sets these itself
+                == ["PATH", "SECRETS_INJECTOR_OUTPUT_DIR", "SECRETS_INJECTOR_GENERATION", "SECRETS_INJECTOR_CHANGED"],
+            "\(names)")
         #expect(environment.contains("SECRETS_INJECTOR_CHANGED=database,jwt"))
         #expect(environment.contains("SECRETS_INJECTOR_GENERATION=..g1"))
 

@@ -61,14 +61,18 @@ public final class PeerProcess: @unchecked Sendable {
 
     public func string(_ key: String) -> String { ready[key] as? String ?? "\(ready[key] ?? "")" }
 
-    /// Closes the peer's standard input and waits for it to end, killing it after 10 s.
+    /// Closes the peer's standard input, so that it stops what it started and ends; a thread of
+    /// its own kills it if it has not after 10 s. Returns at once: callers are often on Swift's
+    /// cooperative pool (a `defer` in an async test), which a wait here would block.
     public func stop() {
         guard process.isRunning else { return }
         try? stdin.fileHandleForWriting.close()
-        let deadline = Date().addingTimeInterval(10)
-        while process.isRunning, Date() < deadline { usleep(20_000) }
-        if process.isRunning { process.terminate() }
-        process.waitUntilExit()
+        let process = self.process
+        Thread.detachNewThread {
+            let deadline = Date().addingTimeInterval(10)
+            while process.isRunning, Date() < deadline { usleep(20_000) }
+            if process.isRunning { process.terminate() }
+        }
     }
 
     deinit { stop() }

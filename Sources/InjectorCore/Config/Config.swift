@@ -92,7 +92,24 @@ public struct ServerSettings: Sendable, Equatable {
     public var socketPath: String
     public var socketMode: FileMode
     public var allowUIDs: [UInt32]?
+    /// Loopback TCP, on when set (`tcp: true` alone means the Agent's port, 2773).
     public var tcpPort: Int?
+    /// Connections per listener (the socket, TCP) before the one idle longest is dropped; the
+    /// Agent's `max_conn`.
+    public var maxConnections: Int = 800
+    /// The Agent's `ssrf_headers`, `path_prefix` and `ssrf_env_variables`.
+    public var api = AgentAPI.Settings()
+    public var ssrfEnvVariables: [String] = ServerSettings.defaultSSRFEnvVariables
+
+    public static let defaultTCPPort = 2773
+    public static let defaultSSRFEnvVariables = ["AWS_TOKEN", "AWS_SESSION_TOKEN", "AWS_CONTAINER_AUTHORIZATION_TOKEN"]
+
+    public init(socketPath: String, socketMode: FileMode, allowUIDs: [UInt32]? = nil, tcpPort: Int? = nil) {
+        self.socketPath = socketPath
+        self.socketMode = socketMode
+        self.allowUIDs = allowUIDs
+        self.tcpPort = tcpPort
+    }
 }
 
 public struct OnChangeSettings: Sendable, Equatable {

@@ -207,8 +207,12 @@ extension Config {
                 refreshObject["maxStaleSeconds"], at: "refresh.maxStaleSeconds", in: 1...315_360_000))
 
         let serverObject =
-            reader.object(root["server"], at: "server", allowed: ["socketPath", "socketMode", "allowUids", "tcpPort"])
-            ?? [:]
+            reader.object(
+                root["server"], at: "server",
+                allowed: [
+                    "socketPath", "socketMode", "allowUids", "tcp", "tcpPort", "maxConnections", "ssrfHeaders",
+                    "ssrfEnvVariables", "pathPrefix",
+                ]) ?? [:]
         let socketPath =
             reader.string(serverObject["socketPath"], at: "server.socketPath")
             ?? (outputDir == "/" ? "/injector.sock" : outputDir + "/injector.sock")
@@ -219,11 +223,36 @@ extension Config {
         if let list = reader.array(serverObject["allowUids"], at: "server.allowUids") {
             allowUIDs = list.enumerated().compactMap { id($0.element, at: "server.allowUids[\($0.offset)]", &reader) }
         }
-        let server = ServerSettings(
+        let tcpPort = reader.integer(serverObject["tcpPort"], at: "server.tcpPort", in: 1...65_535)
+        let tcp = reader.bool(serverObject["tcp"], at: "server.tcp")
+        if tcp == false, tcpPort != nil {
+            reader.report("server.tcp", "is false but server.tcpPort is set; remove one of them")
+        }
+        var server = ServerSettings(
             socketPath: socketPath,
             socketMode: mode(serverObject["socketMode"], at: "server.socketMode", &reader) ?? FileMode(0o660),
             allowUIDs: allowUIDs,
-            tcpPort: reader.integer(serverObject["tcpPort"], at: "server.tcpPort", in: 1...65_535))
+            tcpPort: tcp == false ? nil : tcpPort ?? (tcp == true ? ServerSettings.defaultTCPPort : nil))
+        if let limit = reader.integer(serverObject["maxConnections"], at: "server.maxConnections", in: 1...1000) {
+            server.maxConnections = limit
+        }
+        for (key, keyPath) in [
+            ("ssrfHeaders", \ServerSettings.api.ssrfHeaders), ("ssrfEnvVariables", \.ssrfEnvVariables),
+        ] {
+            guard let names = reader.stringArray(serverObject[key], at: "server.\(key)") else { continue }
+            if names.isEmpty {
+                reader.report("server.\(key)", "must name at least one \(key == "ssrfHeaders" ? "header" : "variable")")
+            } else {
+                server[keyPath: keyPath] = names
+            }
+        }
+        if let prefix = reader.string(serverObject["pathPrefix"], at: "server.pathPrefix") {
+            if prefix.hasPrefix("/") {
+                server.api.pathPrefix = prefix
+            } else {
+                reader.report("server.pathPrefix", "\"\(prefix)\" must begin with /")
+            }
+        }
 
         var onChange: OnChangeSettings?
         if let object = reader.object(root["onChange"], at: "onChange", allowed: ["command", "signal"]) {

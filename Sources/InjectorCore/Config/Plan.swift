@@ -47,7 +47,12 @@ extension Config {
                     ?? ""))
         var server = "server (run): \(self.server.socketPath) \(self.server.socketMode)"
         if let uids = self.server.allowUIDs { server += ", uids \(uids.map(String.init).joined(separator: ","))" }
-        if let port = self.server.tcpPort { server += ", tcp 127.0.0.1:\(port)" }
+        if let port = self.server.tcpPort {
+            server +=
+                ", tcp 127.0.0.1:\(port) (token in \(self.server.api.ssrfHeaders.joined(separator: " or ")) from \(self.server.ssrfEnvVariables.joined(separator: ", ")))"
+        }
+        server += ", paths /secretsmanager/get and \(self.server.api.pathPrefix)<id>"
+        server += ", at most \(self.server.maxConnections) connections per listener"
         lines.append(server)
         if let onChange {
             if let command = onChange.command { lines.append("on change: run \(command.joined(separator: " "))") }

@@ -130,9 +130,9 @@ public actor Refresher {
         for request in injector.requests(for: secrets) {
             switch probe.probes[request] {
             case .value(let value): outcomes[request] = .success(value)
-            case .version(let version, let rotation):
+            case .version(let version, let stages, let rotation):
                 if await store.versionID(of: request) == version {
-                    await store.confirm(request, at: now)
+                    await store.confirm(request, stages: stages, at: now)
                 } else {
                     byVersion[SecretRequest(id: request.id, versionID: version)] = request
                 }

@@ -18,8 +18,8 @@ public actor SecretStore {
 
     private(set) var secrets: [ResolvedSecret] = []
     private var required: Set<SecretRequest> = []
-    private var values: [SecretRequest: SecretValue] = [:]
-    private var responses: [SecretRequest: [UInt8]] = [:]
+    /// Each request's last good value and its answer, encoded once per version and stages.
+    private var entries: [SecretRequest: AgentEntry] = [:]
     private var lastSuccess: [SecretRequest: Date] = [:]
     private var lastError: [SecretRequest: SecretsManagerError] = [:]
     public private(set) var generation: String?
@@ -32,8 +32,8 @@ public actor SecretStore {
     /// The cached value of each request (for re-rendering).
     var results: [SecretRequest: Result<SecretValue, SecretsManagerError>] {
         var results: [SecretRequest: Result<SecretValue, SecretsManagerError>] = [:]
-        for (request, value) in values { results[request] = .success(value) }
-        for (request, error) in lastError where values[request] == nil { results[request] = .failure(error) }
+        for (request, entry) in entries { results[request] = .success(entry.value) }
+        for (request, error) in lastError where entries[request] == nil { results[request] = .failure(error) }
         return results
     }
 
@@ -52,7 +52,7 @@ public actor SecretStore {
         return merged
     }
 
-    func versionID(of request: SecretRequest) -> String? { values[request]?.versionID }
+    func versionID(of request: SecretRequest) -> String? { entries[request]?.value.versionID }
 
     /// Records a round's outcome for each request: a new value replaces the old one; an error is
     /// shown but never blanks the last value.
@@ -60,10 +60,13 @@ public actor SecretStore {
         for (request, outcome) in outcomes {
             switch outcome {
             case .success(let value):
-                if values[request]?.versionID != value.versionID || responses[request] == nil {
-                    responses[request] = AgentAnswer.encode(value)
+                if let entry = entries[request], entry.value.versionID == value.versionID,
+                    entry.value.versionStages == value.versionStages
+                {
+                    entries[request]?.value = value
+                } else {
+                    entries[request] = AgentEntry(request: request, value: value)
                 }
-                values[request] = value
                 lastSuccess[request] = now
                 lastError[request] = nil
             case .failure(let error):
@@ -82,9 +85,14 @@ public actor SecretStore {
 
     func using(strategy: RefreshStrategy) { self.strategy = strategy }
 
-    /// A request that was seen unchanged this round.
-    func confirm(_ request: SecretRequest, at now: Date) {
-        guard values[request] != nil else { return }
+    /// A request whose version was seen unchanged this round; `stages`, when the round saw them,
+    /// keep its answer's `VersionStages` fresh.
+    func confirm(_ request: SecretRequest, stages: [String]?, at now: Date) {
+        guard var value = entries[request]?.value else { return }
+        if let stages, Set(stages) != Set(value.versionStages) {
+            value.versionStages = stages
+            entries[request] = AgentEntry(request: request, value: value)
+        }
         lastSuccess[request] = now
         lastError[request] = nil
     }
@@ -98,53 +106,29 @@ public actor SecretStore {
         ready = true
     }
 
-    /// Whether `id` (a name, full ARN or partial ARN) is one of the configured secrets, and
-    /// the request that serves it.
-    public func request(forSecretID id: String, versionStage: String?, versionID: String?) -> SecretRequest? {
-        let wantedName = SecretName(id).name
-        let candidates = values.keys.filter { request in
-            let value = values[request]!
-            return request.id == id || value.name == id || value.arn == id || SecretName(request.id).name == wantedName
-                || (id.hasPrefix("arn:") && value.arn.hasPrefix(id + "-"))
-        }
-        return candidates.first { candidate in
-            if let versionID { return values[candidate]?.versionID == versionID }
-            if let versionStage { return values[candidate]?.versionStages.contains(versionStage) == true }
-            return candidate.isCurrent
+    /// The answer to an Agent request, from the last committed values. After a `refreshNow`
+    /// round, a secret whose check failed in it answers with that failure, as the Agent does.
+    func answer(_ query: SecretQuery, refreshed: Bool = false) -> AgentResponse {
+        switch AgentEntry.select(query, among: Array(entries.values)) {
+        case .refused(let refusal):
+            return refusal
+        case .entry(let entry):
+            if refreshed, let error = lastError[entry.request] { return .failure(error) }
+            return .json(200, entry.body)
         }
     }
 
-    /// The agent-shaped JSON answer for a request, encoded when its version arrived.
-    public func response(for request: SecretRequest) -> [UInt8]? { responses[request] }
+    /// The Agent-shaped answer of a request, encoded when its version arrived.
+    public func response(for request: SecretRequest) -> [UInt8]? { entries[request]?.body }
 
     /// Every request's status, for `/health` and `/metrics`.
     public func statuses() -> [Status] {
-        Set(values.keys).union(lastError.keys).sorted { $0.description < $1.description }.map { request in
+        Set(entries.keys).union(lastError.keys).sorted { $0.description < $1.description }.map { request in
             Status(
                 id: request.description, alias: secrets.first { $0.request == request }?.alias,
-                required: required.contains(request), versionID: values[request]?.versionID,
+                required: required.contains(request), versionID: entries[request]?.value.versionID,
                 lastSuccess: lastSuccess[request], lastError: lastError[request].map { "\($0)" },
                 lastErrorCode: lastError[request].map { $0.code ?? "\($0.category)" })
         }
-    }
-}
-
-/// The AWS Secrets Manager Agent's answer: shaped as `GetSecretValue`'s response.
-enum AgentAnswer {
-    static func encode(_ value: SecretValue) -> [UInt8] {
-        var members: [JSONValue.Member] = [
-            .init(key: "ARN", value: .string(value.arn)), .init(key: "Name", value: .string(value.name)),
-            .init(key: "VersionId", value: .string(value.versionID)),
-        ]
-        if let string = value.secretString {
-            members.append(.init(key: "SecretString", value: .string(string)))
-        } else if let binary = value.secretBinary {
-            members.append(.init(key: "SecretBinary", value: .string(Data(binary).base64EncodedString())))
-        }
-        members.append(.init(key: "VersionStages", value: .array(value.versionStages.map { .string($0) })))
-        if let created = value.createdDate {
-            members.append(.init(key: "CreatedDate", value: .number(String(created.timeIntervalSince1970))))
-        }
-        return Array(JSONValue.object(members).serialized.utf8)
     }
 }

@@ -10,13 +10,28 @@ import Synchronization
 #endif
 
 /// The sidecar's HTTP server on SwiftNIO (SPEC §6): the Unix socket always (its mode, group and
-/// optional `allowUids` checked with `SO_PEERCRED`), loopback TCP when `tcpPort` is set. GET only,
-/// bounded request size and header time, and a connection cap answered with 429. On graceful
-/// shutdown it stops accepting, lets requests in flight finish, then closes.
+/// optional `allowUids` checked with `SO_PEERCRED`), loopback TCP when `tcpPort` is set. It only
+/// frames bytes and keeps the connection rules; ``AgentRouter`` answers.
+///
+/// Connection rules, so that no client can starve another:
+/// - an answer being produced is never cut (a `refreshNow` that fails answers with its error);
+/// - an idle keep-alive connection is kept 60 s, a partly received request (head or body) 10 s;
+/// - any 4xx ends the connection right after it is written; a request followed by a half-close
+///   is answered, then the connection closed;
+/// - each listener holds `maxConnections`; a new connection beyond it drops the one idle (or
+///   partly received) the longest; only when every one is busy answering is it refused, and even
+///   then `/ping` is answered.
+///
+/// On graceful shutdown it stops accepting, closes every connection that is not answering, lets
+/// answers in flight finish (up to 3 s), then closes.
 public struct SidecarServer: Service, CustomStringConvertible {
-    public static let maximumConnections = 256
-    public static let headerTimeout: TimeAmount = .seconds(5)
+    public static let idleTimeout: TimeAmount = .seconds(60)
+    public static let partialRequestTimeout: TimeAmount = .seconds(10)
     public static let drainTimeout: Duration = .seconds(3)
+    /// Connections accepted beyond the limit while every slot is answering: they get `/ping` or 429.
+    static let overLimitAllowance = 16
+    /// A request body is read and ignored up to the Agent's buffer (321 KiB); beyond, 413.
+    static let maximumBodyBytes = 321 * 1024
 
     let settings: ServerSettings
     let socketGroup: UInt32?
@@ -40,18 +55,20 @@ public struct SidecarServer: Service, CustomStringConvertible {
 
     public func run() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let connections = ConnectionTracker(limit: Self.maximumConnections)
+        let tables = [
+            ConnectionTable(limit: settings.maxConnections), ConnectionTable(limit: settings.maxConnections),
+        ]
         var channels: [any Channel] = []
         do {
             try removeStaleSocket(settings.socketPath)
-            let unix = try await bootstrap(group: group, overTCP: false, connections: connections).bind(
+            let unix = try await bootstrap(group: group, transport: .unixSocket, connections: tables[0]).bind(
                 unixDomainSocketPath: settings.socketPath
             ).get()
             channels.append(unix)
             try secureSocket()
             logger.info("serving", metadata: ["socket": "\(settings.socketPath)", "mode": "\(settings.socketMode)"])
             if let port = settings.tcpPort {
-                let tcp = try await bootstrap(group: group, overTCP: true, connections: connections).bind(
+                let tcp = try await bootstrap(group: group, transport: .tcp, connections: tables[1]).bind(
                     host: "127.0.0.1", port: port
                 ).get()
                 channels.append(tcp)
@@ -65,42 +82,55 @@ public struct SidecarServer: Service, CustomStringConvertible {
                     "cannot serve on \(settings.socketPath)\(settings.tcpPort.map { " or 127.0.0.1:\($0)" } ?? ""): \(error)"
             )
         }
+        // Timeouts: one sweep a second over each table, on the event loop.
+        let sweep = group.next().scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
+            for table in tables {
+                table.closeExpired(idle: Self.idleTimeout, partial: Self.partialRequestTimeout)
+            }
+        }
 
         // Serve until the service group shuts down gracefully.
         try? await gracefulShutdown()
         for channel in channels { try? await channel.close() }
         unlink(settings.socketPath)
+        for table in tables { table.closeAllNotAnswering() }
         let deadline = ContinuousClock.now + Self.drainTimeout
-        while connections.active > 0, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+        while tables.contains(where: { $0.answering > 0 }), ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        sweep.cancel()
         try? await group.shutdownGracefully()
         logger.info("server stopped")
     }
 
-    private func bootstrap(group: MultiThreadedEventLoopGroup, overTCP: Bool, connections: ConnectionTracker)
+    private func bootstrap(group: MultiThreadedEventLoopGroup, transport: AgentTransport, connections: ConnectionTable)
         -> ServerBootstrap
     {
         let router = self.router
         let metrics = self.metrics
         // The sidecar's own uid stays allowed: the ECS health check runs `secrets-injector health` as it.
-        let allowUIDs = overTCP ? nil : settings.allowUIDs.map { Set($0).union([geteuid()]) }
-        let logger = self.logger
+        let allowUIDs = transport == .tcp ? nil : settings.allowUIDs.map { Set($0).union([geteuid()]) }
         return ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 128)
+            .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
-                let admitted = connections.open()
-                channel.closeFuture.whenComplete { _ in connections.close() }
-                return channel.eventLoop.makeCompletedFuture {
+                channel.eventLoop.makeCompletedFuture {
+                    guard let admission = connections.admit(channel) else {
+                        channel.close(promise: nil)  // over the limit and its allowance: no answer possible
+                        return
+                    }
+                    channel.closeFuture.whenComplete { _ in connections.remove(channel) }
                     let sync = channel.pipeline.syncOperations
-                    try sync.configureHTTPServerPipeline(withErrorHandling: true)
-                    try sync.addHandler(IdleStateHandler(readTimeout: Self.headerTimeout))
+                    try sync.addHandler(RequestActivityHandler(connections: connections))
+                    try sync.configureHTTPServerPipeline(withErrorHandling: false)
                     try sync.addHandler(
                         AgentHTTPHandler(
-                            router: router, metrics: metrics, overTCP: overTCP, admitted: admitted,
-                            allowUIDs: allowUIDs, logger: logger))
+                            router: router, metrics: metrics, transport: transport, connections: connections,
+                            overConnectionLimit: admission == .overLimit, allowUIDs: allowUIDs))
                 }
             }
             .childChannelOption(.maxMessagesPerRead, value: 1)
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
     }
 
     private func removeStaleSocket(_ path: String) throws {
@@ -136,45 +166,131 @@ struct PeerCredentials: Sendable {
     var gid: UInt32 = 0
 }
 
-/// Open connections, against the cap.
-final class ConnectionTracker: Sendable {
+/// One listener's connections and what each is doing, against `maxConnections`: the table the
+/// connection rules work on. Touched from the event loop and, at shutdown, the service's task.
+final class ConnectionTable: Sendable {
+    enum Phase: Sendable { case idle, receiving, answering }
+    enum Admission: Sendable { case admitted, overLimit }
+
+    private struct Entry {
+        let channel: any Channel
+        var phase: Phase
+        var since: NIODeadline
+        let overLimit: Bool
+    }
+
     let limit: Int
-    private let count = Atomic<Int>(0)
+    private let entries = Mutex<[ObjectIdentifier: Entry]>([:])
 
     init(limit: Int) { self.limit = limit }
 
-    var active: Int { count.load(ordering: .relaxed) }
+    /// Takes a new connection in. At the limit, the connection idle (or partly received) the
+    /// longest is closed to make room; when every one is answering, the new one is admitted over
+    /// the limit (it may ask `/ping`), up to a small allowance; past that, nil.
+    func admit(_ channel: any Channel, now: NIODeadline = .now()) -> Admission? {
+        let (admission, evicted): (Admission?, (any Channel)?) = entries.withLock { table in
+            var evicted: (any Channel)?
+            let regular = table.values.filter { !$0.overLimit }
+            if regular.count >= limit,
+                let oldest = regular.filter({ $0.phase != .answering }).min(by: { $0.since < $1.since })
+            {
+                table.removeValue(forKey: ObjectIdentifier(oldest.channel))
+                evicted = oldest.channel
+            }
+            let overLimit = table.values.filter { !$0.overLimit }.count >= limit
+            if overLimit, table.values.filter(\.overLimit).count >= SidecarServer.overLimitAllowance {
+                return (nil, evicted)
+            }
+            table[ObjectIdentifier(channel)] = Entry(channel: channel, phase: .idle, since: now, overLimit: overLimit)
+            return (overLimit ? .overLimit : .admitted, evicted)
+        }
+        evicted?.close(promise: nil)
+        return admission
+    }
 
-    /// Counts a new connection; false when it is over the cap (it gets a 429).
-    func open() -> Bool { count.add(1, ordering: .relaxed).newValue <= limit }
-    func close() { count.subtract(1, ordering: .relaxed) }
+    func remove(_ channel: any Channel) {
+        _ = entries.withLock { $0.removeValue(forKey: ObjectIdentifier(channel)) }
+    }
+
+    func phase(of channel: any Channel) -> Phase? { entries.withLock { $0[ObjectIdentifier(channel)]?.phase } }
+
+    /// The connection now receives a request, answers one, or waits idle; the clock of its timeout
+    /// starts again.
+    func set(_ channel: any Channel, _ phase: Phase, now: NIODeadline = .now()) {
+        entries.withLock { table in
+            let id = ObjectIdentifier(channel)
+            guard table[id] != nil, table[id]?.phase != phase else { return }
+            table[id]?.phase = phase
+            table[id]?.since = now
+        }
+    }
+
+    var answering: Int { entries.withLock { $0.values.filter { $0.phase == .answering }.count } }
+
+    /// Closes idle connections older than `idle` and partly received requests older than `partial`.
+    func closeExpired(idle: TimeAmount, partial: TimeAmount, now: NIODeadline = .now()) {
+        let expired = entries.withLock { table in
+            table.values.filter { entry in
+                switch entry.phase {
+                case .idle: now - entry.since > idle
+                case .receiving: now - entry.since > partial
+                case .answering: false
+                }
+            }.map(\.channel)
+        }
+        for channel in expired { channel.close(promise: nil) }
+    }
+
+    func closeAllNotAnswering() {
+        let closing = entries.withLock { $0.values.filter { $0.phase != .answering }.map(\.channel) }
+        for channel in closing { channel.close(promise: nil) }
+    }
 }
 
-/// One connection: reads a request head, refuses bodies, answers through the router.
+/// Sees a request's first bytes before the HTTP decoder does, so that a request head that never
+/// completes is timed as a partial request, not as an idle connection.
+final class RequestActivityHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    let connections: ConnectionTable
+
+    init(connections: ConnectionTable) { self.connections = connections }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if connections.phase(of: context.channel) == .idle { connections.set(context.channel, .receiving) }
+        context.fireChannelRead(data)
+    }
+}
+
+/// One connection: frames HTTP/1.1 requests, hands each to the router, writes the answer, and
+/// keeps the connection rules (``SidecarServer``).
 final class AgentHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
     let router: AgentRouter
     let metrics: SidecarMetrics
-    let overTCP: Bool
-    let admitted: Bool
+    let transport: AgentTransport
+    let connections: ConnectionTable
+    let overConnectionLimit: Bool
     let allowUIDs: Set<UInt32>?
-    let logger: Logger
     private var head: HTTPRequestHead?
     private var bodyBytes = 0
     private var peerAllowed = true
+    /// The client half-closed, or sent something that cannot be answered: close after the answer.
+    private var closeAfterAnswer = false
+    private var answering = false
 
     init(
-        router: AgentRouter, metrics: SidecarMetrics, overTCP: Bool, admitted: Bool, allowUIDs: Set<UInt32>?,
-        logger: Logger
+        router: AgentRouter, metrics: SidecarMetrics, transport: AgentTransport, connections: ConnectionTable,
+        overConnectionLimit: Bool, allowUIDs: Set<UInt32>?
     ) {
         self.router = router
         self.metrics = metrics
-        self.overTCP = overTCP
-        self.admitted = admitted
+        self.transport = transport
+        self.connections = connections
+        self.overConnectionLimit = overConnectionLimit
         self.allowUIDs = allowUIDs
-        self.logger = logger
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -196,70 +312,87 @@ final class AgentHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .head(let head):
             self.head = head
             bodyBytes = 0
+            connections.set(context.channel, .receiving)
         case .body(let bytes):
             bodyBytes += bytes.readableBytes
+            if bodyBytes > SidecarServer.maximumBodyBytes, head != nil {
+                head = nil
+                answer(context: context, .text(413, "Payload Too Large"), keepAlive: false)
+            }
         case .end:
             guard let head else { return }
             self.head = nil
-            let started = ContinuousClock.now
-            let keepAlive = head.isKeepAlive
-            if !admitted {
-                write(
-                    context: context, AgentResponse.error(429, "TooManyRequests", "too many connections"),
-                    keepAlive: false, started: started)
-            } else if !peerAllowed {
-                write(
-                    context: context, AgentResponse.error(403, "Forbidden", "this uid may not use the socket"),
-                    keepAlive: false, started: started)
-            } else if bodyBytes > 0 {
-                write(
-                    context: context, AgentResponse.error(413, "PayloadTooLarge", "requests carry no body"),
-                    keepAlive: false, started: started)
-            } else {
-                let request = AgentRequest(
-                    method: head.method.rawValue, uri: head.uri, headers: head.headers.map { ($0.name, $0.value) },
-                    overTCP: overTCP)
-                let router = self.router
-                let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-                let promise = context.eventLoop.makePromise(of: AgentResponse.self)
-                promise.completeWithTask { await router.respond(to: request) }
-                promise.futureResult.whenSuccess { response in
-                    let (handler, context) = loopBound.value
-                    handler.write(context: context, response, keepAlive: keepAlive, started: started)
-                }
-            }
+            respond(context: context, to: head)
+        }
+    }
+
+    private func respond(context: ChannelHandlerContext, to head: HTTPRequestHead) {
+        guard peerAllowed else {
+            answer(context: context, .text(403, "Forbidden"), keepAlive: false)
+            return
+        }
+        let request = AgentRequest(
+            method: head.method.rawValue, uri: head.uri, headers: head.headers.map { ($0.name, $0.value) },
+            transport: transport, overConnectionLimit: overConnectionLimit)
+        let keepAlive = head.isKeepAlive
+        let router = self.router
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let started = ContinuousClock.now
+        answering = true
+        connections.set(context.channel, .answering)
+        let promise = context.eventLoop.makePromise(of: AgentResponse.self)
+        promise.completeWithTask { await router.respond(to: request) }
+        promise.futureResult.whenSuccess { response in
+            let (handler, context) = loopBound.value
+            handler.answer(context: context, response, keepAlive: keepAlive, started: started)
         }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is IdleStateHandler.IdleStateEvent, head == nil {
-            context.close(promise: nil)  // no complete request in time
+        if case ChannelEvent.inputClosed = event {
+            // A request followed by a half-close is still answered; otherwise nothing more can come.
+            if answering { closeAfterAnswer = true } else { context.close(promise: nil) }
             return
         }
         context.fireUserInboundEventTriggered(event)
     }
 
-    private func write(
-        context: ChannelHandlerContext, _ response: AgentResponse, keepAlive: Bool, started: ContinuousClock.Instant
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard error is HTTPParserError, !answering else {
+            if answering { closeAfterAnswer = true } else { context.close(promise: nil) }
+            return
+        }
+        head = nil
+        answer(context: context, .text(400, "Bad Request"), keepAlive: false)
+    }
+
+    /// Writes one answer; the connection stays open only for a keep-alive request answered with
+    /// less than 400, and goes back to idle.
+    private func answer(
+        context: ChannelHandlerContext, _ response: AgentResponse, keepAlive: Bool,
+        started: ContinuousClock.Instant = .now
     ) {
+        let keepOpen = keepAlive && response.status < 400 && !closeAfterAnswer
         var headers = HTTPHeaders()
-        headers.add(name: "Content-Type", value: response.contentType)
+        if let contentType = response.contentType { headers.add(name: "Content-Type", value: contentType) }
         headers.add(name: "Content-Length", value: String(response.body.count))
         headers.add(name: "Cache-Control", value: "no-store")
-        if !keepAlive { headers.add(name: "Connection", value: "close") }
+        if !keepOpen { headers.add(name: "Connection", value: "close") }
         let head = HTTPResponseHead(
             version: .http1_1, status: HTTPResponseStatus(statusCode: response.status), headers: headers)
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         context.write(
             wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: response.body)))), promise: nil)
         let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
-        if !keepAlive {
-            let channel = context.channel
+        answering = false
+        let channel = context.channel
+        if keepOpen {
+            connections.set(channel, .idle)
+        } else {
             done.whenComplete { _ in channel.close(promise: nil) }
         }
-        let seconds =
-            Double((ContinuousClock.now - started).components.attoseconds) / 1e18
-            + Double((ContinuousClock.now - started).components.seconds)
+        let elapsed = ContinuousClock.now - started
+        let seconds = Double(elapsed.components.attoseconds) / 1e18 + Double(elapsed.components.seconds)
         let metrics = self.metrics
         let status = response.status
         Task { await metrics.served(status: status, seconds: seconds) }

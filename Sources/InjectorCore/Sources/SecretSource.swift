@@ -45,8 +45,9 @@ public protocol SecretSource: Sendable {
 
 /// One request's state as a refresh round saw it.
 public enum Probe: Sendable {
-    /// The version that answers the request now, and the secret's next rotation date.
-    case version(String, nextRotation: Date?)
+    /// The version that answers the request now, its stages when known, and the secret's next
+    /// rotation date.
+    case version(String, stages: [String]?, nextRotation: Date?)
     /// The value itself (the `get` strategy, the local file).
     case value(SecretValue)
     case failure(SecretsManagerError)
@@ -219,7 +220,7 @@ public struct SecretsManagerSource: SecretSource {
         var probes: [SecretRequest: Probe] = [:]
         for request in requests {
             if let versionID = request.versionID {
-                probes[request] = .version(versionID, nextRotation: nil)
+                probes[request] = .version(versionID, stages: nil, nextRotation: nil)
             } else if let entry = entries.first(where: {
                 $0.name == SecretName(request.id).name || Self.matches(request.id, arn: $0.arn)
             }) {
@@ -250,7 +251,7 @@ public struct SecretsManagerSource: SecretSource {
         var read: [SecretRequest] = []
         for request in requests {
             if let versionID = request.versionID {
-                probes[request] = .version(versionID, nextRotation: nil)
+                probes[request] = .version(versionID, stages: nil, nextRotation: nil)
             } else if denials.containsDescribe(of: request.id) {
                 read.append(request)
             } else {
@@ -296,16 +297,18 @@ public struct SecretsManagerSource: SecretSource {
     }
 
     /// The version carrying the request's stage (`AWSCURRENT` unless set), or a not-found failure.
+    /// Should several carry it (AWS never does; moto can, after a `PutSecretValue` that follows an
+    /// `UpdateSecretVersionStage`), the smallest id is taken, so that rounds never flap between them.
     static func probe(_ request: SecretRequest, versions: [String: [String]], nextRotation: Date?) -> Probe {
         let stage = request.versionStage ?? "AWSCURRENT"
-        guard let version = versions.first(where: { $0.value.contains(stage) })?.key else {
+        guard let version = versions.filter({ $0.value.contains(stage) }).keys.min() else {
             var error = SecretsManagerError(
                 category: .notFound, code: "ResourceNotFoundException", awsMessage: "no version has the stage \(stage)",
                 secretID: request.id)
             error.versionStage = stage
             return .failure(error)
         }
-        return .version(version, nextRotation: nextRotation)
+        return .version(version, stages: versions[version], nextRotation: nextRotation)
     }
 
     static func matches(_ id: String, arn: String) -> Bool {

@@ -1,0 +1,341 @@
+public import FoundationEssentials
+public import SecretsManager
+
+/// The AWS Secrets Manager Agent's HTTP contract as values (SPEC §6): a request in, a route or a
+/// refusal out, and answers chosen from the configured secrets. Pure — no NIO, no clock — so the
+/// Agent's own test cases run against it without sockets. The reference is the Agent's source:
+/// `aws_secretsmanager_agent/src/server.rs` (checks and their order), `parse.rs` (parameters),
+/// `utils.rs` (error bodies) and `aws_secretsmanager_caching/src/output.rs` (the answer's shape).
+public struct AgentAPI: Sendable {
+    /// The Agent's own settings of the same names (its `config.rs`).
+    public struct Settings: Sendable, Equatable {
+        /// Headers any of which may carry the SSRF token on TCP.
+        public var ssrfHeaders: [String]
+        /// The prefix of path-style requests, `/v1/` by default; begins with `/`.
+        public var pathPrefix: String
+
+        public static let defaultSSRFHeaders = ["X-Aws-Parameters-Secrets-Token", "X-Vault-Token"]
+        public static let defaultPathPrefix = "/v1/"
+
+        public init(ssrfHeaders: [String] = Self.defaultSSRFHeaders, pathPrefix: String = Self.defaultPathPrefix) {
+            self.ssrfHeaders = ssrfHeaders
+            self.pathPrefix = pathPrefix
+        }
+    }
+
+    public let settings: Settings
+    private let tokenHeaders: [String]
+
+    public init(settings: Settings) {
+        self.settings = settings
+        self.tokenHeaders = settings.ssrfHeaders.map { $0.lowercased() }
+    }
+
+    /// What to do with a request, checked in the Agent's order (`Server::get_result`): the
+    /// connection limit (`/ping` exempt), then on TCP `X-Forwarded-For` and the token (`/ping`
+    /// exempt), then the method, then the path and its parameters.
+    public func route(_ request: AgentRequest, token: String?) -> AgentRoute {
+        let (path, query) = Self.split(request.uri)
+        if request.overConnectionLimit, path != "/ping" { return .refused(.text(429, "Connection limit exceeded")) }
+        if request.transport == .tcp, path != "/ping" {
+            if request.header("x-forwarded-for") != nil { return .refused(.text(400, "Forwarded")) }
+            guard let token, hasToken(request, token) else { return .refused(.text(403, "Bad Token")) }
+        }
+        guard request.method == "GET" else { return .refused(.text(405, "Not allowed")) }
+        switch path {
+        case "/ping": return .ping
+        case "/health": return .health
+        case "/metrics": return .metrics
+        case "/secretsmanager/get": return Self.secret(query: query, secretID: nil)
+        default:
+            guard path.hasPrefix(settings.pathPrefix) else { return .refused(.text(404, "Not found")) }
+            let id = Self.percentDecode(path.dropFirst(settings.pathPrefix.count), plusIsSpace: false)
+            guard !id.isEmpty else { return .refused(.text(400, "missing secret ID")) }
+            return Self.secret(query: query, secretID: id)
+        }
+    }
+
+    /// Any configured header equal to the token, compared in constant time (the Agent takes the
+    /// first value of each header).
+    private func hasToken(_ request: AgentRequest, _ token: String) -> Bool {
+        tokenHeaders.contains { name in request.header(name).map { constantTimeEquals($0, token) } ?? false }
+    }
+
+    /// `parse.rs`: every pair is read in order, the last value of a parameter wins, every
+    /// `refreshNow` is validated, an unknown parameter is refused. `secretID` is the path-style id,
+    /// which then takes no `secretId` parameter.
+    static func secret(query: Substring?, secretID: String?) -> AgentRoute {
+        var parsed = SecretQuery(secretID: secretID ?? "")
+        for (name, value) in queryPairs(query) {
+            switch name {
+            case "secretId" where secretID == nil: parsed.secretID = value
+            case "versionId": parsed.versionID = value
+            case "versionStage": parsed.versionStage = value
+            case "refreshNow":
+                switch value.lowercased() {
+                case "true", "1": parsed.refreshNow = true
+                case "false", "0": parsed.refreshNow = false
+                default: return .refused(.text(400, "invalid refreshNow value"))
+                }
+            default: return .refused(.text(400, "unknown parameter: \(name)"))
+            }
+        }
+        if parsed.secretID.isEmpty { return .refused(.text(400, "missing parameter secretId")) }
+        return .secret(parsed)
+    }
+
+    /// The path and the query (after the first `?`, without any `#fragment`).
+    static func split(_ uri: String) -> (path: String, query: Substring?) {
+        let withoutFragment = uri.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false)[0]
+        guard let mark = withoutFragment.firstIndex(of: "?") else { return (String(withoutFragment), nil) }
+        return (String(withoutFragment[..<mark]), withoutFragment[withoutFragment.index(after: mark)...])
+    }
+
+    /// `application/x-www-form-urlencoded` pairs, as the `url` crate's `query_pairs`: `&`-separated,
+    /// empty pieces skipped, split at the first `=`, `+` is a space, `%XX` decoded.
+    static func queryPairs(_ query: Substring?) -> [(String, String)] {
+        guard let query else { return [] }
+        return query.split(separator: "&").map { piece in
+            let parts = piece.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            return (percentDecode(parts[0]), parts.count > 1 ? percentDecode(parts[1]) : "")
+        }
+    }
+
+    /// `%XX` decoded (a malformed escape stays as it is); `+` is a space only in a query string
+    /// (names may contain `+`).
+    static func percentDecode(_ text: Substring, plusIsSpace: Bool = true) -> String {
+        let bytes = Array(text.utf8)
+        var decoded: [UInt8] = []
+        decoded.reserveCapacity(bytes.count)
+        var index = 0
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "%"), index + 2 < bytes.count, let high = hexValue(bytes[index + 1]),
+                let low = hexValue(bytes[index + 2])
+            {
+                decoded.append(high << 4 | low)
+                index += 3
+                continue
+            }
+            decoded.append(byte == UInt8(ascii: "+") && plusIsSpace ? 0x20 : byte)
+            index += 1
+        }
+        return String(decoding: decoded, as: UTF8.self)
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+}
+
+/// Where a request came in.
+public enum AgentTransport: Sendable, Equatable {
+    /// The Unix socket: guarded by its mode and `allowUids`, no token.
+    case unixSocket
+    /// Loopback TCP: the SSRF token is required.
+    case tcp
+}
+
+/// A request as the contract sees it: transport-independent, so it is tested without sockets.
+public struct AgentRequest: Sendable {
+    public var method: String
+    public var uri: String
+    public var headers: [(name: String, value: String)]
+    public var transport: AgentTransport
+    /// The connection came in while every slot was busy answering: only `/ping` is served.
+    public var overConnectionLimit: Bool
+
+    public init(
+        method: String, uri: String, headers: [(name: String, value: String)], transport: AgentTransport,
+        overConnectionLimit: Bool = false
+    ) {
+        self.method = method
+        self.uri = uri
+        self.headers = headers
+        self.transport = transport
+        self.overConnectionLimit = overConnectionLimit
+    }
+
+    /// The first value of a header, by its lowercased name.
+    func header(_ lowercasedName: String) -> String? {
+        headers.first { $0.name.lowercased() == lowercasedName }?.value
+    }
+}
+
+/// What a request asks for, parsed.
+public struct SecretQuery: Sendable, Equatable {
+    public var secretID: String
+    public var versionID: String?
+    public var versionStage: String?
+    public var refreshNow = false
+
+    public init(secretID: String, versionID: String? = nil, versionStage: String? = nil, refreshNow: Bool = false) {
+        self.secretID = secretID
+        self.versionID = versionID
+        self.versionStage = versionStage
+        self.refreshNow = refreshNow
+    }
+}
+
+public enum AgentRoute: Sendable, Equatable {
+    case ping
+    /// Ours, not the Agent's: the sidecar's health and metrics.
+    case health
+    case metrics
+    case secret(SecretQuery)
+    /// Refused by the Agent's own rules, with its own answer.
+    case refused(AgentResponse)
+}
+
+public struct AgentResponse: Sendable, Equatable {
+    public var status: Int
+    /// None for the Agent's own plain-text refusals, which carry no `Content-Type`.
+    public var contentType: String?
+    public var body: [UInt8]
+
+    public init(status: Int, contentType: String?, body: [UInt8]) {
+        self.status = status
+        self.contentType = contentType
+        self.body = body
+    }
+
+    /// The Agent's own refusals: a short text, no content type (`server.rs`).
+    static func text(_ status: Int, _ text: String) -> AgentResponse {
+        AgentResponse(status: status, contentType: nil, body: Array(text.utf8))
+    }
+
+    static func json(_ status: Int, _ body: [UInt8]) -> AgentResponse {
+        AgentResponse(status: status, contentType: "application/json", body: body)
+    }
+
+    /// A Secrets Manager error as the Agent passes it on (`utils.rs` `err_response`): its code and
+    /// message, or `InternalFailure` alone when there is no message.
+    static func serviceError(_ status: Int, type: String, message: String) -> AgentResponse {
+        guard !message.isEmpty, type != "InternalFailure" else {
+            return .json(500, Array(#"{"__type":"InternalFailure"}"#.utf8))
+        }
+        return .json(
+            status,
+            Array(
+                "{\"__type\":\(JSONValue.string(type).serialized), \"message\":\(JSONValue.string(message).serialized)}"
+                    .utf8))
+    }
+
+    /// Only configured secrets are served (our deliberate difference from the Agent).
+    static let notFound = serviceError(
+        404, type: "ResourceNotFoundException", message: "Secrets Manager can't find the specified secret.")
+
+    /// A failed `refreshNow`, as the Agent answers it (`cache_manager.rs` `svc_err`): Secrets
+    /// Manager's own status, code and message; 504 for a timeout, 502 for a connection failure.
+    static func failure(_ error: SecretsManagerError) -> AgentResponse {
+        if let status = error.httpStatus, let code = error.code {
+            return serviceError(status, type: code, message: error.awsMessage ?? "")
+        }
+        if error.category == .network {
+            return error.timedOut
+                ? serviceError(504, type: "TimeoutError", message: "Timeout")
+                : serviceError(502, type: "ConnectionError", message: "Read Error")
+        }
+        return serviceError(500, type: "InternalFailure", message: "")
+    }
+}
+
+/// One configured secret's cached answer: the request it was configured as, its value and the
+/// response body, encoded once per version.
+struct AgentEntry: Sendable {
+    var request: SecretRequest
+    var value: SecretValue
+    var body: [UInt8]
+
+    init(request: SecretRequest, value: SecretValue) {
+        self.request = request
+        self.value = value
+        self.body = Self.encode(value)
+    }
+
+    /// `GetSecretValue`'s shape as the Agent writes it (`output.rs`): `ARN`, `Name`, `VersionId`,
+    /// `SecretString` or `SecretBinary` (base64), `VersionStages`, and `CreatedDate` as a string of
+    /// seconds (or null).
+    static func encode(_ value: SecretValue) -> [UInt8] {
+        var members: [JSONValue.Member] = [
+            .init(key: "ARN", value: .string(value.arn)), .init(key: "Name", value: .string(value.name)),
+            .init(key: "VersionId", value: .string(value.versionID)),
+        ]
+        if let string = value.secretString {
+            members.append(.init(key: "SecretString", value: .string(string)))
+        } else if let binary = value.secretBinary {
+            members.append(.init(key: "SecretBinary", value: .string(Data(binary).base64EncodedString())))
+        }
+        members.append(.init(key: "VersionStages", value: .array(value.versionStages.map { .string($0) })))
+        members.append(.init(key: "CreatedDate", value: value.createdDate.map { .string(createdDate($0)) } ?? .null))
+        return Array(JSONValue.object(members).serialized.utf8)
+    }
+
+    /// Seconds since the epoch as Rust prints an `f64` (`serde_with`'s `TimestampSecondsWithFrac<String>`):
+    /// the shortest text that reads back the same number, without a trailing `.0`.
+    static func createdDate(_ date: Date) -> String {
+        let text = "\(date.timeIntervalSince1970)"
+        return text.hasSuffix(".0") ? String(text.dropLast(2)) : text
+    }
+
+    /// The entry that answers `query`, or the answer that refuses it. An id matches an entry by
+    /// exactly what it names: a name matches the secret's name (or the configured id); a full ARN
+    /// matches only that ARN, and an ARN without its random suffix only the secret it names. Among
+    /// several entries of one secret, the one configured for the requested stage (current, unless
+    /// a stage is asked for) comes first, then the others in a fixed order.
+    static func select(_ query: SecretQuery, among entries: [AgentEntry]) -> Selection {
+        let id = query.secretID
+        let candidates = entries.filter { entry in
+            if entry.request.id == id { return true }
+            if id.hasPrefix("arn:") {
+                return entry.value.arn == id
+                    || (entry.value.arn.hasPrefix(id + "-") && entry.value.arn.count == id.count + 7)
+            }
+            return entry.value.name == id
+        }
+        let stage = query.versionStage ?? "AWSCURRENT"
+        let ordered = candidates.sorted { left, right in
+            let leftFirst = (left.request.versionStage ?? "AWSCURRENT") == stage && left.request.versionID == nil
+            let rightFirst = (right.request.versionStage ?? "AWSCURRENT") == stage && right.request.versionID == nil
+            if leftFirst != rightFirst { return leftFirst }
+            return left.request.description < right.request.description
+        }
+        if let versionID = query.versionID {
+            guard let entry = ordered.first(where: { $0.value.versionID == versionID }) else {
+                return .refused(.notFound)
+            }
+            if let wanted = query.versionStage, !entry.value.versionStages.contains(wanted) {
+                return .refused(
+                    .serviceError(
+                        400, type: "InvalidRequestException",
+                        message: "You provided a VersionStage that is not associated to the provided VersionId."))
+            }
+            return .entry(entry)
+        }
+        guard let entry = ordered.first(where: { $0.value.versionStages.contains(stage) }) else {
+            return .refused(.notFound)
+        }
+        return .entry(entry)
+    }
+
+    enum Selection {
+        case entry(AgentEntry)
+        case refused(AgentResponse)
+    }
+}
+
+/// Compares in time that depends only on the lengths, not on where the bytes differ.
+func constantTimeEquals(_ left: String, _ right: String) -> Bool {
+    let a = Array(left.utf8)
+    let b = Array(right.utf8)
+    var difference = UInt8(a.count == b.count ? 0 : 1)
+    for index in 0..<max(a.count, b.count) {
+        difference |= (index < a.count ? a[index] : 0) ^ (index < b.count ? b[index] : 0)
+    }
+    return difference == 0
+}

@@ -1,0 +1,127 @@
+import Foundation
+import TestSupport
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The Agent contract on the built binary (SPEC §6; the unit-level cases are `AgentContractTests`):
+/// connections nobody can starve, and a `refreshNow` that fails answers instead of dropping.
+@Suite struct AgentConnectionTests {
+    static let token = "agent-connection-token"
+
+    /// Needs room for the 1,800 connections the test holds, and a bit more.
+    static func raiseOpenFileLimit() {
+        var limit = rlimit()
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        limit.rlim_cur = min(limit.rlim_max, 8192)
+        setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+    }
+
+    @Test func halfSentHeadsAndBodiesThatNeverComeLockNobodyOut() async throws {
+        Self.raiseOpenFileLimit()
+        let folder = try BlackBox.temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try #"{"app/token": "t0k3n-value"}"#.write(toFile: "\(folder)/dev.json", atomically: true, encoding: .utf8)
+        let port = freeLoopbackPort()
+        let socket = "\(folder)/out/injector.sock"
+        let sidecar = try BlackBox.launch(
+            ["run"],
+            environment: [
+                "AWS_TOKEN": Self.token,
+                "SECRETS_INJECTOR_CONFIG":
+                    #"{"source": {"local": "\#(folder)/dev.json"}, "outputDir": "\#(folder)/out", "secrets": [{"id": "app/token"}], "server": {"tcpPort": \#(port)}, "log": {"level": "error"}}"#,
+            ])
+        defer { if sidecar.isRunning { sidecar.terminate() } }
+        try #require(await SidecarCommandTests.waitFor(20) { FileManager.default.fileExists(atPath: socket) })
+        try await Task.sleep(for: .milliseconds(300))
+
+        // 900 half heads and 900 announced bodies that never come, half on each listener (each
+        // holds 800): the one idle longest makes room for each newcomer.
+        let held = await onThread { () -> [RawConnection] in
+            var held: [RawConnection] = []
+            for index in 0..<1800 {
+                let connection = index % 2 == 0 ? RawConnection(port: port) : RawConnection(unixPath: socket)
+                guard let connection else { continue }
+                if index < 900 {
+                    connection.send("GET /secretsmanager/get?secretId=app/token HTTP/1.1\r\nHost: local")
+                } else {
+                    connection.send(
+                        "GET /ping HTTP/1.1\r\nHost: localhost\r\nX-Vault-Token: \(Self.token)\r\nContent-Length: 100000\r\n\r\nabc"
+                    )
+                }
+                held.append(connection)
+            }
+            return held
+        }
+        #expect(held.count == 1800, "connections refused: \(1800 - held.count)")
+        // Let the server take them all in (a debug build on a busy CI machine needs a moment for
+        // 1,800 accepts): 100 beyond each listener's 800 are dropped, the ones idle the longest.
+        let caughtUp = await SidecarCommandTests.waitFor(30) {
+            held.filter(\.isClosedByPeer).count >= 200
+        }
+        #expect(caughtUp, "dropped: \(held.filter(\.isClosedByPeer).count)")
+
+        // A good client on each listener is answered within a second, while they are held.
+        for arguments in [
+            ["--unix-socket", socket, "http://localhost/secretsmanager/get?secretId=app/token"],
+            ["-H", "X-Aws-Parameters-Secrets-Token: \(Self.token)", "http://127.0.0.1:\(port)/v1/app/token"],
+        ] {
+            let result = try await run(
+                "/usr/bin/curl",
+                ["-s", "--max-time", "5", "-o", "/dev/null", "-w", "%{http_code} %{time_total}"]
+                    + arguments, environment: [:])
+            let parts = result.stdout.split(separator: " ")
+            #expect(parts.first == "200", "\(arguments): \(result.stdout)")
+            #expect((Double(parts.last ?? "") ?? 99) < 1, "\(arguments): \(result.stdout)")
+        }
+        let health = try await run(BlackBox.binary, ["health", "--socket", socket], environment: [:], timeout: 10)
+        #expect(health.status == 0, "\(health.stderr)")
+        #expect(health.duration < 1, "\(health.duration)")
+        #expect(sidecar.isRunning)
+        withExtendedLifetime(held) {}
+    }
+
+    @Test(.enabled(if: BlackBox.hasPeers, "moto[server] and boto3 are not installed"))
+    func refreshNowWithSecretsManagerCutOffAnswersWithAnError() async throws {
+        let peers = try await PeerProcess.start(
+            python: Repository.root.appendingPathComponent("scripts/harness/aws_peers.py"), timeout: 90)
+        defer { peers.stop() }
+        let folder = try BlackBox.temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let port = freeLoopbackPort()
+        let owner = getuid() == 0 ? "" : #""defaults": {"uid": \#(getuid()), "gid": \#(getgid())}, "#
+        var environment = BlackBox.taskEnvironment(
+            peers,
+            [
+                "AWS_TOKEN": Self.token, "SECRETS_INJECTOR_OUTPUT_DIR": "\(folder)/out",
+                "SECRETS_INJECTOR_CONFIG":
+                    #"{\#(owner)"server": {"socketPath": "\#(folder)/out/injector.sock", "tcp": true, "tcpPort": \#(port)}}"#,
+            ])
+        environment["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = peers.string("routedEndpoint")
+        let sidecar = try BlackBox.launch(
+            ["run", "--config", Repository.root.appendingPathComponent("examples/pipeline-pulse.json").path],
+            environment: environment)
+        defer { if sidecar.isRunning { sidecar.terminate() } }
+        try #require(
+            await SidecarCommandTests.waitFor(30) { FileManager.default.fileExists(atPath: "\(folder)/out/.ready") })
+
+        let url = "http://127.0.0.1:\(port)/secretsmanager/get?secretId=pipeline-pulse/prod/database"
+        let header = "X-Aws-Parameters-Secrets-Token: \(Self.token)"
+        #expect(try await SidecarCommandTests.curl(["-H", header, url + "&refreshNow=true"]).status == 200)
+        _ = try await SidecarCommandTests.curl([peers.string("control") + "route-off"])
+        let started = Date()
+        let failed = try await run(
+            "/usr/bin/curl",
+            ["-s", "--max-time", "30", "-w", "\n%{http_code}", "-H", header, url + "&refreshNow=true"],
+            environment: [:], timeout: 40)
+        let lines = failed.stdout.split(separator: "\n")
+        #expect(
+            ["502", "504"].contains(String(lines.last ?? "")), "an error status, not a dropped connection: \(failed)")
+        #expect(lines.first == #"{"__type":"ConnectionError", "message":"Read Error"}"#, "\(failed.stdout)")
+        #expect(Date().timeIntervalSince(started) < 30)
+        // Without refreshNow, the last value is still served.
+        #expect(try await SidecarCommandTests.curl(["-H", header, url]).status == 200)
+    }
+}
