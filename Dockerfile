@@ -18,8 +18,13 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends libcurl4 ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --system --gid 10001 injector \
-    && useradd --system --uid 10001 --gid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin injector
+    && useradd --system --uid 10001 --gid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin injector \
+    && install -d -m 0750 -o 10001 -g 1000 /run/secrets
 COPY --from=build /out/secrets-injector /usr/local/bin/secrets-injector
+# The output folder, owned by the injector and readable by the app's group 1000. A Fargate bind
+# mount starts as a copy of this folder (ECS creates it root-owned, 0755, when the image lacks it,
+# and the non-root injector could not write there; it refuses such a folder with exit 5).
+VOLUME ["/run/secrets"]
 USER 10001:10001
 ENTRYPOINT ["/usr/local/bin/secrets-injector"]
 CMD ["run"]

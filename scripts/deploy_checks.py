@@ -105,6 +105,38 @@ def check_task_definitions():
     return problems
 
 
+def check_output_folders():
+    """The injector's output folder must be one it owns and nobody else can write into (SPEC §5,
+    README "The output folder"): a tmpfs with the injector's uid and no group/other write, or, for a
+    bind mount (Fargate), the folder the image creates: owned by the injector, 0750, a VOLUME."""
+    problems = []
+    dockerfile = open(os.path.join(ROOT, "Dockerfile")).read()
+    for path in TASKS:
+        name = os.path.basename(path)
+        task = load(path)
+        injector = next(c for c in task["containerDefinitions"] if c["name"] == INJECTOR)
+        uid = (injector.get("user") or "0").split(":")[0]
+        mounts = {m["sourceVolume"]: m["containerPath"] for m in injector.get("mountPoints", []) if not m.get("readOnly")}
+        for volume in task.get("volumes", []):
+            if volume["name"] not in mounts:
+                continue
+            folder = mounts[volume["name"]]
+            options = volume.get("dockerVolumeConfiguration", {}).get("driverOpts", {})
+            if options:
+                opts = dict(o.split("=", 1) for o in options.get("o", "").split(",") if "=" in o)
+                mode = int(opts.get("mode", "1777"), 8)
+                if opts.get("uid") != uid:
+                    problems.append(f"{name}: volume {volume['name']} is not owned by the injector's uid {uid} (o={options.get('o')})")
+                if mode & 0o022:
+                    problems.append(f"{name}: volume {volume['name']} mode {oct(mode)} lets others write into the output folder")
+            else:
+                created = re.search(rf"install -d -m 0750 -o {uid} -g \d+ {re.escape(folder)}\b", dockerfile)
+                declared = re.search(rf'VOLUME \["{re.escape(folder)}"\]', dockerfile)
+                if not (created and declared):
+                    problems.append(f"{name}: bind mount {folder}: the Dockerfile must create it owned by {uid}, mode 0750, and declare it a VOLUME (ECS makes it root-owned 0755 otherwise)")
+    return problems
+
+
 def check_iam():
     from parliament import analyze_policy_string
 
@@ -248,7 +280,8 @@ def main():
         for path in TASKS:
             print(json.dumps({"file": os.path.basename(path), "config": json.dumps(injector_config(load(path)))}))
         return
-    problems = {"task-definitions": check_task_definitions, "iam": check_iam, "compose": check_compose}[command]()
+    problems = {"task-definitions": lambda: check_task_definitions() + check_output_folders(), "iam": check_iam,
+                "compose": check_compose}[command]()
     for problem in problems:
         print(problem)
     sys.exit(1 if problems else 0)

@@ -1,6 +1,10 @@
 import FoundationEssentials
 public import HTTPTransport
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Credentials from the ECS container credential endpoint (the task role), SPEC §3:
 /// `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` on `http://169.254.170.2`, else
 /// `AWS_CONTAINER_CREDENTIALS_FULL_URI` when it is https or on an allowed host; the
@@ -8,7 +12,7 @@ public import HTTPTransport
 /// `AWS_CONTAINER_AUTHORIZATION_TOKEN`. Never through a proxy; 2 s per attempt, 3 attempts.
 public struct ContainerCredentialProvider: CredentialProvider {
     /// Hosts a plain-http FULL_URI may name besides loopback (the ECS and EKS agents).
-    public static let allowedHosts: Set<String> = ["169.254.170.2", "169.254.170.23", "fd00:ec2::23", "localhost"]
+    public static let allowedHosts = ContainerEndpointPolicy.allowedHosts
     static let ecsHost = "http://169.254.170.2"
 
     public let url: String
@@ -55,27 +59,9 @@ public struct ContainerCredentialProvider: CredentialProvider {
 
     /// A FULL_URI must be https, or name a loopback address or one of ``allowedHosts``.
     static func validateFullURI(_ uri: String) throws(CredentialError) {
-        guard let parsed = URL(string: uri), let scheme = parsed.scheme?.lowercased(),
-            scheme == "http" || scheme == "https",
-            var host = parsed.host(percentEncoded: false), !host.isEmpty
-        else {
-            throw CredentialError(.configuration, "AWS_CONTAINER_CREDENTIALS_FULL_URI \"\(uri)\" is not an http(s) URL")
+        if let problem = ContainerEndpointPolicy.problem(uri) {
+            throw CredentialError(.configuration, "AWS_CONTAINER_CREDENTIALS_FULL_URI \(problem)")
         }
-        if scheme == "https" { return }
-        host = host.lowercased()
-        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        if allowedHosts.contains(host) || isLoopback(host) { return }
-        throw CredentialError(
-            .configuration,
-            "AWS_CONTAINER_CREDENTIALS_FULL_URI host \(host) is not allowed over plain http: use https, a loopback address, or one of 169.254.170.2, 169.254.170.23, fd00:ec2::23, localhost"
-        )
-    }
-
-    static func isLoopback(_ host: String) -> Bool {
-        if host == "::1" || host == "0:0:0:0:0:0:0:1" { return true }
-        let octets = host.split(separator: ".", omittingEmptySubsequences: false)
-        guard octets.count == 4, octets.allSatisfy({ UInt8($0) != nil }) else { return false }
-        return octets[0] == "127"
     }
 
     static func validate(token: String, from source: String) throws(CredentialError) {
@@ -212,5 +198,68 @@ public struct InstanceMetadataProvider: CredentialProvider {
 
     private func text(_ request: HTTPRequest) async throws(CredentialError) -> String {
         String(decoding: try await bytes(request), as: UTF8.self)
+    }
+}
+
+/// Which container endpoints may be reached over plain http (SPEC §3; botocore's
+/// `ContainerMetadataFetcher`): any https URL; over http only a loopback address (127.0.0.0/8,
+/// `::1`), `localhost`, or the ECS/EKS agents' `169.254.170.2`, `169.254.170.23`, `fd00:ec2::23`.
+/// The URL is read by libcurl's own parser (``URLParts``), so the host checked is the host
+/// connected to; addresses are compared by value (`inet_pton`), and a host that is neither an
+/// exact address literal nor `localhost` is refused over plain http.
+public enum ContainerEndpointPolicy {
+    public static let allowedHosts = ["169.254.170.2", "169.254.170.23", "fd00:ec2::23", "localhost"]
+
+    /// Why `uri` may not be used, or nil.
+    public static func problem(_ uri: String) -> String? {
+        guard let parts = URLParts(uri), parts.scheme == "http" || parts.scheme == "https" else {
+            return "\"\(uri)\" is not an http(s) URL libcurl can connect to"
+        }
+        if parts.scheme == "https" { return nil }
+        guard let written = parts.hostAsWritten, let address = exactAddress(written: written, connected: parts.host)
+        else {
+            return
+                "host \(parts.hostAsWritten ?? parts.host) is not allowed over plain http: not an exact address literal or localhost (libcurl reads it as \(parts.host)); use https, a loopback address, or one of \(allowedHosts.joined(separator: ", "))"
+        }
+        if isAllowed(address) { return nil }
+        return
+            "host \(written) is not allowed over plain http: use https, a loopback address, or one of \(allowedHosts.joined(separator: ", "))"
+    }
+
+    /// An address, parsed once by value (`inet_pton`).
+    public enum Address: Equatable {
+        case localhost
+        case v4(UInt32)
+        case v6([UInt8])
+    }
+
+    /// The address the host names, when the URL writes it exactly as libcurl connects to it:
+    /// `localhost`, a dotted-decimal IPv4 literal (no leading zeros, no short or hex forms, no
+    /// percent-escapes), or an IPv6 literal (any valid spelling, no zone).
+    static func exactAddress(written: String, connected: String) -> Address? {
+        if written == "localhost", connected == "localhost" { return .localhost }
+        var v4 = in_addr()
+        if written == connected, inet_pton(AF_INET, written, &v4) == 1 { return .v4(UInt32(bigEndian: v4.s_addr)) }
+        var writtenV6 = in6_addr()
+        var connectedV6 = in6_addr()
+        guard inet_pton(AF_INET6, written, &writtenV6) == 1, inet_pton(AF_INET6, connected, &connectedV6) == 1
+        else { return nil }
+        let bytes = withUnsafeBytes(of: writtenV6) { Array($0) }
+        return bytes == withUnsafeBytes(of: connectedV6) { Array($0) } ? .v6(bytes) : nil
+    }
+
+    /// Loopback (127.0.0.0/8, `::1`), `localhost`, or one of the agents' addresses.
+    static func isAllowed(_ address: Address) -> Bool {
+        switch address {
+        case .localhost: true
+        case .v4(let value): value >> 24 == 127 || value == 0xA9FE_AA02 || value == 0xA9FE_AA17  // 169.254.170.2, .23
+        case .v6(let bytes): bytes == in6Bytes("::1") || bytes == in6Bytes("fd00:ec2::23")
+        }
+    }
+
+    private static func in6Bytes(_ literal: String) -> [UInt8] {
+        var address = in6_addr()
+        _ = inet_pton(AF_INET6, literal, &address)
+        return withUnsafeBytes(of: address) { Array($0) }
     }
 }

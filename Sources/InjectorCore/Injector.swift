@@ -48,7 +48,7 @@ public struct Injector: Sendable {
     public init(config: Config, source: any SecretSource, logger: Logger) {
         self.config = config
         self.source = source
-        self.writer = GenerationWriter(directory: config.outputDir)
+        self.writer = GenerationWriter(directory: config.outputDir, outputGroup: config.socketGroup)
         self.logger = logger
     }
 

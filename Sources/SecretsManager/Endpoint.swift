@@ -1,3 +1,4 @@
+import AWSCredentials
 import FoundationEssentials
 public import HTTPTransport
 
@@ -63,6 +64,11 @@ public enum RegionResolver {
         guard let metadata = environment["ECS_CONTAINER_METADATA_URI_V4"], !metadata.isEmpty else {
             throw SecretsManagerError.configuration(
                 "no AWS region: set AWS_REGION (or \"region\" in the configuration)")
+        }
+        // The task metadata endpoint is the ECS agent's: held to the same hosts as the credential endpoint.
+        if let problem = ContainerEndpointPolicy.problem(metadata) {
+            throw SecretsManagerError.configuration(
+                "no AWS region: set AWS_REGION; ECS_CONTAINER_METADATA_URI_V4 \(problem)")
         }
         let url = metadata.hasSuffix("/") ? metadata + "task" : metadata + "/task"
         struct Task: Decodable { var TaskARN: String }

@@ -142,13 +142,18 @@ struct Health: AsyncParsableCommand {
 struct Check: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract:
-            "Validate the configuration and print the plan (secrets, files, modes, owners, templates) without any network call."
+            "Validate the configuration and print the plan (secrets, files, modes, owners, templates) without any network call; an existing outputDir must be safe (exit 5)."
     )
 
     @OptionGroup var options: ConfigOptions
 
     func run() throws {
-        print(try options.load(environment: ProcessInfo.processInfo.environment).plan)
+        let config = try options.load(environment: ProcessInfo.processInfo.environment)
+        print(config.plan)
+        // An existing outputDir must be one nobody else can write into (SPEC §5), as init and run check.
+        if let problem = OutputFolderPolicy.problem(of: config.outputDir, outputGroup: config.socketGroup) {
+            fail(problem, .cannotWrite)
+        }
     }
 }
 

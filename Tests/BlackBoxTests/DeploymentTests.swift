@@ -101,6 +101,11 @@ import Testing
         containers[1]["mountPoints"] = [["sourceVolume": "nowhere", "containerPath": "/run/secrets", "readOnly": true]]
         task["containerDefinitions"] = containers
         task["cpu"] = 512  // botocore: must be a string
+        var volumes = task["volumes"] as! [[String: Any]]
+        var volume = volumes[0]["dockerVolumeConfiguration"] as! [String: Any]
+        volume["driverOpts"] = ["type": "tmpfs", "device": "tmpfs", "o": "size=16m,mode=0777,uid=0,gid=1000"]
+        volumes[0]["dockerVolumeConfiguration"] = volume
+        task["volumes"] = volumes
         try JSONSerialization.data(withJSONObject: task).write(to: URL(fileURLWithPath: path))
         if pythonHasModule("botocore") {
             let result = try await run(
@@ -109,7 +114,8 @@ import Testing
             #expect(result.status == 1)
             for expected in [
                 "botocore", "DB_PASSWORD looks like a secret", "mounts unknown volume nowhere",
-                "does not wait for the injector (HEALTHY)",
+                "does not wait for the injector (HEALTHY)", "is not owned by the injector's uid 10001",
+                "mode 0o777 lets others write into the output folder",
             ] {
                 #expect(result.stdout.contains(expected), "\(expected): \(result.stdout)")
             }

@@ -107,4 +107,29 @@ import Testing
         }
         #expect(error?.description.contains("\(parent)/out") == true)
     }
+
+    @Test func theOutputFolderMustBeOursAndWritableByNoOneElse() {
+        func problem(uid: UInt32 = 10001, gid: UInt32 = 1000, mode: UInt32, group: UInt32? = 1000) -> String? {
+            OutputFolderPolicy.problem(
+                uid: uid, gid: gid, mode: mode, path: "/run/secrets", outputGroup: group, ourUID: 10001)
+        }
+        #expect(problem(mode: 0o40750) == nil, "a tmpfs of mode 0750, ours")
+        #expect(problem(uid: 0, gid: 0, mode: 0o40755) == nil, "root's, not writable by others")
+        #expect(problem(mode: 0o41777) == nil, "sticky, like /tmp")
+        #expect(problem(mode: 0o40770) == nil, "group-writable by the outputs' group on our folder")
+        #expect(problem(mode: 0o40770, group: 2000)?.contains("writable by group 1000 (mode 0770)") == true)
+        #expect(
+            problem(uid: 0, mode: 0o40770)?.contains("writable by group") == true, "the group rule needs our folder")
+        #expect(problem(mode: 0o40777)?.contains("writable by every user (mode 0777)") == true)
+        #expect(problem(uid: 1000, mode: 0o40750)?.hasPrefix("outputDir /run/secrets is owned by uid 1000") == true)
+    }
+
+    @Test func onlyOurOwnGenerationNamesAreGenerations() {
+        #expect(GenerationWriter.isGenerationName(GenerationWriter.newGenerationName()))
+        for name in [
+            "..data", "..2026", "../victim", "..2026_11_29_00_33_51.25272560x", "..2026_11_29_00_33_51_252725602",
+        ] {
+            #expect(!GenerationWriter.isGenerationName(name), "\(name)")
+        }
+    }
 }

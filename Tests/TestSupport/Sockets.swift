@@ -101,13 +101,6 @@ public final class RawConnection: @unchecked Sendable {
         return false
     }
 
-    /// True when the peer has closed the connection, without waiting (any data stays unread).
-    public var isClosedByPeer: Bool {
-        var byte: UInt8 = 0
-        let count = recv(descriptor, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
-        return count == 0 || (count < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
-    }
-
     private static func complete(_ bytes: [UInt8]) -> String? {
         let text = String(decoding: bytes, as: UTF8.self)
         guard let end = text.range(of: "\r\n\r\n") else { return nil }

@@ -15,4 +15,8 @@ int cprocess_pipe_cloexec(int fds[2]);
 /// Closes every descriptor from `lowest` up in the spawned child.
 int cprocess_spawn_close_from(posix_spawn_file_actions_t *actions, int lowest);
 
+/// openat2(2) with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS: opens `path` below `dirfd` only, through
+/// no symbolic link at all. -1 with errno ENOSYS where the kernel (or a seccomp filter) lacks it.
+int cprocess_open_beneath(int dirfd, const char *path, int flags, unsigned int mode);
+
 #endif

@@ -20,6 +20,8 @@ public struct HealthReport: Sendable {
     public var generation: String?
     public var strategy: RefreshStrategy?
     public var deniedOperations: [String]
+    /// Why the last generation could not be written, if it could not.
+    public var writeFailure: String?
     public var secrets: [SecretStore.Status]
     public let status: Status
     /// Why the status is not `healthy`, in one line.
@@ -28,8 +30,8 @@ public struct HealthReport: Sendable {
 
     public init(
         ready: Bool, consecutiveFailures: Int = 0, secondsSinceLastRefresh: Double? = nil, generation: String? = nil,
-        strategy: RefreshStrategy? = nil, deniedOperations: [String] = [], secrets: [SecretStore.Status],
-        maxStaleSeconds: Int? = nil, now: Date
+        strategy: RefreshStrategy? = nil, deniedOperations: [String] = [], writeFailure: String? = nil,
+        secrets: [SecretStore.Status], maxStaleSeconds: Int? = nil, now: Date
     ) {
         self.ready = ready
         self.consecutiveFailures = consecutiveFailures
@@ -37,15 +39,17 @@ public struct HealthReport: Sendable {
         self.generation = generation
         self.strategy = strategy
         self.deniedOperations = deniedOperations
+        self.writeFailure = writeFailure
         self.secrets = secrets
         self.now = now
         (status, reason) = Self.evaluate(
-            ready: ready, consecutiveFailures: consecutiveFailures, secrets: secrets, maxStaleSeconds: maxStaleSeconds,
-            now: now)
+            ready: ready, consecutiveFailures: consecutiveFailures, writeFailure: writeFailure, secrets: secrets,
+            maxStaleSeconds: maxStaleSeconds, now: now)
     }
 
     private static func evaluate(
-        ready: Bool, consecutiveFailures: Int, secrets: [SecretStore.Status], maxStaleSeconds: Int?, now: Date
+        ready: Bool, consecutiveFailures: Int, writeFailure: String?, secrets: [SecretStore.Status],
+        maxStaleSeconds: Int?, now: Date
     ) -> (Status, String?) {
         guard ready else { return (.unhealthy, "no generation committed yet") }
         if let maxStaleSeconds {
@@ -62,6 +66,7 @@ public struct HealthReport: Sendable {
                 )
             }
         }
+        if let writeFailure { return (.degraded, "the new generation cannot be written: \(writeFailure)") }
         if let failing = secrets.first(where: { $0.lastError != nil }), let error = failing.lastError {
             return (.degraded, "\(failing.id): \(error)")
         }
@@ -86,6 +91,7 @@ public struct HealthReport: Sendable {
         if let generation { members.append(.init(key: "generation", value: .string(generation))) }
         if let strategy { members.append(.init(key: "strategy", value: .string(strategy.rawValue))) }
         members.append(.init(key: "deniedOperations", value: .array(deniedOperations.map { .string($0) })))
+        members.append(.init(key: "writeFailure", value: writeFailure.map { .string($0) } ?? .null))
         members.append(
             .init(
                 key: "secrets",

@@ -74,7 +74,7 @@ public actor Refresher {
             throw InjectorFailure(problems: problems + [Problem(message: "\(error)", exitStatus: ExitStatus.of(error))])
         }
         let files = try injector.renderFiles(secrets: secrets, results: results, problems: problems)
-        let (generation, _) = try commit(files)
+        let (generation, _) = try await commit(files)
         await store.record(results, at: clock.now())
         await store.commit(secrets: secrets, required: required(secrets), generation: generation)
         await store.using(
@@ -193,7 +193,7 @@ public actor Refresher {
             await store.record(outcomes.filter { if case .failure = $0.value { true } else { false } }, at: now)
             throw error
         }
-        let (generation, committed) = try commit(files)
+        let (generation, committed) = try await commit(files)
         await store.record(outcomes, at: now)
         await store.commit(secrets: secrets, required: required, generation: generation)
         guard committed else { return report }  // same content under a new version: nothing to tell
@@ -203,9 +203,11 @@ public actor Refresher {
         return report
     }
 
-    private func commit(_ files: [OutputFile]) throws -> (generation: String, committed: Bool) {
+    private func commit(_ files: [OutputFile]) async throws -> (generation: String, committed: Bool) {
         do {
-            switch try injector.writer.commit(files) {
+            let outcome = try injector.writer.commit(files)
+            await store.recordWrite(failure: nil)
+            switch outcome {
             case .committed(let generation):
                 logger.info(
                     "committed a new generation", metadata: ["generation": "\(generation)", "files": "\(files.count)"])
@@ -215,6 +217,7 @@ public actor Refresher {
                 return (generation, false)
             }
         } catch {
+            await store.recordWrite(failure: "\(error)")
             throw InjectorFailure(problems: [Problem(message: "\(error)", exitStatus: .cannotWrite)])
         }
     }

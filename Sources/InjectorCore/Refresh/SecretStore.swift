@@ -85,6 +85,11 @@ public actor SecretStore {
 
     func using(strategy: RefreshStrategy) { self.strategy = strategy }
 
+    /// Why the last generation could not be written (nil once one is), for `/health`.
+    public private(set) var writeFailure: String?
+
+    func recordWrite(failure: String?) { writeFailure = failure }
+
     /// A request whose version was seen unchanged this round; `stages`, when the round saw them,
     /// keep its answer's `VersionStages` fresh.
     func confirm(_ request: SecretRequest, stages: [String]?, at now: Date) {
