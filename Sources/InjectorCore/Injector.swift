@@ -176,7 +176,7 @@ public struct Injector: Sendable {
         }
 
         if let env = config.env {
-            var lines: [UInt8] = []
+            var values: [(name: String, value: [UInt8])] = []
             for entry in env.entries {
                 let request = entry.request
                 switch results[request] {
@@ -185,7 +185,7 @@ public struct Injector: Sendable {
                     do {
                         let bytes = try content.value(
                             at: entry.valueFrom.jsonKey.map { [$0] } ?? [], alias: entry.valueFrom.secret.name)
-                        lines += Array("\(entry.name)=".utf8) + TemplateFilters.dotenvQuoted(bytes) + [0x0A]
+                        values.append((entry.name, bytes))
                     } catch {
                         problems.append(
                             Problem(message: error.message(output: "env \(entry.name)"), exitStatus: .notFoundOrDenied))
@@ -199,7 +199,10 @@ public struct Injector: Sendable {
                         Problem(message: "env \(entry.name): no answer for \(request)", exitStatus: .unavailable))
                 }
             }
-            files.append(OutputFile(path: env.file.path, bytes: lines, mode: env.file.mode, owner: env.file.owner))
+            files.append(
+                OutputFile(
+                    path: env.file.path, bytes: DotenvQuoting.dotenvFile(values), mode: env.file.mode,
+                    owner: env.file.owner))
         }
 
         guard problems.isEmpty else { throw InjectorFailure(problems: problems) }

@@ -74,11 +74,11 @@ import Testing
         let (zohoID, currencyURL, jwtSecret) = (
             try field("zoho", "client_id"), try field("currency", "base_url"), try field("jwt", "secret")
         )
-        #expect(appEnv.hasPrefix("DATABASE_URL=\(databaseURL)\nZOHO_CLIENT_ID=\"\(zohoID)\"\n"))
-        #expect(appEnv.hasSuffix("CURRENCY_BASE_URL=\"\(currencyURL)\"\n"))
+        #expect(appEnv.hasPrefix("DATABASE_URL=\(databaseURL)\nZOHO_CLIENT_ID='\(zohoID)'\n"))
+        #expect(appEnv.hasSuffix("CURRENCY_BASE_URL='\(currencyURL)'\n"))
         #expect(
             try String(contentsOfFile: "\(output)/secrets.env", encoding: .utf8)
-                == "JWT_SECRET=\"\(jwtSecret)\"\nJWT_ALGORITHM=\"HS256\"\nJWT_EXPIRE_MINUTES=\"30\"\n")
+                == "JWT_SECRET='\(jwtSecret)'\nJWT_ALGORITHM='HS256'\nJWT_EXPIRE_MINUTES='30'\n")
 
         let modes = [
             "database.json": 0o440, "zoho.json": 0o440, "currency.json": 0o440, "jwt.json": 0o440, "app.env": 0o440,

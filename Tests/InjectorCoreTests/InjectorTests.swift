@@ -177,7 +177,7 @@ let pipelineSecrets = [
                 == "DATABASE_URL=postgresql://pp_app:p%40ss%20w%2Frd@db:5432/pp\n")
         #expect(
             String(decoding: byPath["secrets.env"]!.bytes, as: UTF8.self)
-                == "JWT_SECRET=\"jwt-secret-value\"\nZOHO=\"{\\\"client_id\\\":\\\"zid\\\",\\\"client_secret\\\":\\\"zsecret\\\"}\"\n"
+                == #"JWT_SECRET='jwt-secret-value'\#nZOHO='{"client_id":"zid","client_secret":"zsecret"}'\#n"#
         )
         // One BatchGetSecretValue for the three current secrets.
         #expect(

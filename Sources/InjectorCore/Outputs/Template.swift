@@ -189,20 +189,71 @@ public enum TemplateFilters {
         return out + [0x27]
     }
 
-    /// A double-quoted dotenv value (python-dotenv, Docker Compose): `\` `"` and line breaks
-    /// escaped as `\\` `\"` `\n` `\r` `\t`.
-    public static func dotenvQuoted(_ bytes: [UInt8]) -> [UInt8] {
-        var out: [UInt8] = [0x22]
-        for byte in bytes {
-            switch byte {
-            case 0x5C: out += [0x5C, 0x5C]
-            case 0x22: out += [0x5C, 0x22]
-            case 0x0A: out += [0x5C, 0x6E]
-            case 0x0D: out += [0x5C, 0x72]
-            case 0x09: out += [0x5C, 0x74]
-            default: out.append(byte)
-            }
+    /// A dotenv value, quoted per value (``DotenvQuoting``).
+    public static func dotenvQuoted(_ bytes: [UInt8]) -> [UInt8] { DotenvQuoting.quote(bytes).text }
+}
+
+/// How a value is quoted in a dotenv file so that the readers of such files get it back (README
+/// "dotenv files and their readers"). The readers disagree: python-dotenv decodes `\\` and `\'`
+/// in single quotes and leaves `\$` alone in double quotes; Docker Compose v2 (compose-go) keeps
+/// backslashes in single quotes and expands `$VAR` in double quotes unless written `\$`; sh expands
+/// `$` and backticks in double quotes and knows no escape in single quotes. In order:
+/// 1. no `'` and no backslash that a reader would take as an escape (`\\`, `\'`, a final `\`):
+///    single quotes — every reader gets it back, sh included;
+/// 2. no `$` and no backtick: double quotes, `\` and `"` escaped — every reader, sh included;
+/// 3. a `'`, with `$` or a backtick: single quotes, `'` escaped as `\'` — python-dotenv and
+///    Compose v2 exact; sh cannot read it, so it must never reach that line (``dotenvFile``);
+/// 4. the rest (backslash escapes and `$` or backticks): double quotes, `\` and `"` escaped —
+///    python-dotenv exact; Compose v2 expands a `$NAME` in it; sh as in 3.
+public enum DotenvQuoting {
+    /// The quoted value, and whether sh reads it back exactly and safely.
+    public static func quote(_ bytes: [UInt8]) -> (text: [UInt8], shSafe: Bool) {
+        let quote = UInt8(ascii: "'")
+        let backslash = UInt8(ascii: "\\")
+        let hasQuote = bytes.contains(quote)
+        let backslashEscape =
+            bytes.last == backslash
+            || zip(bytes, bytes.dropFirst()).contains { $0 == backslash && ($1 == backslash || $1 == quote) }
+        let expands = bytes.contains(UInt8(ascii: "$")) || bytes.contains(UInt8(ascii: "`"))
+        if !hasQuote && !backslashEscape { return ([quote] + bytes + [quote], true) }
+        if !expands { return (doubleQuoted(bytes), true) }
+        if !backslashEscape {
+            return ([quote] + bytes.flatMap { $0 == quote ? [backslash, quote] : [$0] } + [quote], false)
         }
-        return out + [0x22]
+        return (doubleQuoted(bytes), false)
+    }
+
+    private static func doubleQuoted(_ bytes: [UInt8]) -> [UInt8] {
+        let doubleQuote = UInt8(ascii: "\"")
+        let backslash = UInt8(ascii: "\\")
+        return [doubleQuote] + bytes.flatMap { $0 == backslash || $0 == doubleQuote ? [backslash, $0] : [$0] }
+            + [doubleQuote]
+    }
+
+    /// The `env` file: `NAME=value` lines. When some value is one sh cannot read safely (forms 3
+    /// and 4), the lines sh can read come first and the first of them ends in `#)`: python-dotenv
+    /// and Compose read that as a comment, while sh stops at the `)` before it runs or expands
+    /// anything in the file. With no such line to carry it, a `SECRETS_INJECTOR_SH_GUARD=''#)`
+    /// line does.
+    ///
+    /// python-dotenv's quoted-value pattern takes `\"` (or `\'`) as an escaped quote whenever a
+    /// later quote lets it, so a value that ends in a backslash is misread when any quote follows it
+    /// in the file: such values are written last (one of them then reads back exactly).
+    public static func dotenvFile(_ entries: [(name: String, value: [UInt8])]) -> [UInt8] {
+        let backslash = UInt8(ascii: "\\")
+        var lines = entries.map { entry in
+            let (text, shSafe) = quote(entry.value)
+            return (line: Array("\(entry.name)=".utf8) + text, shSafe: shSafe, last: entry.value.last == backslash)
+        }
+        if lines.contains(where: { !$0.shSafe }) {
+            if let guardLine = lines.firstIndex(where: { $0.shSafe && !$0.last }) {
+                let line = lines.remove(at: guardLine)
+                lines.insert((line.line + Array("#)".utf8), true, false), at: 0)
+            } else {
+                lines.insert((Array("SECRETS_INJECTOR_SH_GUARD=''#)".utf8), true, false), at: 0)
+            }
+            lines = [lines[0]] + lines.dropFirst().filter(\.shSafe) + lines.dropFirst().filter { !$0.shSafe }
+        }
+        return (lines.filter { !$0.last } + lines.filter(\.last)).flatMap { $0.line + [0x0A] }
     }
 }
