@@ -63,6 +63,13 @@ let package = Package(
             ]
         ),
 
+        // libFuzzer targets (scripts/fuzz builds them with -sanitize=fuzzer,address -DFUZZING); built
+        // plainly, it replays inputs. Not part of the shipped product.
+        .executableTarget(
+            name: "secrets-injector-fuzz",
+            dependencies: ["InjectorCore", "AWSCredentials", "HTTPTransport"]
+        ),
+
         .target(name: "TestSupport", dependencies: ["HTTPTransport", "AWSCredentials"], path: "Tests/TestSupport"),
         .testTarget(
             name: "AWSSigningTests", dependencies: ["AWSSigning", "TestSupport"], exclude: ["botocore_sigv4.py"]),
@@ -83,6 +90,6 @@ let package = Package(
             ],
             exclude: ["Fixtures"]),
         // Runs the built binary against moto_server and a fake ECS credential endpoint.
-        .testTarget(name: "BlackBoxTests", dependencies: ["TestSupport"]),
+        .testTarget(name: "BlackBoxTests", dependencies: ["TestSupport"], exclude: ["Fixtures"]),
     ]
 )

@@ -167,3 +167,30 @@ extension OutputFolderAttackTests {
         #expect(result.stderr.split(separator: "\n").count == 1)
     }
 }
+
+extension OutputFolderAttackTests {
+    /// A full volume mid-write: exit 5, the previous generation stays whole and visible.
+    @Test(.enabled(if: getuid() == 0, "needs root to mount a small tmpfs"))
+    func aFullVolumeLeavesThePreviousGeneration() async throws {
+        let scene = try Scene()
+        defer { scene.remove() }
+        try FileManager.default.createDirectory(atPath: scene.output, withIntermediateDirectories: false)
+        let mounted = try await run(
+            "/usr/bin/mount", ["-t", "tmpfs", "-o", "size=256k,mode=0750", "tmpfs", scene.output], environment: [:])
+        try #require(mounted.status == 0, "\(mounted.stderr)")
+        defer { _ = try? runCommand("/usr/bin/umount", ["-l", scene.output], environment: [:]) }
+        #expect(try await scene.initialize().status == 0)
+        let generation = scene.currentGeneration()
+        try scene.setValue(String(repeating: "x", count: 400_000))
+        let full = try await scene.initialize()
+        #expect(full.status == 5, "\(full.stderr)")
+        #expect(full.stderr.contains("No space left on device"), "\(full.stderr)")
+        #expect(full.stderr.split(separator: "\n").count == 1)
+        #expect(scene.currentGeneration() == generation)
+        #expect(try String(contentsOfFile: "\(scene.output)/token", encoding: .utf8) == "v1")
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: scene.output).filter {
+            $0.hasPrefix("..2") && $0 != generation
+        }
+        #expect(leftovers.isEmpty, "the failed generation is removed: \(leftovers)")
+    }
+}
