@@ -76,16 +76,16 @@ enum MetricsText {
         func counter(_ name: String, _ help: String, _ value: Int) {
             lines += ["# HELP \(name) \(help)", "# TYPE \(name) counter", "\(name) \(value)"]
         }
-        counter("secrets_injector_refreshes_total", "Refresh rounds run.", await metrics.refreshes)
+        counter("secrets_injector_refreshes_total", "Refresh rounds run.", metrics.refreshes)
         counter(
             "secrets_injector_refresh_failures_total", "Refresh rounds that failed as a whole.",
-            await metrics.refreshFailures)
+            metrics.refreshFailures)
         counter(
             "secrets_injector_generations_total", "Generations committed (the first included).",
-            await metrics.generations)
+            metrics.generations)
         counter(
             "secrets_injector_notifications_total", "Times the application was told of a change.",
-            await metrics.notifications)
+            metrics.notifications)
         lines += [
             "# HELP secrets_injector_healthy 1 when /health is healthy.", "# TYPE secrets_injector_healthy gauge",
             "secrets_injector_healthy \(health.status == .healthy ? 1 : 0)",
@@ -143,14 +143,14 @@ enum MetricsText {
             "# HELP secrets_injector_requests_total Requests served, by status.",
             "# TYPE secrets_injector_requests_total counter",
         ]
-        for (status, count) in await metrics.served.sorted(by: { $0.key < $1.key }) {
+        for (status, count) in metrics.served {
             lines.append("secrets_injector_requests_total{status=\"\(status)\"} \(count)")
         }
         lines += [
             "# HELP secrets_injector_request_duration_seconds Time to answer a request.",
             "# TYPE secrets_injector_request_duration_seconds histogram",
         ]
-        let counts = await metrics.latencyCounts
+        let counts = metrics.latencyCounts
         var cumulative = 0
         for (index, bound) in SidecarMetrics.latencyBuckets.enumerated() {
             cumulative += counts[index]
@@ -158,7 +158,7 @@ enum MetricsText {
         }
         cumulative += counts.last ?? 0
         lines.append("secrets_injector_request_duration_seconds_bucket{le=\"+Inf\"} \(cumulative)")
-        lines.append("secrets_injector_request_duration_seconds_sum \(await metrics.latencySum)")
+        lines.append("secrets_injector_request_duration_seconds_sum \(metrics.latencySum)")
         lines.append("secrets_injector_request_duration_seconds_count \(cumulative)")
         return lines.joined(separator: "\n") + "\n"
     }

@@ -52,12 +52,11 @@ enum Fuzz {
             transport: bytes.first.map { $0 & 1 == 0 } == true ? .tcp : .unixSocket,
             overConnectionLimit: bytes.last.map { $0 & 1 == 1 } ?? false)
         guard case .secret(let query) = agentAPI.route(request, token: "xyzzy") else { return }
-        if case .entry(let entry) = AgentEntry.select(query, among: agentEntries) {
-            precondition(!entry.body.isEmpty)
-        }
+        precondition(!agentSnapshot.answer(query).body.isEmpty)
     }
 
     static let agentAPI = AgentAPI(settings: .init())
+    static let agentSnapshot = AgentSnapshot(entries: agentEntries)
     static let agentEntries: [AgentEntry] = [
         AgentEntry(
             request: SecretRequest(id: "app/db"),

@@ -509,6 +509,27 @@ import Testing
         Self.expectRefusal(await Self.request("/v1/MyTest", router: custom), 404, "Not found")
     }
 
+    /// Answers that need no refresh come at once from the snapshot, on the caller's thread (the
+    /// event loop); only /health, /metrics and refreshNow wait.
+    @Test func answersFromTheSnapshotWithoutWaiting() async {
+        let router = await Self.router()
+        func now(_ uri: String, headers: [(String, String)] = [("X-Vault-Token", "xyzzy")]) -> AgentResponse? {
+            router.respondNow(
+                to: AgentRequest(method: "GET", uri: uri, headers: headers.map { ($0.0, $0.1) }, transport: .tcp))
+        }
+        if let answer = now("/secretsmanager/get?secretId=MyTest") {
+            Self.expectAnswer(answer, name: "MyTest")
+        } else {
+            Issue.record("a secret from the snapshot waited")
+        }
+        #expect(now("/ping", headers: [])?.status == 200)
+        #expect(now("/v1/Nope")?.status == 404)
+        #expect(now("/v1/MyTest", headers: [])?.status == 403)
+        #expect(now("/v1/MyTest?refreshNow=true") == nil)
+        #expect(now("/health") == nil)
+        #expect(now("/metrics") == nil)
+    }
+
     /// The Unix socket is guarded by its mode and peer uid: no token; /health and /metrics are ours.
     @Test func theSocketNeedsNoTokenAndServesHealthAndMetrics() async {
         Self.expectAnswer(

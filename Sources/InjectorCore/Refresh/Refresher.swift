@@ -3,35 +3,6 @@ import FoundationEssentials
 public import Logging
 import SecretsManager
 
-/// Counters the sidecar exposes on `/metrics`.
-public actor SidecarMetrics {
-    public private(set) var refreshes = 0
-    public private(set) var refreshFailures = 0
-    public private(set) var generations = 0
-    public private(set) var notifications = 0
-    public private(set) var served: [Int: Int] = [:]
-    /// Request latency histogram: counts per upper bound in seconds (cumulative when rendered).
-    public static let latencyBuckets: [Double] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1]
-    public private(set) var latencyCounts = [Int](repeating: 0, count: SidecarMetrics.latencyBuckets.count + 1)
-    public private(set) var latencySum = 0.0
-
-    public init() {}
-
-    func refreshed(failed: Bool) {
-        refreshes += 1
-        if failed { refreshFailures += 1 }
-    }
-    func committed() { generations += 1 }
-    func notified() { notifications += 1 }
-
-    public func served(status: Int, seconds: Double) {
-        served[status, default: 0] += 1
-        let index = Self.latencyBuckets.firstIndex { seconds <= $0 } ?? Self.latencyBuckets.count
-        latencyCounts[index] += 1
-        latencySum += seconds
-    }
-}
-
 /// Keeps the outputs in step with Secrets Manager while the sidecar runs: the first generation
 /// (exactly what `init` does), then refresh rounds. A round asks whether versions changed (by the
 /// configured strategy), fetches only what changed, re-renders from the cache and commits one
@@ -79,7 +50,7 @@ public actor Refresher {
         await store.commit(secrets: secrets, required: required(secrets), generation: generation)
         await store.using(
             strategy: injector.config.refresh.strategy.resolved(discovers: !discoveryPrefixes.isEmpty))
-        await metrics.committed()
+        metrics.committed()
         markReady()
     }
 
@@ -94,10 +65,10 @@ public actor Refresher {
     public func refresh() async throws -> RefreshStateMachine.RoundReport {
         do {
             let report = try await round()
-            await metrics.refreshed(failed: !report.failedSecrets.isEmpty)
+            metrics.refreshed(failed: !report.failedSecrets.isEmpty)
             return report
         } catch {
-            await metrics.refreshed(failed: true)
+            metrics.refreshed(failed: true)
             throw error
         }
     }
@@ -197,9 +168,9 @@ public actor Refresher {
         await store.record(outcomes, at: now)
         await store.commit(secrets: secrets, required: required, generation: generation)
         guard committed else { return report }  // same content under a new version: nothing to tell
-        await metrics.committed()
+        metrics.committed()
         await notifier.notify(generation: generation, changed: changed.sorted())
-        await metrics.notified()
+        metrics.notified()
         return report
     }
 

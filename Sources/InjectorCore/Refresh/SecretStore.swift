@@ -1,5 +1,6 @@
 public import FoundationEssentials
 import SecretsManager
+import Synchronization
 
 /// The sidecar's shared state: the values of the last good generation, each secret's status,
 /// and the answers the server gives — encoded once per version, not per request.
@@ -60,11 +61,10 @@ public actor SecretStore {
         for (request, outcome) in outcomes {
             switch outcome {
             case .success(let value):
-                if let entry = entries[request], entry.value.versionID == value.versionID,
-                    entry.value.versionStages == value.versionStages
+                // The same version with the same stages keeps its encoded answer.
+                if entries[request]?.value.versionID != value.versionID
+                    || entries[request]?.value.versionStages != value.versionStages
                 {
-                    entries[request]?.value = value
-                } else {
                     entries[request] = AgentEntry(request: request, value: value)
                 }
                 lastSuccess[request] = now
@@ -73,6 +73,7 @@ public actor SecretStore {
                 lastError[request] = error
             }
         }
+        publish()
     }
 
     /// A round that could check nothing: every request's check failed with `error`.
@@ -81,6 +82,7 @@ public actor SecretStore {
             error as? SecretsManagerError
             ?? SecretsManagerError(category: .service, detail: "\(error)")
         for request in requests { lastError[request] = failure }
+        publish()
     }
 
     func using(strategy: RefreshStrategy) { self.strategy = strategy }
@@ -100,6 +102,7 @@ public actor SecretStore {
         }
         lastSuccess[request] = now
         lastError[request] = nil
+        publish()
     }
 
     /// The secrets the outputs are made of (`required`: the requests they cannot do without), and
@@ -111,16 +114,18 @@ public actor SecretStore {
         ready = true
     }
 
-    /// The answer to an Agent request, from the last committed values. After a `refreshNow`
-    /// round, a secret whose check failed in it answers with that failure, as the Agent does.
-    func answer(_ query: SecretQuery, refreshed: Bool = false) -> AgentResponse {
-        switch AgentEntry.select(query, among: Array(entries.values)) {
-        case .refused(let refusal):
-            return refusal
-        case .entry(let entry):
-            if refreshed, let error = lastError[entry.request] { return .failure(error) }
-            return .json(200, entry.body)
-        }
+    /// The snapshot the server answers from: published whenever an answer changes, read by the
+    /// event loop without waiting for this actor.
+    private nonisolated let published = Mutex(AgentSnapshot())
+
+    /// The answer to an Agent request, from the last committed values (see ``AgentSnapshot``).
+    nonisolated func answer(_ query: SecretQuery, refreshed: Bool = false) -> AgentResponse {
+        published.withLock { $0 }.answer(query, refreshed: refreshed)
+    }
+
+    private func publish() {
+        let snapshot = AgentSnapshot(entries: entries.values, lastErrors: lastError)
+        published.withLock { $0 = snapshot }
     }
 
     /// The Agent-shaped answer of a request, encoded when its version arrived.

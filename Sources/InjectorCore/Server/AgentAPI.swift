@@ -248,14 +248,16 @@ public struct AgentResponse: Sendable, Equatable {
 /// One configured secret's cached answer: the request it was configured as, its value and the
 /// response body, encoded once per version.
 struct AgentEntry: Sendable {
-    var request: SecretRequest
-    var value: SecretValue
-    var body: [UInt8]
+    let request: SecretRequest
+    let value: SecretValue
+    /// The whole answer, built once per version and stages.
+    let response: AgentResponse
+    var body: [UInt8] { response.body }
 
     init(request: SecretRequest, value: SecretValue) {
         self.request = request
         self.value = value
-        self.body = Self.encode(value)
+        self.response = .json(200, Self.encode(value))
     }
 
     /// `GetSecretValue`'s shape as the Agent writes it (`output.rs`): `ARN`, `Name`, `VersionId`,
@@ -283,21 +285,24 @@ struct AgentEntry: Sendable {
         return text.hasSuffix(".0") ? String(text.dropLast(2)) : text
     }
 
-    /// The entry that answers `query`, or the answer that refuses it. An id matches an entry by
-    /// exactly what it names: a name matches the secret's name (or the configured id); a full ARN
-    /// matches only that ARN, and an ARN without its random suffix only the secret it names. Among
-    /// several entries of one secret, the one configured for the requested stage (current, unless
-    /// a stage is asked for) comes first, then the others in a fixed order.
-    static func select(_ query: SecretQuery, among entries: [AgentEntry]) -> Selection {
-        let id = query.secretID
-        let candidates = entries.filter { entry in
-            if entry.request.id == id { return true }
-            if id.hasPrefix("arn:") {
-                return entry.value.arn == id
-                    || (entry.value.arn.hasPrefix(id + "-") && entry.value.arn.count == id.count + 7)
-            }
-            return entry.value.name == id
+    /// Every id form that names this entry's secret: the configured id, the name, the full ARN,
+    /// and the ARN without its random suffix.
+    var idForms: Set<String> {
+        var forms: Set<String> = [request.id, value.name, value.arn]
+        let arn = Array(value.arn.utf8)
+        if arn.count > 7, value.arn.hasPrefix("arn:"), arn[arn.count - 7] == UInt8(ascii: "-") {
+            forms.insert(String(value.arn.dropLast(7)))
         }
+        return forms
+    }
+
+    /// Among the entries an id names (``AgentSnapshot``), the one that answers `query`, or the answer
+    /// that refuses it. An id matches an entry by exactly what it names: a name matches the
+    /// secret's name (or the configured id); a full ARN matches only that ARN, and an ARN without
+    /// its random suffix only the secret it names. Among several entries of one secret, the one
+    /// configured for the requested stage (current, unless a stage is asked for) comes first, then
+    /// the others in a fixed order.
+    static func select(_ query: SecretQuery, among candidates: [AgentEntry]) -> Selection {
         let stage = query.versionStage ?? "AWSCURRENT"
         let ordered = candidates.sorted { left, right in
             let leftFirst = (left.request.versionStage ?? "AWSCURRENT") == stage && left.request.versionID == nil
@@ -326,6 +331,35 @@ struct AgentEntry: Sendable {
     enum Selection {
         case entry(AgentEntry)
         case refused(AgentResponse)
+    }
+}
+
+/// What the server answers from, immutable: the entries by every id form that names them, and each
+/// request's last error (for `refreshNow`). ``SecretStore`` publishes a new one whenever an answer
+/// changes; the event loop reads it without waiting (issue: serving at nginx speed).
+struct AgentSnapshot: Sendable {
+    let byID: [String: [AgentEntry]]
+    let lastErrors: [SecretRequest: SecretsManagerError]
+
+    init(entries: some Sequence<AgentEntry> = [], lastErrors: [SecretRequest: SecretsManagerError] = [:]) {
+        var byID: [String: [AgentEntry]] = [:]
+        for entry in entries {
+            for form in entry.idForms { byID[form, default: []].append(entry) }
+        }
+        self.byID = byID
+        self.lastErrors = lastErrors
+    }
+
+    /// The answer to an Agent request. After a `refreshNow` round, a secret whose check failed in
+    /// it answers with that failure, as the Agent does.
+    func answer(_ query: SecretQuery, refreshed: Bool = false) -> AgentResponse {
+        switch AgentEntry.select(query, among: byID[query.secretID] ?? []) {
+        case .refused(let refusal):
+            return refusal
+        case .entry(let entry):
+            if refreshed, let error = lastErrors[entry.request] { return .failure(error) }
+            return entry.response
+        }
     }
 }
 

@@ -26,12 +26,40 @@ public struct AgentRouter: Sendable {
         self.token = token
     }
 
+    /// The answer, when it can be given at once from the snapshot (everything but `/health`,
+    /// `/metrics` and `refreshNow`): the event loop answers it without leaving its thread.
+    public func respondNow(to request: AgentRequest) -> AgentResponse? { respondNow(route(request)) }
+
+    func respondNow(_ route: AgentRoute) -> AgentResponse? { answerNow(route) }
+
+    /// The answer to any request; waits for a refresh round when the request asks for one.
     public func respond(to request: AgentRequest) async -> AgentResponse {
-        switch api.route(request, token: request.transport == .tcp ? token() : nil) {
+        let route = route(request)
+        if let response = answerNow(route) { return response }
+        return await answerLater(route)
+    }
+
+    func route(_ request: AgentRequest) -> AgentRoute {
+        api.route(request, token: request.transport == .tcp ? token() : nil)
+    }
+
+    private func answerNow(_ route: AgentRoute) -> AgentResponse? {
+        switch route {
+        case .refused(let response): response
+        case .ping: Self.healthy
+        case .secret(let query) where !query.refreshNow: store.answer(query)
+        case .secret, .health, .metrics: nil
+        }
+    }
+
+    static let healthy = AgentResponse.text(200, "healthy")
+
+    func answerLater(_ route: AgentRoute) async -> AgentResponse {
+        switch route {
         case .refused(let response):
             return response
         case .ping:
-            return .text(200, "healthy")
+            return Self.healthy
         case .health:
             let report = await health()
             return .json(report.status == .unhealthy ? 503 : 200, report.json)
@@ -40,7 +68,7 @@ public struct AgentRouter: Sendable {
                 status: 200, contentType: "text/plain; version=0.0.4", body: Array(await metricsText().utf8))
         case .secret(let query):
             if query.refreshNow { await refreshNow() }
-            return await store.answer(query, refreshed: query.refreshNow)
+            return store.answer(query, refreshed: query.refreshNow)
         }
     }
 }

@@ -335,13 +335,19 @@ final class AgentHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             method: head.method.rawValue, uri: head.uri, headers: head.headers.map { ($0.name, $0.value) },
             transport: transport, overConnectionLimit: overConnectionLimit)
         let keepAlive = head.isKeepAlive
+        let started = ContinuousClock.now
+        let route = router.route(request)
+        // Most answers come from the snapshot, here on the event loop: no task, no actor hop.
+        if let response = router.respondNow(route) {
+            answer(context: context, response, keepAlive: keepAlive, started: started)
+            return
+        }
         let router = self.router
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        let started = ContinuousClock.now
         answering = true
         connections.set(context.channel, .answering)
         let promise = context.eventLoop.makePromise(of: AgentResponse.self)
-        promise.completeWithTask { await router.respond(to: request) }
+        promise.completeWithTask { await router.answerLater(route) }
         promise.futureResult.whenSuccess { response in
             let (handler, context) = loopBound.value
             handler.answer(context: context, response, keepAlive: keepAlive, started: started)
@@ -392,9 +398,8 @@ final class AgentHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             done.whenComplete { _ in channel.close(promise: nil) }
         }
         let elapsed = ContinuousClock.now - started
-        let seconds = Double(elapsed.components.attoseconds) / 1e18 + Double(elapsed.components.seconds)
-        let metrics = self.metrics
-        let status = response.status
-        Task { await metrics.served(status: status, seconds: seconds) }
+        metrics.served(
+            status: response.status,
+            seconds: Double(elapsed.components.attoseconds) / 1e18 + Double(elapsed.components.seconds))
     }
 }
