@@ -30,20 +30,7 @@ public struct AgentRouter: Sendable {
     /// `/metrics` and `refreshNow`): the event loop answers it without leaving its thread.
     public func respondNow(to request: AgentRequest) -> AgentResponse? { respondNow(route(request)) }
 
-    func respondNow(_ route: AgentRoute) -> AgentResponse? { answerNow(route) }
-
-    /// The answer to any request; waits for a refresh round when the request asks for one.
-    public func respond(to request: AgentRequest) async -> AgentResponse {
-        let route = route(request)
-        if let response = answerNow(route) { return response }
-        return await answerLater(route)
-    }
-
-    func route(_ request: AgentRequest) -> AgentRoute {
-        api.route(request, token: request.transport == .tcp ? token() : nil)
-    }
-
-    private func answerNow(_ route: AgentRoute) -> AgentResponse? {
+    func respondNow(_ route: AgentRoute) -> AgentResponse? {
         switch route {
         case .refused(let response): response
         case .ping: Self.healthy
@@ -52,8 +39,20 @@ public struct AgentRouter: Sendable {
         }
     }
 
+    /// The answer to any request; waits for a refresh round when the request asks for one.
+    public func respond(to request: AgentRequest) async -> AgentResponse {
+        let route = route(request)
+        if let response = respondNow(route) { return response }
+        return await answerLater(route)
+    }
+
+    func route(_ request: AgentRequest) -> AgentRoute {
+        api.route(request, token: request.transport == .tcp ? token() : nil)
+    }
+
     static let healthy = AgentResponse.text(200, "healthy")
 
+    /// The answers that wait: `/health`, `/metrics`, and a secret after a `refreshNow` round.
     func answerLater(_ route: AgentRoute) async -> AgentResponse {
         switch route {
         case .refused(let response):
