@@ -86,8 +86,10 @@ public struct AgentAPI: Sendable {
 
     /// The path and the query (after the first `?`, without any `#fragment`).
     static func split(_ uri: String) -> (path: String, query: Substring?) {
-        let withoutFragment = uri.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false)[0]
-        guard let mark = withoutFragment.firstIndex(of: "?") else { return (String(withoutFragment), nil) }
+        let withoutFragment = uri[..<(uri.utf8.firstIndex(of: UInt8(ascii: "#")) ?? uri.endIndex)]
+        guard let mark = withoutFragment.utf8.firstIndex(of: UInt8(ascii: "?")) else {
+            return (String(withoutFragment), nil)
+        }
         return (String(withoutFragment[..<mark]), withoutFragment[withoutFragment.index(after: mark)...])
     }
 
@@ -145,25 +147,41 @@ public enum AgentTransport: Sendable, Equatable {
 public struct AgentRequest: Sendable {
     public var method: String
     public var uri: String
-    public var headers: [(name: String, value: String)]
     public var transport: AgentTransport
     /// The connection came in while every slot was busy answering: only `/ping` is served.
     public var overConnectionLimit: Bool
+    /// The first value of a header, by its lowercased name; the server looks it up in what it
+    /// parsed rather than copying every header for each request.
+    private let headerValue: @Sendable (String) -> String?
+
+    public init(
+        method: String, uri: String, transport: AgentTransport, overConnectionLimit: Bool = false,
+        header: @escaping @Sendable (String) -> String?
+    ) {
+        self.method = method
+        self.uri = uri
+        self.transport = transport
+        self.overConnectionLimit = overConnectionLimit
+        self.headerValue = header
+    }
 
     public init(
         method: String, uri: String, headers: [(name: String, value: String)], transport: AgentTransport,
         overConnectionLimit: Bool = false
     ) {
-        self.method = method
-        self.uri = uri
-        self.headers = headers
-        self.transport = transport
-        self.overConnectionLimit = overConnectionLimit
+        self.init(method: method, uri: uri, transport: transport, overConnectionLimit: overConnectionLimit) { wanted in
+            headers.first { Self.equalsIgnoringASCIICase($0.name, wanted) }?.value
+        }
     }
 
-    /// The first value of a header, by its lowercased name.
-    func header(_ lowercasedName: String) -> String? {
-        headers.first { $0.name.lowercased() == lowercasedName }?.value
+    func header(_ lowercasedName: String) -> String? { headerValue(lowercasedName) }
+
+    /// ASCII case-insensitive equality with an already lowercased name, without allocating.
+    static func equalsIgnoringASCIICase(_ name: String, _ lowercased: String) -> Bool {
+        name.utf8.count == lowercased.utf8.count
+            && zip(name.utf8, lowercased.utf8).allSatisfy { a, b in
+                a == b || ((0x41...0x5A).contains(a) && a | 0x20 == b)
+            }
     }
 }
 

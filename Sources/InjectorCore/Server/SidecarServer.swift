@@ -331,9 +331,10 @@ final class AgentHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             answer(context: context, .text(403, "Forbidden"), keepAlive: false)
             return
         }
+        let headers = head.headers
         let request = AgentRequest(
-            method: head.method.rawValue, uri: head.uri, headers: head.headers.map { ($0.name, $0.value) },
-            transport: transport, overConnectionLimit: overConnectionLimit)
+            method: head.method.rawValue, uri: head.uri, transport: transport,
+            overConnectionLimit: overConnectionLimit, header: { headers.first(name: $0) })
         let keepAlive = head.isKeepAlive
         let started = ContinuousClock.now
         let route = router.route(request)
