@@ -81,6 +81,9 @@ import Testing
         try #require(
             await SidecarCommandTests.waitFor(30) { FileManager.default.fileExists(atPath: "\(folder)/out/.ready") })
 
+        // The ECS/compose health check of an Agent task: plain curl, no token.
+        let ping = try await SidecarCommandTests.curl(["http://localhost:\(port)/ping"])
+        #expect(ping.status == 200 && ping.body == "healthy", "\(ping)")
         let url = "http://127.0.0.1:\(port)/secretsmanager/get?secretId=pipeline-pulse/prod/database"
         let header = "X-Aws-Parameters-Secrets-Token: \(Self.token)"
         #expect(try await SidecarCommandTests.curl(["-H", header, url + "&refreshNow=true"]).status == 200)
