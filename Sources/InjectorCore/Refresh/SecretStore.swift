@@ -96,13 +96,16 @@ public actor SecretStore {
     /// keep its answer's `VersionStages` fresh.
     func confirm(_ request: SecretRequest, stages: [String]?, at now: Date) {
         guard var value = entries[request]?.value else { return }
+        var changed = lastError.removeValue(forKey: request) != nil
         if let stages, Set(stages) != Set(value.versionStages) {
             value.versionStages = stages
             entries[request] = AgentEntry(request: request, value: value)
+            changed = true
         }
         lastSuccess[request] = now
-        lastError[request] = nil
-        publish()
+        // Called for every unchanged secret of every round: the snapshot is rebuilt only when an
+        // answer changes.
+        if changed { publish() }
     }
 
     /// The secrets the outputs are made of (`required`: the requests they cannot do without), and
