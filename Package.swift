@@ -60,6 +60,20 @@ let package = Package(
                 "InjectorCore", "HTTPTransport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            exclude: ["startup.order", "exports.map"],
+            // The shipped binary's link (docs/BENCHMARKS.md, "memory"): the toolchain's lld (in every
+            // swift.org Linux toolchain since 6.0), with packed relative relocations (DT_RELR, glibc
+            // ≥ 2.36: 1.3 MB of relocations become 11 KB), no exported symbols (exports.map), and the
+            // functions that start-up, refresh and serving run laid out together (scripts/startup-order).
+            linkerSettings: [
+                .unsafeFlags(
+                    [
+                        "-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs",
+                        "-Xlinker", "--symbol-ordering-file=\(Context.packageDirectory)/Sources/secrets-injector/startup.order",
+                        "-Xlinker", "--no-warn-symbol-ordering",
+                        "-Xlinker", "--version-script=\(Context.packageDirectory)/Sources/secrets-injector/exports.map",
+                    ], .when(platforms: [.linux], configuration: .release))
             ]
         ),
 
