@@ -719,6 +719,29 @@ import Testing
             report["halfClose"]?.hasPrefix("HTTP/1.1 200") == true && report["halfClose"]?.hasSuffix("healthy") == true)
     }
 
+    @Test func pipelinedRequestsAreAnsweredInOrderBehindOneThatWaits() async throws {
+        // The first request waits a second for its refresh round; the two behind it, sent in the
+        // same packet, are answered after it, in order; the half-close then ends the connection.
+        let server = try await Server(refresh: { _ in try? await Task.sleep(for: .seconds(1)) })
+        let port = server.port
+        let received = await onThread { () -> String in
+            guard let connection = RawConnection(port: port) else { return "" }
+            connection.send(
+                "GET /secretsmanager/get?secretId=MyTest&refreshNow=true HTTP/1.1\r\nHost: x\r\nX-Vault-Token: xyzzy\r\n\r\n"
+                    + "GET /ping HTTP/1.1\r\nHost: x\r\n\r\n"
+                    + "GET /v1/MyTest?versionStage=AWSCURRENT HTTP/1.1\r\nHost: x\r\nX-Vault-Token: xyzzy\r\n\r\n")
+            connection.halfClose()
+            return connection.receiveUntilClosed()
+        }
+        await server.stop()
+        let answers = received.components(separatedBy: "HTTP/1.1 ").dropFirst()
+        #expect(answers.count == 3, "\(received)")
+        #expect(answers.allSatisfy { $0.hasPrefix("200 OK") }, "\(received)")
+        let order = answers.map { $0.contains("hunter2") ? "secret" : $0.hasSuffix("healthy") ? "ping" : "?" }
+        #expect(order == ["secret", "ping", "secret"], "\(received)")
+        #expect(answers.last?.contains("Connection: close") == true, "the last answer before the half-close says so")
+    }
+
     @Test func aSlowAnswerIsNeverCutAndPartialRequestsGetTenSeconds() async throws {
         // refreshNow takes 12 s: longer than any request timeout, and still answered.
         let server = try await Server(refresh: { _ in try? await Task.sleep(for: .seconds(12)) })

@@ -88,6 +88,21 @@ public final class RawConnection: @unchecked Sendable {
         return Self.complete(received) ?? ""
     }
 
+    /// Everything received until the peer closes the connection (or `timeout` seconds pass).
+    public func receiveUntilClosed(timeout: Double = 10) -> String {
+        var received: [UInt8] = []
+        let deadline = Date().addingTimeInterval(timeout)
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while Date() < deadline {
+            var wait = timeval(tv_sec: 0, tv_usec: 100_000)
+            setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &wait, socklen_t(MemoryLayout<timeval>.size))
+            let count = recv(descriptor, &buffer, buffer.count, 0)
+            if count == 0 || (count < 0 && errno != EAGAIN && errno != EWOULDBLOCK) { break }
+            if count > 0 { received += buffer[0..<count] }
+        }
+        return String(decoding: received, as: UTF8.self)
+    }
+
     /// True when the peer closed the connection within `timeout` seconds (reading and discarding).
     public func closedByPeer(within timeout: Double) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)

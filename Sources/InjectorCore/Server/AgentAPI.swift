@@ -49,7 +49,7 @@ public struct AgentAPI: Sendable {
         case "/secretsmanager/get": return Self.secret(query: query, secretID: nil)
         default:
             guard path.hasPrefix(settings.pathPrefix) else { return .refused(.text(404, "Not found")) }
-            let id = Self.percentDecode(path.dropFirst(settings.pathPrefix.count), plusIsSpace: false)
+            let id = Self.percentDecode(path.dropFirst(settings.pathPrefix.count).utf8, plusIsSpace: false)
             guard !id.isEmpty else { return .refused(.text(400, "missing secret ID")) }
             return Self.secret(query: query, secretID: id)
         }
@@ -84,29 +84,33 @@ public struct AgentAPI: Sendable {
         return .secret(parsed)
     }
 
-    /// The path and the query (after the first `?`, without any `#fragment`).
-    static func split(_ uri: String) -> (path: String, query: Substring?) {
-        let withoutFragment = uri[..<(uri.utf8.firstIndex(of: UInt8(ascii: "#")) ?? uri.endIndex)]
-        guard let mark = withoutFragment.utf8.firstIndex(of: UInt8(ascii: "?")) else {
-            return (String(withoutFragment), nil)
-        }
-        return (String(withoutFragment[..<mark]), withoutFragment[withoutFragment.index(after: mark)...])
+    /// The path and the query (after the first `?`, without any `#fragment`), as views of the URI:
+    /// nothing is copied or allocated per request.
+    static func split(_ uri: String) -> (path: Substring, query: Substring?) {
+        let utf8 = uri.utf8
+        let end = utf8.firstIndex(of: UInt8(ascii: "#")) ?? utf8.endIndex
+        guard let mark = utf8[..<end].firstIndex(of: UInt8(ascii: "?")) else { return (uri[..<end], nil) }
+        return (uri[..<mark], uri[utf8.index(after: mark)..<end])
     }
 
     /// `application/x-www-form-urlencoded` pairs, as the `url` crate's `query_pairs`: `&`-separated,
-    /// empty pieces skipped, split at the first `=`, `+` is a space, `%XX` decoded.
+    /// empty pieces skipped, split at the first `=`, `+` is a space, `%XX` decoded. Bytes, not
+    /// Characters: the separators are ASCII.
     static func queryPairs(_ query: Substring?) -> [(String, String)] {
         guard let query else { return [] }
-        return query.split(separator: "&").map { piece in
-            let parts = piece.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            return (percentDecode(parts[0]), parts.count > 1 ? percentDecode(parts[1]) : "")
+        return query.utf8.split(separator: UInt8(ascii: "&")).map { piece in
+            guard let equals = piece.firstIndex(of: UInt8(ascii: "=")) else { return (percentDecode(piece), "") }
+            return (percentDecode(piece[..<equals]), percentDecode(piece[piece.index(after: equals)...]))
         }
     }
 
     /// `%XX` decoded (a malformed escape stays as it is); `+` is a space only in a query string
     /// (names may contain `+`).
-    static func percentDecode(_ text: Substring, plusIsSpace: Bool = true) -> String {
-        let bytes = Array(text.utf8)
+    static func percentDecode(_ text: Substring.UTF8View, plusIsSpace: Bool = true) -> String {
+        guard text.contains(where: { $0 == UInt8(ascii: "%") || (plusIsSpace && $0 == UInt8(ascii: "+")) }) else {
+            return String(Substring(text))
+        }
+        let bytes = Array(text)
         var decoded: [UInt8] = []
         decoded.reserveCapacity(bytes.count)
         var index = 0
@@ -215,11 +219,24 @@ public struct AgentResponse: Sendable, Equatable {
     /// None for the Agent's own plain-text refusals, which carry no `Content-Type`.
     public var contentType: String?
     public var body: [UInt8]
+    /// The same answer as bytes on the wire, when it is served often enough to encode once.
+    var wire: HTTPWire?
 
     public init(status: Int, contentType: String?, body: [UInt8]) {
         self.status = status
         self.contentType = contentType
         self.body = body
+    }
+
+    /// This answer with its wire bytes built now, once, for every time it is served.
+    func preencoded() -> AgentResponse {
+        var response = self
+        response.wire = HTTPWire(self)
+        return response
+    }
+
+    public static func == (left: AgentResponse, right: AgentResponse) -> Bool {
+        left.status == right.status && left.contentType == right.contentType && left.body == right.body
     }
 
     /// The Agent's own refusals: a short text, no content type (`server.rs`).
@@ -246,7 +263,8 @@ public struct AgentResponse: Sendable, Equatable {
 
     /// Only configured secrets are served (our deliberate difference from the Agent).
     static let notFound = serviceError(
-        404, type: "ResourceNotFoundException", message: "Secrets Manager can't find the specified secret.")
+        404, type: "ResourceNotFoundException", message: "Secrets Manager can't find the specified secret."
+    ).preencoded()
 
     /// A failed `refreshNow`, as the Agent answers it (`cache_manager.rs` `svc_err`): Secrets
     /// Manager's own status, code and message; 504 for a timeout, 502 for a connection failure.
@@ -275,7 +293,7 @@ struct AgentEntry: Sendable {
     init(request: SecretRequest, value: SecretValue) {
         self.request = request
         self.value = value
-        self.response = .json(200, Self.encode(value))
+        self.response = AgentResponse.json(200, Self.encode(value)).preencoded()
     }
 
     /// `GetSecretValue`'s shape as the Agent writes it (`output.rs`): `ARN`, `Name`, `VersionId`,
@@ -383,11 +401,12 @@ struct AgentSnapshot: Sendable {
 
 /// Compares in time that depends only on the lengths, not on where the bytes differ.
 func constantTimeEquals(_ left: String, _ right: String) -> Bool {
-    let a = Array(left.utf8)
-    let b = Array(right.utf8)
-    var difference = UInt8(a.count == b.count ? 0 : 1)
-    for index in 0..<max(a.count, b.count) {
-        difference |= (index < a.count ? a[index] : 0) ^ (index < b.count ? b[index] : 0)
+    var difference = UInt8(left.utf8.count == right.utf8.count ? 0 : 1)
+    var leftBytes = left.utf8.makeIterator()
+    var rightBytes = right.utf8.makeIterator()
+    while true {
+        let (a, b) = (leftBytes.next(), rightBytes.next())
+        if a == nil, b == nil { return difference == 0 }
+        difference |= (a ?? 0) ^ (b ?? 0)
     }
-    return difference == 0
 }

@@ -50,7 +50,7 @@ public struct AgentRouter: Sendable {
         api.route(request, token: request.transport == .tcp ? token() : nil)
     }
 
-    static let healthy = AgentResponse.text(200, "healthy")
+    static let healthy = AgentResponse.text(200, "healthy").preencoded()
 
     /// The answers that wait: `/health`, `/metrics`, and a secret after a `refreshNow` round.
     func answerLater(_ route: AgentRoute) async -> AgentResponse {

@@ -122,7 +122,7 @@ public struct SidecarServer: Service, CustomStringConvertible {
                     channel.closeFuture.whenComplete { _ in connections.remove(channel) }
                     let sync = channel.pipeline.syncOperations
                     try sync.addHandler(RequestActivityHandler(connections: connections))
-                    try sync.configureHTTPServerPipeline(withErrorHandling: false)
+                    try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
                     try sync.addHandler(
                         AgentHTTPHandler(
                             router: router, metrics: metrics, transport: transport, connections: connections,
@@ -262,11 +262,21 @@ final class RequestActivityHandler: ChannelInboundHandler, RemovableChannelHandl
     }
 }
 
-/// One connection: frames HTTP/1.1 requests, hands each to the router, writes the answer, and
-/// keeps the connection rules (``SidecarServer``).
-final class AgentHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
+/// One connection: reads HTTP/1.1 requests with NIO's decoder and answers each in order — at once
+/// from the snapshot on the event loop, or later for `/health`, `/metrics` and `refreshNow` — by
+/// writing the answer's bytes (pre-encoded for the answers served most). While an answer is being
+/// produced, reading stops and requests already received (pipelined) wait their turn. Keeps the
+/// connection rules (``SidecarServer``).
+final class AgentHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    /// A complete request, or a refusal the framing decided on (body too large, bad syntax).
+    enum Received {
+        case request(HTTPRequestHead)
+        case refusal(AgentResponse)
+    }
 
     let router: AgentRouter
     let metrics: SidecarMetrics
@@ -277,9 +287,14 @@ final class AgentHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var head: HTTPRequestHead?
     private var bodyBytes = 0
     private var peerAllowed = true
-    /// The client half-closed, or sent something that cannot be answered: close after the answer.
-    private var closeAfterAnswer = false
+    /// An answer is being produced off the event loop; what arrives meanwhile waits in `waiting`.
     private var answering = false
+    private var waiting = CircularBuffer<Received>()
+    private var readWanted = false
+    /// The client half-closed: answer what was received, then close.
+    private var inputClosed = false
+    /// An answer that ends the connection was written: nothing more is answered.
+    private var closing = false
 
     init(
         router: AgentRouter, metrics: SidecarMetrics, transport: AgentTransport, connections: ConnectionTable,
@@ -308,27 +323,73 @@ final class AgentHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !closing else { return }
         switch unwrapInboundIn(data) {
         case .head(let head):
             self.head = head
             bodyBytes = 0
-            connections.set(context.channel, .receiving)
+            if !answering { connections.set(context.channel, .receiving) }
         case .body(let bytes):
             bodyBytes += bytes.readableBytes
             if bodyBytes > SidecarServer.maximumBodyBytes, head != nil {
                 head = nil
-                answer(context: context, .text(413, "Payload Too Large"), keepAlive: false)
+                receive(.refusal(.text(413, "Payload Too Large")), context: context)
             }
         case .end:
             guard let head else { return }
             self.head = nil
-            respond(context: context, to: head)
+            receive(.request(head), context: context)
         }
     }
 
-    private func respond(context: ChannelHandlerContext, to head: HTTPRequestHead) {
+    /// Outbound: reading pauses while an answer is being produced.
+    func read(context: ChannelHandlerContext) {
+        if answering {
+            readWanted = true
+        } else {
+            context.read()
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case ChannelEvent.inputClosed = event {
+            // Requests received before a half-close are still answered; nothing more can come.
+            inputClosed = true
+            if !answering, waiting.isEmpty { context.close(promise: nil) }
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard error is HTTPParserError, !closing else {
+            if answering { inputClosed = true } else { context.close(promise: nil) }
+            return
+        }
+        head = nil
+        receive(.refusal(.text(400, "Bad Request")), context: context)
+    }
+
+    private func receive(_ received: Received, context: ChannelHandlerContext) {
+        if answering {
+            waiting.append(received)
+        } else {
+            answer(received, context: context)
+        }
+    }
+
+    private func answer(_ received: Received, context: ChannelHandlerContext) {
+        let head: HTTPRequestHead
+        switch received {
+        case .refusal(let response):
+            write(response, keepAlive: false, context: context)
+            return
+        case .request(let request):
+            head = request
+        }
+        let started = ContinuousClock.now
         guard peerAllowed else {
-            answer(context: context, .text(403, "Forbidden"), keepAlive: false)
+            write(.text(403, "Forbidden"), keepAlive: false, context: context, started: started)
             return
         }
         let headers = head.headers
@@ -336,11 +397,10 @@ final class AgentHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             method: head.method.rawValue, uri: head.uri, transport: transport,
             overConnectionLimit: overConnectionLimit, header: { headers.first(name: $0) })
         let keepAlive = head.isKeepAlive
-        let started = ContinuousClock.now
         let route = router.route(request)
         // Most answers come from the snapshot, here on the event loop: no task, no actor hop.
         if let response = router.respondNow(route) {
-            answer(context: context, response, keepAlive: keepAlive, started: started)
+            write(response, keepAlive: keepAlive, context: context, started: started)
             return
         }
         let router = self.router
@@ -351,52 +411,40 @@ final class AgentHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         promise.completeWithTask { await router.answerLater(route) }
         promise.futureResult.whenSuccess { response in
             let (handler, context) = loopBound.value
-            handler.answer(context: context, response, keepAlive: keepAlive, started: started)
+            handler.answering = false
+            handler.write(response, keepAlive: keepAlive, context: context, started: started)
+            handler.answerWaiting(context: context)
         }
     }
 
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if case ChannelEvent.inputClosed = event {
-            // A request followed by a half-close is still answered; otherwise nothing more can come.
-            if answering { closeAfterAnswer = true } else { context.close(promise: nil) }
-            return
+    /// After an answer that had to wait: the requests received meanwhile, then reading again.
+    private func answerWaiting(context: ChannelHandlerContext) {
+        while !answering, !closing, let next = waiting.popFirst() { answer(next, context: context) }
+        guard !answering, !closing else { return }
+        if inputClosed {
+            context.close(promise: nil)
+        } else if readWanted {
+            readWanted = false
+            context.read()
         }
-        context.fireUserInboundEventTriggered(event)
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        guard error is HTTPParserError, !answering else {
-            if answering { closeAfterAnswer = true } else { context.close(promise: nil) }
-            return
-        }
-        head = nil
-        answer(context: context, .text(400, "Bad Request"), keepAlive: false)
     }
 
     /// Writes one answer; the connection stays open only for a keep-alive request answered with
-    /// less than 400, and goes back to idle.
-    private func answer(
-        context: ChannelHandlerContext, _ response: AgentResponse, keepAlive: Bool,
+    /// less than 400 while the client may still send, and goes back to idle.
+    private func write(
+        _ response: AgentResponse, keepAlive: Bool, context: ChannelHandlerContext,
         started: ContinuousClock.Instant = .now
     ) {
-        let keepOpen = keepAlive && response.status < 400 && !closeAfterAnswer
-        var headers = HTTPHeaders()
-        if let contentType = response.contentType { headers.add(name: "Content-Type", value: contentType) }
-        headers.add(name: "Content-Length", value: String(response.body.count))
-        headers.add(name: "Cache-Control", value: "no-store")
-        if !keepOpen { headers.add(name: "Connection", value: "close") }
-        let head = HTTPResponseHead(
-            version: .http1_1, status: HTTPResponseStatus(statusCode: response.status), headers: headers)
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
-        context.write(
-            wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: response.body)))), promise: nil)
-        let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
-        answering = false
+        let keepOpen = keepAlive && response.status < 400 && !(inputClosed && waiting.isEmpty)
+        let bytes = response.wire?.bytes(keepAlive: keepOpen) ?? HTTPWire.encode(response, keepAlive: keepOpen)
         let channel = context.channel
         if keepOpen {
-            connections.set(channel, .idle)
+            context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
+            if !answering { connections.set(channel, .idle) }
         } else {
-            done.whenComplete { _ in channel.close(promise: nil) }
+            closing = true
+            waiting.removeAll()
+            context.writeAndFlush(wrapOutboundOut(bytes)).whenComplete { _ in channel.close(promise: nil) }
         }
         let elapsed = ContinuousClock.now - started
         metrics.served(
