@@ -77,6 +77,12 @@ public final class SecretsManagerClient: Sendable {
     /// The clock correction learned so far: server time minus local time, in seconds.
     public var clockSkew: TimeInterval { skew.withLock { $0 } }
 
+    /// Waits as the client waits between attempts: with the real clock, or a simulation's.
+    public func pause(_ duration: Duration) async throws { try await sleep(duration) }
+
+    /// A number in 0..<1 from the client's source of jitter.
+    public func randomFraction() -> Double { random() }
+
     /// HTTP requests sent so far, per operation (every attempt counts).
     public var apiCalls: [String: Int] { callCounts.withLock { $0 } }
 

@@ -165,7 +165,7 @@ public struct SecretsManagerSource: SecretSource {
         SecretRequest, Result<SecretValue, SecretsManagerError>
     )] {
         await requests.concurrentMap(limit: Self.concurrency) { [client] request in
-            if spread { try? await Task.sleep(for: .milliseconds(Int.random(in: 20...250))) }
+            if spread { try? await client.pause(.milliseconds(20 + Int(client.randomFraction() * 230))) }
             do throws(SecretsManagerError) {
                 // The current version is asked for by its stage, explicitly: the answer is then
                 // always the version that carries AWSCURRENT (moto otherwise answers its default
@@ -259,12 +259,12 @@ public struct SecretsManagerSource: SecretSource {
             }
         }
         let answers = await described.concurrentMap(limit: Self.concurrency) { [client] request in
+            // The call is awaited on its own before the tuple is built: a `try await` inside the
+            // tuple made the release build (Swift 6.3, -O) lose the child task's result, so that
+            // the first DescribeSecret round of the sidecar crashed (found by bench/fleet).
             do throws(SecretsManagerError) {
-                return (
-                    request,
-                    Result<SecretDescription, SecretsManagerError>.success(
-                        try await client.describeSecret(id: request.id))
-                )
+                let description = try await client.describeSecret(id: request.id)
+                return (request, Result<SecretDescription, SecretsManagerError>.success(description))
             } catch {
                 return (request, .failure(error))
             }
