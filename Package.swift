@@ -84,6 +84,25 @@ let package = Package(
             dependencies: ["InjectorCore", "AWSCredentials", "HTTPTransport"]
         ),
 
+        // The fleet simulation (`scripts/bench fleet`): the production refresh policy for N tasks in
+        // simulated time against Secrets Manager's quotas. Not part of the shipped product.
+        .target(
+            name: "FleetSimulation",
+            dependencies: [
+                "InjectorCore", "SecretsManager", "AWSCredentials", "HTTPTransport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "bench/fleet/FleetSimulation"
+        ),
+        .executableTarget(
+            name: "fleet-simulation",
+            dependencies: [
+                "FleetSimulation", "InjectorCore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "bench/fleet/fleet-simulation"
+        ),
+
+        .testTarget(name: "FleetSimulationTests", dependencies: ["FleetSimulation", "InjectorCore"]),
         .target(name: "TestSupport", dependencies: ["HTTPTransport", "AWSCredentials"], path: "Tests/TestSupport"),
         .testTarget(
             name: "AWSSigningTests", dependencies: ["AWSSigning", "TestSupport"], exclude: ["botocore_sigv4.py"]),

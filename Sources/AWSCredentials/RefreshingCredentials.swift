@@ -20,13 +20,15 @@ public actor RefreshingCredentials {
     private var inFlight: Task<Credentials, any Error>?
     private var nextAdvisoryAttempt: Date?
 
+    /// `cached`: credentials already fetched, used until they are due for refresh.
     public init(
         provider: any CredentialProvider, clock: any WallClock = SystemWallClock(),
-        logger: Logger = Logger(label: "secrets-injector.credentials")
+        logger: Logger = Logger(label: "secrets-injector.credentials"), cached: Credentials? = nil
     ) {
         self.provider = provider
         self.clock = clock
         self.logger = logger
+        self.cached = cached
     }
 
     /// Credentials good for at least the mandatory window, refreshing them when due.

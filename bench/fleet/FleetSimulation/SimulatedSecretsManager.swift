@@ -1,0 +1,186 @@
+import FoundationEssentials
+import HTTPTransport
+import InjectorCore
+
+/// The Secrets Manager operations the injector calls, with the account's request quotas per region
+/// (SPEC §3; AWS's "Secrets Manager quotas" page), shared by every task and every other client.
+public enum Operation: String, CaseIterable, Sendable, Codable {
+    case getSecretValue = "GetSecretValue"
+    case batchGetSecretValue = "BatchGetSecretValue"
+    case describeSecret = "DescribeSecret"
+    case listSecrets = "ListSecrets"
+
+    public var quotaPerSecond: Double {
+        switch self {
+        case .getSecretValue: 10_000
+        case .batchGetSecretValue: 100
+        case .describeSecret: 40_000
+        case .listSecrets: 100
+        }
+    }
+}
+
+/// What a task role may call (the README's permissions table).
+public enum Policy: String, CaseIterable, Sendable {
+    /// `task-role-policy-minimal.json`: GetSecretValue on the secrets' ARNs only.
+    case minimal
+    /// GetSecretValue and DescribeSecret on the secrets' ARNs.
+    case describe
+    /// GetSecretValue on the ARNs and BatchGetSecretValue on `*`.
+    case batch
+    /// `task-role-policy.json`: all four (ListSecrets and BatchGetSecretValue on `*`).
+    case recommended
+
+    var allowed: Set<Operation> {
+        switch self {
+        case .minimal: [.getSecretValue]
+        case .describe: [.getSecretValue, .describeSecret]
+        case .batch: [.getSecretValue, .batchGetSecretValue]
+        case .recommended: Set(Operation.allCases)
+        }
+    }
+}
+
+/// One region's Secrets Manager as a fleet meets it: a token bucket per operation (refilled at the
+/// quota, holding one second of it), `ThrottlingException` when a bucket is empty, as AWS answers,
+/// `AccessDeniedException` for an operation the policy does not allow, and a fixed round trip.
+/// Counts every request per operation and per second of simulated time.
+public final class SimulatedSecretsManager: HTTPTransport, @unchecked Sendable {
+    let simulation: Simulation
+    let policy: Policy
+    /// Seconds from sending a request to its answer.
+    let roundTrip: Double
+    /// Secret names, each with one version.
+    let secrets: [String]
+    private var buckets: [Operation: (tokens: Double, at: Double)] = [:]
+    private(set) var requests: [Operation: [Int: Int]] = [:]
+    private(set) var throttled: [Operation: Int] = [:]
+
+    init(simulation: Simulation, policy: Policy, secrets: [String], roundTrip: Double = 0.02) {
+        self.simulation = simulation
+        self.policy = policy
+        self.secrets = secrets
+        self.roundTrip = roundTrip
+        for operation in Operation.allCases { buckets[operation] = (operation.quotaPerSecond, 0) }
+    }
+
+    public func send(_ request: HTTPRequest) async throws -> HTTPResponse {
+        let target = request.headers.first { $0.name.lowercased() == "x-amz-target" }?.value ?? ""
+        guard let operation = Operation(rawValue: String(target.dropFirst("secretsmanager.".count))) else {
+            return Self.error(400, "UnknownOperationException", "unknown operation \(target)")
+        }
+        await simulation.sleep(roundTrip / 2)
+        requests[operation, default: [:]][Int(simulation.now), default: 0] += 1
+        let answer: HTTPResponse
+        if !policy.allowed.contains(operation) {
+            answer = Self.error(
+                400, "AccessDeniedException",
+                "User: arn:aws:sts::123456789012:assumed-role/task/x is not authorized to perform: secretsmanager:\(operation.rawValue)"
+            )
+        } else if !take(operation) {
+            throttled[operation, default: 0] += 1
+            answer = Self.error(400, "ThrottlingException", "Rate exceeded")
+        } else {
+            answer = respond(operation, to: (try? JSONValue.parse(request.body)) ?? .object([]))
+        }
+        await simulation.sleep(roundTrip / 2)
+        return answer
+    }
+
+    /// One token from the operation's bucket, if it has one now.
+    private func take(_ operation: Operation) -> Bool {
+        let quota = operation.quotaPerSecond
+        var bucket = buckets[operation]!
+        bucket.tokens = min(quota, bucket.tokens + (simulation.now - bucket.at) * quota)
+        bucket.at = simulation.now
+        defer { buckets[operation] = bucket }
+        guard bucket.tokens >= 1 else { return false }
+        bucket.tokens -= 1
+        return true
+    }
+
+    private func respond(_ operation: Operation, to body: JSONValue) -> HTTPResponse {
+        switch operation {
+        case .getSecretValue:
+            let id = body["SecretId"]?.text ?? ""
+            guard secrets.contains(id) else { return Self.notFound }
+            return Self.json(.object(value(id)))
+        case .batchGetSecretValue:
+            var ids: [String] = []
+            if case .array(let list)? = body["SecretIdList"] { ids = list.map(\.text) }
+            let found = ids.filter(secrets.contains)
+            let errors = ids.filter { !secrets.contains($0) }.map { id in
+                JSONValue.object([
+                    .init(key: "SecretId", value: .string(id)),
+                    .init(key: "ErrorCode", value: .string("ResourceNotFoundException")),
+                    .init(key: "Message", value: .string("Secrets Manager can't find the specified secret.")),
+                ])
+            }
+            return Self.json(
+                .object([
+                    .init(key: "SecretValues", value: .array(found.map { .object(value($0)) })),
+                    .init(key: "Errors", value: .array(errors)),
+                ]))
+        case .describeSecret:
+            let id = body["SecretId"]?.text ?? ""
+            guard secrets.contains(id) else { return Self.notFound }
+            return Self.json(.object(identity(id) + [.init(key: "VersionIdsToStages", value: Self.stages)]))
+        case .listSecrets:
+            var prefixes: [String] = []
+            if case .array(let filters)? = body["Filters"] {
+                for filter in filters {
+                    if case .array(let values)? = filter["Values"] { prefixes += values.map(\.text) }
+                }
+            }
+            let listed = secrets.filter { name in prefixes.isEmpty || prefixes.contains { name.hasPrefix($0) } }
+            return Self.json(
+                .object([
+                    .init(
+                        key: "SecretList",
+                        value: .array(
+                            listed.map {
+                                .object(identity($0) + [.init(key: "SecretVersionsToStages", value: Self.stages)])
+                            }))
+                ]))
+        }
+    }
+
+    private func identity(_ name: String) -> [JSONValue.Member] {
+        [
+            .init(
+                key: "ARN", value: .string("arn:aws:secretsmanager:ap-southeast-1:123456789012:secret:\(name)-AbCdEf")),
+            .init(key: "Name", value: .string(name)),
+        ]
+    }
+
+    private func value(_ name: String) -> [JSONValue.Member] {
+        identity(name) + [
+            .init(key: "VersionId", value: .string(Self.version)),
+            .init(key: "SecretString", value: .string("{\"key\":\"simulated\"}")),
+            .init(key: "VersionStages", value: .array([.string("AWSCURRENT")])),
+        ]
+    }
+
+    static let version = "00000000-0000-4000-8000-000000000001"
+    static let stages = JSONValue.object([.init(key: version, value: .array([.string("AWSCURRENT")]))])
+    static let notFound = error(400, "ResourceNotFoundException", "Secrets Manager can't find the specified secret.")
+
+    static func json(_ body: JSONValue) -> HTTPResponse {
+        HTTPResponse(
+            status: 200, headers: [HTTPHeader("Content-Type", "application/x-amz-json-1.1")],
+            body: Array(body.serialized.utf8))
+    }
+
+    static func error(_ status: Int, _ type: String, _ message: String) -> HTTPResponse {
+        json(.object([.init(key: "__type", value: .string(type)), .init(key: "message", value: .string(message))]))
+            .with(status: status)
+    }
+}
+
+extension HTTPResponse {
+    func with(status: Int) -> HTTPResponse {
+        var response = self
+        response.status = status
+        return response
+    }
+}

@@ -1,0 +1,92 @@
+import ArgumentParser
+import FleetSimulation
+import FoundationEssentials
+import InjectorCore
+
+/// `scripts/bench fleet`: the fleet simulation (bench/fleet/FleetSimulation) from the command line.
+struct FleetCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fleet-simulation",
+        abstract: "Simulates a fleet of secrets-injector sidecars against one account's Secrets Manager quotas.")
+
+    @Option(help: "Tasks in the fleet.") var tasks = 10_000
+    @Option(help: "Secrets each task reads.") var secrets = 4
+    @Option(help: "Refresh interval, seconds.") var interval = 300.0
+    @Option(help: "All tasks start within this many seconds.") var startWindow = 60.0
+    @Option(help: "Simulated seconds (default: the start window and four intervals).") var duration: Double?
+    @Option(help: "Refresh strategy: auto, list, describe, get.") var strategy = "auto"
+    @Option(help: "Task-role policy: minimal, describe, batch, recommended.") var policy = "recommended"
+    @Flag(help: "Find the secrets by one name prefix instead of naming them.") var discover = false
+    @Option(help: "Seed of every random choice.") var seed: UInt64 = 1
+    @Flag(help: "Print one JSON object.") var json = false
+    @Flag(help: "Print Secrets Manager calls per hour for one task, per strategy and policy.") var callsPerHour = false
+
+    func run() throws {
+        guard let strategy = RefreshStrategy(rawValue: strategy) else {
+            throw ValidationError("--strategy must be one of auto, list, describe, get")
+        }
+        guard let policy = Policy(rawValue: policy) else {
+            throw ValidationError("--policy must be one of minimal, describe, batch, recommended")
+        }
+        if callsPerHour {
+            printCallsPerHour()
+            return
+        }
+        let report = Fleet.simulate(
+            FleetScenario(
+                tasks: tasks, secrets: secrets, intervalSeconds: interval, startWindowSeconds: startWindow,
+                durationSeconds: duration, strategy: strategy, policy: policy, discover: discover, seed: seed))
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+        } else {
+            print(
+                "\(report.tasks) tasks × \(report.secrets) secrets, interval \(Int(report.intervalSeconds)) s, start window \(Int(report.startWindowSeconds)) s, policy \(report.policy), strategy \(report.strategy)"
+            )
+            print(
+                "ready \(report.ready)/\(report.tasks): p50 \(report.readyP50Seconds) s, p99 \(report.readyP99Seconds) s, max \(report.readyMaxSeconds) s; restarts \(report.restarts), failed rounds \(report.failedRounds)"
+            )
+            for (name, figures) in report.operations.sorted(by: { $0.key < $1.key }) {
+                let share = (figures.meanPerSecond / figures.quotaPerSecond * 10_000).rounded() / 100
+                print(
+                    "\(name): steady mean \(figures.meanPerSecond)/s (\(share) % of \(Int(figures.quotaPerSecond))/s), peak \(figures.peakPerSecond)/s, throttled \(figures.throttled), total \(figures.total)"
+                )
+            }
+        }
+    }
+
+    /// One task, four named secrets, interval 300 s: requests per operation in an hour of steady
+    /// state (the second and third hours, averaged), per policy and strategy; and the first
+    /// generation's calls.
+    func printCallsPerHour() {
+        print(
+            "| policy | strategy | strategy used | GetSecretValue | BatchGetSecretValue | DescribeSecret | ListSecrets | first generation |"
+        )
+        print("|---|---|---|---|---|---|---|---|")
+        for policy in Policy.allCases {
+            for strategy in RefreshStrategy.allCases {
+                func run(_ seconds: Double) -> FleetReport {
+                    Fleet.simulate(
+                        FleetScenario(
+                            tasks: 1, secrets: secrets, intervalSeconds: interval, startWindowSeconds: 0,
+                            durationSeconds: seconds, strategy: strategy, policy: policy, discover: discover, seed: seed
+                        ))
+                }
+                let (start, firstHour, threeHours) = (run(1), run(3600), run(3 * 3600))
+                let columns = ["GetSecretValue", "BatchGetSecretValue", "DescribeSecret", "ListSecrets"].map {
+                    (name: String) -> String in
+                    let calls = (threeHours.operations[name]?.total ?? 0) - (firstHour.operations[name]?.total ?? 0)
+                    return calls % 2 == 0 ? "\(calls / 2)" : "\(Double(calls) / 2)"
+                }
+                let first = start.operations.filter { $0.value.total > 0 }.sorted { $0.key < $1.key }
+                    .map { "\($0.value.total) \($0.key)" }.joined(separator: " + ")
+                print(
+                    "| \(policy.rawValue) | \(strategy.rawValue) | \(threeHours.strategy) | \(columns.joined(separator: " | ")) | \(first) |"
+                )
+            }
+        }
+    }
+}
+
+FleetCommand.main()
