@@ -36,3 +36,5 @@ int cprocess_open_beneath(int dirfd, const char *path, int flags, unsigned int m
     return -1;
 #endif
 }
+
+int cprocess_syncfs(int fd) { return syncfs(fd); }

@@ -63,6 +63,9 @@ struct Initialize: AsyncParsableCommand {
             config: config, environment: environment, transport: AWSSetup.transport(environment: environment),
             logger: logger)
         _ = try await injector.run()
+        // Done: exit from here, on the thread that committed. Returning would hop to the main
+        // actor, whose queue the runtime serves from a thread it starts for the purpose.
+        Glibc.exit(ExitStatus.success.rawValue)
     }
 }
 

@@ -1,5 +1,5 @@
 // Process calls Swift cannot make directly: variadic prctl(2), and glibc's GNU extensions
-// (pipe2, posix_spawn_file_actions_addclosefrom_np) that need _GNU_SOURCE.
+// (pipe2, posix_spawn_file_actions_addclosefrom_np, syncfs) that need _GNU_SOURCE.
 #ifndef SECRETS_INJECTOR_CPROCESS_H
 #define SECRETS_INJECTOR_CPROCESS_H
 
@@ -18,5 +18,8 @@ int cprocess_spawn_close_from(posix_spawn_file_actions_t *actions, int lowest);
 /// openat2(2) with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS: opens `path` below `dirfd` only, through
 /// no symbolic link at all. -1 with errno ENOSYS where the kernel (or a seccomp filter) lacks it.
 int cprocess_open_beneath(int dirfd, const char *path, int flags, unsigned int mode);
+
+/// syncfs(2): flushes the filesystem that holds `fd`.
+int cprocess_syncfs(int fd);
 
 #endif
