@@ -94,20 +94,6 @@ struct LeastPrivilegeCommandTests {
             return try await control("statuses") as? [String: [String: Int]] ?? [:]
         }
 
-        /// `init` of the four Pipeline Pulse secrets and eight seeded `pipeline-pulse/batch/s0…7`: the
-        /// calls it made, by operation and status.
-        func initializeTwelve() async throws -> [String: [String: Int]] {
-            _ = try await control("calls-reset")
-            let names =
-                ["database", "zoho", "currency", "jwt"].map { "pipeline-pulse/prod/\($0)" }
-                + (0..<8).map { "pipeline-pulse/batch/s\($0)" }
-            let ids = names.map { #"{"id": "\#($0)"}"# }.joined(separator: ", ")
-            let result = try await run(
-                BlackBox.binary, ["init"], environment: environment(#""secrets": [\#(ids)]"#), timeout: 60)
-            #expect(result.status == 0, "\(result.stderr)")
-            return try await control("statuses") as? [String: [String: Int]] ?? [:]
-        }
-
         /// Calls per refresh round over the example's four unchanged secrets, after a first round
         /// that pays for any denial: five rounds, one SIGHUP each, each waited for.
         func callsPerRound() async throws -> [String: Double] {
@@ -198,15 +184,18 @@ struct LeastPrivilegeCommandTests {
         let task = try await Harness(role: "pipeline-pulse-get-only")
         defer { task.stop() }
 
-        // init: one GetSecretValue per secret (four: no batch is tried, so none is denied).
-        #expect(try await task.initialize() == ["GetSecretValue": ["200": 4]])
+        // init: one denied BatchGetSecretValue, then one GetSecretValue per secret.
+        #expect(
+            try await task.initialize() == [
+                "BatchGetSecretValue": ["403": 1], "GetSecretValue": ["200": 4],
+            ])
         #expect(try await task.callsPerRound() == ["GetSecretValue": 4])
 
         let log = try await task.followsRotations(maxStaleSeconds: 8) { sidecar in
             var health = try await task.health()
             #expect(health["status"] as? String == "healthy")
             #expect(health["strategy"] as? String == "get")
-            #expect(health["deniedOperations"] as? [String] == ["DescribeSecret"])
+            #expect(health["deniedOperations"] as? [String] == ["BatchGetSecretValue", "DescribeSecret"])
             #expect(
                 try await task.get("/metrics").body.contains(#"secrets_injector_refresh_strategy{strategy="get"} 1"#))
 
@@ -245,24 +234,16 @@ struct LeastPrivilegeCommandTests {
             #expect(health["consecutiveFailures"] as? Int == 0)
             #expect(sidecar.isRunning)
         }
-        #expect(Self.warnings(log, naming: "secretsmanager:BatchGetSecretValue") == 0, "\(log)")
+        #expect(Self.warnings(log, naming: "secretsmanager:BatchGetSecretValue") == 1, "\(log)")
         #expect(Self.warnings(log, naming: "secretsmanager:DescribeSecret") == 1)
-
-        // Twelve secrets, more than one wave: a batch is tried, denied once, and each is read alone.
-        try await task.admin(["seed", "pipeline-pulse/batch/s", "8"])
-        #expect(
-            try await task.initializeTwelve() == ["BatchGetSecretValue": ["403": 1], "GetSecretValue": ["200": 12]])
     }
 
     @Test func getSecretValueAndBatchGetSecretValue() async throws {
         let task = try await Harness(role: "pipeline-pulse-get-batch")
         defer { task.stop() }
-        // Four secrets: one wave of GetSecretValue, at 1/25 of a batch's share of the quotas.
-        #expect(try await task.initialize() == ["GetSecretValue": ["200": 4]])
-        #expect(try await task.callsPerRound() == ["GetSecretValue": 4])
-        // Twelve: one BatchGetSecretValue.
-        try await task.admin(["seed", "pipeline-pulse/batch/s", "8"])
-        #expect(try await task.initializeTwelve() == ["BatchGetSecretValue": ["200": 1]])
+        #expect(try await task.initialize() == ["BatchGetSecretValue": ["200": 1]])
+        // DescribeSecret is denied: one BatchGetSecretValue a round, cheaper than four GetSecretValue.
+        #expect(try await task.callsPerRound() == ["BatchGetSecretValue": 1])
         let log = try await task.followsRotations { _ in
             let health = try await task.health()
             #expect(health["strategy"] as? String == "get")

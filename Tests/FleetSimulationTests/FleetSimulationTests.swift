@@ -38,7 +38,7 @@ import Testing
         #expect(report.strategy == "get")
         #expect(report.ready == 20)
         #expect(report.operations["DescribeSecret"]?.total == 20 * 4, "one denial per secret, remembered")
-        #expect(report.operations["BatchGetSecretValue"]?.total == 0)
+        #expect(report.operations["BatchGetSecretValue"]?.total == 20, "one denial per task, remembered")
         #expect(try #require(report.operations["GetSecretValue"]).meanPerSecond > 0)
     }
 

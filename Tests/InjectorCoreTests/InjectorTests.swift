@@ -179,10 +179,11 @@ let pipelineSecrets = [
             String(decoding: byPath["secrets.env"]!.bytes, as: UTF8.self)
                 == #"JWT_SECRET='jwt-secret-value'\#nZOHO='{"client_id":"zid","client_secret":"zsecret"}'\#n"#
         )
-        // The three current secrets in one wave of GetSecretValue (no more than eight: no batch).
+        // One BatchGetSecretValue for the three current secrets.
         #expect(
-            transport.requests.map { $0.headers.first { $0.name == "X-Amz-Target" }!.value }
-                == Array(repeating: "secretsmanager.GetSecretValue", count: 3))
+            transport.requests.map { $0.headers.first { $0.name == "X-Amz-Target" }!.value } == [
+                "secretsmanager.BatchGetSecretValue"
+            ])
     }
 
     @Test func discoveryPagesThroughListSecrets() async throws {
@@ -262,9 +263,8 @@ let pipelineSecrets = [
             ($0.headers.first { $0.name == "X-Amz-Target" }!.value, String(decoding: $0.body, as: UTF8.self))
         }
         #expect(calls.count == 2)
-        #expect(calls.allSatisfy { $0.0 == "secretsmanager.GetSecretValue" })
-        #expect(calls.contains { $0.1.contains("zoho") && $0.1.contains("AWSCURRENT") })
-        #expect(calls.contains { $0.1.contains("jwt") && $0.1.contains("AWSPREVIOUS") })
+        #expect(calls[0].0 == "secretsmanager.BatchGetSecretValue" && calls[0].1.contains("zoho"))
+        #expect(calls[1].0 == "secretsmanager.GetSecretValue" && calls[1].1.contains("AWSPREVIOUS"))
     }
 
     @Test func localSourceServesTheSameOutputs() async throws {

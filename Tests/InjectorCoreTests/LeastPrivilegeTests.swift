@@ -39,9 +39,6 @@ struct LogLinesHandler: LogHandler {
         "pipeline-pulse/prod/currency": #"{"key":"c"}"#, "pipeline-pulse/prod/jwt": #"{"secret":"j"}"#,
     ]
     static let requests = four.keys.sorted().map { SecretRequest(id: $0) }
-    /// More current secrets than one wave of `GetSecretValue` reads: these go by `BatchGetSecretValue`.
-    static let twelve = Dictionary(uniqueKeysWithValues: (0..<12).map { ("app/prod/s\($0)", #"{"n":\#($0)}"#) })
-    static let twelveRequests = twelve.keys.sorted().map { SecretRequest(id: $0) }
 
     func source(_ secrets: FakeSecrets, log: LogLines = LogLines()) throws -> (
         SecretsManagerSource, SecretsManagerClient
@@ -50,24 +47,17 @@ struct LogLinesHandler: LogHandler {
         return (SecretsManagerSource(client: client, logger: log.logger), client)
     }
 
-    @Test func aFewSecretsAreReadWithGetSecretValueNeverBatched() async throws {
-        let (source, client) = try source(FakeSecrets(Self.four))
-        let results = try await source.fetch(Self.requests)
-        #expect(results.values.allSatisfy { (try? $0.get()) != nil })
-        #expect(client.apiCalls == ["GetSecretValue": 4], "one wave, no call on the scarce BatchGetSecretValue quota")
-    }
-
     @Test func aDeniedBatchBecomesSingleReadsPaidForOnceAndWarnedOnce() async throws {
-        let secrets = FakeSecrets(Self.twelve)
+        let secrets = FakeSecrets(Self.four)
         secrets.allowed.withLock { $0 = ["GetSecretValue"] }
         let log = LogLines()
         let (source, client) = try source(secrets, log: log)
         for _ in 0..<3 {
-            let results = try await source.fetch(Self.twelveRequests)
-            #expect(results.count == 12)
-            #expect(try results[SecretRequest(id: "app/prod/s7")]?.get().secretString == #"{"n":7}"#)
+            let results = try await source.fetch(Self.requests)
+            #expect(results.count == 4)
+            #expect(try results[SecretRequest(id: "pipeline-pulse/prod/jwt")]?.get().secretString == #"{"secret":"j"}"#)
         }
-        #expect(client.apiCalls == ["BatchGetSecretValue": 1, "GetSecretValue": 36], "the denial is remembered")
+        #expect(client.apiCalls == ["BatchGetSecretValue": 1, "GetSecretValue": 12], "the denial is remembered")
         #expect(source.deniedOperations == ["BatchGetSecretValue"])
         #expect(log.count(.warning, containing: "secretsmanager:BatchGetSecretValue") == 1)
     }
@@ -114,18 +104,17 @@ struct LogLinesHandler: LogHandler {
                 200, #"{"ARN":"arn:a","Name":"a","VersionId":"new","SecretString":"2","VersionStages":["AWSCURRENT"]}"#)
         }
         let client = try testClient(transport)
-        let requests = [SecretRequest(id: "a")] + (0..<9).map { SecretRequest(id: "b\($0)") }
-        let results = try await SecretsManagerSource(client: client).fetch(requests)
+        let results = try await SecretsManagerSource(client: client).fetch([SecretRequest(id: "a")])
         #expect(try results[SecretRequest(id: "a")]?.get().versionID == "new")
         #expect(client.apiCalls == ["BatchGetSecretValue": 1, "GetSecretValue": 1])
     }
 
     @Test func aDenialInsideABatchIsThatSecretsDenial() async throws {
-        let secrets = FakeSecrets(Self.twelve)
+        let secrets = FakeSecrets(Self.four)
         secrets.allowed.withLock { $0 = ["BatchGetSecretValue"] }  // and not GetSecretValue on the secrets
         let (source, client) = try source(secrets)
-        let results = try await source.fetch(Self.twelveRequests)
-        for request in Self.twelveRequests {
+        let results = try await source.fetch(Self.requests)
+        for request in Self.requests {
             #expect(throws: SecretsManagerError.self) { try results[request]?.get() }
             if case .failure(let error)? = results[request] { #expect(error.category == .accessDenied) }
         }
@@ -147,7 +136,7 @@ struct LogLinesHandler: LogHandler {
         let probed = try await source.probe(Self.requests, strategy: .describe, discoveryPrefixes: [])
         #expect(probed.strategy == .describe)
         #expect(source.deniedOperations.isEmpty, "\(code) is an answer, not a missing permission")
-        #expect(client.apiCalls == ["GetSecretValue": 4, "DescribeSecret": 4], "no fallback to reading values")
+        #expect(client.apiCalls["GetSecretValue"] == nil)
     }
 
     /// (allowed operations, configured strategy) → the strategy really used and its calls per round.
@@ -156,8 +145,8 @@ struct LogLinesHandler: LogHandler {
             (nil, .list, .list, ["ListSecrets": 1]),
             (["GetSecretValue", "BatchGetSecretValue", "DescribeSecret"], .list, .describe, ["DescribeSecret": 4]),
             (nil, .describe, .describe, ["DescribeSecret": 4]),
-            (["GetSecretValue", "BatchGetSecretValue"], .describe, .get, ["GetSecretValue": 4]),
-            (["GetSecretValue", "BatchGetSecretValue"], .auto, .get, ["GetSecretValue": 4]),
+            (["GetSecretValue", "BatchGetSecretValue"], .describe, .get, ["BatchGetSecretValue": 1]),
+            (["GetSecretValue", "BatchGetSecretValue"], .auto, .get, ["BatchGetSecretValue": 1]),
             (["GetSecretValue"], .describe, .get, ["GetSecretValue": 4]),
             (["GetSecretValue"], .list, .get, ["GetSecretValue": 4]),
             (["GetSecretValue"], .get, .get, ["GetSecretValue": 4]),

@@ -74,9 +74,8 @@ public struct ProbeResult: Sendable {
     }
 }
 
-/// AWS Secrets Manager: up to eight current versions by `GetSecretValue` in one wave, more by
-/// `BatchGetSecretValue` (≤ 20 per call), other versions by `GetSecretValue`, discovery by
-/// `ListSecrets`.
+/// AWS Secrets Manager: current versions by `BatchGetSecretValue` (≤ 20 per call), others by
+/// `GetSecretValue`, discovery by `ListSecrets`.
 ///
 /// It works with the smallest policy that can read the secrets (SPEC §3: `GetSecretValue` on the
 /// secrets' ARNs): a denied `BatchGetSecretValue` becomes concurrent `GetSecretValue` calls, and a
@@ -112,10 +111,7 @@ public struct SecretsManagerSource: SecretSource {
         let current = requests.filter(\.isCurrent)
         var single = requests.filter { !$0.isCurrent }
         var spread = false
-        if current.count <= Self.concurrency || denials.contains(.batchGetSecretValue) {
-            // A few secrets are read in one wave of GetSecretValue, as fast as one batch call and at
-            // 1/25 of its share of the account's quotas (10,000/s against BatchGetSecretValue's
-            // 100/s, which a fleet's deployment would exhaust: bench/fleet, README "Quotas").
+        if !current.isEmpty, denials.contains(.batchGetSecretValue) {
             single = current + single
         } else if !current.isEmpty {
             do {
