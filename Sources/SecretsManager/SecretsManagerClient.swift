@@ -107,8 +107,11 @@ public final class SecretsManagerClient: Sendable {
 
     /// `BatchGetSecretValue` over any number of ids: split into calls of at most 20, each paged
     /// through `NextToken`. Secrets that fail one by one come back in ``BatchGetResult/errors``;
-    /// a failure of the call itself throws.
-    public func batchGetSecretValue(ids: [String]) async throws(SecretsManagerError) -> BatchGetResult {
+    /// a failure of the call itself throws. `retryThrottling: false` gives up on the first
+    /// `ThrottlingException`, for a caller that has a cheaper way round it.
+    public func batchGetSecretValue(ids: [String], retryThrottling: Bool = true) async throws(SecretsManagerError)
+        -> BatchGetResult
+    {
         var values: [SecretValue] = []
         var errors: [SecretsManagerError] = []
         var start = 0
@@ -120,7 +123,8 @@ public final class SecretsManagerClient: Sendable {
             repeat {
                 let page = try await call(
                     "BatchGetSecretValue", BatchGetSecretValueRequest(SecretIdList: chunk, NextToken: token),
-                    as: BatchGetSecretValueResponse.self, secretID: chunk.count == 1 ? chunk[0] : nil)
+                    as: BatchGetSecretValueResponse.self, secretID: chunk.count == 1 ? chunk[0] : nil,
+                    retryThrottling: retryThrottling)
                 values += page.SecretValues ?? []
                 for failure in page.Errors ?? [] {
                     let code = failure.ErrorCode ?? "UnknownError"
@@ -179,7 +183,8 @@ public final class SecretsManagerClient: Sendable {
     // MARK: The call loop
 
     private func call<Request: Encodable, Response: Decodable>(
-        _ operation: String, _ payload: Request, as: Response.Type, secretID: String? = nil
+        _ operation: String, _ payload: Request, as: Response.Type, secretID: String? = nil,
+        retryThrottling: Bool = true
     ) async throws(SecretsManagerError) -> Response {
         let body: [UInt8]
         do {
@@ -239,7 +244,9 @@ public final class SecretsManagerClient: Sendable {
                 continue
             }
             // The credential provider already retried on its own; its failure ends the call.
-            guard error.isTransient, error.category != .credentials, attempt - extraAttempts < configuration.maxAttempts
+            guard error.isTransient, error.category != .credentials,
+                attempt - extraAttempts < configuration.maxAttempts,
+                retryThrottling || error.category != .throttled
             else { throw error }
             // "Standard" retry delay: rand(0,1) * min(2^(attempt-1), 20) seconds.
             let delay = random() * min(pow2(attempt - 1 - extraAttempts), 20)

@@ -115,7 +115,9 @@ public struct SecretsManagerSource: SecretSource {
             single = current + single
         } else if !current.isEmpty {
             do {
-                let batch = try await client.batchGetSecretValue(ids: current.map(\.id))
+                // A throttled batch is not retried: its quota (100/s for the account) is what a
+                // fleet's deployment runs out of, and GetSecretValue's (10,000/s) is not.
+                let batch = try await client.batchGetSecretValue(ids: current.map(\.id), retryThrottling: false)
                 for request in current {
                     if let value = batch.values.first(where: { Self.matches(request.id, $0) }) {
                         if value.versionStages.isEmpty || value.versionStages.contains("AWSCURRENT") {
