@@ -25,6 +25,9 @@ COPY --from=build /out/secrets-injector /usr/local/bin/secrets-injector
 # mount starts as a copy of this folder (ECS creates it root-owned, 0755, when the image lacks it,
 # and the non-root injector could not write there; it refuses such a folder with exit 5).
 VOLUME ["/run/secrets"]
+# libcurl4 links GnuTLS through librtmp and libldap, protocols the injector never speaks (it allows
+# only http and https); without this GnuTLS initialises itself at load: 0.5 MB and ~1 ms per start.
+ENV GNUTLS_NO_IMPLICIT_INIT=1
 USER 10001:10001
 ENTRYPOINT ["/usr/local/bin/secrets-injector"]
 CMD ["run"]

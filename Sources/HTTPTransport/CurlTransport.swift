@@ -230,6 +230,10 @@ final class CurlTransfer: @unchecked Sendable {
     ) throws(SetupError) {
         try check(ccurl_setopt_pointer(handle, CURLOPT_ERRORBUFFER, errorBuffer))
         try check(ccurl_setopt_string(handle, CURLOPT_URL, request.url))
+        // HTTP and HTTPS only, whatever the URL says: libcurl also speaks FILE, LDAP, RTMP, SCP and
+        // more, none of which the injector needs (and the image leaves GnuTLS, which RTMP and
+        // LDAP would use, uninitialised: Dockerfile).
+        try check(ccurl_setopt_string(handle, CURLOPT_PROTOCOLS_STR, "http,https"))
         try check(ccurl_setopt_long(handle, CURLOPT_NOSIGNAL, 1))
         try check(ccurl_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, milliseconds(request.connectTimeout)))
         try check(ccurl_setopt_long(handle, CURLOPT_TIMEOUT_MS, milliseconds(request.timeout)))

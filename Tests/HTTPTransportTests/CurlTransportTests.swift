@@ -112,6 +112,14 @@ import Testing
         #expect(echo.header("Host") == "localhost")
     }
 
+    @Test(arguments: ["file:///etc/passwd", "ldap://127.0.0.1/", "dict://127.0.0.1:11211/stat", "gopher://127.0.0.1/"])
+    func onlyHTTPAndHTTPSAreSpoken(url: String) async throws {
+        let error = await #expect(throws: TransportError.self) {
+            try await self.transport.send(HTTPRequest(method: "GET", url: url))
+        }
+        #expect(error?.kind == .invalidRequest, "\(url): \(String(describing: error))")
+    }
+
     @Test func oversizedResponsesAreRefused() async throws {
         let small = CurlTransport(configuration: .init(maximumResponseBytes: 1000))
         let fits = try await small.send(HTTPRequest(method: "GET", url: base + "/big?bytes=1000"))
