@@ -30,9 +30,22 @@ public struct JSONLogHandler: LogHandler {
         for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }).sorted(by: {
             $0.key < $1.key
         }) {
-            members.append(.init(key: key, value: .string("\(value)")))
+            members.append(.init(key: key, value: Self.json(value)))
         }
         let line = Array((JSONValue.object(members).serialized + "\n").utf8)
         _ = line.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
+    }
+
+    /// Whole numbers given as numbers (`.stringConvertible(42)`) stay numbers; anything else is text.
+    static func json(_ value: Logger.MetadataValue) -> JSONValue {
+        if case .stringConvertible(let convertible) = value {
+            switch convertible {
+            case let number as Int: return .number("\(number)")
+            case let number as Int32: return .number("\(number)")
+            case let number as UInt32: return .number("\(number)")
+            default: break
+            }
+        }
+        return .string("\(value)")
     }
 }

@@ -146,6 +146,9 @@ enum MetricsText {
         for (status, count) in metrics.served {
             lines.append("secrets_injector_requests_total{status=\"\(status)\"} \(count)")
         }
+        counter(
+            "secrets_injector_requests_refused_total",
+            "Requests refused: bad token, peer not allowed, unknown secret, bad request.", metrics.requestsRefused)
         lines += [
             "# HELP secrets_injector_request_duration_seconds Time to answer a request.",
             "# TYPE secrets_injector_request_duration_seconds histogram",

@@ -226,7 +226,7 @@ enum Fixtures {
         #expect(
             Set(keys(["properties", "server"])) == [
                 "socketPath", "socketMode", "allowUids", "tcp", "tcpPort", "maxConnections", "ssrfHeaders",
-                "ssrfEnvVariables", "pathPrefix",
+                "ssrfEnvVariables", "pathPrefix", "audit",
             ])
         #expect(Set(keys(["properties", "log"])) == ["level", "format"])
     }

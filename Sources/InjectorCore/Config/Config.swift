@@ -97,6 +97,9 @@ public struct ServerSettings: Sendable, Equatable {
     /// Connections per listener (the socket, TCP) before the one idle longest is dropped; the
     /// Agent's `max_conn`.
     public var maxConnections: Int = 800
+    /// One log line per request that names a secret (folded per peer, secret and status over 60 s);
+    /// refused requests are logged whatever this says.
+    public var audit = true
     /// The Agent's `ssrf_headers`, `path_prefix` and `ssrf_env_variables`.
     public var api = AgentAPI.Settings()
     public var ssrfEnvVariables: [String] = ServerSettings.defaultSSRFEnvVariables

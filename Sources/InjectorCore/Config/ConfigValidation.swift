@@ -211,7 +211,7 @@ extension Config {
                 root["server"], at: "server",
                 allowed: [
                     "socketPath", "socketMode", "allowUids", "tcp", "tcpPort", "maxConnections", "ssrfHeaders",
-                    "ssrfEnvVariables", "pathPrefix",
+                    "ssrfEnvVariables", "pathPrefix", "audit",
                 ]) ?? [:]
         let socketPath =
             reader.string(serverObject["socketPath"], at: "server.socketPath")
@@ -236,6 +236,7 @@ extension Config {
         if let limit = reader.integer(serverObject["maxConnections"], at: "server.maxConnections", in: 1...1000) {
             server.maxConnections = limit
         }
+        if let audit = reader.bool(serverObject["audit"], at: "server.audit") { server.audit = audit }
         for (key, keyPath) in [
             ("ssrfHeaders", \ServerSettings.api.ssrfHeaders), ("ssrfEnvVariables", \.ssrfEnvVariables),
         ] {

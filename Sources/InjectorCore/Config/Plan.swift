@@ -53,6 +53,7 @@ extension Config {
         }
         server += ", paths /secretsmanager/get and \(self.server.api.pathPrefix)<id>"
         server += ", at most \(self.server.maxConnections) connections per listener"
+        server += self.server.audit ? ", access audit on" : ", access audit of refusals only"
         lines.append(server)
         if let onChange {
             if let command = onChange.command { lines.append("on change: run \(command.joined(separator: " "))") }

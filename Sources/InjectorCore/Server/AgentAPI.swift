@@ -55,6 +55,18 @@ public struct AgentAPI: Sendable {
         }
     }
 
+    /// The secret a request names (`secretId`, or the id of a path-style request), whether or not
+    /// it is answered: for the access audit of refused requests.
+    func secretNamed(in uri: String) -> String? {
+        let (path, query) = Self.split(uri)
+        if path.hasPrefix(settings.pathPrefix), path != "/secretsmanager/get" {
+            let id = Self.percentDecode(path.dropFirst(settings.pathPrefix.count).utf8, plusIsSpace: false)
+            return id.isEmpty ? nil : id
+        }
+        guard path == "/secretsmanager/get" else { return nil }
+        return Self.queryPairs(query).last { $0.0 == "secretId" }.map(\.1).flatMap { $0.isEmpty ? nil : $0 }
+    }
+
     /// Any configured header equal to the token, compared in constant time (the Agent takes the
     /// first value of each header).
     private func hasToken(_ request: AgentRequest, _ token: String) -> Bool {
@@ -221,6 +233,9 @@ public struct AgentResponse: Sendable, Equatable {
     public var body: [UInt8]
     /// The same answer as bytes on the wire, when it is served often enough to encode once.
     var wire: HTTPWire?
+    /// The secret and version this answer gives, for the access audit.
+    var secretName: String?
+    var versionID: String?
 
     public init(status: Int, contentType: String?, body: [UInt8]) {
         self.status = status
@@ -293,7 +308,10 @@ struct AgentEntry: Sendable {
     init(request: SecretRequest, value: SecretValue) {
         self.request = request
         self.value = value
-        self.response = AgentResponse.json(200, Self.encode(value)).preencoded()
+        var response = AgentResponse.json(200, Self.encode(value))
+        response.secretName = value.name
+        response.versionID = value.versionID
+        self.response = response.preencoded()
     }
 
     /// `GetSecretValue`'s shape as the Agent writes it (`output.rs`): `ARN`, `Name`, `VersionId`,

@@ -22,6 +22,7 @@ public final class SidecarMetrics: Sendable {
     private let otherStatusCounts = (0..<6).map { _ in Counter() }
     private let latencyBucketCounts = (0...SidecarMetrics.latencyBuckets.count).map { _ in Counter() }
     private let latencyNanoseconds = Counter()
+    private let refusedCount = Counter()
 
     public init() {}
 
@@ -36,6 +37,9 @@ public final class SidecarMetrics: Sendable {
     }
     func committed() { generationCount.add() }
     func notified() { notificationCount.add() }
+    /// A request refused (4xx): a bad token, a peer not allowed, an unknown secret, a bad request.
+    func refused() { refusedCount.add() }
+    public var requestsRefused: Int { refusedCount.current }
 
     /// One request answered, with its status and the time it took.
     public func served(status: Int, seconds: Double) {

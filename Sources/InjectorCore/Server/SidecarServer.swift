@@ -58,17 +58,19 @@ public struct SidecarServer: Service, CustomStringConvertible {
         let tables = [
             ConnectionTable(limit: settings.maxConnections), ConnectionTable(limit: settings.maxConnections),
         ]
+        let audit = AccessAudit(logger: logger, enabled: settings.audit, metrics: metrics)
         var channels: [any Channel] = []
         do {
             try removeStaleSocket(settings.socketPath)
-            let unix = try await bootstrap(group: group, transport: .unixSocket, connections: tables[0]).bind(
-                unixDomainSocketPath: settings.socketPath
-            ).get()
+            let unix = try await bootstrap(group: group, transport: .unixSocket, connections: tables[0], audit: audit)
+                .bind(
+                    unixDomainSocketPath: settings.socketPath
+                ).get()
             channels.append(unix)
             try secureSocket()
             logger.info("serving", metadata: ["socket": "\(settings.socketPath)", "mode": "\(settings.socketMode)"])
             if let port = settings.tcpPort {
-                let tcp = try await bootstrap(group: group, transport: .tcp, connections: tables[1]).bind(
+                let tcp = try await bootstrap(group: group, transport: .tcp, connections: tables[1], audit: audit).bind(
                     host: "127.0.0.1", port: port
                 ).get()
                 channels.append(tcp)
@@ -87,6 +89,7 @@ public struct SidecarServer: Service, CustomStringConvertible {
             for table in tables {
                 table.closeExpired(idle: Self.idleTimeout, partial: Self.partialRequestTimeout)
             }
+            audit.flush()
         }
 
         // Serve until the service group shuts down gracefully.
@@ -100,12 +103,14 @@ public struct SidecarServer: Service, CustomStringConvertible {
         }
         sweep.cancel()
         try? await group.shutdownGracefully()
+        audit.flushAll()
         logger.info("server stopped")
     }
 
-    private func bootstrap(group: MultiThreadedEventLoopGroup, transport: AgentTransport, connections: ConnectionTable)
-        -> ServerBootstrap
-    {
+    private func bootstrap(
+        group: MultiThreadedEventLoopGroup, transport: AgentTransport, connections: ConnectionTable,
+        audit: AccessAudit
+    ) -> ServerBootstrap {
         let router = self.router
         let metrics = self.metrics
         // The sidecar's own uid stays allowed: the ECS health check runs `secrets-injector health` as it.
@@ -126,7 +131,7 @@ public struct SidecarServer: Service, CustomStringConvertible {
                     try sync.addHandler(
                         AgentHTTPHandler(
                             router: router, metrics: metrics, transport: transport, connections: connections,
-                            overConnectionLimit: admission == .overLimit, allowUIDs: allowUIDs))
+                            overConnectionLimit: admission == .overLimit, allowUIDs: allowUIDs, audit: audit))
                 }
             }
             .childChannelOption(.maxMessagesPerRead, value: 1)
@@ -284,6 +289,11 @@ final class AgentHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     let connections: ConnectionTable
     let overConnectionLimit: Bool
     let allowUIDs: Set<UInt32>?
+    let audit: AccessAudit
+    /// The other end: on the Unix socket, its uid and pid once `SO_PEERCRED` has answered.
+    private var peer: AccessPeer
+    /// This connection's last audited access and its window, to count repeats cheaply.
+    private var lastAudited: (AccessAudit.Access, AccessAudit.Window)?
     private var head: HTTPRequestHead?
     private var bodyBytes = 0
     private var peerAllowed = true
@@ -298,7 +308,7 @@ final class AgentHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     init(
         router: AgentRouter, metrics: SidecarMetrics, transport: AgentTransport, connections: ConnectionTable,
-        overConnectionLimit: Bool, allowUIDs: Set<UInt32>?
+        overConnectionLimit: Bool, allowUIDs: Set<UInt32>?, audit: AccessAudit
     ) {
         self.router = router
         self.metrics = metrics
@@ -306,17 +316,25 @@ final class AgentHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.connections = connections
         self.overConnectionLimit = overConnectionLimit
         self.allowUIDs = allowUIDs
+        self.audit = audit
+        self.peer = AccessPeer(transport: transport)
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        if let allowUIDs {
-            // Fail closed until SO_PEERCRED says who is on the other end of the Unix socket.
-            peerAllowed = false
+        if transport == .unixSocket {
+            // Who is on the other end, for allowUids and the access audit. With allowUids, fail
+            // closed until SO_PEERCRED has answered.
+            if allowUIDs != nil { peerAllowed = false }
             if let provider = context.channel as? any SocketOptionProvider {
                 let future: EventLoopFuture<PeerCredentials> = provider.unsafeGetSocketOption(
                     level: .init(SOL_SOCKET), name: .init(SO_PEERCRED))
                 let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-                future.whenSuccess { credentials in loopBound.value.peerAllowed = allowUIDs.contains(credentials.uid) }
+                let allowUIDs = self.allowUIDs
+                future.whenSuccess { credentials in
+                    let handler = loopBound.value
+                    handler.peer = AccessPeer(transport: .unixSocket, uid: credentials.uid, pid: credentials.pid)
+                    if let allowUIDs { handler.peerAllowed = allowUIDs.contains(credentials.uid) }
+                }
             }
         }
         context.fireChannelActive()
@@ -383,6 +401,7 @@ final class AgentHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         switch received {
         case .refusal(let response):
             write(response, keepAlive: false, context: context)
+            audit.record(.init(peer: peer, secret: nil, status: response.status, path: "-"))
             return
         case .request(let request):
             head = request
@@ -390,6 +409,7 @@ final class AgentHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let started = ContinuousClock.now
         guard peerAllowed else {
             write(.text(403, "Forbidden"), keepAlive: false, context: context, started: started)
+            record(head.uri, route: nil, response: .text(403, "Forbidden"))
             return
         }
         let headers = head.headers
@@ -401,6 +421,7 @@ final class AgentHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         // Most answers come from the snapshot, here on the event loop: no task, no actor hop.
         if let response = router.respondNow(route) {
             write(response, keepAlive: keepAlive, context: context, started: started)
+            record(head.uri, route: route, response: response)
             return
         }
         let router = self.router
@@ -413,8 +434,32 @@ final class AgentHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
             let (handler, context) = loopBound.value
             handler.answering = false
             handler.write(response, keepAlive: keepAlive, context: context, started: started)
+            handler.record(head.uri, route: route, response: response)
             handler.answerWaiting(context: context)
         }
+    }
+
+    /// The access audit of an answered request: those that name a secret, and every refusal. A
+    /// repeat of this connection's last audited access, within its window, is only counted.
+    private func record(_ uri: String, route: AgentRoute?, response: AgentResponse) {
+        let secret: String?
+        switch route {
+        case .secret(let query): secret = response.secretName ?? query.secretID
+        default: secret = nil
+        }
+        guard audit.audits(status: response.status, namesSecret: secret != nil) else { return }
+        let path = AgentAPI.split(uri).path
+        if let (last, window) = lastAudited, last.secret == secret, last.status == response.status,
+            last.versionID == response.versionID, last.path.utf8.elementsEqual(path.utf8),
+            window.repeated(now: .now())
+        {
+            audit.repeated(last)
+            return
+        }
+        let access = AccessAudit.Access(
+            peer: peer, secret: secret ?? router.api.secretNamed(in: uri), versionID: response.versionID,
+            status: response.status, path: String(path))
+        lastAudited = (access, audit.record(access))
     }
 
     /// After an answer that had to wait: the requests received meanwhile, then reading again.
