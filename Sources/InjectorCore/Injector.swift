@@ -44,12 +44,15 @@ public struct Injector: Sendable {
     public let source: any SecretSource
     public let writer: GenerationWriter
     public let logger: Logger
+    /// CloudWatch metrics (`metrics.cloudwatch`), when configured.
+    public var emf: EMFWriter?
 
-    public init(config: Config, source: any SecretSource, logger: Logger) {
+    public init(config: Config, source: any SecretSource, logger: Logger, emf: EMFWriter? = nil) {
         self.config = config
         self.source = source
         self.writer = GenerationWriter(directory: config.outputDir, outputGroup: config.socketGroup)
         self.logger = logger
+        self.emf = emf
     }
 
     /// Wires the configured source: the local file, or Secrets Manager through the credential
@@ -58,16 +61,23 @@ public struct Injector: Sendable {
         config: Config, environment: [String: String], transport: any HTTPTransport,
         clock: any WallClock = SystemWallClock(), logger: Logger
     ) async throws -> Injector {
+        var emf: EMFWriter?
+        if let cloudWatch = config.cloudWatch {
+            emf = EMFWriter(
+                namespace: cloudWatch.namespace,
+                serviceName: await EMFWriter.serviceName(
+                    configured: cloudWatch.serviceName, environment: environment, transport: transport))
+        }
         switch config.source {
         case .local(let path):
-            return Injector(config: config, source: LocalFileSource(path: path), logger: logger)
+            return Injector(config: config, source: LocalFileSource(path: path), logger: logger, emf: emf)
         case .secretsManager:
             let client = try await AWSSetup.secretsManagerClient(
                 environment: environment, transport: transport, configuredRegion: config.region,
                 configuredEndpoint: config.endpoint, clock: clock,
                 logger: logger)
             return Injector(
-                config: config, source: SecretsManagerSource(client: client, logger: logger), logger: logger)
+                config: config, source: SecretsManagerSource(client: client, logger: logger), logger: logger, emf: emf)
         }
     }
 
@@ -97,11 +107,28 @@ public struct Injector: Sendable {
         let secrets = try await resolveSecrets(&problems)
         let results: [SecretRequest: Result<SecretValue, SecretsManagerError>]
         do {
-            results = try await source.fetch(requests(for: secrets))
+            results = try await fetch(requests(for: secrets))
         } catch {
             throw InjectorFailure(problems: problems + [Problem(message: "\(error)", exitStatus: ExitStatus.of(error))])
         }
         return try renderFiles(secrets: secrets, results: results, problems: problems)
+    }
+
+    /// The first generation's fetch (`init`, and `run`'s start), counted in CloudWatch: one
+    /// `FetchSuccess`/`FetchFailure`/`RefreshLatency` line.
+    public func fetch(_ requests: [SecretRequest]) async throws -> [SecretRequest: Result<
+        SecretValue, SecretsManagerError
+    >] {
+        let started = ContinuousClock.now
+        do {
+            let results = try await source.fetch(requests)
+            let failed = results.values.filter { if case .failure = $0 { true } else { false } }.count
+            emf?.fetched(succeeded: results.count - failed, failed: failed, seconds: seconds(since: started))
+            return results
+        } catch {
+            emf?.fetched(succeeded: 0, failed: requests.count, seconds: seconds(since: started))
+            throw error
+        }
     }
 
     /// Every value the outputs need: the secrets' own and the env entries'.
@@ -283,4 +310,9 @@ extension EnvEntry {
     public var request: SecretRequest {
         SecretRequest(id: valueFrom.secret.id, versionStage: valueFrom.versionStage, versionID: valueFrom.versionID)
     }
+}
+
+func seconds(since start: ContinuousClock.Instant) -> Double {
+    let elapsed = ContinuousClock.now - start
+    return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
 }

@@ -29,7 +29,8 @@ public enum Sidecar {
             },
             refreshNow: { await loop.refreshAndWait() }, token: token)
         let server = SidecarServer(
-            settings: config.server, socketGroup: config.socketGroup, router: router, metrics: metrics, logger: logger)
+            settings: config.server, socketGroup: config.socketGroup, router: router, metrics: metrics, logger: logger,
+            emf: injector.emf)
         let group = ServiceGroup(
             configuration: .init(
                 services: [.init(service: loop), .init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint],

@@ -1,5 +1,7 @@
+import Foundation
 import Logging
 import NIOCore
+import TestSupport
 import Testing
 
 @testable import InjectorCore
@@ -38,5 +40,43 @@ import Testing
         audit.record(read("db", status: 404))
         #expect(log.count(.warning, containing: "access") == 2)
         #expect(metrics.requestsRefused == 2)
+    }
+}
+
+/// The Embedded Metric Format line and its `ServiceName` (black-box: `CloudWatchMetricsTests`).
+@Suite struct EMFWriterTests {
+    @Test func aLineHoldsTheDirectiveAndEveryValueAtTheTopLevel() {
+        let writer = EMFWriter(namespace: "SecretsInjector", serviceName: "pipeline-pulse") { _ in }
+        let line = writer.line(
+            [.init("SecretAge", "Seconds", 42)], secretName: "pipeline-pulse/prod/jwt",
+            at: Date(timeIntervalSince1970: 1_800_000_000.5))
+        #expect(
+            line
+                == #"{"_aws":{"Timestamp":1800000000500,"CloudWatchMetrics":[{"Namespace":"SecretsInjector","Dimensions":[["ServiceName","SecretName"]],"Metrics":[{"Name":"SecretAge","Unit":"Seconds"}]}]},"ServiceName":"pipeline-pulse","SecretName":"pipeline-pulse/prod/jwt","SecretAge":42}"#
+        )
+        #expect(EMFWriter.number(12.3456) == "12.346")
+    }
+
+    @Test func theServiceNameIsTheTaskFamilyFromTheMetadataEndpoint() async throws {
+        let transport = FakeTransport { request, _ in
+            #expect(request.url == "http://169.254.170.2/v4/abc/task")
+            return .json(
+                200,
+                #"{"Cluster":"prod","TaskARN":"arn:aws:ecs:ap-southeast-1:1:task/prod/x","Family":"pipeline-pulse-api"}"#
+            )
+        }
+        let environment = ["ECS_CONTAINER_METADATA_URI_V4": "http://169.254.170.2/v4/abc"]
+        #expect(
+            await EMFWriter.serviceName(configured: nil, environment: environment, transport: transport)
+                == "pipeline-pulse-api")
+        #expect(
+            await EMFWriter.serviceName(configured: "mine", environment: environment, transport: transport) == "mine")
+        #expect(
+            await EMFWriter.serviceName(configured: nil, environment: [:], transport: transport) == "secrets-injector")
+        let elsewhere = ["ECS_CONTAINER_METADATA_URI_V4": "http://10.0.0.1/v4/abc"]
+        #expect(
+            await EMFWriter.serviceName(configured: nil, environment: elsewhere, transport: transport)
+                == "secrets-injector", "only the ECS agent's own addresses are asked")
+        #expect(transport.requests.count == 1, "asked once: when nothing is configured and the endpoint is the agent's")
     }
 }

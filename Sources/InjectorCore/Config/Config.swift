@@ -121,6 +121,13 @@ public struct OnChangeSettings: Sendable, Equatable {
     public var signalName: String?
 }
 
+/// `metrics.cloudwatch`: the namespace, and the `ServiceName` dimension (default: the ECS task
+/// family, else `secrets-injector`).
+public struct CloudWatchSettings: Sendable, Equatable {
+    public var namespace: String
+    public var serviceName: String?
+}
+
 public struct LogSettings: Sendable, Equatable {
     public enum Format: String, Sendable, CaseIterable { case json, text }
     public var level: String
@@ -150,6 +157,8 @@ public struct Config: Sendable, Equatable {
     public var onChange: OnChangeSettings?
     public var log: LogSettings
     public var source: SourceSettings
+    /// CloudWatch metrics as Embedded Metric Format lines on standard output, when set.
+    public var cloudWatch: CloudWatchSettings? = nil
 
     /// The group the socket gets: the one every output shares, if they share one.
     public var socketGroup: UInt32? {

@@ -1,7 +1,7 @@
 extension Config {
     static let topLevelKeys = [
         "region", "endpoint", "outputDir", "defaults", "secrets", "templates", "env", "refresh", "server", "onChange",
-        "log", "source",
+        "log", "source", "metrics",
     ]
     static let secretKeys = [
         "id", "namePrefix", "alias", "file", "mode", "uid", "gid", "versionStage", "versionId", "required", "keys",
@@ -307,10 +307,30 @@ extension Config {
             source = .local(path: path)
         }
 
-        let config = Config(
+        var cloudWatch: CloudWatchSettings?
+        if let metrics = reader.object(root["metrics"], at: "metrics", allowed: ["cloudwatch"]),
+            let object = reader.object(
+                metrics["cloudwatch"], at: "metrics.cloudwatch", allowed: ["namespace", "serviceName"])
+        {
+            let namespace = reader.string(object["namespace"], at: "metrics.cloudwatch.namespace")
+            if object["namespace"] == nil { reader.report("metrics.cloudwatch.namespace", "is required") }
+            if let namespace, namespace.isEmpty || namespace.utf8.count > 255 || namespace.hasPrefix("AWS/") {
+                reader.report(
+                    "metrics.cloudwatch.namespace",
+                    "\"\(namespace)\" must be 1 to 255 characters and not begin with AWS/ (CloudWatch reserves it)")
+            }
+            let serviceName = reader.string(object["serviceName"], at: "metrics.cloudwatch.serviceName")
+            if let serviceName, serviceName.isEmpty || serviceName.utf8.count > 1024 {
+                reader.report("metrics.cloudwatch.serviceName", "must be 1 to 1,024 characters")
+            }
+            if let namespace { cloudWatch = CloudWatchSettings(namespace: namespace, serviceName: serviceName) }
+        }
+
+        var config = Config(
             region: region, endpoint: endpoint, outputDir: outputDir, secrets: secrets, templates: templates, env: env,
             refresh: refresh, server: server,
             onChange: onChange, log: log, source: source)
+        config.cloudWatch = cloudWatch
         let configuredCount = (root["secrets"].flatMap { if case .array(let a) = $0 { a.count } else { 1 } } ?? 0)
         let envCount = (root["env"]?["entries"]).flatMap { if case .array(let a) = $0 { a.count } else { 1 } } ?? 0
         config.crossCheck(&reader, nothingConfigured: configuredCount + envCount == 0)

@@ -55,6 +55,11 @@ extension Config {
         server += ", at most \(self.server.maxConnections) connections per listener"
         server += self.server.audit ? ", access audit on" : ", access audit of refusals only"
         lines.append(server)
+        if let cloudWatch {
+            lines.append(
+                "metrics: CloudWatch Embedded Metric Format on standard output, namespace \(cloudWatch.namespace), ServiceName \(cloudWatch.serviceName ?? "the ECS task family (else secrets-injector)")"
+            )
+        }
         if let onChange {
             if let command = onChange.command { lines.append("on change: run \(command.joined(separator: " "))") }
             if let pidFile = onChange.signalPIDFile {

@@ -43,6 +43,10 @@ public struct RefreshStateMachine: Sendable {
         public var rotationOverdue: Bool
         /// The earliest `NextRotationDate` still ahead.
         public var nextRotation: Date?
+        /// Secrets checked this round, and how many of those checks failed (any secret, required
+        /// or not): CloudWatch's `FetchSuccess` and `FetchFailure`.
+        public var checked = 0
+        public var failedChecks = 0
 
         public init(failedSecrets: [String] = [], rotationOverdue: Bool = false, nextRotation: Date? = nil) {
             self.failedSecrets = failedSecrets

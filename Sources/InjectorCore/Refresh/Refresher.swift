@@ -40,7 +40,7 @@ public actor Refresher {
         let requests = injector.requests(for: secrets)
         let results: [SecretRequest: Result<SecretValue, SecretsManagerError>]
         do {
-            results = try await injector.source.fetch(requests)
+            results = try await injector.fetch(requests)
         } catch {
             throw InjectorFailure(problems: problems + [Problem(message: "\(error)", exitStatus: ExitStatus.of(error))])
         }
@@ -63,13 +63,34 @@ public actor Refresher {
     /// recorded, shown in `/health`, and those of required secrets listed in the report (either
     /// way the state machine backs off).
     public func refresh() async throws -> RefreshStateMachine.RoundReport {
+        let started = ContinuousClock.now
         do {
             let report = try await round()
             metrics.refreshed(failed: !report.failedSecrets.isEmpty)
+            injector.emf?.fetched(
+                succeeded: report.checked - report.failedChecks, failed: report.failedChecks,
+                seconds: seconds(since: started))
+            await emitSecretAges()
             return report
         } catch {
             metrics.refreshed(failed: true)
+            injector.emf?.fetched(
+                succeeded: 0, failed: injector.requests(for: await store.secrets).count,
+                seconds: seconds(since: started))
+            await emitSecretAges()
             throw error
+        }
+    }
+
+    /// `SecretAge` for each secret: seconds since its last successful check.
+    private func emitSecretAges() async {
+        guard let emf = injector.emf else { return }
+        let now = clock.now()
+        for status in await store.statuses() {
+            guard let success = status.lastSuccess else { continue }
+            emf.emit(
+                [EMFWriter.Metric("SecretAge", "Seconds", max(0, now.timeIntervalSince(success)).rounded())],
+                secretName: status.id, at: now)
         }
     }
 
@@ -125,6 +146,8 @@ public actor Refresher {
         }
 
         let required = required(secrets)
+        report.checked = injector.requests(for: secrets).count
+        report.failedChecks = outcomes.values.filter { if case .failure = $0 { true } else { false } }.count
         var changed: [String] = []
         for (request, outcome) in outcomes {
             switch outcome {

@@ -53,6 +53,34 @@ public final class SidecarMetrics: Sendable {
         latencyNanoseconds.add(Int(seconds * 1e9))
     }
 
+    /// Every request answered, whatever its status.
+    public var requestsServed: Int { latencyBucketCounts.reduce(0) { $0 + $1.current } }
+
+    /// Counts seconds; every 60th, the requests served and refused since the last minute.
+    final class MinuteCounter: Sendable {
+        private struct State {
+            var seconds = 0
+            var served = 0
+            var refused = 0
+        }
+        let metrics: SidecarMetrics
+        private let state = Mutex(State())
+
+        init(metrics: SidecarMetrics) { self.metrics = metrics }
+
+        func tick() -> (served: Int, refused: Int)? {
+            let (served, refused) = (metrics.requestsServed, metrics.requestsRefused)
+            return state.withLock { state in
+                state.seconds += 1
+                guard state.seconds % 60 == 0 else { return nil }
+                defer { (state.served, state.refused) = (served, refused) }
+                return (served - state.served, refused - state.refused)
+            }
+        }
+    }
+
+    func minuteCounter() -> MinuteCounter { MinuteCounter(metrics: self) }
+
     /// Requests served by status (`"200"`, …, or a class like `"3xx"`), for `/metrics`.
     public var served: [(status: String, count: Int)] {
         zip(Self.statuses, statusCounts).map { ("\($0.0)", $0.1.current) }.filter { $0.count > 0 }

@@ -38,15 +38,19 @@ public struct SidecarServer: Service, CustomStringConvertible {
     let router: AgentRouter
     let metrics: SidecarMetrics
     let logger: Logger
+    /// CloudWatch: a `RequestsServed`/`RequestsRefused` line per minute of serving.
+    let emf: EMFWriter?
 
     public init(
-        settings: ServerSettings, socketGroup: UInt32?, router: AgentRouter, metrics: SidecarMetrics, logger: Logger
+        settings: ServerSettings, socketGroup: UInt32?, router: AgentRouter, metrics: SidecarMetrics, logger: Logger,
+        emf: EMFWriter? = nil
     ) {
         self.settings = settings
         self.socketGroup = socketGroup
         self.router = router
         self.metrics = metrics
         self.logger = logger
+        self.emf = emf
     }
 
     public var description: String {
@@ -84,12 +88,21 @@ public struct SidecarServer: Service, CustomStringConvertible {
                     "cannot serve on \(settings.socketPath)\(settings.tcpPort.map { " or 127.0.0.1:\($0)" } ?? ""): \(error)"
             )
         }
-        // Timeouts: one sweep a second over each table, on the event loop.
+        // Timeouts: one sweep a second over each table, on the event loop; the audit's closed
+        // windows; and every minute, CloudWatch's request counts.
+        let minute = metrics.minuteCounter()
+        let emf = self.emf
         let sweep = group.next().scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
             for table in tables {
                 table.closeExpired(idle: Self.idleTimeout, partial: Self.partialRequestTimeout)
             }
             audit.flush()
+            if let emf, let (served, refused) = minute.tick() {
+                emf.emit([
+                    EMFWriter.Metric("RequestsServed", "Count", Double(served)),
+                    EMFWriter.Metric("RequestsRefused", "Count", Double(refused)),
+                ])
+            }
         }
 
         // Serve until the service group shuts down gracefully.
