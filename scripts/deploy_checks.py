@@ -4,6 +4,8 @@
     deploy_checks.py task-definitions   botocore's own validation of RegisterTaskDefinition input,
                                         and cross-checks (volumes, dependsOn, health check, no secret
                                         in any environment value, the injector's inline configuration)
+                                        and of alarms.json (PutMetricAlarm input, on metrics the
+                                        example's configuration writes)
     deploy_checks.py iam                parliament on every policy; each task-role policy lets the
                                         configuration read every secret (real ARNs included) and
                                         grants nothing it never calls
@@ -21,7 +23,10 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TASKS = sorted(glob.glob(os.path.join(ROOT, "task-definitions", "*.json")))
+ALARMS = os.path.join(ROOT, "task-definitions", "alarms.json")
+TASKS = sorted(path for path in glob.glob(os.path.join(ROOT, "task-definitions", "*.json")) if path != ALARMS)
+# The metrics the injector writes in Embedded Metric Format (README, "CloudWatch metrics").
+EMF_METRICS = {"FetchSuccess", "FetchFailure", "RefreshLatency", "SecretAge", "RequestsServed", "RequestsRefused"}
 POLICIES = sorted(glob.glob(os.path.join(ROOT, "task-definitions", "iam", "*.json")))
 INJECTOR = "secrets-injector"
 SECRET_NAME = re.compile(r"(PASSWORD|SECRET|TOKEN|API_?KEY|PRIVATE|CREDENTIAL)", re.I)
@@ -102,6 +107,46 @@ def check_task_definitions():
                 problems.append(f"{name}: Fargate needs networkMode awsvpc")
             if any("dockerVolumeConfiguration" in v or "host" in v for v in task.get("volumes", [])):
                 problems.append(f"{name}: Fargate supports only bind-mount (ephemeral) volumes")
+    return problems
+
+
+def check_alarms():
+    """alarms.json: botocore's validation of each PutMetricAlarm input, on the namespace, the
+    ServiceName and the secrets of the example's configuration, and metrics the injector writes."""
+    import botocore.session
+    from botocore.validate import validate_parameters
+
+    shape = botocore.session.get_session().get_service_model("cloudwatch").operation_model("PutMetricAlarm").input_shape
+    example = load(os.path.join(ROOT, "examples", "pipeline-pulse.json"))
+    cloudwatch = example.get("metrics", {}).get("cloudwatch", {})
+    secrets = {entry["id"] for entry in example["secrets"] if "id" in entry}
+    problems = []
+    alarms = load(ALARMS)
+    for alarm in alarms:
+        name = alarm.get("AlarmName", "?")
+        try:
+            validate_parameters(alarm, shape)
+        except Exception as error:
+            problems.append(f"alarms.json {name}: botocore: {error}".replace("\n", " "))
+        if alarm.get("Namespace") != cloudwatch.get("namespace"):
+            problems.append(f"alarms.json {name}: namespace {alarm.get('Namespace')} is not the example's {cloudwatch.get('namespace')}")
+        if alarm.get("MetricName") not in EMF_METRICS:
+            problems.append(f"alarms.json {name}: the injector writes no metric {alarm.get('MetricName')}")
+        dimensions = {d["Name"]: d["Value"] for d in alarm.get("Dimensions", [])}
+        if dimensions.get("ServiceName") != cloudwatch.get("serviceName"):
+            problems.append(f"alarms.json {name}: ServiceName {dimensions.get('ServiceName')} is not the example's {cloudwatch.get('serviceName')}")
+        expected = {"ServiceName", "SecretName"} if alarm.get("MetricName") == "SecretAge" else {"ServiceName"}
+        if set(dimensions) != expected:
+            problems.append(f"alarms.json {name}: dimensions {sorted(dimensions)}; the metric has {sorted(expected)}")
+        if "SecretName" in dimensions and dimensions["SecretName"] not in secrets:
+            problems.append(f"alarms.json {name}: {dimensions['SecretName']} is not a secret of the example")
+    watched = {alarm.get("MetricName") for alarm in alarms}
+    for metric in ("FetchFailure", "SecretAge", "RequestsRefused"):
+        if metric not in watched:
+            problems.append(f"alarms.json: no alarm on {metric}")
+    aged = {d["Value"] for a in alarms for d in a.get("Dimensions", []) if d["Name"] == "SecretName"}
+    for secret in sorted(secrets - aged):
+        problems.append(f"alarms.json: no SecretAge alarm for {secret}")
     return problems
 
 
@@ -280,7 +325,8 @@ def main():
         for path in TASKS:
             print(json.dumps({"file": os.path.basename(path), "config": json.dumps(injector_config(load(path)))}))
         return
-    problems = {"task-definitions": lambda: check_task_definitions() + check_output_folders(), "iam": check_iam,
+    problems = {"task-definitions": lambda: check_task_definitions() + check_output_folders() + check_alarms(),
+                "iam": check_iam,
                 "compose": check_compose}[command]()
     for problem in problems:
         print(problem)

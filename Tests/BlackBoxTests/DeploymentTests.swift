@@ -121,4 +121,28 @@ import Testing
             }
         }
     }
+
+    @Test(.enabled(if: pythonHasModule("botocore"), "botocore is not installed"))
+    func theChecksCatchBrokenAlarms() async throws {
+        let folder = try copyOfTheArtifacts()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let path = "\(folder)/task-definitions/alarms.json"
+        var alarms =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as! [[String: Any]]
+        alarms[0]["Threshold"] = "zero"  // botocore: a number
+        alarms[0]["Namespace"] = "SecretInjector"
+        alarms.removeAll { $0["MetricName"] as? String == "RequestsRefused" }
+        alarms.removeAll { ($0["AlarmName"] as? String)?.hasSuffix("-jwt") == true }
+        try JSONSerialization.data(withJSONObject: alarms).write(to: URL(fileURLWithPath: path))
+        let result = try await run(
+            "/usr/bin/env", ["python3", "\(folder)/scripts/deploy_checks.py", "task-definitions"],
+            environment: Self.environment)
+        #expect(result.status == 1)
+        for expected in [
+            "Invalid type for parameter Threshold", "namespace SecretInjector is not the example's SecretsInjector",
+            "no alarm on RequestsRefused", "no SecretAge alarm for pipeline-pulse/prod/jwt",
+        ] {
+            #expect(result.stdout.contains(expected), "\(expected): \(result.stdout)")
+        }
+    }
 }

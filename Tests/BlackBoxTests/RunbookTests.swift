@@ -1,0 +1,105 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// `docs/operations.md`: every case's line and exit code are what the binary prints, provoked
+/// against moto, the harness's credential endpoint, or a Secrets Manager that misbehaves
+/// (`Fixtures/fake_secretsmanager.py`).
+@Suite(.enabled(if: BlackBox.hasPeers, "moto[server] and boto3 are not installed"))
+struct RunbookTests {
+    struct Case {
+        var heading: String
+        var line: String
+        var exitCode: Int32
+    }
+
+    /// Each `## heading` with its first `text` block and its "Exit code N".
+    static func cases() throws -> [Case] {
+        let text = try String(
+            contentsOf: Repository.root.appendingPathComponent("docs/operations.md"), encoding: .utf8)
+        var cases: [Case] = []
+        for section in text.components(separatedBy: "\n## ").dropFirst() {
+            let heading = String(section.prefix { $0 != "\n" })
+            guard let block = section.range(of: "```text\n"),
+                let end = section.range(of: "\n```", range: block.upperBound..<section.endIndex),
+                let code = section.range(of: #"Exit code (\d)"#, options: .regularExpression)
+            else { continue }
+            cases.append(
+                Case(
+                    heading: heading, line: String(section[block.upperBound..<end.lowerBound]),
+                    exitCode: Int32(section[code].last!.wholeNumberValue!)))
+        }
+        return cases
+    }
+
+    /// The documented line as a pattern: `<…>` matches anything, the rest literally.
+    static func matches(_ documented: String, _ actual: String) -> Bool {
+        var pattern = "^"
+        var rest = Substring(documented)
+        while let open = rest.firstIndex(of: "<"), let close = rest[open...].firstIndex(of: ">") {
+            pattern += NSRegularExpression.escapedPattern(for: String(rest[..<open])) + ".*?"
+            rest = rest[rest.index(after: close)...]
+        }
+        pattern += NSRegularExpression.escapedPattern(for: String(rest)) + "$"
+        return actual.range(of: pattern, options: .regularExpression) != nil
+    }
+
+    func misbehaving(_ mode: String) async throws -> PeerProcess {
+        try await PeerProcess.start(
+            python: Repository.root.appendingPathComponent("Tests/BlackBoxTests/Fixtures/fake_secretsmanager.py"),
+            arguments: [mode])
+    }
+
+    @Test func everyDocumentedLineIsWhatTheBinaryPrints() async throws {
+        let documented = try Self.cases()
+        #expect(
+            documented.map(\.heading) == [
+                "Secret not found", "Access denied", "Connection timeout", "Invalid JSON",
+                "Credentials endpoint unreachable", "Throttled",
+            ])
+        let peers = try await BlackBox.sharedPeers.value
+        let folder = try BlackBox.temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let owner = getuid() == 0 ? "" : #""defaults": {"uid": \#(getuid()), "gid": \#(getgid())}, "#
+        func config(_ rest: String) -> String { #"{\#(owner)"outputDir": "\#(folder)/out", \#(rest)}"# }
+        let database = #""secrets": [{"id": "pipeline-pulse/prod/database"}]"#
+        let (silent, throttling, plaintext) = (
+            try await misbehaving("silent"), try await misbehaving("throttle"), try await misbehaving("plaintext")
+        )
+        defer { [silent, throttling, plaintext].forEach { $0.stop() } }
+
+        for entry in documented {
+            var environment = BlackBox.taskEnvironment(peers)
+            switch entry.heading {
+            case "Secret not found":
+                environment["SECRETS_INJECTOR_CONFIG"] = config(
+                    #""secrets": [{"id": "pipeline-pulse/prod/database"}, {"id": "pipeline-pulse/prod/missing"}]"#)
+            case "Access denied":
+                environment = BlackBox.taskEnvironment(peers, role: "pipeline-pulse-describe-only")
+                environment["SECRETS_INJECTOR_CONFIG"] = config(database)
+            case "Connection timeout":
+                environment["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = "http://127.0.0.1:\(silent.string("port"))"
+                environment["AWS_MAX_ATTEMPTS"] = "1"
+                environment["SECRETS_INJECTOR_CONFIG"] = config(database)
+            case "Invalid JSON":
+                environment["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = "http://127.0.0.1:\(plaintext.string("port"))"
+                environment["SECRETS_INJECTOR_CONFIG"] = config(
+                    #""secrets": [{"id": "pipeline-pulse/prod/database", "alias": "database"}], "templates": [{"file": "app.env", "template": "DATABASE_URL={{ database.password }}\n"}]"#
+                )
+            case "Credentials endpoint unreachable":
+                environment["AWS_CONTAINER_CREDENTIALS_FULL_URI"] = "http://127.0.0.1:\(freeLoopbackPort())/creds"
+                environment["SECRETS_INJECTOR_CONFIG"] = config(database)
+            case "Throttled":
+                environment["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = "http://127.0.0.1:\(throttling.string("port"))"
+                environment["SECRETS_INJECTOR_CONFIG"] = config(database)
+            default:
+                Issue.record("no scenario for \(entry.heading)")
+                continue
+            }
+            let result = try await run(BlackBox.binary, ["init"], environment: environment, timeout: 60)
+            let line = result.stderr.split(separator: "\n").first { $0.hasPrefix("secrets-injector: error:") } ?? ""
+            #expect(Self.matches(entry.line, String(line)), "\(entry.heading): the binary prints \(line)")
+            #expect(result.status == entry.exitCode, "\(entry.heading): exit \(result.status)")
+        }
+    }
+}
