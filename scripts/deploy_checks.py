@@ -26,7 +26,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ALARMS = os.path.join(ROOT, "task-definitions", "alarms.json")
 TASKS = sorted(path for path in glob.glob(os.path.join(ROOT, "task-definitions", "*.json")) if path != ALARMS)
 # The metrics the injector writes in Embedded Metric Format (README, "CloudWatch metrics").
-EMF_METRICS = {"FetchSuccess", "FetchFailure", "RefreshLatency", "SecretAge", "RequestsServed", "RequestsRefused"}
+EMF_METRICS = {"FetchSuccess", "FetchFailure", "RefreshLatency", "SecretAge", "RequestsServed", "RequestsRefused",
+               "Failover"}
 POLICIES = sorted(glob.glob(os.path.join(ROOT, "task-definitions", "iam", "*.json")))
 INJECTOR = "secrets-injector"
 SECRET_NAME = re.compile(r"(PASSWORD|SECRET|TOKEN|API_?KEY|PRIVATE|CREDENTIAL)", re.I)
@@ -141,7 +142,7 @@ def check_alarms():
         if "SecretName" in dimensions and dimensions["SecretName"] not in secrets:
             problems.append(f"alarms.json {name}: {dimensions['SecretName']} is not a secret of the example")
     watched = {alarm.get("MetricName") for alarm in alarms}
-    for metric in ("FetchFailure", "SecretAge", "RequestsRefused"):
+    for metric in ("FetchFailure", "SecretAge", "RequestsRefused", "Failover"):
         if metric not in watched:
             problems.append(f"alarms.json: no alarm on {metric}")
     aged = {d["Value"] for a in alarms for d in a.get("Dimensions", []) if d["Name"] == "SecretName"}

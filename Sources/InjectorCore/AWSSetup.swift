@@ -14,6 +14,19 @@ public enum AWSSetup {
         configuredEndpoint: String? = nil,
         clock: any WallClock = SystemWallClock(), logger: Logger
     ) async throws -> SecretsManagerClient {
+        try await secretsManagerClients(
+            environment: environment, transport: transport, configuredRegion: configuredRegion,
+            configuredEndpoint: configuredEndpoint, clock: clock, logger: logger)[0]
+    }
+
+    /// The primary region's client, then one per failover region: the same credentials, each
+    /// signed for its own region and sent to its own endpoint (the configured one, else the
+    /// region's; `AWS_ENDPOINT_URL*` name the primary's only).
+    public static func secretsManagerClients(
+        environment: [String: String], transport: any HTTPTransport, configuredRegion: String? = nil,
+        configuredEndpoint: String? = nil, failover: [FailoverRegion] = [],
+        clock: any WallClock = SystemWallClock(), logger: Logger
+    ) async throws -> [SecretsManagerClient] {
         let provider = try CredentialChain.provider(environment: environment, transport: transport)
         let maxAttempts = try SecretsManagerClient.Configuration.maxAttempts(environment: environment)
         let region = try await RegionResolver.resolve(
@@ -22,11 +35,24 @@ public enum AWSSetup {
         logger.debug(
             "AWS setup",
             metadata: ["credentials": "\(provider.name)", "region": "\(region)", "endpoint": "\(endpoint)"])
-        return SecretsManagerClient(
-            configuration: .init(endpoint: endpoint, region: region, maxAttempts: maxAttempts),
-            credentials: RefreshingCredentials(provider: provider, clock: clock, logger: logger), transport: transport,
-            clock: clock,
-            logger: logger)
+        let credentials = RefreshingCredentials(provider: provider, clock: clock, logger: logger)
+        var replicaEnvironment = environment
+        replicaEnvironment["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = nil
+        replicaEnvironment["AWS_ENDPOINT_URL"] = nil
+        var regions = [(region, endpoint)]
+        for replica in failover {
+            regions.append(
+                (
+                    replica.region,
+                    try Endpoint.resolve(
+                        environment: replicaEnvironment, configured: replica.endpoint, region: replica.region)
+                ))
+        }
+        return regions.map { region, endpoint in
+            SecretsManagerClient(
+                configuration: .init(endpoint: endpoint, region: region, maxAttempts: maxAttempts),
+                credentials: credentials, transport: transport, clock: clock, logger: logger)
+        }
     }
 
     /// The transport for AWS calls: libcurl with `AWS_CA_BUNDLE` when set.

@@ -72,12 +72,18 @@ public struct Injector: Sendable {
         case .local(let path):
             return Injector(config: config, source: LocalFileSource(path: path), logger: logger, emf: emf)
         case .secretsManager:
-            let client = try await AWSSetup.secretsManagerClient(
+            let clients = try await AWSSetup.secretsManagerClients(
                 environment: environment, transport: transport, configuredRegion: config.region,
-                configuredEndpoint: config.endpoint, clock: clock,
+                configuredEndpoint: config.endpoint, failover: config.failover, clock: clock,
                 logger: logger)
-            return Injector(
-                config: config, source: SecretsManagerSource(client: client, logger: logger), logger: logger, emf: emf)
+            let sources = clients.map { SecretsManagerSource(client: $0, logger: logger) }
+            let source: any SecretSource =
+                sources.count == 1
+                ? sources[0]
+                : FailoverSource(
+                    regions: zip(clients, sources).map { .init(name: $0.configuration.region, source: $1) },
+                    logger: logger)
+            return Injector(config: config, source: source, logger: logger, emf: emf)
         }
     }
 
@@ -120,13 +126,18 @@ public struct Injector: Sendable {
         SecretValue, SecretsManagerError
     >] {
         let started = ContinuousClock.now
+        let failovers = source.failovers
         do {
             let results = try await source.fetch(requests)
             let failed = results.values.filter { if case .failure = $0 { true } else { false } }.count
-            emf?.fetched(succeeded: results.count - failed, failed: failed, seconds: seconds(since: started))
+            emf?.fetched(
+                succeeded: results.count - failed, failed: failed, seconds: seconds(since: started),
+                failovers: source.failovers - failovers)
             return results
         } catch {
-            emf?.fetched(succeeded: 0, failed: requests.count, seconds: seconds(since: started))
+            emf?.fetched(
+                succeeded: 0, failed: requests.count, seconds: seconds(since: started),
+                failovers: source.failovers - failovers)
             throw error
         }
     }

@@ -19,13 +19,19 @@ public enum Sidecar {
         try await refresher.start()
 
         let loop = RefreshLoop(refresher: refresher, settings: config.refresh, logger: logger)
-        let client = (injector.source as? SecretsManagerSource)?.client
+        let clients =
+            (injector.source as? SecretsManagerSource).map { [$0.client] }
+            ?? (injector.source as? FailoverSource)?.regions.map(\.source.client) ?? []
+        let source = injector.source
         let router = AgentRouter(
             api: AgentAPI(settings: config.server.api), store: store, health: { await loop.health(store: store) },
             metricsText: {
                 await MetricsText.render(
                     metrics: metrics, store: store, health: await loop.health(store: store),
-                    apiCalls: client?.apiCalls ?? [:])
+                    apiCalls: clients.reduce(into: [:]) { calls, client in
+                        calls.merge(client.apiCalls, uniquingKeysWith: +)
+                    },
+                    failovers: source.failovers)
             },
             refreshNow: { await loop.refreshAndWait() }, token: token)
         let server = SidecarServer(
@@ -70,9 +76,9 @@ public enum Sidecar {
 
 /// `/metrics` in the Prometheus text format (version 0.0.4).
 enum MetricsText {
-    static func render(metrics: SidecarMetrics, store: SecretStore, health: HealthReport, apiCalls: [String: Int]) async
-        -> String
-    {
+    static func render(
+        metrics: SidecarMetrics, store: SecretStore, health: HealthReport, apiCalls: [String: Int], failovers: Int = 0
+    ) async -> String {
         var lines: [String] = []
         func counter(_ name: String, _ help: String, _ value: Int) {
             lines += ["# HELP \(name) \(help)", "# TYPE \(name) counter", "\(name) \(value)"]
@@ -87,6 +93,8 @@ enum MetricsText {
         counter(
             "secrets_injector_notifications_total", "Times the application was told of a change.",
             metrics.notifications)
+        counter(
+            "secrets_injector_failovers_total", "Times the sidecar moved to a replica region.", failovers)
         lines += [
             "# HELP secrets_injector_healthy 1 when /health is healthy.", "# TYPE secrets_injector_healthy gauge",
             "secrets_injector_healthy \(health.status == .healthy ? 1 : 0)",

@@ -7,6 +7,7 @@ Prints one JSON line when ready (see `ready` below), then runs until stdin close
 seconds, or 15 minutes), and stops everything it started.
 
     python3 scripts/harness/aws_peers.py            # used by the tests and the demo
+    python3 scripts/harness/aws_peers.py --replica ap-south-1   # and a second region (failover tests)
 """
 import argparse
 import datetime
@@ -253,7 +254,11 @@ class CredentialHandler(BaseHTTPRequestHandler):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--hold", type=float, default=900, help="seconds to run at most")
+    parser.add_argument("--replica", metavar="REGION",
+                        help="also a second moto_server standing for REGION, seeded with the same names and other "
+                             "values (no signature checks): replicaEndpoint, replicaRegion, replicaSecrets")
     args = parser.parse_args()
+    replica = None
 
     port = free_port()
     # Unsigned set-up calls, counted exactly: each role's create + policy + AssumeRole, the secrets,
@@ -329,6 +334,24 @@ def main():
             "adminAccessKeyId": admin["AccessKeyId"],
             "adminSecretAccessKey": admin["SecretAccessKey"],
         }
+        if args.replica:
+            replica_port = free_port()
+            replica = subprocess.Popen(["moto_server", "-H", "127.0.0.1", "-p", str(replica_port)],
+                                       env=dict(os.environ, MOTO_ACCOUNT_ID=ACCOUNT), stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.STDOUT, start_new_session=True)
+            wait_for_port(replica_port, replica)
+            replica_endpoint = f"http://127.0.0.1:{replica_port}"
+            in_replica = boto3.client("secretsmanager", endpoint_url=replica_endpoint, region_name=args.replica,
+                                      aws_access_key_id="replica", aws_secret_access_key="replica")
+            replica_values = {}
+            for name, value in PIPELINE_PULSE.items():
+                value = dict(value)
+                for key in value:
+                    if isinstance(value[key], str):
+                        value[key] = "replica-" + value[key]
+                replica_values[name] = json.dumps(value)
+                in_replica.create_secret(Name=name, SecretString=replica_values[name])
+            ready.update(replicaEndpoint=replica_endpoint, replicaRegion=args.replica, replicaSecrets=replica_values)
         print(json.dumps(ready), flush=True)
         stopper = threading.Thread(target=sys.stdin.read, daemon=True)
         stopper.start()
@@ -336,6 +359,9 @@ def main():
         agent.shutdown()
         os.unlink(token_file.name)
     finally:
+        if replica:
+            os.killpg(replica.pid, signal.SIGTERM)
+            replica.wait(timeout=10)
         os.killpg(moto.pid, signal.SIGTERM)
         try:
             moto.wait(timeout=10)

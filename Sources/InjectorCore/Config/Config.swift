@@ -121,6 +121,17 @@ public struct OnChangeSettings: Sendable, Equatable {
     public var signalName: String?
 }
 
+/// A replica region (`failover[]`): its name, and an endpoint other than its regional one.
+public struct FailoverRegion: Sendable, Equatable {
+    public var region: String
+    public var endpoint: String?
+
+    public init(region: String, endpoint: String? = nil) {
+        self.region = region
+        self.endpoint = endpoint
+    }
+}
+
 /// `metrics.cloudwatch`: the namespace, and the `ServiceName` dimension (default: the ECS task
 /// family, else `secrets-injector`).
 public struct CloudWatchSettings: Sendable, Equatable {
@@ -159,6 +170,8 @@ public struct Config: Sendable, Equatable {
     public var source: SourceSettings
     /// CloudWatch metrics as Embedded Metric Format lines on standard output, when set.
     public var cloudWatch: CloudWatchSettings? = nil
+    /// Replica regions, in order, read when the primary cannot answer.
+    public var failover: [FailoverRegion] = []
 
     /// The group the socket gets: the one every output shares, if they share one.
     public var socketGroup: UInt32? {

@@ -1,7 +1,7 @@
 extension Config {
     static let topLevelKeys = [
         "region", "endpoint", "outputDir", "defaults", "secrets", "templates", "env", "refresh", "server", "onChange",
-        "log", "source", "metrics",
+        "log", "source", "metrics", "failover",
     ]
     static let secretKeys = [
         "id", "namePrefix", "alias", "file", "mode", "uid", "gid", "versionStage", "versionId", "required", "keys",
@@ -331,6 +331,26 @@ extension Config {
             refresh: refresh, server: server,
             onChange: onChange, log: log, source: source)
         config.cloudWatch = cloudWatch
+        if let list = reader.array(root["failover"], at: "failover") {
+            for (index, element) in list.enumerated() {
+                let at = "failover[\(index)]"
+                guard let object = reader.object(element, at: at, allowed: ["region", "endpoint"]) else { continue }
+                guard let name = reader.string(object["region"], at: "\(at).region") else {
+                    if object["region"] == nil { reader.report("\(at).region", "is required") }
+                    continue
+                }
+                if RegionName.problem(name) != nil {
+                    reader.report("\(at).region", "\"\(name)\" is not an AWS region name (like ap-south-1)")
+                } else if name == region || config.failover.contains(where: { $0.region == name }) {
+                    reader.report("\(at).region", "\"\(name)\" is already the primary or an earlier failover region")
+                }
+                let endpoint = reader.string(object["endpoint"], at: "\(at).endpoint")
+                if let endpoint, !(endpoint.hasPrefix("http://") || endpoint.hasPrefix("https://")) {
+                    reader.report("\(at).endpoint", "\"\(endpoint)\" is not an http(s) URL")
+                }
+                config.failover.append(FailoverRegion(region: name, endpoint: endpoint))
+            }
+        }
         let configuredCount = (root["secrets"].flatMap { if case .array(let a) = $0 { a.count } else { 1 } } ?? 0)
         let envCount = (root["env"]?["entries"]).flatMap { if case .array(let a) = $0 { a.count } else { 1 } } ?? 0
         config.crossCheck(&reader, nothingConfigured: configuredCount + envCount == 0)

@@ -55,6 +55,13 @@ extension Config {
         server += ", at most \(self.server.maxConnections) connections per listener"
         server += self.server.audit ? ", access audit on" : ", access audit of refusals only"
         lines.append(server)
+        if !failover.isEmpty {
+            lines.append(
+                "failover: "
+                    + failover.map { "\($0.region)\($0.endpoint.map { " at \($0)" } ?? "")" }.joined(
+                        separator: ", then ")
+                    + " when the primary region cannot answer")
+        }
         if let cloudWatch {
             lines.append(
                 "metrics: CloudWatch Embedded Metric Format on standard output, namespace \(cloudWatch.namespace), ServiceName \(cloudWatch.serviceName ?? "the ECS task family (else secrets-injector)")"

@@ -76,12 +76,13 @@ public final class EMFWriter: Sendable {
     }
 
     /// An `init` or a refresh round: how many secrets were fetched or checked, how many failed,
-    /// and how long it took.
-    public func fetched(succeeded: Int, failed: Int, seconds: Double, at date: Date = Date()) {
+    /// how long it took, and how many times it moved to a replica region.
+    public func fetched(succeeded: Int, failed: Int, seconds: Double, failovers: Int = 0, at date: Date = Date()) {
         emit(
             [
                 Metric("FetchSuccess", "Count", Double(succeeded)), Metric("FetchFailure", "Count", Double(failed)),
                 Metric("RefreshLatency", "Milliseconds", (seconds * 1000 * 1000).rounded() / 1000),
+                Metric("Failover", "Count", Double(failovers)),
             ], at: date)
     }
 

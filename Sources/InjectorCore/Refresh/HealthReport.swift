@@ -22,6 +22,8 @@ public struct HealthReport: Sendable {
     public var deniedOperations: [String]
     /// Why the last generation could not be written, if it could not.
     public var writeFailure: String?
+    /// The replica region the sidecar reads from while the primary cannot answer.
+    public var servingRegion: String?
     public var secrets: [SecretStore.Status]
     public let status: Status
     /// Why the status is not `healthy`, in one line.
@@ -31,8 +33,9 @@ public struct HealthReport: Sendable {
     public init(
         ready: Bool, consecutiveFailures: Int = 0, secondsSinceLastRefresh: Double? = nil, generation: String? = nil,
         strategy: RefreshStrategy? = nil, deniedOperations: [String] = [], writeFailure: String? = nil,
-        secrets: [SecretStore.Status], maxStaleSeconds: Int? = nil, now: Date
+        servingRegion: String? = nil, secrets: [SecretStore.Status], maxStaleSeconds: Int? = nil, now: Date
     ) {
+        self.servingRegion = servingRegion
         self.ready = ready
         self.consecutiveFailures = consecutiveFailures
         self.secondsSinceLastRefresh = secondsSinceLastRefresh
@@ -43,13 +46,13 @@ public struct HealthReport: Sendable {
         self.secrets = secrets
         self.now = now
         (status, reason) = Self.evaluate(
-            ready: ready, consecutiveFailures: consecutiveFailures, writeFailure: writeFailure, secrets: secrets,
-            maxStaleSeconds: maxStaleSeconds, now: now)
+            ready: ready, consecutiveFailures: consecutiveFailures, writeFailure: writeFailure,
+            servingRegion: servingRegion, secrets: secrets, maxStaleSeconds: maxStaleSeconds, now: now)
     }
 
     private static func evaluate(
-        ready: Bool, consecutiveFailures: Int, writeFailure: String?, secrets: [SecretStore.Status],
-        maxStaleSeconds: Int?, now: Date
+        ready: Bool, consecutiveFailures: Int, writeFailure: String?, servingRegion: String?,
+        secrets: [SecretStore.Status], maxStaleSeconds: Int?, now: Date
     ) -> (Status, String?) {
         guard ready else { return (.unhealthy, "no generation committed yet") }
         if let maxStaleSeconds {
@@ -67,6 +70,9 @@ public struct HealthReport: Sendable {
             }
         }
         if let writeFailure { return (.degraded, "the new generation cannot be written: \(writeFailure)") }
+        if let servingRegion {
+            return (.degraded, "serving from the replica region \(servingRegion): the primary region cannot answer")
+        }
         if let failing = secrets.first(where: { $0.lastError != nil }), let error = failing.lastError {
             return (.degraded, "\(failing.id): \(error)")
         }
@@ -92,6 +98,7 @@ public struct HealthReport: Sendable {
         if let strategy { members.append(.init(key: "strategy", value: .string(strategy.rawValue))) }
         members.append(.init(key: "deniedOperations", value: .array(deniedOperations.map { .string($0) })))
         members.append(.init(key: "writeFailure", value: writeFailure.map { .string($0) } ?? .null))
+        if let servingRegion { members.append(.init(key: "servingRegion", value: .string(servingRegion))) }
         members.append(
             .init(
                 key: "secrets",

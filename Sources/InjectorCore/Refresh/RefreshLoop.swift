@@ -110,7 +110,7 @@ public actor RefreshLoop: Service {
             ready: await store.ready, consecutiveFailures: machine.consecutiveFailures,
             secondsSinceLastRefresh: machine.staleness(now: now), generation: await store.generation,
             strategy: await store.strategy, deniedOperations: refresher.injector.source.deniedOperations,
-            writeFailure: await store.writeFailure,
+            writeFailure: await store.writeFailure, servingRegion: refresher.injector.source.servingRegion,
             secrets: await store.statuses(), maxStaleSeconds: maxStaleSeconds, now: now)
     }
 

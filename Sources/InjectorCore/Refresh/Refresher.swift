@@ -64,19 +64,20 @@ public actor Refresher {
     /// way the state machine backs off).
     public func refresh() async throws -> RefreshStateMachine.RoundReport {
         let started = ContinuousClock.now
+        let failovers = injector.source.failovers
         do {
             let report = try await round()
             metrics.refreshed(failed: !report.failedSecrets.isEmpty)
             injector.emf?.fetched(
                 succeeded: report.checked - report.failedChecks, failed: report.failedChecks,
-                seconds: seconds(since: started))
+                seconds: seconds(since: started), failovers: injector.source.failovers - failovers)
             await emitSecretAges()
             return report
         } catch {
             metrics.refreshed(failed: true)
             injector.emf?.fetched(
                 succeeded: 0, failed: injector.requests(for: await store.secrets).count,
-                seconds: seconds(since: started))
+                seconds: seconds(since: started), failovers: injector.source.failovers - failovers)
             await emitSecretAges()
             throw error
         }

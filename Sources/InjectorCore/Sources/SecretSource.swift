@@ -33,6 +33,10 @@ public protocol SecretSource: Sendable {
     /// The operations the role was refused so far and that the source now works around (SPEC §6),
     /// for `/health` and `/metrics`.
     var deniedOperations: [String] { get }
+    /// The replica region in use when the primary cannot answer; nil on the primary.
+    var servingRegion: String? { get }
+    /// Times the source moved to a replica region.
+    var failovers: Int { get }
     /// The names of every secret whose name starts with `namePrefix`.
     func list(namePrefix: String) async throws -> [String]
     /// A value or an error for every request; throws only when nothing could be asked at all.
@@ -41,6 +45,12 @@ public protocol SecretSource: Sendable {
     /// allow (SPEC §6); throws only when nothing could be asked at all.
     func probe(_ requests: [SecretRequest], strategy: RefreshStrategy, discoveryPrefixes: [String]) async throws
         -> ProbeResult
+}
+
+extension SecretSource {
+    /// One region only (``FailoverSource`` has several).
+    public var servingRegion: String? { nil }
+    public var failovers: Int { 0 }
 }
 
 /// One request's state as a refresh round saw it.
