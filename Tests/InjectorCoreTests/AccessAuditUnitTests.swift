@@ -80,3 +80,21 @@ import Testing
         #expect(transport.requests.count == 1, "asked once: when nothing is configured and the endpoint is the agent's")
     }
 }
+
+/// The per-minute `RequestsServed`/`RequestsRefused` counts the server's one-second sweep writes.
+@Suite struct ServingMinuteTests {
+    @Test func everySixtiethTickGivesTheRequestsSinceTheLastMinute() {
+        let metrics = SidecarMetrics()
+        let minute = metrics.minuteCounter()
+        for _ in 0..<7 { metrics.served(status: 200, seconds: 0.0001) }
+        metrics.served(status: 403, seconds: 0.0001)
+        metrics.refused()
+        for _ in 1..<60 { #expect(minute.tick() == nil) }
+        let first = minute.tick()
+        #expect(first?.served == 8 && first?.refused == 1)
+        metrics.served(status: 200, seconds: 0.0001)
+        for _ in 1..<60 { _ = minute.tick() }
+        let second = minute.tick()
+        #expect(second?.served == 1 && second?.refused == 0, "only the new minute's")
+    }
+}
