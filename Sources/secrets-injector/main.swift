@@ -184,7 +184,7 @@ struct Get: AsyncParsableCommand {
             secretID: secretID, versionStage: versionStage, versionID: versionID, jsonKey: jsonKey
         )
         .output(client: client)
-        writeAll(bytes + (isatty(STDOUT_FILENO) == 1 ? [0x0A] : []))
+        writeWhole(bytes + (isatty(STDOUT_FILENO) == 1 ? [0x0A] : []))
     }
 }
 
@@ -206,18 +206,6 @@ func makeLogger(level name: String, format: LogSettings.Format = .text) -> Logge
         }
     }
     return Logger(label: "secrets-injector")
-}
-
-func writeAll(_ bytes: [UInt8]) {
-    var offset = 0
-    while offset < bytes.count {
-        let written = bytes[offset...].withUnsafeBytes { write(STDOUT_FILENO, $0.baseAddress, $0.count) }
-        if written < 0 {
-            if errno == EINTR { continue }
-            break
-        }
-        offset += written
-    }
 }
 
 func fail(_ message: String, _ status: ExitStatus) -> Never {

@@ -92,19 +92,8 @@ public final class EMFWriter: Sendable {
         return "\((value * 1000).rounded() / 1000)"
     }
 
-    /// One line to standard output, whole, in one `write`.
-    public static let stdout: @Sendable (String) -> Void = { line in
-        let bytes = Array((line + "\n").utf8)
-        var offset = 0
-        while offset < bytes.count {
-            let written = bytes[offset...].withUnsafeBytes { write(STDOUT_FILENO, $0.baseAddress, $0.count) }
-            if written < 0 {
-                if errno == EINTR { continue }
-                return
-            }
-            offset += written
-        }
-    }
+    /// One line to standard output, whole.
+    public static let stdout: @Sendable (String) -> Void = { line in writeWhole(Array((line + "\n").utf8)) }
 
     /// The `ServiceName` dimension: the configured one, else the ECS task family from the task
     /// metadata endpoint v4 (`Family` of `${ECS_CONTAINER_METADATA_URI_V4}/task`), else
@@ -124,5 +113,19 @@ public final class EMFWriter: Sendable {
             case .string(let family)? = document["Family"], !family.isEmpty
         else { return "secrets-injector" }
         return family
+    }
+}
+
+/// Writes all of `bytes` to `descriptor` (standard output by default), through short writes and
+/// interruptions; gives up silently on an error (a closed pipe).
+public func writeWhole(_ bytes: [UInt8], to descriptor: Int32 = STDOUT_FILENO) {
+    var offset = 0
+    while offset < bytes.count {
+        let written = bytes[offset...].withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+        if written < 0 {
+            if errno == EINTR { continue }
+            return
+        }
+        offset += written
     }
 }
