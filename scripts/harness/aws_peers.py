@@ -359,14 +359,16 @@ def main():
         agent.shutdown()
         os.unlink(token_file.name)
     finally:
-        if replica:
-            os.killpg(replica.pid, signal.SIGTERM)
-            replica.wait(timeout=10)
-        os.killpg(moto.pid, signal.SIGTERM)
-        try:
-            moto.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(moto.pid, signal.SIGKILL)
+        # Both servers at once, then SIGKILL for one that outlives SIGTERM (moto can): never left behind.
+        servers = [server for server in (moto, replica) if server]
+        for server in servers:
+            os.killpg(server.pid, signal.SIGTERM)
+        for server in servers:
+            try:
+                server.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait()
         os.unlink(log.name)
 
 
