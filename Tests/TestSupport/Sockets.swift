@@ -91,27 +91,23 @@ public final class RawConnection: @unchecked Sendable {
     /// Everything received until the peer closes the connection (or `timeout` seconds pass).
     public func receiveUntilClosed(timeout: Double = 10) -> String {
         var received: [UInt8] = []
+        _ = readUntilClosed(within: timeout) { received += $0 }
+        return String(decoding: received, as: UTF8.self)
+    }
+
+    /// True when the peer closed the connection within `timeout` seconds (reading and discarding).
+    public func closedByPeer(within timeout: Double) -> Bool { readUntilClosed(within: timeout) { _ in } }
+
+    /// Reads, handing each chunk to `chunk`, until the peer closes (true) or `timeout` passes (false).
+    private func readUntilClosed(within timeout: Double, _ chunk: (ArraySlice<UInt8>) -> Void) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         var buffer = [UInt8](repeating: 0, count: 65536)
         while Date() < deadline {
             var wait = timeval(tv_sec: 0, tv_usec: 100_000)
             setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &wait, socklen_t(MemoryLayout<timeval>.size))
             let count = recv(descriptor, &buffer, buffer.count, 0)
-            if count == 0 || (count < 0 && errno != EAGAIN && errno != EWOULDBLOCK) { break }
-            if count > 0 { received += buffer[0..<count] }
-        }
-        return String(decoding: received, as: UTF8.self)
-    }
-
-    /// True when the peer closed the connection within `timeout` seconds (reading and discarding).
-    public func closedByPeer(within timeout: Double) -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while Date() < deadline {
-            var wait = timeval(tv_sec: 0, tv_usec: 100_000)
-            setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &wait, socklen_t(MemoryLayout<timeval>.size))
-            let count = recv(descriptor, &buffer, buffer.count, 0)
             if count == 0 || (count < 0 && errno != EAGAIN && errno != EWOULDBLOCK) { return true }
+            if count > 0 { chunk(buffer[0..<count]) }
         }
         return false
     }
