@@ -11,11 +11,14 @@ seconds, or 15 minutes), and stops everything it started.
 """
 import argparse
 import datetime
+import ipaddress
 import json
 import os
 import secrets as random_tokens
+import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -26,6 +29,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import boto3
 import botocore.exceptions
 from botocore.config import Config
+from cryptography import x509  # moto's own dependency
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 REGION = "ap-southeast-1"
 ACCOUNT = "123456789012"
@@ -100,8 +107,9 @@ class Route:
     It counts the requests it carries by operation (their `X-Amz-Target`), and the statuses of
     the answers by operation: answers come back on a connection in the order of its requests."""
 
-    def __init__(self, upstream_port):
+    def __init__(self, upstream_port, tls=None):
         self.upstream_port = upstream_port
+        self.tls = tls  # an ssl.SSLContext: the forwarder speaks HTTPS to its clients
         self.enabled = True
         self.open = set()
         self.lock = threading.Lock()
@@ -120,6 +128,14 @@ class Route:
             if not self.enabled:
                 client.close()
                 continue
+            if self.tls:
+                try:
+                    client.settimeout(5)
+                    client = self.tls.wrap_socket(client, server_side=True)
+                    client.settimeout(None)
+                except (OSError, ssl.SSLError):  # a client that refuses our certificate
+                    client.close()
+                    continue
             try:
                 upstream = socket.create_connection(("127.0.0.1", self.upstream_port), timeout=5)
             except OSError:
@@ -193,6 +209,41 @@ class Route:
                 except OSError:
                     pass
             self.open.clear()
+
+
+def tls_context(folder):
+    """A throwaway certificate authority and a certificate it signed for 127.0.0.1 and localhost:
+    the server side of an HTTPS forwarder, and the CA file a client must be told to trust."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    def certificate(subject, key, issuer, issuer_key, authority, names=()):
+        builder = (x509.CertificateBuilder()
+                   .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+                   .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now - datetime.timedelta(minutes=5))
+                   .not_valid_after(now + datetime.timedelta(days=1))
+                   .add_extension(x509.BasicConstraints(ca=authority, path_length=None), critical=True))
+        if names:
+            builder = builder.add_extension(x509.SubjectAlternativeName(list(names)), critical=False)
+        return builder.sign(issuer_key, hashes.SHA256())
+
+    authority_key = ec.generate_private_key(ec.SECP256R1())
+    authority = certificate("secrets-injector test CA", authority_key, "secrets-injector test CA", authority_key, True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    names = (x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost"))
+    leaf = certificate("127.0.0.1", key, "secrets-injector test CA", authority_key, False, names)
+    pem = serialization.Encoding.PEM
+    ca_file, chain_file, key_file = (os.path.join(folder, name) for name in ("ca.pem", "server.pem", "server.key"))
+    with open(ca_file, "wb") as out:
+        out.write(authority.public_bytes(pem))
+    with open(chain_file, "wb") as out:
+        out.write(leaf.public_bytes(pem))
+    with open(key_file, "wb") as out:
+        out.write(key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(chain_file, key_file)
+    return context, ca_file
 
 
 class CredentialHandler(BaseHTTPRequestHandler):
@@ -309,6 +360,9 @@ def main():
         signed.describe_secret(SecretId="pipeline-pulse/prod/jwt")
 
         route = Route(port)
+        tls_folder = tempfile.mkdtemp(prefix="tls-")
+        tls, tls_ca = tls_context(tls_folder)
+        tls_route = Route(port, tls)
         CredentialHandler.route = route
         CredentialHandler.roles = roles
         CredentialHandler.token = "ecs-agent-token-" + random_tokens.token_hex(8)
@@ -330,6 +384,9 @@ def main():
             "motoLog": log.name,
             # Secrets Manager through a forwarder the tests can cut (GET /control/route-off, -on).
             "routedEndpoint": f"http://127.0.0.1:{route.port}",
+            # Secrets Manager over HTTPS, with a certificate from a CA only tlsCABundle names.
+            "tlsEndpoint": f"https://127.0.0.1:{tls_route.port}",
+            "tlsCABundle": tls_ca,
             "control": f"http://127.0.0.1:{agent.server_address[1]}/control/",
             "adminAccessKeyId": admin["AccessKeyId"],
             "adminSecretAccessKey": admin["SecretAccessKey"],
@@ -358,6 +415,7 @@ def main():
         stopper.join(timeout=args.hold)
         agent.shutdown()
         os.unlink(token_file.name)
+        shutil.rmtree(tls_folder)
     finally:
         # Both servers at once, then SIGKILL for one that outlives SIGTERM (moto can): never left behind.
         servers = [server for server in (moto, replica) if server]
