@@ -1,21 +1,21 @@
-# secrets-injector: a static-stdlib release build on the official Swift image, run on
-# debian:bookworm-slim with only libcurl4 and ca-certificates. Nothing here is
+# secrets-injector: a static-stdlib release build on the official Swift image, with a libcurl
+# built from Debian's curl source for HTTP(S) over OpenSSL only (scripts/build-release), run on
+# debian:bookworm-slim with only libssl3 and ca-certificates. Nothing here is
 # architecture-specific: build for both with
 #   docker buildx build --platform linux/amd64,linux/arm64 -t secrets-injector:0.1.0 .
 
 FROM swift:6.2-bookworm AS build
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libcurl4-openssl-dev libssl-dev \
+    && apt-get install -y --no-install-recommends libssl-dev dpkg-dev make \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-RUN swift build -c release --static-swift-stdlib --product secrets-injector \
-    && install -D -m 0755 "$(swift build -c release --show-bin-path)/secrets-injector" /out/secrets-injector \
+RUN install -D -m 0755 "$(scripts/build-release secrets-injector)" /out/secrets-injector \
     && strip /out/secrets-injector
 
 FROM debian:bookworm-slim
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libcurl4 ca-certificates \
+    && apt-get install -y --no-install-recommends libssl3 ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --system --gid 10001 injector \
     && useradd --system --uid 10001 --gid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin injector \
@@ -25,9 +25,6 @@ COPY --from=build /out/secrets-injector /usr/local/bin/secrets-injector
 # mount starts as a copy of this folder (ECS creates it root-owned, 0755, when the image lacks it,
 # and the non-root injector could not write there; it refuses such a folder with exit 5).
 VOLUME ["/run/secrets"]
-# libcurl4 links GnuTLS through librtmp and libldap, protocols the injector never speaks (it allows
-# only http and https); without this GnuTLS initialises itself at load: 0.5 MB and ~1 ms per start.
-ENV GNUTLS_NO_IMPLICIT_INIT=1
 USER 10001:10001
 ENTRYPOINT ["/usr/local/bin/secrets-injector"]
 CMD ["run"]
