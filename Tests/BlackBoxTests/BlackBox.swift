@@ -34,6 +34,20 @@ enum BlackBox {
         return environment.merging(extra) { $1 }
     }
 
+    /// `init` with `examples/pipeline-pulse.json` into `output`, as a task runs it; not as root, the
+    /// files keep our own group (the example's group 1000 is root's to give).
+    static func initExample(
+        _ peers: PeerProcess, output: String, _ extra: [String: String] = [:]
+    ) async throws -> CommandResult {
+        var environment = taskEnvironment(peers, ["SECRETS_INJECTOR_OUTPUT_DIR": output])
+        if getuid() != 0 {
+            environment["SECRETS_INJECTOR_CONFIG"] = #"{"defaults": {"gid": \#(getgid())}}"#
+        }
+        return try await run(
+            binary, ["init", "--config", Repository.root.appendingPathComponent("examples/pipeline-pulse.json").path],
+            environment: environment.merging(extra) { $1 }, timeout: 60)
+    }
+
     /// Every secret value, and every JSON field value longer than four characters, must be absent from `text`.
     static func expectNoSecret(
         of secrets: [String: String], in text: String, sourceLocation: SourceLocation = #_sourceLocation

@@ -19,15 +19,8 @@ import Testing
     }
 
     func initialize(_ extra: [String: String] = [:]) async throws -> CommandResult {
-        var environment = BlackBox.taskEnvironment(
-            peers, ["SECRETS_INJECTOR_OUTPUT_DIR": output, "SECRETS_INJECTOR_LOG_LEVEL": "trace"])
-        if getuid() != 0 {
-            environment["SECRETS_INJECTOR_CONFIG"] = #"{"defaults": {"gid": \#(owner.gid)}}"#
-        }
-        return try await run(
-            BlackBox.binary,
-            ["init", "--config", Repository.root.appendingPathComponent("examples/pipeline-pulse.json").path],
-            environment: environment.merging(extra) { $1 }, timeout: 60)
+        try await BlackBox.initExample(
+            peers, output: output, extra.merging(["SECRETS_INJECTOR_LOG_LEVEL": "trace"]) { old, _ in old })
     }
 
     func field(_ secret: String, _ key: String) throws -> String {

@@ -16,18 +16,9 @@ struct TLSCommandTests {
     }
 
     func initialize(_ extra: [String: String]) async throws -> CommandResult {
-        var environment = BlackBox.taskEnvironment(
-            peers,
-            [
-                "AWS_ENDPOINT_URL_SECRETS_MANAGER": peers.string("tlsEndpoint"), "SECRETS_INJECTOR_OUTPUT_DIR": output,
-            ])
-        if getuid() != 0 {
-            environment["SECRETS_INJECTOR_CONFIG"] = #"{"defaults": {"gid": \#(getgid())}}"#
-        }
-        return try await run(
-            BlackBox.binary,
-            ["init", "--config", Repository.root.appendingPathComponent("examples/pipeline-pulse.json").path],
-            environment: environment.merging(extra) { $1 }, timeout: 60)
+        try await BlackBox.initExample(
+            peers, output: output,
+            ["AWS_ENDPOINT_URL_SECRETS_MANAGER": peers.string("tlsEndpoint")].merging(extra) { $1 })
     }
 
     @Test func readsTheSecretsOverHTTPSTrustingTheAuthorityInAWSCABundle() async throws {
