@@ -8,7 +8,8 @@ public import HTTPTransport
 /// Credentials from the ECS container credential endpoint (the task role), SPEC §3:
 /// `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` on `http://169.254.170.2`, else
 /// `AWS_CONTAINER_CREDENTIALS_FULL_URI` when it is https or on an allowed host; the
-/// `Authorization` token from `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE` (re-read on every fetch) or
+/// `Authorization` token from `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE` (re-read on every fetch, as a
+/// regular file of at most 4 KiB reached through no link) or
 /// `AWS_CONTAINER_AUTHORIZATION_TOKEN`. Never through a proxy; 2 s per attempt, 3 attempts.
 public struct ContainerCredentialProvider: CredentialProvider {
     /// Hosts a plain-http FULL_URI may name besides loopback (the ECS and EKS agents).
@@ -78,8 +79,13 @@ public struct ContainerCredentialProvider: CredentialProvider {
         case .none: break
         case .value(let value): headers.append(HTTPHeader("Authorization", value))
         case .file(let path):
-            guard let value = readTextFile(path) else {
-                throw CredentialError(.configuration, "cannot read AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE \(path)")
+            // Read as a file someone else may control (issue 17): no link followed, no FIFO waited
+            // on, at most 4 KiB.
+            let value: String
+            do {
+                value = String(decoding: try SmallFile.read(path, limit: 4096).bytes, as: UTF8.self)
+            } catch {
+                throw CredentialError(.configuration, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE \(error)")
             }
             try Self.validate(token: value, from: "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE \(path)")
             headers.append(HTTPHeader("Authorization", value))
@@ -254,6 +260,22 @@ public enum ContainerEndpointPolicy {
         case .localhost: true
         case .v4(let value): value >> 24 == 127 || value == 0xA9FE_AA02 || value == 0xA9FE_AA17  // 169.254.170.2, .23
         case .v6(let bytes): bytes == in6Bytes("::1") || bytes == in6Bytes("fd00:ec2::23")
+        }
+    }
+
+    /// True for an https URL, or a plain-http one whose host is exactly a loopback address
+    /// (127.0.0.0/8, `::1`) or `localhost`, read as libcurl reads it: where a Secrets Manager
+    /// endpoint may be reached without TLS (issue 17).
+    public static func isHTTPSOrLoopback(_ uri: String) -> Bool {
+        guard let parts = URLParts(uri) else { return false }
+        if parts.scheme == "https" { return true }
+        guard parts.scheme == "http", let written = parts.hostAsWritten,
+            let address = exactAddress(written: written, connected: parts.host)
+        else { return false }
+        switch address {
+        case .localhost: return true
+        case .v4(let value): return value >> 24 == 127
+        case .v6(let bytes): return bytes == in6Bytes("::1")
         }
     }
 

@@ -5,6 +5,7 @@
 #include <spawn.h>
 #include <sys/prctl.h>
 #include <errno.h>
+#include <signal.h>
 #include <linux/openat2.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -38,3 +39,16 @@ int cprocess_open_beneath(int dirfd, const char *path, int flags, unsigned int m
 }
 
 int cprocess_syncfs(int fd) { return syncfs(fd); }
+
+int cprocess_become_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }
+
+int cprocess_spawn_clean_attributes(posix_spawnattr_t *attributes) {
+    sigset_t all, none;
+    sigfillset(&all);
+    sigemptyset(&none);
+    if (posix_spawnattr_setflags(attributes, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK) != 0)
+        return -1;
+    if (posix_spawnattr_setpgroup(attributes, 0) != 0) return -1;
+    if (posix_spawnattr_setsigdefault(attributes, &all) != 0) return -1;
+    return posix_spawnattr_setsigmask(attributes, &none);
+}

@@ -3,6 +3,10 @@ public import HTTPTransport
 public import Logging
 public import SecretsManager
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Builds the AWS side from the environment, passed in as a value: the credential chain, the
 /// region, the endpoint and the retry budget of SPEC §3. Everything here is checked before the
 /// first Secrets Manager call.
@@ -11,12 +15,13 @@ public enum AWSSetup {
     /// ``SecretsManagerError`` (category `.configuration`) for settings that cannot work.
     public static func secretsManagerClient(
         environment: [String: String], transport: any HTTPTransport, configuredRegion: String? = nil,
-        configuredEndpoint: String? = nil,
+        configuredEndpoint: String? = nil, allowInsecureEndpoint: Bool = false,
         clock: any WallClock = SystemWallClock(), logger: Logger
     ) async throws -> SecretsManagerClient {
         try await secretsManagerClients(
             environment: environment, transport: transport, configuredRegion: configuredRegion,
-            configuredEndpoint: configuredEndpoint, clock: clock, logger: logger)[0]
+            configuredEndpoint: configuredEndpoint, allowInsecureEndpoint: allowInsecureEndpoint, clock: clock,
+            logger: logger)[0]
     }
 
     /// The primary region's client, then one per failover region: the same credentials, each
@@ -24,11 +29,11 @@ public enum AWSSetup {
     /// region's; `AWS_ENDPOINT_URL*` name the primary's only).
     public static func secretsManagerClients(
         environment: [String: String], transport: any HTTPTransport, configuredRegion: String? = nil,
-        configuredEndpoint: String? = nil, failover: [FailoverRegion] = [],
+        configuredEndpoint: String? = nil, failover: [FailoverRegion] = [], allowInsecureEndpoint: Bool = false,
         clock: any WallClock = SystemWallClock(), logger: Logger
     ) async throws -> [SecretsManagerClient] {
+        try checkCABundle(environment: environment)
         let provider = try CredentialChain.provider(environment: environment, transport: transport)
-        let maxAttempts = try SecretsManagerClient.Configuration.maxAttempts(environment: environment)
         let region = try await RegionResolver.resolve(
             configured: configuredRegion, environment: environment, transport: transport)
         let endpoint = try Endpoint.resolve(environment: environment, configured: configuredEndpoint, region: region)
@@ -48,10 +53,33 @@ public enum AWSSetup {
                         environment: replicaEnvironment, configured: replica.endpoint, region: replica.region)
                 ))
         }
+        for (_, endpoint) in regions where Endpoint.plainHTTPProblem(endpoint.url) != nil {
+            guard allowInsecureEndpoint else {
+                throw SecretsManagerError.configuration(
+                    "\(endpoint.origin) \(Endpoint.plainHTTPProblem(endpoint.url) ?? endpoint.url)")
+            }
+            logger.warning(
+                "allowInsecureEndpoint: Secrets Manager is reached over plain http, not loopback; signed requests and the session token cross the network in the clear",
+                metadata: ["endpoint": "\(endpoint.url)", "origin": "\(endpoint.origin)"])
+        }
+        let maxAttempts = try SecretsManagerClient.Configuration.maxAttempts(environment: environment)
         return regions.map { region, endpoint in
             SecretsManagerClient(
                 configuration: .init(endpoint: endpoint, region: region, maxAttempts: maxAttempts),
                 credentials: credentials, transport: transport, clock: clock, logger: logger)
+        }
+    }
+
+    /// `AWS_CA_BUNDLE` decides whom the injector trusts: whoever can write it can add a CA and read
+    /// every request. One writable by group or others is refused (issue 17).
+    static func checkCABundle(environment: [String: String]) throws(SecretsManagerError) {
+        guard let path = environment["AWS_CA_BUNDLE"], !path.isEmpty else { return }
+        var status = stat()
+        guard stat(path, &status) == 0 else { return }  // libcurl names a missing bundle at the first call
+        if status.st_mode & 0o022 != 0 {
+            throw SecretsManagerError.configuration(
+                "AWS_CA_BUNDLE \(path) is writable by group or others (mode 0\(String(status.st_mode & 0o7777, radix: 8))), so they could add a CA and read every request: chmod go-w it"
+            )
         }
     }
 

@@ -74,8 +74,8 @@ public struct Injector: Sendable {
         case .secretsManager:
             let clients = try await AWSSetup.secretsManagerClients(
                 environment: environment, transport: transport, configuredRegion: config.region,
-                configuredEndpoint: config.endpoint, failover: config.failover, clock: clock,
-                logger: logger)
+                configuredEndpoint: config.endpoint, failover: config.failover,
+                allowInsecureEndpoint: config.allowInsecureEndpoint, clock: clock, logger: logger)
             let sources = clients.map { SecretsManagerSource(client: $0, logger: logger) }
             let source: any SecretSource =
                 sources.count == 1
@@ -261,7 +261,8 @@ public struct Injector: Sendable {
                     alias: alias, file: spec.file,
                     keys: spec.keys, required: spec.required, origin: "secrets[\(index)]"))
         }
-        var claimedFiles = Set(config.plannedFiles.map(\.path))
+        var claimedFiles = Dictionary(config.plannedFiles.map { ($0.path, "the configuration") }) { first, _ in first }
+        if let socket = config.socketRelativePath { claimedFiles[socket] = "the socket (server.socketPath)" }
         for (index, spec) in config.secrets.enumerated() {
             guard case .namePrefix(let prefix) = spec.selector else { continue }
             let names: [String]
@@ -295,16 +296,14 @@ public struct Injector: Sendable {
                             exitStatus: .usage))
                     continue
                 }
-                if let problem = OutputPath.problem(relative)
-                    ?? (claimedFiles.contains(relative) ? "\"\(relative)\" is already an output" : nil)
-                {
+                if let problem = OutputPath.problem(relative) ?? collision(relative, claimedFiles) {
                     problems.append(
                         Problem(
                             message: "\(origin): discovered secret \(name) cannot be written: \(problem)",
                             exitStatus: .usage))
                     continue
                 }
-                claimedFiles.insert(relative)
+                claimedFiles[relative] = "secret \(name)"
                 resolved.append(
                     ResolvedSecret(
                         request: SecretRequest(id: name), alias: alias,
@@ -314,6 +313,18 @@ public struct Injector: Sendable {
         }
         return resolved
     }
+}
+
+/// Why a discovered output at `relative` cannot be written beside `claimed` (path → whose it is):
+/// the same path, or one inside the other (issue 17: `p/a` and `p/a/b`, or a name at the socket's
+/// path); nil when it can.
+func collision(_ relative: String, _ claimed: [String: String]) -> String? {
+    if let owner = claimed[relative] { return "\"\(relative)\" is already the path of \(owner)" }
+    for (path, owner) in claimed.sorted(by: { $0.key < $1.key })
+    where path.hasPrefix(relative + "/") || relative.hasPrefix(path + "/") {
+        return "\"\(relative)\" and \"\(path)\" of \(owner) cannot both exist (one is inside the other)"
+    }
+    return nil
 }
 
 extension EnvEntry {

@@ -5,7 +5,8 @@ public import Logging
 #endif
 
 /// One JSON object per line on standard error: time, level, message, label and the metadata
-/// (`secret`, `versionId`, `errorCode`, …). Messages and metadata never hold secret values.
+/// (`secret`, `versionId`, `errorCode`, …). Messages and metadata never hold secret values. Every
+/// control character is escaped: C0 by JSON itself, DEL and C1 too (issue 17).
 public struct JSONLogHandler: LogHandler {
     public var logLevel: Logger.Level
     public var metadata: Logger.Metadata = [:]
@@ -32,7 +33,7 @@ public struct JSONLogHandler: LogHandler {
         }) {
             members.append(.init(key: key, value: Self.json(value)))
         }
-        let line = Array((JSONValue.object(members).serialized + "\n").utf8)
+        let line = Array((LogEscaping.escapingControls(JSONValue.object(members).serialized, c0: false) + "\n").utf8)
         _ = line.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
     }
 

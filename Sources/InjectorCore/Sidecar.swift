@@ -10,9 +10,10 @@ public enum Sidecar {
     public static func run(config: Config, environment: [String: String], transport: any HTTPTransport, logger: Logger)
         async throws
     {
+        // The TCP port's token first: without one, nothing is fetched (exit 2).
+        let token = try SSRFToken.from(config: config, environment: environment, logger: logger)
         let injector = try await Injector.build(
             config: config, environment: environment, transport: transport, logger: logger)
-        let token = try tcpToken(config: config, environment: environment)
         let store = SecretStore()
         let metrics = SidecarMetrics()
         let refresher = Refresher(injector: injector, store: store, metrics: metrics, logger: logger)
@@ -33,14 +34,16 @@ public enum Sidecar {
                     },
                     failovers: source.failovers)
             },
-            refreshNow: { await loop.refreshAndWait() }, token: token)
+            refreshNow: { await refresher.refreshNow($0) }, token: { token?.current() })
         let server = SidecarServer(
             settings: config.server, socketGroup: config.socketGroup, router: router, metrics: metrics, logger: logger,
             emf: injector.emf)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: loop), .init(service: server), .init(service: OrphanReaper(logger: logger)),
+        ]
+        if let token { services.append(.init(service: token)) }
         let group = ServiceGroup(
-            configuration: .init(
-                services: [.init(service: loop), .init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger))
+            configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         logger.info(
             "ready",
             metadata: [
@@ -48,29 +51,8 @@ public enum Sidecar {
                 "strategy": "\(config.refresh.strategy.resolved(discovers: config.discovers).rawValue)",
             ])
         try await group.run()
+        refresher.notifier.stop()
         logger.info("stopped")
-    }
-
-    /// The SSRF token the TCP port demands (`AWS_TOKEN`, `AWS_SESSION_TOKEN` or
-    /// `AWS_CONTAINER_AUTHORIZATION_TOKEN`; `file://PATH` is read on every request). Without
-    /// one, TCP cannot be served safely: a configuration error.
-    static func tcpToken(config: Config, environment: [String: String]) throws -> @Sendable () -> String? {
-        guard config.server.tcpPort != nil else { return { nil } }
-        let variables = config.server.ssrfEnvVariables
-        let source = variables.lazy.compactMap { environment[$0] }.first { !$0.isEmpty }
-        guard let source else {
-            throw ConfigurationError([
-                ConfigIssue(
-                    "server.tcpPort",
-                    "needs an SSRF token: set \(variables[0])\(variables.count > 1 ? " (or \(variables.dropFirst().joined(separator: ", ")))" : ""), file://PATH to read it from a file"
-                )
-            ])
-        }
-        if source.hasPrefix("file://") {
-            let path = String(source.dropFirst("file://".count))
-            return { readFile(path).map { String(decoding: $0, as: UTF8.self).trimmingCharacters(in: " \t\r\n") } }
-        }
-        return { source }
     }
 }
 

@@ -28,6 +28,14 @@ public struct Endpoint: Sendable, Equatable, CustomStringConvertible {
 
     public var description: String { url }
 
+    /// Why `url` would send signed requests and the session token in the clear, or nil: plain
+    /// http is for loopback only, unless `allowInsecureEndpoint` says otherwise (issue 17).
+    public static func plainHTTPProblem(_ url: String) -> String? {
+        guard !ContainerEndpointPolicy.isHTTPSOrLoopback(url) else { return nil }
+        return
+            "\"\(url)\" is plain http to a host that is not loopback, so the signed requests and the session token would cross the network in the clear: use https, or set \"allowInsecureEndpoint\": true (warned about at every start)"
+    }
+
     /// SPEC §3: `AWS_ENDPOINT_URL_SECRETS_MANAGER`, `AWS_ENDPOINT_URL`, the configuration's
     /// `endpoint`, else the regional (or FIPS, or China) AWS endpoint.
     public static func resolve(environment: [String: String], configured: String?, region: String)

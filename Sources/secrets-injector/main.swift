@@ -200,9 +200,7 @@ func makeLogger(level name: String, format: LogSettings.Format = .text) -> Logge
         case .json:
             return JSONLogHandler(label: label, level: level)
         case .text:
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
+            return TextLogHandler(label: label, level: level)
         }
     }
     return Logger(label: "secrets-injector")
@@ -220,6 +218,10 @@ func writeStandardError(_ text: String) {
     _ = bytes.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
 }
 
+// SIGHUP (a refresh, once the sidecar serves) and SIGPIPE must not end the process at any moment,
+// start-up included (issue 17); children start with every signal at its default.
+signal(SIGHUP, SIG_IGN)
+signal(SIGPIPE, SIG_IGN)
 ProcessHardening.disableCoreDumps()
 ProcessHardening.raiseOpenFileLimit()
 let command: any ParsableCommand

@@ -61,7 +61,7 @@ import Testing
         return AgentRouter(
             api: AgentAPI(settings: settings), store: store,
             health: { HealthReport(ready: true, secrets: [], now: Date()) }, metricsText: { "m 1\n" },
-            refreshNow: {
+            refreshNow: { _ in
                 refreshes.count.add(1, ordering: .relaxed)
                 await onRefresh(store)
             }, token: { "xyzzy" })

@@ -1,5 +1,6 @@
 import Foundation
 import TestSupport
+import Logging
 import Testing
 
 @testable import InjectorCore
@@ -156,7 +157,9 @@ enum Fixtures {
         #expect(on.server.tcpPort == 2773, "tcp alone: the Agent's port")
         #expect(on.server.maxConnections == 50)
         #expect(on.server.api == AgentAPI.Settings(ssrfHeaders: ["X-Token"], pathPrefix: "/secrets/"))
-        #expect(try Sidecar.tcpToken(config: on, environment: ["AWS_TOKEN": "x", "MY_TOKEN": "mine"])() == "mine")
+        #expect(
+            try SSRFToken.from(config: on, environment: ["AWS_TOKEN": "x", "MY_TOKEN": "mine"], logger: Logger(label: "t"))?
+                .current() == "mine")
         let port = try makeConfig(#"{"outputDir": "/out", "secrets": [{"id": "a"}], "server": {"tcpPort": 9000}}"#)
         #expect(port.server.tcpPort == 9000)
         let off = try makeConfig(#"{"outputDir": "/out", "secrets": [{"id": "a"}], "server": {"tcp": false}}"#)

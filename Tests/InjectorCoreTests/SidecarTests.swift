@@ -184,7 +184,7 @@ import Testing
         try await Task.sleep(for: .milliseconds(200))  // let the shell set its trap
 
         let settings = OnChangeSettings(command: nil, signalPIDFile: "\(folder)/app.pid", signalName: "HUP")
-        await ChangeNotifier(settings: settings, outputDir: folder, logger: Logger(label: "test")).notify(
+        await ChangeNotifier(settings: settings, outputDir: folder, logger: Logger(label: "test")).notifyAndWait(
             generation: "..g", changed: ["db"])
         var signalled: String?
         for _ in 0..<50 where signalled == nil {
@@ -204,7 +204,7 @@ import Testing
         let command = OnChangeSettings(command: [
             "/bin/sh", "-c", "env > \(folder)/env; echo \"$@\" > \(folder)/argv", "sh", "x",
         ])
-        await ChangeNotifier(settings: command, outputDir: folder, logger: Logger(label: "test")).notify(
+        await ChangeNotifier(settings: command, outputDir: folder, logger: Logger(label: "test")).notifyAndWait(
             generation: "..g1", changed: ["database", "jwt"])
         let environment = try String(contentsOfFile: "\(folder)/env", encoding: .utf8)
         let names = Set(
@@ -217,28 +217,39 @@ import Testing
         #expect(environment.contains("SECRETS_INJECTOR_GENERATION=..g1"))
 
         let started = Date()
-        let slow = OnChangeSettings(command: ["/bin/sh", "-c", "sleep 30"])
-        await ChangeNotifier(settings: slow, outputDir: folder, timeoutSeconds: 1, logger: Logger(label: "test"))
-            .notify(generation: "..g2", changed: [])
+        let slow = OnChangeSettings(command: ["/bin/sh", "-c", "sleep 30"], timeoutSeconds: 1)
+        let notifier = ChangeNotifier(settings: slow, outputDir: folder, logger: Logger(label: "test"))
+        await notifier.notifyAndWait(generation: "..g2", changed: [])
         #expect(Date().timeIntervalSince(started) < 10, "killed at its timeout, not waited out")
+        #expect(notifier.problem?.contains("did not finish in 1 s") == true, "\(notifier.problem ?? "no problem")")
     }
 
     @Test func theTCPTokenComesFromTheEnvironmentOrAFile() throws {
+        let logger = Logger(label: "test")
+        func token(_ config: Config, _ environment: [String: String]) throws -> SSRFToken? {
+            try SSRFToken.from(config: config, environment: environment, logger: logger)
+        }
         let config = try makeConfig(#"{"outputDir": "/out", "secrets": [{"id": "a"}], "server": {"tcpPort": 2773}}"#)
-        #expect(
-            try Sidecar.tcpToken(config: config, environment: ["AWS_TOKEN": "t1", "AWS_SESSION_TOKEN": "t2"])() == "t1")
-        #expect(
-            try Sidecar.tcpToken(config: config, environment: ["AWS_CONTAINER_AUTHORIZATION_TOKEN": "t3"])() == "t3")
+        #expect(try token(config, ["AWS_TOKEN": "t1", "AWS_SESSION_TOKEN": "t2"])?.current() == "t1")
+        #expect(try token(config, ["AWS_CONTAINER_AUTHORIZATION_TOKEN": "t3"])?.current() == "t3")
+        #expect(try token(config, ["AWS_TOKEN": " ", "AWS_SESSION_TOKEN": "t2"])?.current() == "t2", "blank is none")
         let file = temporaryDirectory()
         try "from-file\n".write(toFile: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: file) }
-        let fromFile = try Sidecar.tcpToken(config: config, environment: ["AWS_TOKEN": "file://\(file)"])
-        #expect(fromFile() == "from-file")
+        let fromFile = try #require(try token(config, ["AWS_TOKEN": "file://\(file)"]))
+        #expect(fromFile.current() == "from-file")
         try "rotated\n".write(toFile: file, atomically: true, encoding: .utf8)
-        #expect(fromFile() == "rotated", "read on every request")
-        let error = #expect(throws: ConfigurationError.self) { try Sidecar.tcpToken(config: config, environment: [:]) }
+        #expect(fromFile.current() == "from-file", "the event loop reads the cache")
+        fromFile.reload()
+        #expect(fromFile.current() == "rotated", "read again once it changed")
+        try "".write(toFile: file, atomically: true, encoding: .utf8)
+        fromFile.reload()
+        #expect(fromFile.current() == nil, "an empty file is no token")
+        let error = #expect(throws: ConfigurationError.self) { try token(config, [:]) }
         #expect(error?.description.hasPrefix("server.tcpPort: needs an SSRF token") == true)
+        let empty = #expect(throws: ConfigurationError.self) { try token(config, ["AWS_TOKEN": "file://\(file)"]) }
+        #expect(empty?.description.contains("is empty") == true, "\(String(describing: empty))")
         let noTCP = try makeConfig(#"{"outputDir": "/out", "secrets": [{"id": "a"}]}"#)
-        #expect(try Sidecar.tcpToken(config: noTCP, environment: [:])() == nil)
+        #expect(try token(noTCP, [:]) == nil)
     }
 }

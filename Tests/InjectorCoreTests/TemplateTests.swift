@@ -113,7 +113,7 @@ import Testing
         var file = ""
         for (index, text) in texts.enumerated() {
             file +=
-                "V\(index)=" + String(decoding: TemplateFilters.dotenvQuoted(Array(text.utf8)), as: UTF8.self) + "\n"
+                "V\(index)=" + String(decoding: DotenvQuoting.quote(Array(text.utf8)).text, as: UTF8.self) + "\n"
         }
         let script =
             "import json,sys,io; from dotenv import dotenv_values; print(json.dumps(dotenv_values(stream=io.StringIO(sys.stdin.read()), interpolate=False)))"

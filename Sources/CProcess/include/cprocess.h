@@ -22,4 +22,12 @@ int cprocess_open_beneath(int dirfd, const char *path, int flags, unsigned int m
 /// syncfs(2): flushes the filesystem that holds `fd`.
 int cprocess_syncfs(int fd);
 
+/// prctl(PR_SET_CHILD_SUBREAPER, 1): orphans of the processes we start become our children (and
+/// ours to reap), as they would be of PID 1. Returns 0, or -1 with errno set.
+int cprocess_become_subreaper(void);
+
+/// Spawn attributes for a child that starts clean: its own process group, every signal at its
+/// default action (the parent ignores SIGHUP and SIGPIPE) and none blocked.
+int cprocess_spawn_clean_attributes(posix_spawnattr_t *attributes);
+
 #endif

@@ -119,6 +119,21 @@ public struct OnChangeSettings: Sendable, Equatable {
     public var command: [String]?
     public var signalPIDFile: String?
     public var signalName: String?
+    /// The application's uid: the pid file may be its, and the process signalled must run as it.
+    public var signalUID: UInt32?
+    /// How long the command may run before its process group is killed.
+    public var timeoutSeconds = 30
+
+    public init(
+        command: [String]? = nil, signalPIDFile: String? = nil, signalName: String? = nil, signalUID: UInt32? = nil,
+        timeoutSeconds: Int = 30
+    ) {
+        self.command = command
+        self.signalPIDFile = signalPIDFile
+        self.signalName = signalName
+        self.signalUID = signalUID
+        self.timeoutSeconds = timeoutSeconds
+    }
 }
 
 /// A replica region (`failover[]`): its name, and an endpoint other than its regional one.
@@ -172,11 +187,20 @@ public struct Config: Sendable, Equatable {
     public var cloudWatch: CloudWatchSettings? = nil
     /// Replica regions, in order, read when the primary cannot answer.
     public var failover: [FailoverRegion] = []
+    /// Plain http to an endpoint that is not loopback is accepted (and warned about at every start).
+    public var allowInsecureEndpoint = false
 
     /// The group the socket gets: the one every output shares, if they share one.
     public var socketGroup: UInt32? {
         let groups = Set(plannedFiles.map(\.owner.gid) + secrets.map(\.owner.gid))
         return groups.count == 1 ? groups.first ?? nil : nil
+    }
+
+    /// The socket's path below `outputDir`, when it lies there: no output may take it (or be a
+    /// folder above it).
+    public var socketRelativePath: String? {
+        let prefix = outputDir == "/" ? "/" : outputDir + "/"
+        return server.socketPath.hasPrefix(prefix) ? String(server.socketPath.dropFirst(prefix.count)) : nil
     }
 
     /// True when some secrets are found by `namePrefix` (their aliases are known only after listing).

@@ -1,13 +1,15 @@
+import SecretsManager
+
 extension Config {
     static let topLevelKeys = [
-        "region", "endpoint", "outputDir", "defaults", "secrets", "templates", "env", "refresh", "server", "onChange",
+        "region", "endpoint", "allowInsecureEndpoint", "outputDir", "defaults", "secrets", "templates", "env", "refresh",
+        "server", "onChange",
         "log", "source", "metrics", "failover",
     ]
     static let secretKeys = [
         "id", "namePrefix", "alias", "file", "mode", "uid", "gid", "versionStage", "versionId", "required", "keys",
     ]
     static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
-    static let signals = ["HUP", "INT", "QUIT", "TERM", "USR1", "USR2", "WINCH"]
 
     /// Reads and validates a merged configuration document, reporting every problem at once.
     public init(document: JSONValue) throws(ConfigurationError) {
@@ -24,10 +26,9 @@ extension Config {
         if let region, RegionName.problem(region) != nil {
             reader.report("region", "\"\(region)\" is not an AWS region name (like ap-southeast-1)")
         }
+        let allowInsecureEndpoint = reader.bool(root["allowInsecureEndpoint"], at: "allowInsecureEndpoint") ?? false
         let endpoint = reader.string(root["endpoint"], at: "endpoint")
-        if let endpoint, !(endpoint.hasPrefix("http://") || endpoint.hasPrefix("https://")) {
-            reader.report("endpoint", "\"\(endpoint)\" is not an http(s) URL")
-        }
+        checkEndpoint(endpoint, at: "endpoint", allowInsecure: allowInsecureEndpoint, &reader)
         var outputDir = reader.string(root["outputDir"], at: "outputDir") ?? defaultOutputDir
         if !outputDir.hasPrefix("/") {
             reader.report("outputDir", "\"\(outputDir)\" must be an absolute path")
@@ -256,7 +257,7 @@ extension Config {
         }
 
         var onChange: OnChangeSettings?
-        if let object = reader.object(root["onChange"], at: "onChange", allowed: ["command", "signal"]) {
+        if let object = reader.object(root["onChange"], at: "onChange", allowed: ["command", "signal", "timeoutSeconds"]) {
             var settings = OnChangeSettings()
             if let command = reader.stringArray(object["command"], at: "onChange.command") {
                 if command.isEmpty {
@@ -265,7 +266,11 @@ extension Config {
                     settings.command = command
                 }
             }
-            if let signal = reader.object(object["signal"], at: "onChange.signal", allowed: ["pidFile", "name"]) {
+            if let timeout = reader.integer(object["timeoutSeconds"], at: "onChange.timeoutSeconds", in: 1...3600) {
+                settings.timeoutSeconds = timeout
+            }
+            if let signal = reader.object(object["signal"], at: "onChange.signal", allowed: ["pidFile", "name", "uid"]) {
+                settings.signalUID = id(signal["uid"], at: "onChange.signal.uid", &reader)
                 settings.signalPIDFile = reader.string(signal["pidFile"], at: "onChange.signal.pidFile")
                 if signal["pidFile"] == nil { reader.report("onChange.signal.pidFile", "is required") }
                 if let pidFile = settings.signalPIDFile, !pidFile.hasPrefix("/") {
@@ -273,11 +278,11 @@ extension Config {
                 }
                 let name = (reader.string(signal["name"], at: "onChange.signal.name") ?? "HUP").uppercased()
                 let bare = name.hasPrefix("SIG") ? String(name.dropFirst(3)) : name
-                if signals.contains(bare) {
+                if Signals.number(bare) != nil {
                     settings.signalName = bare
                 } else {
                     reader.report(
-                        "onChange.signal.name", "\"\(name)\" is not one of \(signals.joined(separator: ", "))")
+                        "onChange.signal.name", "\"\(name)\" is not one of \(Signals.names.joined(separator: ", "))")
                 }
             }
             onChange = settings
@@ -331,6 +336,7 @@ extension Config {
             refresh: refresh, server: server,
             onChange: onChange, log: log, source: source)
         config.cloudWatch = cloudWatch
+        config.allowInsecureEndpoint = allowInsecureEndpoint
         if let list = reader.array(root["failover"], at: "failover") {
             for (index, element) in list.enumerated() {
                 let at = "failover[\(index)]"
@@ -345,9 +351,7 @@ extension Config {
                     reader.report("\(at).region", "\"\(name)\" is already the primary or an earlier failover region")
                 }
                 let endpoint = reader.string(object["endpoint"], at: "\(at).endpoint")
-                if let endpoint, !(endpoint.hasPrefix("http://") || endpoint.hasPrefix("https://")) {
-                    reader.report("\(at).endpoint", "\"\(endpoint)\" is not an http(s) URL")
-                }
+                checkEndpoint(endpoint, at: "\(at).endpoint", allowInsecure: allowInsecureEndpoint, &reader)
                 config.failover.append(FailoverRegion(region: name, endpoint: endpoint))
             }
         }
@@ -400,10 +404,14 @@ extension Config {
         }
         for (index, template) in templates.enumerated() { claim(template.file, by: "templates[\(index)].file") }
         claim(env?.file, by: "env.file")
-        if server.socketPath.hasPrefix(outputDir + "/") {
-            let relative = String(server.socketPath.dropFirst(outputDir.count + 1))
-            if let owner = owners[relative] {
-                reader.report("server.socketPath", "\"\(server.socketPath)\" is also the file of \(owner)")
+        if let socket = socketRelativePath {
+            for (file, owner) in owners.sorted(by: { $0.key < $1.key })
+            where file == socket || file.hasPrefix(socket + "/") || socket.hasPrefix(file + "/") {
+                reader.report(
+                    "server.socketPath",
+                    file == socket
+                        ? "\"\(server.socketPath)\" is also the file of \(owner)"
+                        : "\"\(server.socketPath)\" and \"\(file)\" of \(owner) cannot both exist (one is inside the other)")
             }
         }
         if !discovers {
@@ -415,6 +423,18 @@ extension Config {
                         "unknown alias \"\(alias)\" (configured: \(known.isEmpty ? "none" : known))")
                 }
             }
+        }
+    }
+
+    /// An http(s) URL; plain http only to loopback unless `allowInsecureEndpoint`.
+    private static func checkEndpoint(
+        _ endpoint: String?, at path: String, allowInsecure: Bool, _ reader: inout ConfigReader
+    ) {
+        guard let endpoint else { return }
+        if !(endpoint.hasPrefix("http://") || endpoint.hasPrefix("https://")) {
+            reader.report(path, "\"\(endpoint)\" is not an http(s) URL")
+        } else if !allowInsecure, let problem = Endpoint.plainHTTPProblem(endpoint) {
+            reader.report(path, problem)
         }
     }
 

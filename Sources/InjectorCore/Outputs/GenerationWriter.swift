@@ -172,11 +172,11 @@ public struct GenerationWriter: Sendable {
         }
 
         let generation = Self.newGenerationName()
-        let (directoryMode, directoryOwner) = Self.directorySettings(for: files)
+        let (directoryMode, directoryGroup) = Self.directorySettings(for: files)
         do throws(FileSystemError) {
             let folder: DirectoryHandle
             do throws(FileSystemError) {
-                folder = try root.makeDirectory(generation, mode: directoryMode, owner: directoryOwner)
+                folder = try root.makeDirectory(generation, mode: directoryMode, group: directoryGroup)
             } catch {
                 guard error.code == EACCES || error.code == EPERM else { throw error }
                 throw notWritable(root)
@@ -189,7 +189,7 @@ public struct GenerationWriter: Sendable {
                     let childPath = parentPath.isEmpty ? segment : "\(parentPath)/\(segment)"
                     if folders[childPath] == nil {
                         folders[childPath] = try folders[parentPath]!.makeDirectory(
-                            segment, mode: directoryMode, owner: directoryOwner)
+                            segment, mode: directoryMode, group: directoryGroup)
                     }
                     parentPath = childPath
                 }
@@ -317,13 +317,17 @@ public struct GenerationWriter: Sendable {
     /// `..2026_11_29_00_30_00.123456789`, unique per call.
     static func newGenerationName() -> String { ".." + UTCTime.now().folderName }
 
-    /// Folders are `0750`, or `0755` when a file grants "other" anything; when every file has
-    /// the same owner the folders get it too, so the application's user can go through them.
-    static func directorySettings(for files: [OutputFile]) -> (UInt16, Ownership?) {
-        let mode: UInt16 = files.contains { $0.mode.rawValue & 0o007 != 0 } ? 0o755 : 0o750
-        let owners = Set(files.map(\.owner))
-        if owners.count == 1, let owner = owners.first { return (mode, owner) }
-        return (0o755, nil)
+    /// Folders stay the injector's (issue 17: a folder given to the application's uid would let it
+    /// replace files in the live generation, and the next commit would refuse the folder). Readers
+    /// get in through the group and the mode: when every file has the same group the folders get
+    /// it, `0750`; they are `0755` when a file grants "other" anything, or when files go to other
+    /// owners without a common group.
+    static func directorySettings(for files: [OutputFile]) -> (mode: UInt16, group: UInt32?) {
+        let groups = Set(files.map(\.owner.gid))
+        let group = groups.count == 1 ? groups.first ?? nil : nil
+        let others = files.contains { $0.mode.rawValue & 0o007 != 0 }
+        let givenAway = files.contains { $0.owner.uid.map { $0 != geteuid() } ?? false }
+        return (others || (givenAway && group == nil) ? 0o755 : 0o750, group)
     }
 }
 
@@ -355,17 +359,63 @@ public enum OutputFolderPolicy {
     static func check(_ status: stat, path: String, outputGroup: UInt32?) throws(FileSystemError) {
         if let problem = problem(
             uid: status.st_uid, gid: status.st_gid, mode: UInt32(status.st_mode), path: path, outputGroup: outputGroup)
+            ?? ancestorProblem(of: path)
         {
             throw FileSystemError(operation: "refuse", path: path, code: EPERM, detail: problem)
         }
     }
 
-    /// The problem of an existing `outputDir`, for `check` (nil when it is fine or does not exist yet).
+    /// The problem of `outputDir` (when it exists) or of the folders above it, for `check`; nil
+    /// when all are safe.
     public static func problem(of path: String, outputGroup: UInt32?) -> String? {
         var status = stat()
-        guard stat(path, &status) == 0 else { return nil }
+        guard stat(path, &status) == 0 else { return ancestorProblem(of: path) }
         return problem(
             uid: status.st_uid, gid: status.st_gid, mode: UInt32(status.st_mode), path: path, outputGroup: outputGroup)
+            ?? ancestorProblem(of: path)
+    }
+
+    /// Every folder above `outputDir` up to `/`, as sshd's StrictModes checks them (issue 17):
+    /// owned by root or us, and writable by no group or other unless sticky. Whoever can write
+    /// one could rename `outputDir` away and put a folder of their own in its place. The path is
+    /// resolved first (`realpath` of the deepest folder that exists), so a linked parent is
+    /// checked where it really is.
+    static func ancestorProblem(of path: String, ourUID: UInt32 = geteuid()) -> String? {
+        var existing = parent(of: path)
+        var resolved: String?
+        while resolved == nil {
+            if let real = realpath(existing, nil) {
+                resolved = String(cString: real)
+                free(real)
+            } else if existing == "/" || existing.isEmpty {
+                return nil
+            } else {
+                existing = parent(of: existing)
+            }
+        }
+        var folder = resolved!
+        while true {
+            var status = stat()
+            if stat(folder, &status) == 0 {
+                let mode = UInt32(status.st_mode)
+                let octal = String(mode & 0o7777, radix: 8)
+                if status.st_uid != 0, status.st_uid != ourUID {
+                    return
+                        "outputDir \(path): the folder above it \(folder) is owned by uid \(status.st_uid), not root or the injector's uid \(ourUID), so that user could swap outputDir: chown it to root, or choose an outputDir whose every parent is root's or the injector's"
+                }
+                if mode & 0o022 != 0, mode & UInt32(S_ISVTX) == 0 {
+                    return
+                        "outputDir \(path): the folder above it \(folder) is writable by \(mode & 0o002 != 0 ? "every user" : "group \(status.st_gid)") (mode 0\(octal), no sticky bit), so they could swap outputDir: chmod go-w it"
+                }
+            }
+            guard folder != "/" else { return nil }
+            folder = parent(of: folder)
+        }
+    }
+
+    private static func parent(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
     }
 }
 
@@ -437,14 +487,12 @@ final class DirectoryHandle {
             descriptor: try openBeneath(relativePath, flags: O_RDONLY | O_DIRECTORY), displayPath: path(relativePath))
     }
 
-    /// A new folder, with its mode (and owner) set on its handle.
-    func makeDirectory(_ name: String, mode: UInt16, owner: Ownership?) throws(FileSystemError) -> DirectoryHandle {
+    /// A new folder of ours, with its mode (and group) set on its handle.
+    func makeDirectory(_ name: String, mode: UInt16, group: UInt32? = nil) throws(FileSystemError) -> DirectoryHandle {
         try check(mkdirat(descriptor, name, mode_t(mode)), "mkdir", name)
         let folder = try openDirectory(name)
+        if let group { try check(fchown(folder.descriptor, UInt32.max, group), "fchown", name) }
         try check(fchmod(folder.descriptor, mode_t(mode)), "chmod", name)
-        if let owner, owner.uid != nil || owner.gid != nil {
-            try check(fchown(folder.descriptor, owner.uid ?? UInt32.max, owner.gid ?? UInt32.max), "fchown", name)
-        }
         return folder
     }
 

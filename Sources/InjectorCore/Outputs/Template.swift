@@ -160,7 +160,18 @@ extension Template.Filter {
             }
             return Array(JSONValue.quoted(text).utf8)
         case .shell: return TemplateFilters.shellQuoted(bytes)
-        case .dotenv: return TemplateFilters.dotenvQuoted(bytes)
+        case .dotenv:
+            // A template has no guard line as the env file has: a value sh cannot read back
+            // safely is refused rather than written where sh might run it (issue 17).
+            let (text, shSafe) = DotenvQuoting.quote(bytes)
+            guard shSafe else {
+                throw RenderError.filter(
+                    self, path: path,
+                    reason:
+                        "the value holds a ' with $ or a backtick, or a backslash escape, which sh would run or expand when it sources the file: use | shell for a file sh sources, or the env output (its file stops sh first)"
+                )
+            }
+            return text
         }
     }
 }
@@ -189,8 +200,6 @@ public enum TemplateFilters {
         return out + [0x27]
     }
 
-    /// A dotenv value, quoted per value (``DotenvQuoting``).
-    public static func dotenvQuoted(_ bytes: [UInt8]) -> [UInt8] { DotenvQuoting.quote(bytes).text }
 }
 
 /// How a value is quoted in a dotenv file so that the readers of such files get it back (README

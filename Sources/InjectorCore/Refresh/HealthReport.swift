@@ -24,6 +24,8 @@ public struct HealthReport: Sendable {
     public var writeFailure: String?
     /// The replica region the sidecar reads from while the primary cannot answer.
     public var servingRegion: String?
+    /// Why the last `onChange` notification could not finish, if it could not.
+    public var notifierProblem: String?
     public var secrets: [SecretStore.Status]
     public let status: Status
     /// Why the status is not `healthy`, in one line.
@@ -33,9 +35,11 @@ public struct HealthReport: Sendable {
     public init(
         ready: Bool, consecutiveFailures: Int = 0, secondsSinceLastRefresh: Double? = nil, generation: String? = nil,
         strategy: RefreshStrategy? = nil, deniedOperations: [String] = [], writeFailure: String? = nil,
-        servingRegion: String? = nil, secrets: [SecretStore.Status], maxStaleSeconds: Int? = nil, now: Date
+        servingRegion: String? = nil, notifierProblem: String? = nil, secrets: [SecretStore.Status],
+        maxStaleSeconds: Int? = nil, now: Date
     ) {
         self.servingRegion = servingRegion
+        self.notifierProblem = notifierProblem
         self.ready = ready
         self.consecutiveFailures = consecutiveFailures
         self.secondsSinceLastRefresh = secondsSinceLastRefresh
@@ -47,11 +51,12 @@ public struct HealthReport: Sendable {
         self.now = now
         (status, reason) = Self.evaluate(
             ready: ready, consecutiveFailures: consecutiveFailures, writeFailure: writeFailure,
-            servingRegion: servingRegion, secrets: secrets, maxStaleSeconds: maxStaleSeconds, now: now)
+            servingRegion: servingRegion, notifierProblem: notifierProblem, secrets: secrets,
+            maxStaleSeconds: maxStaleSeconds, now: now)
     }
 
     private static func evaluate(
-        ready: Bool, consecutiveFailures: Int, writeFailure: String?, servingRegion: String?,
+        ready: Bool, consecutiveFailures: Int, writeFailure: String?, servingRegion: String?, notifierProblem: String?,
         secrets: [SecretStore.Status], maxStaleSeconds: Int?, now: Date
     ) -> (Status, String?) {
         guard ready else { return (.unhealthy, "no generation committed yet") }
@@ -73,6 +78,7 @@ public struct HealthReport: Sendable {
         if let servingRegion {
             return (.degraded, "serving from the replica region \(servingRegion): the primary region cannot answer")
         }
+        if let notifierProblem { return (.degraded, notifierProblem) }
         if let failing = secrets.first(where: { $0.lastError != nil }), let error = failing.lastError {
             return (.degraded, "\(failing.id): \(error)")
         }
@@ -99,6 +105,7 @@ public struct HealthReport: Sendable {
         members.append(.init(key: "deniedOperations", value: .array(deniedOperations.map { .string($0) })))
         members.append(.init(key: "writeFailure", value: writeFailure.map { .string($0) } ?? .null))
         if let servingRegion { members.append(.init(key: "servingRegion", value: .string(servingRegion))) }
+        members.append(.init(key: "onChange", value: notifierProblem.map { .string($0) } ?? .null))
         members.append(
             .init(
                 key: "secrets",

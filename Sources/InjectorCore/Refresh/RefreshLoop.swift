@@ -5,8 +5,7 @@ import ServiceLifecycle
 import UnixSignals
 
 /// Drives the ``RefreshStateMachine`` with the real clock: sleeps until the next refresh (woken
-/// early by SIGHUP or `refreshNow`), runs rounds through the ``Refresher``, and answers those
-/// waiting for a round.
+/// early by SIGHUP), and runs rounds through the ``Refresher``.
 public actor RefreshLoop: Service {
     let refresher: Refresher
     let clock: any WallClock
@@ -16,7 +15,6 @@ public actor RefreshLoop: Service {
     private var requested = false
     private var wakeup: CheckedContinuation<Void, Never>?
     private var sleeper: Task<Void, Never>?
-    private var waitingForNextRound: [CheckedContinuation<Void, Never>] = []
 
     public init(
         refresher: Refresher, settings: RefreshSettings, clock: any WallClock = SystemWallClock(), logger: Logger
@@ -45,10 +43,7 @@ public actor RefreshLoop: Service {
         while !Task.isCancelled {
             switch action {
             case .refresh:
-                let waiting = waitingForNextRound
-                waitingForNextRound = []
                 action = await runRound()
-                waiting.forEach { $0.resume() }
             case .sleep(let until):
                 await sleep(until: until)
                 if requested {
@@ -61,8 +56,6 @@ public actor RefreshLoop: Service {
                 action = .sleep(until: clock.now().addingTimeInterval(1))
             }
         }
-        waitingForNextRound.forEach { $0.resume() }
-        waitingForNextRound = []
     }
 
     /// The first generation is written: the clock starts.
@@ -95,14 +88,6 @@ public actor RefreshLoop: Service {
         wake()
     }
 
-    /// Asks for a round and returns when it has run (`refreshNow=true`).
-    public func refreshAndWait() async {
-        await withCheckedContinuation { continuation in
-            waitingForNextRound.append(continuation)
-            requestRefresh()
-        }
-    }
-
     /// The health the state machine and the store see.
     public func health(store: SecretStore) async -> HealthReport {
         let now = clock.now()
@@ -111,6 +96,7 @@ public actor RefreshLoop: Service {
             secondsSinceLastRefresh: machine.staleness(now: now), generation: await store.generation,
             strategy: await store.strategy, deniedOperations: refresher.injector.source.deniedOperations,
             writeFailure: await store.writeFailure, servingRegion: refresher.injector.source.servingRegion,
+            notifierProblem: refresher.notifier.problem,
             secrets: await store.statuses(), maxStaleSeconds: maxStaleSeconds, now: now)
     }
 

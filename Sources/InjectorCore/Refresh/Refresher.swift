@@ -12,9 +12,14 @@ public actor Refresher {
     public let injector: Injector
     public let store: SecretStore
     public let metrics: SidecarMetrics
-    let notifier: ChangeNotifier
+    public let notifier: ChangeNotifier
     let clock: any WallClock
     let logger: Logger
+    /// When each request was last refreshed for `refreshNow`.
+    private var refreshedNow: [SecretRequest: Date] = [:]
+    /// The least time between two `refreshNow` checks of one secret: more asks are answered from
+    /// the cache (issue 17).
+    static let refreshNowSpacing: TimeInterval = 5
 
     public init(
         injector: Injector, store: SecretStore, metrics: SidecarMetrics, clock: any WallClock = SystemWallClock(),
@@ -24,7 +29,7 @@ public actor Refresher {
         self.store = store
         self.metrics = metrics
         self.notifier = ChangeNotifier(
-            settings: injector.config.onChange, outputDir: injector.config.outputDir, logger: logger)
+            settings: injector.config.onChange, outputDir: injector.config.outputDir, logger: logger, metrics: metrics)
         self.clock = clock
         self.logger = logger
     }
@@ -149,34 +154,64 @@ public actor Refresher {
         let required = required(secrets)
         report.checked = injector.requests(for: secrets).count
         report.failedChecks = outcomes.values.filter { if case .failure = $0 { true } else { false } }.count
-        var changed: [String] = []
         for (request, outcome) in outcomes {
-            switch outcome {
-            case .success(let value):
-                if await store.versionID(of: request) != value.versionID {
-                    changed.append(secrets.first { $0.request == request }?.alias ?? request.id)
-                    logger.info(
-                        "new version", metadata: ["secret": "\(value.name)", "versionId": "\(value.versionID)"])
-                }
-            case .failure(let error):
-                if required.contains(request) { report.failedSecrets.append(request.description) }
-                logger.error(
-                    "refresh failed for a secret; its last value stays",
-                    metadata: [
-                        "secret": "\(request.id)", "errorCode": "\(error.code ?? "\(error.category)")",
-                        "error": "\(error)",
-                    ])
-            }
+            guard case .failure(let error) = outcome else { continue }
+            if required.contains(request) { report.failedSecrets.append(request.description) }
+            logFailure(error, of: request)
         }
-        let membershipChanged = Set(secrets.map(\.request)) != Set(known.map(\.request))
         report.failedSecrets.sort()
+        try await publish(
+            outcomes, secrets: secrets, required: required,
+            membershipChanged: Set(secrets.map(\.request)) != Set(known.map(\.request)), at: now)
+        return report
+    }
+
+    /// `refreshNow` (the Agent's API): a check of the one secret `query` names, now, unless it was
+    /// checked for `refreshNow` within the last 5 s; a new version is committed and told like a
+    /// round's. A query no configured secret answers refreshes nothing.
+    public func refreshNow(_ query: SecretQuery) async {
+        guard let request = store.request(answering: query) else { return }
+        let now = clock.now()
+        if let last = refreshedNow[request], now.timeIntervalSince(last) < Self.refreshNowSpacing { return }
+        refreshedNow[request] = now
+        let outcomes: [SecretRequest: Result<SecretValue, SecretsManagerError>]
+        do {
+            outcomes = try await injector.source.fetch([request])
+        } catch {
+            await store.record(failure: error, for: [request])
+            logger.error("refreshNow failed", metadata: ["secret": "\(request.id)", "error": "\(error)"])
+            return
+        }
+        for case (let request, .failure(let error)) in outcomes { logFailure(error, of: request) }
+        let secrets = await store.secrets
+        try? await publish(outcomes, secrets: secrets, required: required(secrets), membershipChanged: false, at: now)
+    }
+
+    private func logFailure(_ error: SecretsManagerError, of request: SecretRequest) {
+        logger.error(
+            "refresh failed for a secret; its last value stays",
+            metadata: [
+                "secret": "\(request.id)", "errorCode": "\(error.code ?? "\(error.category)")", "error": "\(error)",
+            ])
+    }
+
+    /// Records a check's outcomes; when a value changed (or the set of secrets did), renders from
+    /// the cache with them laid over it, commits one generation, then tells the application. The
+    /// socket's answers switch when the generation is committed, not before.
+    private func publish(
+        _ outcomes: [SecretRequest: Result<SecretValue, SecretsManagerError>], secrets: [ResolvedSecret],
+        required: Set<SecretRequest>, membershipChanged: Bool, at now: Date
+    ) async throws {
+        var changed: [String] = []
+        for case (let request, .success(let value)) in outcomes
+        where await store.versionID(of: request) != value.versionID {
+            changed.append(secrets.first { $0.request == request }?.alias ?? request.id)
+            logger.info("new version", metadata: ["secret": "\(value.name)", "versionId": "\(value.versionID)"])
+        }
         guard !changed.isEmpty || membershipChanged else {
             await store.record(outcomes, at: now)
-            return report
+            return
         }
-
-        // The socket's answers switch when the generation is committed, not before: render from
-        // the cache with this round's values laid over it, commit, then record.
         let files: [OutputFile]
         do {
             files = try injector.renderFiles(secrets: secrets, results: await store.results(overlaying: outcomes))
@@ -191,11 +226,9 @@ public actor Refresher {
         let (generation, committed) = try await commit(files)
         await store.record(outcomes, at: now)
         await store.commit(secrets: secrets, required: required, generation: generation)
-        guard committed else { return report }  // same content under a new version: nothing to tell
+        guard committed else { return }  // same content under a new version: nothing to tell
         metrics.committed()
-        await notifier.notify(generation: generation, changed: changed.sorted())
-        metrics.notified()
-        return report
+        notifier.notify(generation: generation, changed: changed.sorted())
     }
 
     private func commit(_ files: [OutputFile]) async throws -> (generation: String, committed: Bool) {

@@ -126,6 +126,15 @@ public actor SecretStore {
         published.withLock { $0 }.answer(query, refreshed: refreshed)
     }
 
+    /// The configured request that answers `query`, if one does (the secret `refreshNow` refreshes).
+    nonisolated func request(answering query: SecretQuery) -> SecretRequest? {
+        let snapshot = published.withLock { $0 }
+        guard case .entry(let entry) = AgentEntry.select(query, among: snapshot.byID[query.secretID] ?? []) else {
+            return nil
+        }
+        return entry.request
+    }
+
     private func publish() {
         let snapshot = AgentSnapshot(entries: entries.values, lastErrors: lastError)
         published.withLock { $0 = snapshot }

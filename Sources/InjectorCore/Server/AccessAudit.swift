@@ -22,9 +22,12 @@ struct AccessPeer: Sendable, Hashable {
 ///   (``flush(now:)``, run every second) or when the server stops (``flushAll()``). Without
 ///   `count` a line stands for 1. A connection that repeats its last access counts it in the window
 ///   it kept, without a lock or a lookup: the serving path stays fast with the audit on.
+/// - Refusals fold by peer and status alone, whatever they name (issue 17): a flood of refused
+///   requests makes one line per peer and status a minute, the first one's, and a count.
 ///
 /// A line holds the secret's name, the version answered, the status, the path (never the query),
-/// the transport and the peer: never a value or the token.
+/// the transport and the peer: never a value or the token. A path or name longer than 256
+/// characters is cut there and marked `…(cut)`; control characters are escaped by the log handler.
 final class AccessAudit: Sendable {
     struct Access: Sendable, Hashable {
         var peer: AccessPeer
@@ -33,6 +36,31 @@ final class AccessAudit: Sendable {
         var versionID: String?
         var status: Int
         var path: String
+
+        init(peer: AccessPeer, secret: String?, versionID: String? = nil, status: Int, path: String) {
+            self.peer = peer
+            self.secret = secret.map(AccessAudit.cut)
+            self.versionID = versionID.map(AccessAudit.cut)
+            self.status = status
+            self.path = AccessAudit.cut(path)
+        }
+
+        /// What repeats fold under: the whole access, or for a refusal only its peer and status.
+        var key: Access {
+            guard AccessAudit.isRefusal(status) else { return self }
+            var key = self
+            (key.secret, key.versionID, key.path) = (nil, nil, "")
+            return key
+        }
+    }
+
+    /// The longest path or name a line holds.
+    static let longest = 256
+
+    /// `text`, cut at 256 characters and marked when it is longer.
+    static func cut(_ text: String) -> String {
+        guard text.utf8.count > longest else { return text }
+        return String(text.prefix(longest)) + "…(cut)"
     }
 
     /// One access's 60 s: the repeats counted after its first line, by whoever saw them.
@@ -58,7 +86,8 @@ final class AccessAudit: Sendable {
     /// `server.audit`: log granted accesses too, not only refusals.
     let enabled: Bool
     let metrics: SidecarMetrics
-    private let windows = Mutex<[Access: Window]>([:])
+    /// Open windows by ``Access/key``, with the access that opened each.
+    private let windows = Mutex<[Access: (first: Access, window: Window)]>([:])
 
     init(logger: Logger, enabled: Bool, metrics: SidecarMetrics) {
         self.logger = logger
@@ -77,10 +106,11 @@ final class AccessAudit: Sendable {
     @discardableResult
     func record(_ access: Access, now: NIODeadline = .now()) -> Window {
         if Self.isRefusal(access.status) { metrics.refused() }
+        let key = access.key
         let (window, opened): (Window, Bool) = windows.withLock { windows in
-            if let window = windows[access], window.repeated(now: now) { return (window, false) }
+            if let (_, window) = windows[key], window.repeated(now: now) { return (window, false) }
             let window = Window(opened: now)
-            windows[access] = window
+            windows[key] = (access, window)
             return (window, true)
         }
         if opened { write(access, count: nil) }
@@ -96,9 +126,9 @@ final class AccessAudit: Sendable {
     /// event loop, as the connections that count repeats do.
     func flush(now: NIODeadline = .now()) {
         let closed: [(Access, Window)] = windows.withLock { windows in
-            let expired = windows.filter { now - $0.value.opened >= Self.window }
+            let expired = windows.filter { now - $0.value.window.opened >= Self.window }
             for key in expired.keys { windows.removeValue(forKey: key) }
-            return Array(expired)
+            return expired.values.map { ($0.first, $0.window) }
         }
         for (access, window) in closed where window.repeats > 0 { write(access, count: window.repeats) }
     }

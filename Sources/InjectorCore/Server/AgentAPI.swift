@@ -39,7 +39,8 @@ public struct AgentAPI: Sendable {
         if request.overConnectionLimit, path != "/ping" { return .refused(.text(429, "Connection limit exceeded")) }
         if request.transport == .tcp, path != "/ping" {
             if request.header("x-forwarded-for") != nil { return .refused(.text(400, "Forwarded")) }
-            guard let token, hasToken(request, token) else { return .refused(.text(403, "Bad Token")) }
+            // An empty token is no token (issue 17): an empty header never matches one.
+            guard let token, !token.isEmpty, hasToken(request, token) else { return .refused(.text(403, "Bad Token")) }
         }
         guard request.method == "GET" else { return .refused(.text(405, "Not allowed")) }
         switch path {

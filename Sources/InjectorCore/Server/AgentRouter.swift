@@ -9,14 +9,15 @@ public struct AgentRouter: Sendable {
     let store: SecretStore
     let health: @Sendable () async -> HealthReport
     let metricsText: @Sendable () async -> String
-    let refreshNow: @Sendable () async -> Void
+    /// Checks the secret a `refreshNow` request names (at most once per 5 s per secret).
+    let refreshNow: @Sendable (SecretQuery) async -> Void
     /// The SSRF token the TCP port demands; nil when TCP is off.
     let token: @Sendable () -> String?
 
     public init(
         api: AgentAPI = AgentAPI(settings: .init()), store: SecretStore,
         health: @escaping @Sendable () async -> HealthReport, metricsText: @escaping @Sendable () async -> String,
-        refreshNow: @escaping @Sendable () async -> Void, token: @escaping @Sendable () -> String?
+        refreshNow: @escaping @Sendable (SecretQuery) async -> Void, token: @escaping @Sendable () -> String?
     ) {
         self.api = api
         self.store = store
@@ -66,7 +67,7 @@ public struct AgentRouter: Sendable {
             return AgentResponse(
                 status: 200, contentType: "text/plain; version=0.0.4", body: Array(await metricsText().utf8))
         case .secret(let query):
-            if query.refreshNow { await refreshNow() }
+            if query.refreshNow { await refreshNow(query) }
             return store.answer(query, refreshed: query.refreshNow)
         }
     }

@@ -18,6 +18,8 @@ import Synchronization
 /// - an idle keep-alive connection is kept 60 s, a partly received request (head or body) 10 s;
 /// - any 4xx ends the connection right after it is written; a request followed by a half-close
 ///   is answered, then the connection closed;
+/// - a connection whose client does not read its answers is not read either while its answers
+///   wait to be sent, and one with more than 32 requests waiting is closed: memory stays bounded;
 /// - each listener holds `maxConnections`; a new connection beyond it drops the one idle (or
 ///   partly received) the longest; only when every one is busy answering is it refused, and even
 ///   then `/ping` is answered.
@@ -32,6 +34,9 @@ public struct SidecarServer: Service, CustomStringConvertible {
     static let overLimitAllowance = 16
     /// A request body is read and ignored up to the Agent's buffer (321 KiB); beyond, 413.
     static let maximumBodyBytes = 321 * 1024
+    /// Requests a connection may have waiting for their answers (pipelined while one is produced,
+    /// or while the client does not read what it was sent); one more closes it (issue 17).
+    static let maximumWaiting = 32
 
     let settings: ServerSettings
     let socketGroup: UInt32?
@@ -66,10 +71,20 @@ public struct SidecarServer: Service, CustomStringConvertible {
         var channels: [any Channel] = []
         do {
             try removeStaleSocket(settings.socketPath)
-            let unix = try await bootstrap(group: group, transport: .unixSocket, connections: tables[0], audit: audit)
-                .bind(
-                    unixDomainSocketPath: settings.socketPath
-                ).get()
+            // Created owner-only (umask 0177 around bind), then given its mode: no other uid can
+            // connect in between (issue 17). Files and folders are created with explicit modes, so
+            // the process-wide umask touches nothing else meanwhile.
+            let umaskBefore = umask(0o177)
+            let bound = bootstrap(group: group, transport: .unixSocket, connections: tables[0], audit: audit)
+                .bind(unixDomainSocketPath: settings.socketPath)
+            let unix: any Channel
+            do {
+                unix = try await bound.get()
+                umask(umaskBefore)
+            } catch {
+                umask(umaskBefore)
+                throw error
+            }
             channels.append(unix)
             try secureSocket()
             logger.info("serving", metadata: ["socket": "\(settings.socketPath)", "mode": "\(settings.socketMode)"])
@@ -283,8 +298,9 @@ final class RequestActivityHandler: ChannelInboundHandler, RemovableChannelHandl
 /// One connection: reads HTTP/1.1 requests with NIO's decoder and answers each in order — at once
 /// from the snapshot on the event loop, or later for `/health`, `/metrics` and `refreshNow` — by
 /// writing the answer's bytes (pre-encoded for the answers served most). While an answer is being
-/// produced, reading stops and requests already received (pipelined) wait their turn. Keeps the
-/// connection rules (``SidecarServer``).
+/// produced, or while the channel is not writable (the client does not read), reading stops and
+/// requests already received (pipelined) wait their turn, at most ``SidecarServer/maximumWaiting``.
+/// Keeps the connection rules (``SidecarServer``).
 final class AgentHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundIn = ByteBuffer
@@ -373,13 +389,22 @@ final class AgentHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    /// Outbound: reading pauses while an answer is being produced.
+    /// Answers must wait: one is being produced, or those written are not being read.
+    private func mustWait(_ context: ChannelHandlerContext) -> Bool { answering || !context.channel.isWritable }
+
+    /// Outbound: reading pauses while answers must wait or requests are waiting.
     func read(context: ChannelHandlerContext) {
-        if answering {
+        if mustWait(context) || !waiting.isEmpty {
             readWanted = true
         } else {
             context.read()
         }
+    }
+
+    /// The client read what was waiting to be sent: answer what came meanwhile, then read again.
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        context.fireChannelWritabilityChanged()
+        if context.channel.isWritable { answerWaiting(context: context) }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -402,11 +427,15 @@ final class AgentHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func receive(_ received: Received, context: ChannelHandlerContext) {
-        if answering {
-            waiting.append(received)
-        } else {
-            answer(received, context: context)
+        guard mustWait(context) || !waiting.isEmpty else { return answer(received, context: context) }
+        guard waiting.count < SidecarServer.maximumWaiting else {
+            // A client that sends and never reads: it gets no more of our memory.
+            closing = true
+            waiting.removeAll()
+            context.close(promise: nil)
+            return
         }
+        waiting.append(received)
     }
 
     private func answer(_ received: Received, context: ChannelHandlerContext) {
@@ -462,8 +491,10 @@ final class AgentHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         guard audit.audits(status: response.status, namesSecret: secret != nil) else { return }
         let path = AgentAPI.split(uri).path
-        if let (last, window) = lastAudited, last.secret == secret, last.status == response.status,
-            last.versionID == response.versionID, last.path.utf8.elementsEqual(path.utf8),
+        if let (last, window) = lastAudited, last.status == response.status,
+            AccessAudit.isRefusal(response.status)
+                || (last.secret == secret && last.versionID == response.versionID
+                    && last.path.utf8.elementsEqual(path.utf8)),
             window.repeated(now: .now())
         {
             audit.repeated(last)
@@ -477,8 +508,8 @@ final class AgentHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// After an answer that had to wait: the requests received meanwhile, then reading again.
     private func answerWaiting(context: ChannelHandlerContext) {
-        while !answering, !closing, let next = waiting.popFirst() { answer(next, context: context) }
-        guard !answering, !closing else { return }
+        while !mustWait(context), !closing, let next = waiting.popFirst() { answer(next, context: context) }
+        guard !mustWait(context), !closing, waiting.isEmpty else { return }
         if inputClosed {
             context.close(promise: nil)
         } else if readWanted {

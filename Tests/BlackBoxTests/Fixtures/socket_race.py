@@ -1,0 +1,32 @@
+#!/usr/bin/env python3
+"""Races a starting sidecar for its Unix socket, as a uid the socket's mode refuses (run under
+setpriv): connects to PATH again and again until SECONDS pass, and on each connection that gets in
+asks for SECRET_ID. Prints one JSON line: how many connections got in and how many answers held
+the secret's value. Bounded in time; nothing but the one socket path is touched."""
+import json
+import socket
+import sys
+import time
+
+path, seconds, secret_id = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+deadline = time.monotonic() + seconds
+connected = leaked = 0
+request = f"GET /secretsmanager/get?secretId={secret_id} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode()
+while time.monotonic() < deadline:
+    connection = socket.socket(socket.AF_UNIX)
+    try:
+        connection.connect(path)
+    except OSError:
+        connection.close()
+        continue
+    connected += 1
+    try:
+        connection.settimeout(2)
+        connection.sendall(request)
+        answer = connection.recv(65536)
+        if b"SecretString" in answer:
+            leaked += 1
+    except OSError:
+        pass
+    connection.close()
+print(json.dumps({"connected": connected, "leaked": leaked}), flush=True)
