@@ -6,6 +6,8 @@
 #include <sys/prctl.h>
 #include <errno.h>
 #include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
 #include <linux/openat2.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -51,4 +53,11 @@ int cprocess_spawn_clean_attributes(posix_spawnattr_t *attributes) {
     if (posix_spawnattr_setpgroup(attributes, 0) != 0) return -1;
     if (posix_spawnattr_setsigdefault(attributes, &all) != 0) return -1;
     return posix_spawnattr_setsigmask(attributes, &none);
+}
+
+int cprocess_exited_child(void) {
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    if (waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) != 0) return -1;
+    return info.si_pid;
 }

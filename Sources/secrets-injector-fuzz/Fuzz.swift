@@ -15,7 +15,7 @@ import HTTPTransport
 enum Fuzz {
     static let targets: [String: @Sendable ([UInt8]) -> Void] = [
         "config": config, "template": template, "agent": agent, "json": json, "credentials": credentials,
-        "uri": uri,
+        "uri": uri, "files": files,
     ]
 
     /// The configuration reader and its validation, then the plan `check` prints.
@@ -99,6 +99,47 @@ enum Fuzz {
             || (inet_pton(AF_INET6, parts.host, &v6) == 1 && ["::1", "fd00:ec2::23"].contains(parts.host))
         precondition(allowed, "allowed a host that is not loopback or an agent's: \(parts.host)")
     }
+}
+
+extension Fuzz {
+    /// The token and pid-file readers (issue 17) over a file of the input's bytes, reached
+    /// directly or (first byte's low bits 7) through a symbolic link: whatever they accept is a
+    /// token a header can carry, or a pid that is neither init nor ours, from at most 4 KiB or 32
+    /// bytes; through a link they accept nothing.
+    static func files(_ bytes: [UInt8]) {
+        let folder = filesFolder
+        let file = folder + "/file"
+        let link = folder + "/link"
+        unlink(file)
+        let descriptor = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        precondition(descriptor >= 0, "cannot write the fuzz file")
+        _ = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+        close(descriptor)
+        let linked = bytes.first.map { $0 & 7 == 7 } ?? false
+        let path = linked ? link : file
+
+        let (token, _, problem) = SSRFToken.read(path)
+        if let token {
+            precondition(!linked, "a token was read through a link")
+            precondition(bytes.count <= SSRFToken.fileLimit, "a token from more than 4 KiB")
+            precondition(!token.isEmpty && !token.utf8.contains { $0 < 0x20 || $0 == 0x7F }, "a token a header cannot carry")
+        } else {
+            precondition(problem != nil, "no token and no reason")
+        }
+        if let pid = try? PIDFile.read(path, appUID: nil) {
+            precondition(!linked, "a pid was read through a link")
+            precondition(bytes.count <= PIDFile.limit, "a pid from more than 32 bytes")
+            precondition(pid > 1 && pid != getpid(), "pid \(pid) passed")
+        }
+    }
+
+    /// A folder of the fuzzer's own, with `link` pointing at `file`.
+    static let filesFolder: String = {
+        var template = Array("/tmp/secrets-injector-fuzz-files.XXXXXX".utf8CString)
+        let folder = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
+        symlink(folder + "/file", folder + "/link")
+        return folder
+    }()
 }
 
 #if FUZZING

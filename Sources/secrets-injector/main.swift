@@ -179,7 +179,9 @@ struct Get: AsyncParsableCommand {
         let logger = makeLogger(level: environment["SECRETS_INJECTOR_LOG_LEVEL"] ?? "warning")
         let transport = AWSSetup.transport(environment: environment)
         let client = try await AWSSetup.secretsManagerClient(
-            environment: environment, transport: transport, logger: logger)
+            environment: environment, transport: transport,
+            allowInsecureEndpoint: environment["SECRETS_INJECTOR_ALLOW_INSECURE_ENDPOINT"]?.lowercased() == "true",
+            logger: logger)
         let bytes = try await SecretLookup(
             secretID: secretID, versionStage: versionStage, versionID: versionID, jsonKey: jsonKey
         )

@@ -139,6 +139,39 @@ let credentialJSON =
         #expect(transport.requests.count == 2)
     }
 
+    /// Read like the SSRF token (issue 17): a link is not followed, a FIFO is not waited on, and
+    /// a file over 4 KiB is refused; each before any request, with the reason.
+    @Test func theTokenFileIsReadSafely() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tokens-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let target = folder.appendingPathComponent("target").path
+        try "linked-token".write(toFile: target, atomically: true, encoding: .utf8)
+        let link = folder.appendingPathComponent("link").path
+        symlink(target, link)
+        let fifo = folder.appendingPathComponent("fifo").path
+        mkfifo(fifo, 0o600)
+        let large = folder.appendingPathComponent("large").path
+        try String(repeating: "t", count: 4097).write(toFile: large, atomically: true, encoding: .utf8)
+        for (path, reason) in [
+            (link, "symbolic link"), (fifo, "not a regular file"), (large, "larger than 4096 bytes"),
+        ] {
+            let transport = FakeTransport(script: [.success(.json(200, credentialJSON))])
+            let provider = try #require(
+                try ContainerCredentialProvider(
+                    environment: [
+                        "AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://localhost:9/creds",
+                        "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": path,
+                    ], transport: transport))
+            let started = Date()
+            let error = await #expect(throws: CredentialError.self) { try await provider.fetch() }
+            #expect(error?.kind == .configuration)
+            #expect("\(error.map { "\($0)" } ?? "")".contains(reason), "\(String(describing: error))")
+            #expect(transport.requests.isEmpty)
+            #expect(Date().timeIntervalSince(started) < 2, "waited on \(path)")
+        }
+    }
+
     @Test func threeAttemptsOnServerErrorsThenAClearError() async throws {
         let transport = FakeTransport(script: [.success(.json(500, "oops"))])
         let provider = try #require(

@@ -75,9 +75,16 @@ import Testing
         _ = try await refresher.refresh()
         #expect(try String(contentsOfFile: "\(directory)/t", encoding: .utf8) == "two-two")
         #expect(await refresher.metrics.generations == 2)
+        // The application is told on a thread of its own, after the round.
+        var told: String?
+        for _ in 0..<100 where told == nil {
+            told = try? String(contentsOfFile: marker, encoding: .utf8)
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(told == "db,jwt\n")
         #expect(await refresher.metrics.notifications == 1)
-        #expect(try String(contentsOfFile: marker, encoding: .utf8) == "db,jwt\n")
         _ = try await refresher.refresh()
+        try await Task.sleep(for: .milliseconds(300))
         #expect(await refresher.metrics.notifications == 1, "nothing changed: nothing told")
     }
 

@@ -26,6 +26,10 @@ int cprocess_syncfs(int fd);
 /// ours to reap), as they would be of PID 1. Returns 0, or -1 with errno set.
 int cprocess_become_subreaper(void);
 
+/// The pid of a child that has exited, left unreaped (waitid with WNOWAIT); 0 when none has, -1
+/// with errno set (ECHILD: no children at all).
+int cprocess_exited_child(void);
+
 /// Spawn attributes for a child that starts clean: its own process group, every signal at its
 /// default action (the parent ignores SIGHUP and SIGPIPE) and none blocked.
 int cprocess_spawn_clean_attributes(posix_spawnattr_t *attributes);

@@ -61,7 +61,8 @@ public enum ConfigLoader {
     }
 
     /// `SECRETS_INJECTOR_SECRETS` (comma-separated ids) and `_NAME_PREFIX` together replace
-    /// `secrets`; `_OUTPUT_DIR`, `_SOCKET`, `_REFRESH_SECONDS`, `_LOG_LEVEL` set one key each.
+    /// `secrets`; `_OUTPUT_DIR`, `_SOCKET`, `_REFRESH_SECONDS`, `_LOG_LEVEL` and
+    /// `_ALLOW_INSECURE_ENDPOINT` (`true` or `false`) set one key each.
     static func shorthands(_ environment: [String: String], _ issues: inout [ConfigIssue]) -> JSONValue {
         var members: [JSONValue.Member] = []
         var secrets: [JSONValue] = []
@@ -91,6 +92,13 @@ public enum ConfigLoader {
         }
         if let level = environment["SECRETS_INJECTOR_LOG_LEVEL"], !level.isEmpty {
             members.append(.init(key: "log", value: .object([.init(key: "level", value: .string(level))])))
+        }
+        if let allow = environment["SECRETS_INJECTOR_ALLOW_INSECURE_ENDPOINT"], !allow.isEmpty {
+            if let flag = ["true": true, "false": false][allow.lowercased()] {
+                members.append(.init(key: "allowInsecureEndpoint", value: .bool(flag)))
+            } else {
+                issues.append(ConfigIssue("SECRETS_INJECTOR_ALLOW_INSECURE_ENDPOINT", "\"\(allow)\" is not true or false"))
+            }
         }
         return .object(members)
     }

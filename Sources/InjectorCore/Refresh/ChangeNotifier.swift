@@ -309,12 +309,12 @@ enum ChildProcess {
     }
 }
 
-/// Every child of the process is reaped here (issue 17): those a ``ChildProcess`` waits for keep
-/// their exit status until it asks, and every other (an orphan of a command, reparented to us as
-/// PID 1 or as a subreaper) is reaped and forgotten, so no zombie piles up.
+/// The children ``ChildProcess`` starts, and the orphans nobody waits for (issue 17). A tracked
+/// child is reaped by its owner, by its own pid; ``reapOrphans()`` reaps every other exited child
+/// (one reparented to us as PID 1 or as a subreaper) without touching a tracked one, so no zombie
+/// piles up and no exit status is lost.
 enum ChildReaper {
-    /// Tracked children: nil until reaped, then their wait status.
-    private static let tracked = Mutex<[pid_t: Int32?]>([:])
+    private static let tracked = Mutex<Set<pid_t>>([])
 
     /// Runs `spawn` (which sets the pid and returns 0) under the lock, so no sweep reaps the child
     /// before it is tracked.
@@ -322,31 +322,30 @@ enum ChildReaper {
         tracked.withLock { tracked in
             var pid: pid_t = 0
             let result = spawn(&pid)
-            if result == 0 { tracked.updateValue(nil, forKey: pid) }
+            if result == 0 { tracked.insert(pid) }
             return (result, pid)
-        }
-    }
-
-    /// Reaps every child that has exited.
-    static func reap() {
-        tracked.withLock { tracked in
-            while true {
-                var status: Int32 = 0
-                let pid = waitpid(-1, &status, WNOHANG)
-                if pid < 0, errno == EINTR { continue }
-                guard pid > 0 else { return }
-                if tracked.keys.contains(pid) { tracked[pid] = status }
-            }
         }
     }
 
     /// The wait status of a tracked child once it exited (then it is forgotten); nil while it runs.
     static func exitStatus(of pid: pid_t) -> Int32? {
-        reap()
-        return tracked.withLock { tracked in
-            guard let status = tracked[pid] ?? nil else { return nil }
-            tracked[pid] = nil
-            return status
+        var status: Int32 = 0
+        var result = waitpid(pid, &status, WNOHANG)
+        while result < 0, errno == EINTR { result = waitpid(pid, &status, WNOHANG) }
+        guard result == pid || (result < 0 && errno == ECHILD) else { return nil }
+        _ = tracked.withLock { $0.remove(pid) }
+        return result == pid ? status : 0
+    }
+
+    /// Reaps every exited child that is not tracked.
+    static func reapOrphans() {
+        tracked.withLock { tracked in
+            while true {
+                let pid = cprocess_exited_child()
+                guard pid > 0, !tracked.contains(pid) else { return }
+                var status: Int32 = 0
+                while waitpid(pid, &status, 0) < 0, errno == EINTR {}
+            }
         }
     }
 }
@@ -365,7 +364,7 @@ struct OrphanReaper: Service {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 try? await Task.sleep(for: .seconds(1))
-                ChildReaper.reap()
+                ChildReaper.reapOrphans()
             }
         }
     }
