@@ -306,7 +306,7 @@ import Testing
             "/usr/bin/env",
             [
                 "python3", Repository.root.appendingPathComponent("Tests/BlackBoxTests/Fixtures/pipeline_flood.py").path,
-                String(port), "8", "6", "1000",
+                String(port), "8", "4", "500",
             ], environment: ["PATH": "/usr/bin:/bin"], timeout: 90)
         let highest = await peak.stop()
         #expect(flood.status == 0, "\(flood.stderr)")
@@ -390,9 +390,10 @@ import Testing
         try FileManager.default.copyItem(
             atPath: Repository.root.appendingPathComponent("Tests/BlackBoxTests/Fixtures/socket_race.py").path,
             toPath: racer)
-        // uid 23456 connects in a loop while the sidecar restarts 20 times, umask 000 (at most 60 s).
-        let stop = "\(scene.folder)/stop"
-        async let race = Self.runAs(23_456, ["/usr/bin/python3", racer, scene.socket, stop, "60", "app/token"], timeout: 90)
+        // uid 23456 connects in a loop while the sidecar starts, 20 times, umask 000 (at most 60 s).
+        let (go, stop) = ("\(scene.folder)/go", "\(scene.folder)/stop")
+        async let race = Self.runAs(
+            23_456, ["/usr/bin/python3", racer, scene.socket, go, stop, "60", "app/token"], timeout: 90)
         let deadline = Date().addingTimeInterval(50)
         var restarts = 0
         while restarts < 20, Date() < deadline {
@@ -402,9 +403,11 @@ import Testing
             sidecar.environment = environment
             sidecar.standardOutput = FileHandle.nullDevice
             sidecar.standardError = FileHandle.nullDevice
+            _ = FileManager.default.createFile(atPath: go, contents: nil)
             try sidecar.run()
             _ = await SidecarCommandTests.waitFor(10) { FileManager.default.fileExists(atPath: scene.socket) }
             try await Task.sleep(for: .milliseconds(50))
+            try? FileManager.default.removeItem(atPath: go)
             await scene.stop(sidecar)
             restarts += 1
         }
@@ -447,14 +450,14 @@ import Testing
             await SidecarCommandTests.waitFor(30) { FileManager.default.fileExists(atPath: "\(output)/.ready") })
         try await Task.sleep(for: .milliseconds(300))
         let before = try await calls()
-        // 16 clients asking refreshNow for 4 s: one check, then the answers come from the cache.
+        // 16 clients asking refreshNow 8 times each (within 4 s): one check, then the cache answers.
         let url = "http://localhost/secretsmanager/get?secretId=pipeline-pulse/prod/database&refreshNow=true"
         let answers = try await withThrowingTaskGroup(of: Int.self) { group in
             for _ in 0..<16 {
                 group.addTask {
                     var answered = 0
                     let until = Date().addingTimeInterval(4)
-                    while Date() < until {
+                    for _ in 0..<8 where Date() < until {
                         let answer = try await SidecarCommandTests.curl(["--unix-socket", socket, url])
                         if answer.status == 200 { answered += 1 }
                     }
