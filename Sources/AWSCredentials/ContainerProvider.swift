@@ -9,7 +9,7 @@ public import HTTPTransport
 /// `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` on `http://169.254.170.2`, else
 /// `AWS_CONTAINER_CREDENTIALS_FULL_URI` when it is https or on an allowed host; the
 /// `Authorization` token from `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE` (re-read on every fetch, as a
-/// regular file of at most 4 KiB reached through no link) or
+/// regular file of at most 4 KiB, never waited on) or
 /// `AWS_CONTAINER_AUTHORIZATION_TOKEN`. Never through a proxy; 2 s per attempt, 3 attempts.
 public struct ContainerCredentialProvider: CredentialProvider {
     /// Hosts a plain-http FULL_URI may name besides loopback (the ECS and EKS agents).
@@ -79,11 +79,13 @@ public struct ContainerCredentialProvider: CredentialProvider {
         case .none: break
         case .value(let value): headers.append(HTTPHeader("Authorization", value))
         case .file(let path):
-            // Read as a file someone else may control (issue 17): no link followed, no FIFO waited
-            // on, at most 4 KiB.
+            // Read as a file someone else may control (issue 17): a regular file, no FIFO waited on,
+            // at most 4 KiB. Links are followed, as botocore does: EKS Pod Identity's token is a
+            // projected-volume file, reached through the kubelet's `..data` links.
             let value: String
             do {
-                value = String(decoding: try SmallFile.read(path, limit: 4096).bytes, as: UTF8.self)
+                value = String(
+                    decoding: try SmallFile.read(path, limit: 4096, followingLinks: true).bytes, as: UTF8.self)
             } catch {
                 throw CredentialError(.configuration, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE \(error)")
             }

@@ -8,7 +8,8 @@
 ///
 /// It is opened with `O_NOFOLLOW | O_NONBLOCK` (a symbolic link is refused, a FIFO or a device
 /// never blocks the caller), must be a regular file of at most `limit` bytes, and is read by one
-/// open, read and close: never through a link, never without bound.
+/// open, read and close: never through a link (unless the caller must follow one), never without
+/// bound.
 public enum SmallFile {
     /// What identifies one version of a file: device, inode, modification and change times, and
     /// size. A file rewritten in place or replaced gets another (the change time moves with every
@@ -41,14 +42,17 @@ public enum SmallFile {
         public var description: String { "\(path) \(reason)" }
     }
 
-    /// Reads `path` as a regular file of at most `limit` bytes, through no symbolic link.
-    public static func read(_ path: String, limit: Int) throws(Refusal) -> Contents {
-        let descriptor = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)
+    /// Reads `path` as a regular file of at most `limit` bytes, through no symbolic link, or
+    /// through links when `followingLinks` (what it reaches must still be a regular file).
+    public static func read(_ path: String, limit: Int, followingLinks: Bool = false) throws(Refusal) -> Contents {
+        let descriptor = open(
+            path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY | (followingLinks ? 0 : O_NOFOLLOW))
         guard descriptor >= 0 else {
             let code = errno
             throw Refusal(
                 path: path,
-                reason: code == ELOOP ? "is a symbolic link, which is not followed" : "cannot be opened: \(reason(code))")
+                reason: code == ELOOP
+                    ? "is a symbolic link, which is not followed" : "cannot be opened: \(reason(code))")
         }
         defer { close(descriptor) }
         var status = stat()
@@ -62,7 +66,9 @@ public enum SmallFile {
         var bytes = [UInt8](repeating: 0, count: limit + 1)
         var count = 0
         while count <= limit {
-            let read = bytes.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress! + count, limit + 1 - count) }
+            let read = bytes.withUnsafeMutableBytes {
+                Glibc.read(descriptor, $0.baseAddress! + count, limit + 1 - count)
+            }
             if read < 0, errno == EINTR { continue }
             if read < 0 { throw Refusal(path: path, reason: "cannot be read: \(reason(errno))") }
             if read == 0 { break }

@@ -122,7 +122,8 @@ extension Fuzz {
         if let token {
             precondition(!linked, "a token was read through a link")
             precondition(bytes.count <= SSRFToken.fileLimit, "a token from more than 4 KiB")
-            precondition(!token.isEmpty && !token.utf8.contains { $0 < 0x20 || $0 == 0x7F }, "a token a header cannot carry")
+            precondition(
+                !token.isEmpty && !token.utf8.contains { $0 < 0x20 || $0 == 0x7F }, "a token a header cannot carry")
         } else {
             precondition(problem != nil, "no token and no reason")
         }

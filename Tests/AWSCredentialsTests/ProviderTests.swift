@@ -139,8 +139,9 @@ let credentialJSON =
         #expect(transport.requests.count == 2)
     }
 
-    /// Read like the SSRF token (issue 17): a link is not followed, a FIFO is not waited on, and
-    /// a file over 4 KiB is refused; each before any request, with the reason.
+    /// Read like the SSRF token (issue 17): a FIFO (here behind a link) is not waited on, and a
+    /// file over 4 KiB is refused; each before any request, with the reason. A link to a regular
+    /// file is followed, as botocore follows it (EKS Pod Identity's projected token is one).
     @Test func theTokenFileIsReadSafely() async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tokens-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -151,10 +152,23 @@ let credentialJSON =
         symlink(target, link)
         let fifo = folder.appendingPathComponent("fifo").path
         mkfifo(fifo, 0o600)
+        let fifoLink = folder.appendingPathComponent("fifo-link").path
+        symlink(fifo, fifoLink)
         let large = folder.appendingPathComponent("large").path
         try String(repeating: "t", count: 4097).write(toFile: large, atomically: true, encoding: .utf8)
+
+        let linked = FakeTransport(script: [.success(.json(200, credentialJSON))])
+        _ = try await #require(
+            try ContainerCredentialProvider(
+                environment: [
+                    "AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://localhost:9/creds",
+                    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": link,
+                ], transport: linked)
+        ).fetch()
+        #expect(linked.requests.first?.headers.contains(HTTPHeader("Authorization", "linked-token")) == true)
+
         for (path, reason) in [
-            (link, "symbolic link"), (fifo, "not a regular file"), (large, "larger than 4096 bytes"),
+            (fifo, "not a regular file"), (fifoLink, "not a regular file"), (large, "larger than 4096 bytes"),
         ] {
             let transport = FakeTransport(script: [.success(.json(200, credentialJSON))])
             let provider = try #require(

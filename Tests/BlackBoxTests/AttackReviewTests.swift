@@ -305,7 +305,8 @@ import Testing
         let flood = try await run(
             "/usr/bin/env",
             [
-                "python3", Repository.root.appendingPathComponent("Tests/BlackBoxTests/Fixtures/pipeline_flood.py").path,
+                "python3",
+                Repository.root.appendingPathComponent("Tests/BlackBoxTests/Fixtures/pipeline_flood.py").path,
                 String(port), "8", "4", "500",
             ], environment: ["PATH": "/usr/bin:/bin"], timeout: 90)
         let highest = await peak.stop()
@@ -416,7 +417,8 @@ import Testing
         #expect(result.status == 0, "\(result.stderr)")
         #expect(restarts >= 5)
         #expect(
-            result.stdout.contains(#""connected": 0"#), "uid 23456 got in during \(restarts) restarts: \(result.stdout)")
+            result.stdout.contains(#""connected": 0"#), "uid 23456 got in during \(restarts) restarts: \(result.stdout)"
+        )
     }
 
     // MARK: 8
@@ -516,7 +518,8 @@ import Testing
         }
         #expect(!FileManager.default.fileExists(atPath: pwned), "sourcing the template ran a command")
         #expect(result.status == 3, "\(result.stderr)")
-        #expect(result.stderr.split(separator: "\n").count == 1 && result.stderr.contains("| shell"), "\(result.stderr)")
+        #expect(
+            result.stderr.split(separator: "\n").count == 1 && result.stderr.contains("| shell"), "\(result.stderr)")
         #expect(!FileManager.default.fileExists(atPath: "\(scene.output)/app.env"))
     }
 

@@ -55,7 +55,7 @@ struct RunbookTests {
         #expect(
             documented.map(\.heading) == [
                 "Secret not found", "Access denied", "Connection timeout", "Invalid JSON",
-                "Credentials endpoint unreachable", "Throttled", "On a replica region",
+                "Credentials endpoint unreachable", "Throttled", "On a replica region", "Plain http to Secrets Manager",
             ])
         let peers = try await BlackBox.sharedPeers.value
         let folder = try BlackBox.temporaryFolder()
@@ -104,6 +104,10 @@ struct RunbookTests {
                     database
                         + #", "failover": [{"region": "ap-south-1", "endpoint": "\#(regions.string("replicaEndpoint"))"}]"#
                 )
+            case "Plain http to Secrets Manager":
+                // 192.0.2.0/24 is documentation's own network (RFC 5737); the check stops before any call.
+                environment["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = "http://192.0.2.10:4566"
+                environment["SECRETS_INJECTOR_CONFIG"] = config(database)
             default:
                 Issue.record("no scenario for \(entry.heading)")
                 continue

@@ -3,7 +3,7 @@
 Prints {"port": N, "socket": PATH} when ready; stops when stdin closes or after 120 s.
   /echo            the request as JSON: method, path, headers, body
   /status/N        answers with status N
-  /slow?ms=N       waits N ms (at most 10 s), then 200
+  /slow?ms=N       waits N ms (at most 60 s), then 200
   /big?bytes=N     a body of N bytes
 Every response carries "X-Connection-Requests": how many requests this connection has served.
 """
@@ -52,7 +52,7 @@ class Handler(BaseHTTPRequestHandler):
         elif url.path.startswith("/status/"):
             self._answer(int(url.path.split("/")[2]), b'{"status":"as asked"}')
         elif url.path == "/slow":
-            time.sleep(min(int(query.get("ms", ["1000"])[0]), 10000) / 1000)
+            time.sleep(min(int(query.get("ms", ["1000"])[0]), 60000) / 1000)
             self._answer(200, b"slow")
         elif url.path == "/big":
             self._answer(200, b"x" * int(query.get("bytes", ["1"])[0]))

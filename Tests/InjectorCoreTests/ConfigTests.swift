@@ -1,6 +1,6 @@
 import Foundation
-import TestSupport
 import Logging
+import TestSupport
 import Testing
 
 @testable import InjectorCore
@@ -158,7 +158,8 @@ enum Fixtures {
         #expect(on.server.maxConnections == 50)
         #expect(on.server.api == AgentAPI.Settings(ssrfHeaders: ["X-Token"], pathPrefix: "/secrets/"))
         #expect(
-            try SSRFToken.from(config: on, environment: ["AWS_TOKEN": "x", "MY_TOKEN": "mine"], logger: Logger(label: "t"))?
+            try SSRFToken.from(
+                config: on, environment: ["AWS_TOKEN": "x", "MY_TOKEN": "mine"], logger: Logger(label: "t"))?
                 .current() == "mine")
         let port = try makeConfig(#"{"outputDir": "/out", "secrets": [{"id": "a"}], "server": {"tcpPort": 9000}}"#)
         #expect(port.server.tcpPort == 9000)

@@ -224,10 +224,11 @@ import Testing
         #expect(environment.contains("SECRETS_INJECTOR_GENERATION=..g1"))
 
         let started = Date()
-        let slow = OnChangeSettings(command: ["/bin/sh", "-c", "sleep 30"], timeoutSeconds: 1)
+        let slow = OnChangeSettings(command: ["/bin/sh", "-c", "sleep 120"], timeoutSeconds: 1)
         let notifier = ChangeNotifier(settings: slow, outputDir: folder, logger: Logger(label: "test"))
         await notifier.notifyAndWait(generation: "..g2", changed: [])
-        #expect(Date().timeIntervalSince(started) < 10, "killed at its timeout, not waited out")
+        // Loose: at the start of a full run the machine is saturated for tens of seconds.
+        #expect(Date().timeIntervalSince(started) < 60, "killed at its timeout, not waited out")
         #expect(notifier.problem?.contains("did not finish in 1 s") == true, "\(notifier.problem ?? "no problem")")
     }
 

@@ -147,12 +147,35 @@ public func runCommand(
         duration: Date().timeIntervalSince(start))
 }
 
-/// True when `python3 -c "import module"` works, so tests that need a peer can say why they skip.
+/// True when python3 can import `module`, so tests that need a peer can say why they skip. It asks
+/// `importlib.util.find_spec` (the module is found, not imported: moto alone takes a second or
+/// more to import) and remembers the answer. Test traits call this on Swift's cooperative pool,
+/// where every blocked second stalls the tests running beside them.
 public func pythonHasModule(_ module: String) -> Bool {
-    (try? runCommand(
-        "/usr/bin/env", ["python3", "-c", "import \(module)"], environment: ProcessInfo.processInfo.environment,
-        timeout: 30
-    ).status) == 0
+    if let known = pythonModules.withLock({ $0[module] }) { return known }
+    let found =
+        (try? runCommand(
+            "/usr/bin/env",
+            [
+                "python3", "-c",
+                "import importlib.util, sys; sys.exit(0 if importlib.util.find_spec(sys.argv[1]) else 1)", module,
+            ], environment: ProcessInfo.processInfo.environment, timeout: 30
+        ).status) == 0
+    pythonModules.withLock { $0[module] = found }
+    return found
+}
+
+private let pythonModules = NSLockedDictionary()
+
+/// A dictionary behind a lock (Foundation's, as the rest of this file uses).
+private final class NSLockedDictionary: @unchecked Sendable {
+    private let lock = NSLock()
+    private var values: [String: Bool] = [:]
+    func withLock<T>(_ body: (inout [String: Bool]) -> T) -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return body(&values)
+    }
 }
 
 /// A small seeded generator, so that a failing seed replays exactly.

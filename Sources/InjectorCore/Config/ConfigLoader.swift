@@ -97,7 +97,8 @@ public enum ConfigLoader {
             if let flag = ["true": true, "false": false][allow.lowercased()] {
                 members.append(.init(key: "allowInsecureEndpoint", value: .bool(flag)))
             } else {
-                issues.append(ConfigIssue("SECRETS_INJECTOR_ALLOW_INSECURE_ENDPOINT", "\"\(allow)\" is not true or false"))
+                issues.append(
+                    ConfigIssue("SECRETS_INJECTOR_ALLOW_INSECURE_ENDPOINT", "\"\(allow)\" is not true or false"))
             }
         }
         return .object(members)

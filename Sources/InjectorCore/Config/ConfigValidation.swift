@@ -2,7 +2,8 @@ import SecretsManager
 
 extension Config {
     static let topLevelKeys = [
-        "region", "endpoint", "allowInsecureEndpoint", "outputDir", "defaults", "secrets", "templates", "env", "refresh",
+        "region", "endpoint", "allowInsecureEndpoint", "outputDir", "defaults", "secrets", "templates", "env",
+        "refresh",
         "server", "onChange",
         "log", "source", "metrics", "failover",
     ]
@@ -257,7 +258,9 @@ extension Config {
         }
 
         var onChange: OnChangeSettings?
-        if let object = reader.object(root["onChange"], at: "onChange", allowed: ["command", "signal", "timeoutSeconds"]) {
+        if let object = reader.object(
+            root["onChange"], at: "onChange", allowed: ["command", "signal", "timeoutSeconds"])
+        {
             var settings = OnChangeSettings()
             if let command = reader.stringArray(object["command"], at: "onChange.command") {
                 if command.isEmpty {
@@ -269,7 +272,8 @@ extension Config {
             if let timeout = reader.integer(object["timeoutSeconds"], at: "onChange.timeoutSeconds", in: 1...3600) {
                 settings.timeoutSeconds = timeout
             }
-            if let signal = reader.object(object["signal"], at: "onChange.signal", allowed: ["pidFile", "name", "uid"]) {
+            if let signal = reader.object(object["signal"], at: "onChange.signal", allowed: ["pidFile", "name", "uid"])
+            {
                 settings.signalUID = id(signal["uid"], at: "onChange.signal.uid", &reader)
                 settings.signalPIDFile = reader.string(signal["pidFile"], at: "onChange.signal.pidFile")
                 if signal["pidFile"] == nil { reader.report("onChange.signal.pidFile", "is required") }
@@ -411,7 +415,8 @@ extension Config {
                     "server.socketPath",
                     file == socket
                         ? "\"\(server.socketPath)\" is also the file of \(owner)"
-                        : "\"\(server.socketPath)\" and \"\(file)\" of \(owner) cannot both exist (one is inside the other)")
+                        : "\"\(server.socketPath)\" and \"\(file)\" of \(owner) cannot both exist (one is inside the other)"
+                )
             }
         }
         if !discovers {

@@ -100,9 +100,11 @@ public final class ChangeNotifier: Sendable {
             case .signalled(let signal):
                 logger.error("onChange command killed", metadata: ["command": "\(program)", "signal": "\(signal)"])
             case .timedOut:
-                problem = "onChange command \(program) did not finish in \(timeout) s and was killed with its process group"
+                problem =
+                    "onChange command \(program) did not finish in \(timeout) s and was killed with its process group"
                 logger.error(
-                    "onChange command timed out and was killed", metadata: ["command": "\(program)", "seconds": "\(timeout)"]
+                    "onChange command timed out and was killed",
+                    metadata: ["command": "\(program)", "seconds": "\(timeout)"]
                 )
             case .unkillable:
                 problem = "onChange command \(program) did not finish in \(timeout) s and could not be killed"
@@ -180,7 +182,8 @@ enum PIDFile {
         }
         guard let pid = parse(contents.bytes) else { throw Refusal(reason: "the pid file \(path) holds no pid") }
         guard pid != 1, pid != getpid() else {
-            throw Refusal(reason: "the pid file \(path) names pid \(pid), which is \(pid == 1 ? "init" : "the injector")")
+            throw Refusal(
+                reason: "the pid file \(path) names pid \(pid), which is \(pid == 1 ? "init" : "the injector")")
         }
         if let appUID {
             guard let uid = realUID(of: pid) else { throw Refusal(reason: "no process \(pid) (from \(path))") }
@@ -284,7 +287,13 @@ enum ChildProcess {
         while status == nil {
             let remaining = deadline - ContinuousClock.now
             guard remaining > .zero else { break }
-            let wait = Int32(min(50, max(1, remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000)))
+            let wait = Int32(
+                min(
+                    50,
+                    max(
+                        1,
+                        remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000))
+            )
             if outputOpen {
                 var poller = pollfd(fd: pipeEnds[0], events: Int16(POLLIN), revents: 0)
                 if poll(&poller, 1, wait) > 0 { drain() }
