@@ -197,14 +197,7 @@ struct Version: ParsableCommand {
 
 func makeLogger(level name: String, format: LogSettings.Format = .text) -> Logger {
     let level = Logger.Level(rawValue: name.lowercased()) ?? .info
-    LoggingSystem.bootstrap { label in
-        switch format {
-        case .json:
-            return JSONLogHandler(label: label, level: level)
-        case .text:
-            return TextLogHandler(label: label, level: level)
-        }
-    }
+    LoggingSystem.bootstrap { LogLineHandler(label: $0, level: level, format: format) }
     return Logger(label: "secrets-injector")
 }
 
