@@ -261,8 +261,9 @@ public struct Injector: Sendable {
                     alias: alias, file: spec.file,
                     keys: spec.keys, required: spec.required, origin: "secrets[\(index)]"))
         }
-        var claimedFiles = Dictionary(config.plannedFiles.map { ($0.path, "the configuration") }) { first, _ in first }
-        if let socket = config.socketRelativePath { claimedFiles[socket] = "the socket (server.socketPath)" }
+        var claimed = ClaimedPaths()
+        for file in config.plannedFiles { claimed.insert(file.path, by: "the configuration") }
+        if let socket = config.socketRelativePath { claimed.insert(socket, by: "the socket (server.socketPath)") }
         for (index, spec) in config.secrets.enumerated() {
             guard case .namePrefix(let prefix) = spec.selector else { continue }
             let names: [String]
@@ -296,14 +297,14 @@ public struct Injector: Sendable {
                             exitStatus: .usage))
                     continue
                 }
-                if let problem = OutputPath.problem(relative) ?? collision(relative, claimedFiles) {
+                if let problem = OutputPath.problem(relative) ?? claimed.collision(relative) {
                     problems.append(
                         Problem(
                             message: "\(origin): discovered secret \(name) cannot be written: \(problem)",
                             exitStatus: .usage))
                     continue
                 }
-                claimedFiles[relative] = "secret \(name)"
+                claimed.insert(relative, by: "secret \(name)")
                 resolved.append(
                     ResolvedSecret(
                         request: SecretRequest(id: name), alias: alias,
@@ -315,16 +316,39 @@ public struct Injector: Sendable {
     }
 }
 
-/// Why a discovered output at `relative` cannot be written beside `claimed` (path → whose it is):
-/// the same path, or one inside the other (issue 17: `p/a` and `p/a/b`, or a name at the socket's
-/// path); nil when it can.
-func collision(_ relative: String, _ claimed: [String: String]) -> String? {
-    if let owner = claimed[relative] { return "\"\(relative)\" is already the path of \(owner)" }
-    for (path, owner) in claimed.sorted(by: { $0.key < $1.key })
-    where path.hasPrefix(relative + "/") || relative.hasPrefix(path + "/") {
-        return "\"\(relative)\" and \"\(path)\" of \(owner) cannot both exist (one is inside the other)"
+/// The output paths below `outputDir` taken so far, and whose each is, with every folder they
+/// need: a discovered name collides when it is one of them, lies inside one, or is a folder of one
+/// (issue 17: `p/a` and `p/a/b`, or a name at the socket's path). Each check walks the name's own
+/// folders only, so a round that discovers a thousand secrets stays linear.
+struct ClaimedPaths {
+    private var owners: [String: String] = [:]
+    /// Each folder the claimed paths need, with one path inside it.
+    private var folders: [String: String] = [:]
+
+    mutating func insert(_ path: String, by owner: String) {
+        owners[path] = owners[path] ?? owner
+        var folder = Substring(path)
+        while let slash = folder.lastIndex(of: "/") {
+            folder = folder[..<slash]
+            if folders[String(folder)] == nil { folders[String(folder)] = path }
+        }
     }
-    return nil
+
+    /// Why `relative` cannot be written, or nil.
+    func collision(_ relative: String) -> String? {
+        if let owner = owners[relative] { return "\"\(relative)\" is already the path of \(owner)" }
+        if let inside = folders[relative] { return clash(relative, inside) }
+        var folder = Substring(relative)
+        while let slash = folder.lastIndex(of: "/") {
+            folder = folder[..<slash]
+            if owners[String(folder)] != nil { return clash(relative, String(folder)) }
+        }
+        return nil
+    }
+
+    private func clash(_ relative: String, _ other: String) -> String {
+        "\"\(relative)\" and \"\(other)\" of \(owners[other] ?? "?") cannot both exist (one is inside the other)"
+    }
 }
 
 extension EnvEntry {
