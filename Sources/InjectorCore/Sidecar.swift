@@ -4,6 +4,10 @@ public import Logging
 import SecretsManager
 import ServiceLifecycle
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// `secrets-injector run` (SPEC §6): the first generation exactly as `init`, then the refresher
 /// and the server as services of one `ServiceGroup`, which owns SIGTERM and SIGINT.
 public enum Sidecar {
@@ -12,6 +16,9 @@ public enum Sidecar {
     {
         // The TCP port's token first: without one, nothing is fetched (exit 2).
         let token = try SSRFToken.from(config: config, environment: environment, logger: logger)
+        // A marker an earlier run left means nothing until this one serves.
+        let readyMarker = config.outputDir + "/.ready"
+        unlink(readyMarker)
         let injector = try await Injector.build(
             config: config, environment: environment, transport: transport, logger: logger)
         let store = SecretStore()
@@ -37,7 +44,7 @@ public enum Sidecar {
             refreshNow: { await refresher.refreshNow($0) }, token: { token?.current() })
         let server = SidecarServer(
             settings: config.server, socketGroup: config.socketGroup, router: router, metrics: metrics, logger: logger,
-            emf: injector.emf)
+            emf: injector.emf, readyMarker: readyMarker)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: loop), .init(service: server), .init(service: OrphanReaper(logger: logger)),
         ]

@@ -74,7 +74,8 @@ struct Run: AsyncParsableCommand {
         abstract:
             "The sidecar: write the first generation as init does, then serve on the Unix socket and follow rotations.",
         discussion: """
-            Ready (/health, outputDir/.ready) once the first generation is committed. SIGHUP refreshes now; \
+            Ready (/health, outputDir/.ready) once the first generation is committed and the socket \
+            listens. SIGHUP refreshes now; \
             SIGTERM or SIGINT stops accepting, finishes requests in flight and exits 0. Start-up failures \
             exit as init does.
             """)

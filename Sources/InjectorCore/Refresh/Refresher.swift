@@ -38,7 +38,8 @@ public actor Refresher {
         injector.config.secrets.compactMap { if case .namePrefix(let prefix) = $0.selector { prefix } else { nil } }
     }
 
-    /// The first generation, as `init`: every required secret or nothing. Then the `.ready` marker.
+    /// The first generation, as `init`: every required secret or nothing. (The `.ready` marker
+    /// follows once the server listens: ``SidecarServer``.)
     public func start() async throws {
         var problems: [Problem] = []
         let secrets = try await injector.resolveSecrets(&problems)
@@ -56,7 +57,6 @@ public actor Refresher {
         await store.using(
             strategy: injector.config.refresh.strategy.resolved(discovers: !discoveryPrefixes.isEmpty))
         metrics.committed()
-        markReady()
     }
 
     /// The requests the outputs cannot do without: required secrets' and every env entry's.
@@ -248,11 +248,5 @@ public actor Refresher {
             await store.recordWrite(failure: "\(error)")
             throw InjectorFailure(problems: [Problem(message: "\(error)", exitStatus: .cannotWrite)])
         }
-    }
-
-    /// `outputDir/.ready`: the first generation is committed.
-    private func markReady() {
-        let path = injector.config.outputDir + "/.ready"
-        _ = try? GenerationWriter.writeMarker(path)
     }
 }

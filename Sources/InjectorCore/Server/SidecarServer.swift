@@ -45,10 +45,12 @@ public struct SidecarServer: Service, CustomStringConvertible {
     let logger: Logger
     /// CloudWatch: a `RequestsServed`/`RequestsRefused` line per minute of serving.
     let emf: EMFWriter?
+    /// Written once every listener accepts connections: `outputDir/.ready` (nil: none).
+    let readyMarker: String?
 
     public init(
         settings: ServerSettings, socketGroup: UInt32?, router: AgentRouter, metrics: SidecarMetrics, logger: Logger,
-        emf: EMFWriter? = nil
+        emf: EMFWriter? = nil, readyMarker: String? = nil
     ) {
         self.settings = settings
         self.socketGroup = socketGroup
@@ -56,6 +58,7 @@ public struct SidecarServer: Service, CustomStringConvertible {
         self.metrics = metrics
         self.logger = logger
         self.emf = emf
+        self.readyMarker = readyMarker
     }
 
     public var description: String {
@@ -103,6 +106,9 @@ public struct SidecarServer: Service, CustomStringConvertible {
                     "cannot serve on \(settings.socketPath)\(settings.tcpPort.map { " or 127.0.0.1:\($0)" } ?? ""): \(error)"
             )
         }
+        // Ready: the first generation is committed (the sidecar starts the server after it) and
+        // every listener takes connections, so whoever waits for the marker can connect at once.
+        if let readyMarker { _ = try? GenerationWriter.writeMarker(readyMarker) }
         // Timeouts: one sweep a second over each table, on the event loop; the audit's closed
         // windows; and every minute, CloudWatch's request counts.
         let minute = metrics.minuteCounter()
