@@ -133,3 +133,24 @@ import Testing
         }
     }
 }
+
+/// Generation folders are always the injector's; readers get in through the group or the mode
+/// (issue 17).
+@Suite struct GenerationFolderSettingsTests {
+    static func file(uid: UInt32? = nil, gid: UInt32? = nil, mode: UInt16 = 0o440) -> OutputFile {
+        OutputFile(path: "f", bytes: [], mode: FileMode(mode), owner: Ownership(uid: uid, gid: gid))
+    }
+
+    @Test func theFoldersGetTheCommonGroupOrAModeEveryReaderGetsThrough() {
+        let other = geteuid() == 1000 ? UInt32(1001) : 1000
+        #expect(GenerationWriter.directorySettings(for: [Self.file(), Self.file()]) == (0o750, nil))
+        #expect(
+            GenerationWriter.directorySettings(for: [Self.file(uid: other, gid: 1000), Self.file(gid: 1000)])
+                == (0o750, 1000))
+        #expect(GenerationWriter.directorySettings(for: [Self.file(uid: other)]) == (0o755, nil), "no common group")
+        #expect(
+            GenerationWriter.directorySettings(for: [Self.file(gid: 1000), Self.file(gid: 2000)]) == (0o755, nil),
+            "two groups: neither could go through a 0750 folder")
+        #expect(GenerationWriter.directorySettings(for: [Self.file(mode: 0o444)]) == (0o755, nil))
+    }
+}

@@ -320,13 +320,15 @@ public struct GenerationWriter: Sendable {
     /// Folders stay the injector's (issue 17: a folder given to the application's uid would let it
     /// replace files in the live generation, and the next commit would refuse the folder). Readers
     /// get in through the group and the mode: when every file has the same group the folders get
-    /// it, `0750`; they are `0755` when a file grants "other" anything, or when files go to other
-    /// owners without a common group.
+    /// it, `0750`; they are `0755` when a file grants "other" anything, or when files go to another
+    /// uid or group without one group common to all.
     static func directorySettings(for files: [OutputFile]) -> (mode: UInt16, group: UInt32?) {
         let groups = Set(files.map(\.owner.gid))
         let group = groups.count == 1 ? groups.first ?? nil : nil
         let others = files.contains { $0.mode.rawValue & 0o007 != 0 }
-        let givenAway = files.contains { $0.owner.uid.map { $0 != geteuid() } ?? false }
+        let givenAway = files.contains { file in
+            file.owner.uid.map { $0 != geteuid() } ?? false || file.owner.gid.map { $0 != getegid() } ?? false
+        }
         return (others || (givenAway && group == nil) ? 0o755 : 0o750, group)
     }
 }
