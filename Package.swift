@@ -26,42 +26,98 @@ let package = Package(
             providers: [.apt(["libssl-dev"])]
         ),
 
-        // prctl(2) is variadic: the one call SPEC §7 needs is wrapped in C.
+        // prctl(2) is variadic: the one call SPEC §7 needs is wrapped in C (with the other system
+        // calls Swift cannot make: openat2, syncfs, close_range for posix_spawn).
         .target(name: "CProcess"),
 
-        .target(name: "AWSSigning", dependencies: ["CCrypto"]),
-        .target(name: "HTTPTransport", dependencies: ["CCurl"]),
+        // The rooms, bottom up (docs/ARCHITECTURE.md, drawn from this file by scripts/architecture;
+        // the allowed imports are checked by LayeringTests). A room imports only rooms below it.
+        .target(name: "InjectorBase", dependencies: ["CProcess"], swiftSettings: strict),
+        .target(name: "AWSSigning", dependencies: ["CCrypto"], swiftSettings: strict),
+        .target(name: "HTTPTransport", dependencies: ["CCurl", "InjectorBase"], swiftSettings: strict),
         .target(
             name: "AWSCredentials",
-            dependencies: ["HTTPTransport", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["HTTPTransport", "InjectorBase", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
         ),
         .target(
             name: "SecretsManager",
             dependencies: [
-                "AWSSigning", "HTTPTransport", "AWSCredentials",
+                "AWSSigning", "HTTPTransport", "AWSCredentials", "InjectorBase",
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            swiftSettings: strict
+        ),
+        .target(name: "InjectorOutputs", dependencies: ["InjectorBase", "CProcess"], swiftSettings: strict),
+        .target(
+            name: "InjectorSources",
+            dependencies: [
+                "InjectorBase", "SecretsManager", "AWSCredentials", "HTTPTransport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(name: "InjectorRefresh", dependencies: ["InjectorBase"], swiftSettings: strict),
+        .target(name: "InjectorAgent", dependencies: ["InjectorBase", "SecretsManager"], swiftSettings: strict),
+        .target(
+            name: "InjectorTelemetry",
+            dependencies: ["InjectorBase", "InjectorRefresh", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
         ),
         .target(
-            name: "InjectorCore",
+            name: "InjectorConfig",
+            dependencies: ["InjectorBase", "InjectorOutputs", "InjectorSources", "InjectorAgent", "SecretsManager"],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "InjectorState",
+            dependencies: ["InjectorBase", "InjectorAgent", "InjectorRefresh", "SecretsManager"],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "InjectorHTTP",
             dependencies: [
-                "SecretsManager", "AWSCredentials", "HTTPTransport", "CProcess",
+                "InjectorBase", "InjectorOutputs", "InjectorAgent", "InjectorTelemetry", "InjectorConfig",
+                "InjectorState",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "InjectorInit",
+            dependencies: [
+                "InjectorBase", "InjectorOutputs", "InjectorSources", "InjectorTelemetry", "InjectorConfig",
+                "SecretsManager", "AWSCredentials", "HTTPTransport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "InjectorSidecar",
+            dependencies: [
+                "InjectorBase", "InjectorOutputs", "InjectorSources", "InjectorRefresh", "InjectorAgent",
+                "InjectorTelemetry", "InjectorConfig", "InjectorState", "InjectorHTTP", "InjectorInit",
+                "SecretsManager", "AWSCredentials", "HTTPTransport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-            ]
+            ],
+            swiftSettings: strict
         ),
         .executableTarget(
             name: "secrets-injector",
             dependencies: [
-                "InjectorCore", "HTTPTransport",
+                "InjectorBase", "InjectorOutputs", "InjectorSources", "InjectorTelemetry", "InjectorConfig",
+                "InjectorInit", "InjectorSidecar", "SecretsManager",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             exclude: ["startup.order", "exports.map"],
+            swiftSettings: strict,
             // The shipped binary's link (docs/BENCHMARKS.md, "memory"): the toolchain's lld (in every
             // swift.org Linux toolchain since 6.0), with packed relative relocations (DT_RELR, glibc
             // ≥ 2.36: 1.3 MB of relocations become 11 KB), no exported symbols (exports.map), and the
@@ -81,7 +137,11 @@ let package = Package(
         // plainly, it replays inputs. Not part of the shipped product.
         .executableTarget(
             name: "secrets-injector-fuzz",
-            dependencies: ["InjectorCore", "AWSCredentials", "HTTPTransport"]
+            dependencies: [
+                "InjectorBase", "InjectorOutputs", "InjectorAgent", "InjectorConfig", "InjectorHTTP", "InjectorSidecar",
+                "AWSCredentials", "HTTPTransport", "SecretsManager",
+            ],
+            swiftSettings: strict
         ),
 
         // The fleet simulation (`scripts/bench fleet`): the production refresh policy for N tasks in
@@ -89,40 +149,92 @@ let package = Package(
         .target(
             name: "FleetSimulation",
             dependencies: [
-                "InjectorCore", "SecretsManager", "AWSCredentials", "HTTPTransport",
-                .product(name: "Logging", package: "swift-log"),
+                "InjectorBase", "InjectorSources", "InjectorRefresh", "SecretsManager", "AWSCredentials",
+                "HTTPTransport", .product(name: "Logging", package: "swift-log"),
             ],
-            path: "bench/fleet/FleetSimulation"
+            path: "bench/fleet/FleetSimulation",
+            swiftSettings: strict
         ),
         .executableTarget(
             name: "fleet-simulation",
             dependencies: [
-                "FleetSimulation", "InjectorCore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "FleetSimulation", "InjectorBase", "InjectorSources", "InjectorRefresh",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            path: "bench/fleet/fleet-simulation"
+            path: "bench/fleet/fleet-simulation",
+            swiftSettings: strict
         ),
 
-        .testTarget(name: "FleetSimulationTests", dependencies: ["FleetSimulation", "InjectorCore"]),
-        .target(name: "TestSupport", dependencies: ["HTTPTransport", "AWSCredentials"], path: "Tests/TestSupport"),
+        .testTarget(name: "FleetSimulationTests", dependencies: ["FleetSimulation", "InjectorBase"]),
+        // Fakes many tests share: a manual clock, a scripted transport, a fake Secrets Manager, log lines.
+        .target(
+            name: "TestSupport",
+            dependencies: [
+                "HTTPTransport", "AWSCredentials", "SecretsManager", "InjectorBase", "InjectorSources", "InjectorConfig",
+                "InjectorAgent", "InjectorRefresh", "InjectorState", .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/TestSupport"
+        ),
         .testTarget(
             name: "AWSSigningTests", dependencies: ["AWSSigning", "TestSupport"], exclude: ["botocore_sigv4.py"]),
         .testTarget(
-            name: "HTTPTransportTests", dependencies: ["HTTPTransport", "TestSupport"], exclude: ["http_peer.py"]),
+            name: "HTTPTransportTests", dependencies: ["HTTPTransport", "InjectorBase", "TestSupport"],
+            exclude: ["http_peer.py"]),
         .testTarget(name: "AWSCredentialsTests", dependencies: ["AWSCredentials", "HTTPTransport", "TestSupport"]),
         .testTarget(
             name: "SecretsManagerTests",
             dependencies: ["SecretsManager", "AWSCredentials", "HTTPTransport", "AWSSigning", "TestSupport"]
         ),
+        // One test target per room, named after it.
+        .testTarget(name: "InjectorBaseTests", dependencies: ["InjectorBase", "TestSupport"]),
+        .testTarget(name: "InjectorOutputsTests", dependencies: ["InjectorOutputs", "InjectorBase", "TestSupport"]),
         .testTarget(
-            name: "InjectorCoreTests",
+            name: "InjectorSourcesTests",
+            dependencies: ["InjectorSources", "InjectorBase", "SecretsManager", "AWSCredentials", "TestSupport"]),
+        .testTarget(name: "InjectorRefreshTests", dependencies: ["InjectorRefresh", "InjectorBase"]),
+        .testTarget(
+            name: "InjectorAgentTests", dependencies: ["InjectorAgent", "InjectorBase", "SecretsManager", "TestSupport"]),
+        .testTarget(
+            name: "InjectorTelemetryTests",
+            dependencies: ["InjectorTelemetry", "InjectorRefresh", "InjectorBase", "TestSupport"]),
+        .testTarget(
+            name: "InjectorConfigTests",
+            dependencies: ["InjectorConfig", "InjectorBase", "InjectorOutputs", "InjectorAgent", "TestSupport"],
+            exclude: ["Fixtures"]),
+        .testTarget(
+            name: "InjectorStateTests",
             dependencies: [
-                "InjectorCore", "SecretsManager", "AWSCredentials", "TestSupport",
+                "InjectorState", "InjectorAgent", "InjectorRefresh", "InjectorBase", "SecretsManager", "TestSupport",
+            ]),
+        .testTarget(
+            name: "InjectorHTTPTests",
+            dependencies: [
+                "InjectorHTTP", "InjectorState", "InjectorAgent", "InjectorRefresh", "InjectorTelemetry",
+                "InjectorConfig", "InjectorBase", "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
-            exclude: ["Fixtures"]),
+            ]),
+        .testTarget(
+            name: "InjectorInitTests",
+            dependencies: [
+                "InjectorInit", "InjectorConfig", "InjectorSources", "InjectorOutputs", "InjectorTelemetry",
+                "InjectorBase", "SecretsManager", "AWSCredentials", "TestSupport",
+            ]),
+        .testTarget(
+            name: "InjectorSidecarTests",
+            dependencies: [
+                "InjectorSidecar", "InjectorInit", "InjectorState", "InjectorRefresh", "InjectorAgent",
+                "InjectorSources", "InjectorConfig", "InjectorTelemetry", "InjectorBase", "SecretsManager",
+                "AWSCredentials", "TestSupport",
+            ]),
+        // The import rules between the rooms, read from the sources (no module of ours is linked).
+        .testTarget(name: "LayeringTests", dependencies: ["TestSupport"]),
         // Runs the built binary against moto_server and a fake ECS credential endpoint.
         .testTarget(name: "BlackBoxTests", dependencies: ["TestSupport"], exclude: ["Fixtures"]),
     ]
 )
+
+/// Every target of ours: a member used from a module this file does not import is an error
+/// (SE-0444), so no file compiles by another file's import.
+var strict: [SwiftSetting] { [.enableUpcomingFeature("MemberImportVisibility")] }

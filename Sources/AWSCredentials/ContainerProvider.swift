@@ -1,5 +1,6 @@
 import FoundationEssentials
 public import HTTPTransport
+import InjectorBase
 
 #if canImport(Glibc)
     import Glibc

@@ -1,5 +1,6 @@
 import FoundationEssentials
 import HTTPTransport
+import InjectorBase
 
 /// Long-term or session keys from `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and
 /// `AWS_SESSION_TOKEN`.
@@ -42,7 +43,7 @@ public struct SharedCredentialsFileProvider: CredentialProvider {
 
     /// nil when the file or the default profile is absent; an error when an explicitly named
     /// profile is missing or incomplete.
-    public init?(environment: [String: String], readFile: (String) -> String? = readTextFile) throws(CredentialError) {
+    public init?(environment: [String: String], readFile: (String) -> String? = { (try? readWholeFile($0)).map { String(decoding: $0, as: UTF8.self) } }) throws(CredentialError) {
         let home = environment["HOME"] ?? "/root"
         let path = environment["AWS_SHARED_CREDENTIALS_FILE"] ?? "\(home)/.aws/credentials"
         let explicitProfile = environment["AWS_PROFILE"].flatMap { $0.isEmpty ? nil : $0 }
@@ -94,10 +95,4 @@ func parseINISection(_ text: String, section: String) -> [String: String]? {
         values[key] = String(line[line.index(after: equals)...]).trimmingCharacters(in: " \t\r\n")
     }
     return found ? values : nil
-}
-
-/// Reads a whole UTF-8 file, or nil when it cannot be read.
-public func readTextFile(_ path: String) -> String? {
-    guard let data = try? Data(contentsOf: URL(fileURLWithPath: path)) else { return nil }
-    return String(decoding: data, as: UTF8.self)
 }

@@ -1,5 +1,6 @@
 internal import CCurl
 import Synchronization
+import InjectorBase
 
 #if canImport(Glibc)
     import Glibc

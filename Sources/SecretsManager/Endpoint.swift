@@ -1,4 +1,4 @@
-import AWSCredentials
+public import AWSCredentials
 import FoundationEssentials
 public import HTTPTransport
 
@@ -58,48 +58,51 @@ public struct Endpoint: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// Finds the AWS region (SPEC §3): configuration, `AWS_REGION`, `AWS_DEFAULT_REGION`, else the
-/// `TaskARN` in the ECS task metadata (`ECS_CONTAINER_METADATA_URI_V4/task`).
+/// `TaskARN` in the ECS task metadata (``TaskMetadata``).
 public enum RegionResolver {
-    public static func resolve(configured: String?, environment: [String: String], transport: any HTTPTransport)
-        async throws(SecretsManagerError) -> String
-    {
+    public static func resolve(
+        configured: String?, environment: [String: String], transport: any HTTPTransport,
+        metadata: TaskMetadata? = nil
+    ) async throws(SecretsManagerError) -> String {
         for (value, origin) in [
             (configured, "region"), (environment["AWS_REGION"], "AWS_REGION"),
             (environment["AWS_DEFAULT_REGION"], "AWS_DEFAULT_REGION"),
         ] {
             if let value, !value.isEmpty { return try validate(value, origin: origin) }
         }
-        guard let metadata = environment["ECS_CONTAINER_METADATA_URI_V4"], !metadata.isEmpty else {
-            throw SecretsManagerError.configuration(
-                "no AWS region: set AWS_REGION (or \"region\" in the configuration)")
-        }
-        // The task metadata endpoint is the ECS agent's: held to the same hosts as the credential endpoint.
-        if let problem = ContainerEndpointPolicy.problem(metadata) {
+        let metadata = metadata ?? TaskMetadata(environment: environment, transport: transport)
+        switch await metadata.document() {
+        case .failure(.notSet):
+            throw SecretsManagerError.configuration("no AWS region: set AWS_REGION (or \"region\" in the configuration)")
+        case .failure(.refused(let problem)):
             throw SecretsManagerError.configuration(
                 "no AWS region: set AWS_REGION; ECS_CONTAINER_METADATA_URI_V4 \(problem)")
-        }
-        let url = metadata.hasSuffix("/") ? metadata + "task" : metadata + "/task"
-        struct Task: Decodable { var TaskARN: String }
-        do {
-            let response = try await transport.send(
-                HTTPRequest(method: "GET", url: url, connectTimeout: .seconds(2), timeout: .seconds(2), proxy: .never))
-            guard response.status == 200 else { throw SecretsManagerError.configuration("HTTP \(response.status)") }
-            let arn = try JSONDecoder().decode(Task.self, from: Data(response.body)).TaskARN
-            let parts = arn.split(separator: ":", omittingEmptySubsequences: false)
-            guard parts.count > 3 else { throw SecretsManagerError.configuration("TaskARN \(arn) has no region") }
-            return try validate(String(parts[3]), origin: "the ECS task ARN")
-        } catch {
+        case .failure(.failed(let url, let reason)):
             throw SecretsManagerError.configuration(
-                "no AWS region: AWS_REGION is not set and the ECS task metadata at \(url) did not give one (\(error))")
+                "no AWS region: AWS_REGION is not set and the ECS task metadata at \(url) did not give one (\(reason))")
+        case .success(let document):
+            let arn = document.taskARN ?? ""
+            let parts = arn.split(separator: ":", omittingEmptySubsequences: false)
+            guard parts.count > 3 else {
+                throw SecretsManagerError.configuration(
+                    "no AWS region: AWS_REGION is not set and the ECS task metadata's TaskARN \"\(arn)\" has no region")
+            }
+            return try validate(String(parts[3]), origin: "the ECS task ARN")
         }
     }
 
     static func validate(_ region: String, origin: String) throws(SecretsManagerError) -> String {
-        let valid = region.utf8.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 45 }
-        guard valid, region.count >= 4 else {
+        guard RegionName.isValid(region) else {
             throw SecretsManagerError.configuration(
                 "\(origin) \"\(region)\" is not an AWS region name (like ap-southeast-1)")
         }
         return region
+    }
+}
+
+/// AWS region names, checked offline: lowercase letters, digits and `-`, at least four.
+public enum RegionName {
+    public static func isValid(_ region: String) -> Bool {
+        region.count >= 4 && region.utf8.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 45 }
     }
 }

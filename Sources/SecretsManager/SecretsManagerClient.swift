@@ -4,6 +4,7 @@ public import FoundationEssentials
 public import HTTPTransport
 public import Logging
 import Synchronization
+import InjectorBase
 
 /// A Secrets Manager client over the JSON 1.1 protocol, signed with SigV4 (SPEC §3).
 ///

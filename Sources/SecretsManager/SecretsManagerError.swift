@@ -1,4 +1,5 @@
 import HTTPTransport
+import InjectorBase
 
 /// A failed Secrets Manager call, said so that an operator knows what to change.
 ///

@@ -1,8 +1,14 @@
 import FoundationEssentials
 import HTTPTransport
+import SecretsManager
 
 @testable import AWSCredentials
-@testable import InjectorCore
+@testable import InjectorAgent
+@testable import InjectorBase
+@testable import InjectorConfig
+@testable import InjectorHTTP
+@testable import InjectorOutputs
+@testable import InjectorSidecar
 
 #if canImport(Glibc)
     import Glibc

@@ -1,7 +1,12 @@
 import ArgumentParser
 import FoundationEssentials
-import HTTPTransport
-import InjectorCore
+import InjectorBase
+import InjectorConfig
+import InjectorInit
+import InjectorOutputs
+import InjectorSidecar
+import InjectorSources
+import InjectorTelemetry
 import Logging
 import SecretsManager
 
@@ -9,7 +14,7 @@ import SecretsManager
     import Glibc
 #endif
 
-/// `secrets-injector`: parses the command line and hands over to InjectorCore. Usage errors exit 2
+/// `secrets-injector`: parses the command line and hands over to the rooms below (docs/ARCHITECTURE.md). Usage errors exit 2
 /// (not swift-argument-parser's 64), so every documented exit code holds.
 struct SecretsInjector: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -113,27 +118,10 @@ struct Health: AsyncParsableCommand {
                 unhealthy("cannot read the configuration to find the socket: \(error)")
             }
         }
-        let transport = CurlTransport(configuration: .init(maximumConcurrentTransfers: 1))
-        let response: HTTPResponse
-        do {
-            response = try await transport.send(
-                HTTPRequest(
-                    method: "GET", url: "http://localhost/health", connectTimeout: .seconds(2), timeout: .seconds(4),
-                    proxy: .never, unixSocketPath: path))
-        } catch {
-            unhealthy("no answer on \(path): \(error)")
-        }
-        // 200 with `healthy` or `degraded` (still serving its last values), 503 with `unhealthy`.
-        let report: JSONValue? = try? JSONValue.parse(response.body)
-        let status = report?["status"]?.text
-        let reason = report?["reason"]?.text
-        switch (response.status, status) {
-        case (200, "healthy"?):
-            print("healthy")
-        case (200, "degraded"?):
-            print(oneLine("degraded: \(reason ?? "a check failed")"))
-        default:
-            unhealthy("\(status ?? "HTTP \(response.status)"): \(reason ?? "no reason given")")
+        switch await HealthCheck.ask(socket: path) {
+        case .healthy: print("healthy")
+        case .degraded(let reason): print(oneLine("degraded: \(reason)"))
+        case .unhealthy(let reason): unhealthy(reason)
         }
     }
 
@@ -187,7 +175,7 @@ struct Get: AsyncParsableCommand {
             secretID: secretID, versionStage: versionStage, versionID: versionID, jsonKey: jsonKey
         )
         .output(client: client)
-        writeWhole(bytes + (isatty(STDOUT_FILENO) == 1 ? [0x0A] : []))
+        StandardStream.output.write(bytes + (isatty(STDOUT_FILENO) == 1 ? [0x0A] : []))
     }
 }
 
@@ -196,10 +184,8 @@ struct Version: ParsableCommand {
     func run() { print("secrets-injector \(secretsInjectorVersion)") }
 }
 
-func makeLogger(level name: String, format: LogSettings.Format = .text) -> Logger {
-    let level = Logger.Level(rawValue: name.lowercased()) ?? .info
-    LoggingSystem.bootstrap { LogLineHandler(label: $0, level: level, format: format) }
-    return Logger(label: "secrets-injector")
+func makeLogger(level name: String, format: LogFormat = .text) -> Logger {
+    LogLineHandler.bootstrap(level: name, format: format)
 }
 
 func fail(_ message: String, _ status: ExitStatus) -> Never {
@@ -209,10 +195,7 @@ func fail(_ message: String, _ status: ExitStatus) -> Never {
 
 func oneLine(_ message: String) -> String { message.split(whereSeparator: \.isNewline).joined(separator: " ") }
 
-func writeStandardError(_ text: String) {
-    let bytes = Array(text.utf8)
-    _ = bytes.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
-}
+func writeStandardError(_ text: String) { StandardStream.error.write(text) }
 
 // SIGHUP (a refresh, once the sidecar serves) and SIGPIPE must not end the process at any moment,
 // start-up included (issue 17); children start with every signal at its default.

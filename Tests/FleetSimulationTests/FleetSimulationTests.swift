@@ -1,6 +1,8 @@
 import FleetSimulation
 import Foundation
-import InjectorCore
+import InjectorBase
+import InjectorRefresh
+import InjectorSources
 import Testing
 
 /// The fleet simulation (bench/fleet) runs the production refresh policy, not a model of it.

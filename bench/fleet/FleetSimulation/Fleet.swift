@@ -1,6 +1,8 @@
 import AWSCredentials
 import FoundationEssentials
-import InjectorCore
+import InjectorBase
+import InjectorRefresh
+import InjectorSources
 import Logging
 import SecretsManager
 

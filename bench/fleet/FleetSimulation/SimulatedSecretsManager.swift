@@ -1,6 +1,8 @@
 import FoundationEssentials
 import HTTPTransport
-import InjectorCore
+import InjectorBase
+import InjectorRefresh
+import InjectorSources
 
 /// The Secrets Manager operations the injector calls, with the account's request quotas per region
 /// (SPEC §3; AWS's "Secrets Manager quotas" page), shared by every task and every other client.

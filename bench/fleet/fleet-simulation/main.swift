@@ -1,7 +1,9 @@
 import ArgumentParser
 import FleetSimulation
 import FoundationEssentials
-import InjectorCore
+import InjectorBase
+import InjectorRefresh
+import InjectorSources
 
 /// `scripts/bench fleet`: the fleet simulation (bench/fleet/FleetSimulation) from the command line.
 struct FleetCommand: ParsableCommand {

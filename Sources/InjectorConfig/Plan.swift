@@ -1,0 +1,89 @@
+import InjectorBase
+import InjectorSources
+import InjectorOutputs
+import InjectorAgent
+
+extension Config {
+    /// What `secrets-injector check` prints: which secrets, which files, modes, owners and
+    /// templates — without any call and without any value.
+    public var plan: String {
+        var lines: [String] = ["configuration is valid"]
+        switch source {
+        case .local(let path): lines.append("source: local file \(path)")
+        case .secretsManager:
+            lines.append(
+                "source: AWS Secrets Manager, region \(region ?? "from the environment"), endpoint \(endpoint ?? "from the environment or the region")"
+            )
+        }
+        lines.append("output folder: \(outputDir) (generations ..<time>, switched through \(outputDir)/..data)")
+        lines.append("secrets:")
+        for spec in secrets {
+            switch spec.selector {
+            case .id(let name):
+                var line = "  \(name.id)"
+                if let stage = spec.versionStage { line += " stage \(stage)" }
+                if let version = spec.versionID { line += " version \(version)" }
+                line += " as \(spec.alias ?? name.defaultAlias)"
+                if !spec.required { line += " (optional)" }
+                lines.append(line)
+                if let file = spec.file { lines.append("    -> \(Self.describe(file))") }
+                for entry in spec.keys { lines.append("    .\(entry.key) -> \(Self.describe(entry.file))") }
+            case .namePrefix(let prefix):
+                lines.append(
+                    "  every secret named \(prefix)* (ListSecrets), as its last name segment\(spec.required ? "" : " (optional)")"
+                )
+                lines.append("    -> <name without \(prefix)> \(spec.mode) \(Self.describe(spec.owner))")
+            }
+        }
+        if !templates.isEmpty {
+            lines.append("templates:")
+            for template in templates {
+                lines.append(
+                    "  \(Self.describe(template.file)) uses \(template.template.aliases.joined(separator: ", "))")
+            }
+        }
+        if let env {
+            lines.append("env file: \(Self.describe(env.file))")
+            for entry in env.entries { lines.append("  \(entry.name) <- \(entry.valueFrom)") }
+        }
+        lines.append(
+            "refresh (run): every \(refresh.intervalSeconds) s ±10 %, strategy \(refresh.strategy.rawValue)"
+                + (refresh.maxStaleSeconds.map { ", unhealthy when a required secret goes unchecked for over \($0) s" }
+                    ?? ""))
+        var server = "server (run): \(self.server.socketPath) \(self.server.socketMode)"
+        if let uids = self.server.allowUIDs { server += ", uids \(uids.map(String.init).joined(separator: ","))" }
+        if let port = self.server.tcpPort {
+            server +=
+                ", tcp 127.0.0.1:\(port) (token in \(self.server.api.ssrfHeaders.joined(separator: " or ")) from \(self.server.ssrfEnvVariables.joined(separator: ", ")))"
+        }
+        server += ", paths /secretsmanager/get and \(self.server.api.pathPrefix)<id>"
+        server += ", at most \(self.server.maxConnections) connections per listener"
+        server += self.server.audit ? ", access audit on" : ", access audit of refusals only"
+        lines.append(server)
+        if !failover.isEmpty {
+            lines.append(
+                "failover: "
+                    + failover.map { "\($0.region)\($0.endpoint.map { " at \($0)" } ?? "")" }.joined(
+                        separator: ", then ")
+                    + " when the primary region cannot answer")
+        }
+        if let cloudWatch {
+            lines.append(
+                "metrics: CloudWatch Embedded Metric Format on standard output, namespace \(cloudWatch.namespace), ServiceName \(cloudWatch.serviceName ?? "the ECS task family (else secrets-injector)")"
+            )
+        }
+        if let onChange {
+            if let command = onChange.command { lines.append("on change: run \(command.joined(separator: " "))") }
+            if let pidFile = onChange.signalPIDFile {
+                lines.append("on change: SIG\(onChange.signalName ?? "HUP") to the pid in \(pidFile)")
+            }
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    static func describe(_ file: FileSpec) -> String { "\(file.path) \(file.mode) \(describe(file.owner))" }
+
+    static func describe(_ owner: Ownership) -> String {
+        "\(owner.uid.map(String.init) ?? "-"):\(owner.gid.map(String.init) ?? "-")"
+    }
+}

@@ -1,0 +1,37 @@
+public import InjectorBase
+
+/// ECS's `valueFrom` for Secrets Manager: `<name-or-ARN>[:json-key[:version-stage[:version-id]]]`.
+/// An ARN keeps its own six colons; empty parts mean "not set" (`name:key::`).
+public struct ValueFrom: Sendable, Hashable, CustomStringConvertible {
+    public var secret: SecretName
+    public var jsonKey: String?
+    public var versionStage: String?
+    public var versionID: String?
+
+    public init(secret: SecretName, jsonKey: String? = nil, versionStage: String? = nil, versionID: String? = nil) {
+        self.secret = secret
+        self.jsonKey = jsonKey
+        self.versionStage = versionStage
+        self.versionID = versionID
+    }
+
+    /// Parses the syntax the way the ECS agent does: an ARN is its first seven `:` parts.
+    public init(parsing text: String) throws(ConfigIssue) {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        let idParts = text.hasPrefix("arn:") ? 7 : 1
+        guard parts.count >= idParts, parts.count <= idParts + 3 else {
+            throw ConfigIssue("", "\"\(text)\" is not <name-or-ARN>[:json-key[:version-stage[:version-id]]]")
+        }
+        let secret = SecretName(parts[0..<idParts].joined(separator: ":"))
+        if let problem = secret.problem { throw ConfigIssue("", problem) }
+        func part(_ index: Int) -> String? {
+            let position = idParts + index
+            return position < parts.count && !parts[position].isEmpty ? parts[position] : nil
+        }
+        self.init(secret: secret, jsonKey: part(0), versionStage: part(1), versionID: part(2))
+    }
+
+    public var description: String {
+        [secret.id, jsonKey ?? "", versionStage ?? "", versionID ?? ""].joined(separator: ":")
+    }
+}

@@ -1,0 +1,205 @@
+import InjectorAgent
+import InjectorBase
+public import InjectorConfig
+import InjectorOutputs
+public import InjectorState
+public import InjectorTelemetry
+public import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import ServiceLifecycle
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The sidecar's HTTP server on SwiftNIO (SPEC §6): the Unix socket always (its mode, group and
+/// optional `allowUids` checked with `SO_PEERCRED`), loopback TCP when `tcpPort` is set. It only
+/// frames bytes and keeps the connection rules; ``AgentRouter`` answers.
+///
+/// Connection rules, so that no client can starve another:
+/// - an answer being produced is never cut (a `refreshNow` that fails answers with its error);
+/// - an idle keep-alive connection is kept 60 s, a partly received request (head or body) 10 s;
+/// - any 4xx ends the connection right after it is written; a request followed by a half-close
+///   is answered, then the connection closed;
+/// - a connection whose client does not read its answers is not read either while its answers
+///   wait to be sent, and one with more than 32 requests waiting is closed: memory stays bounded;
+/// - each listener holds `maxConnections`; a new connection beyond it drops the one idle (or
+///   partly received) the longest; only when every one is busy answering is it refused, and even
+///   then `/ping` is answered.
+///
+/// On graceful shutdown it stops accepting, closes every connection that is not answering, lets
+/// answers in flight finish (up to 3 s), then closes.
+public struct SidecarServer: Service, CustomStringConvertible {
+    public static let idleTimeout: TimeAmount = .seconds(60)
+    public static let partialRequestTimeout: TimeAmount = .seconds(10)
+    public static let drainTimeout: Duration = .seconds(3)
+    /// Connections accepted beyond the limit while every slot is answering: they get `/ping` or 429.
+    static let overLimitAllowance = 16
+    /// A request body is read and ignored up to the Agent's buffer (321 KiB); beyond, 413.
+    static let maximumBodyBytes = 321 * 1024
+    /// Requests a connection may have waiting for their answers (pipelined while one is produced,
+    /// or while the client does not read what it was sent); one more closes it (issue 17).
+    static let maximumWaiting = 32
+
+    let settings: ServerSettings
+    let socketGroup: UInt32?
+    let router: AgentRouter
+    let metrics: SidecarMetrics
+    let logger: Logger
+    /// CloudWatch: a `RequestsServed`/`RequestsRefused` line per minute of serving.
+    let emf: EMFWriter?
+    /// Written once every listener accepts connections: `outputDir/.ready` (nil: none).
+    let readyMarker: String?
+
+    public init(
+        settings: ServerSettings, socketGroup: UInt32?, router: AgentRouter, metrics: SidecarMetrics, logger: Logger,
+        emf: EMFWriter? = nil, readyMarker: String? = nil
+    ) {
+        self.settings = settings
+        self.socketGroup = socketGroup
+        self.router = router
+        self.metrics = metrics
+        self.logger = logger
+        self.emf = emf
+        self.readyMarker = readyMarker
+    }
+
+    public var description: String {
+        "SidecarServer(\(settings.socketPath)\(settings.tcpPort.map { ", 127.0.0.1:\($0)" } ?? ""))"
+    }
+
+    public func run() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let tables = [
+            ConnectionTable(limit: settings.maxConnections), ConnectionTable(limit: settings.maxConnections),
+        ]
+        let audit = AccessAudit(logger: logger, enabled: settings.audit, metrics: metrics)
+        var channels: [any Channel] = []
+        do {
+            try removeStaleSocket(settings.socketPath)
+            // Created owner-only (umask 0177 around bind), then given its mode: no other uid can
+            // connect in between (issue 17). Files and folders are created with explicit modes, so
+            // the process-wide umask touches nothing else meanwhile.
+            let umaskBefore = umask(0o177)
+            let bound = bootstrap(group: group, transport: .unixSocket, connections: tables[0], audit: audit)
+                .bind(unixDomainSocketPath: settings.socketPath)
+            let unix: any Channel
+            do {
+                unix = try await bound.get()
+                umask(umaskBefore)
+            } catch {
+                umask(umaskBefore)
+                throw error
+            }
+            channels.append(unix)
+            try secureSocket()
+            logger.info("serving", metadata: ["socket": "\(settings.socketPath)", "mode": "\(settings.socketMode)"])
+            if let port = settings.tcpPort {
+                let tcp = try await bootstrap(group: group, transport: .tcp, connections: tables[1], audit: audit).bind(
+                    host: "127.0.0.1", port: port
+                ).get()
+                channels.append(tcp)
+                logger.info("serving", metadata: ["tcp": "127.0.0.1:\(port)"])
+            }
+        } catch {
+            for channel in channels { try? await channel.close() }
+            try? await group.shutdownGracefully()
+            throw ServerError(
+                message:
+                    "cannot serve on \(settings.socketPath)\(settings.tcpPort.map { " or 127.0.0.1:\($0)" } ?? ""): \(error)"
+            )
+        }
+        // Ready: the first generation is committed (the sidecar starts the server after it) and
+        // every listener takes connections, so whoever waits for the marker can connect at once.
+        if let readyMarker { _ = try? GenerationWriter.writeMarker(readyMarker) }
+        // Timeouts: one sweep a second over each table, on the event loop; the audit's closed
+        // windows; and every minute, CloudWatch's request counts.
+        let minute = metrics.minuteCounter()
+        let emf = self.emf
+        let sweep = group.next().scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
+            for table in tables {
+                table.closeExpired(idle: Self.idleTimeout, partial: Self.partialRequestTimeout)
+            }
+            audit.flush()
+            if let emf, let (served, refused) = minute.tick() {
+                emf.emit([
+                    EMFWriter.Metric("RequestsServed", "Count", Double(served)),
+                    EMFWriter.Metric("RequestsRefused", "Count", Double(refused)),
+                ])
+            }
+        }
+
+        // Serve until the service group shuts down gracefully.
+        try? await gracefulShutdown()
+        for channel in channels { try? await channel.close() }
+        unlink(settings.socketPath)
+        for table in tables { table.closeAllNotAnswering() }
+        let deadline = ContinuousClock.now + Self.drainTimeout
+        while tables.contains(where: { $0.answering > 0 }), ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        sweep.cancel()
+        try? await group.shutdownGracefully()
+        audit.flushAll()
+        logger.info("server stopped")
+    }
+
+    private func bootstrap(
+        group: MultiThreadedEventLoopGroup, transport: AgentTransport, connections: ConnectionTable,
+        audit: AccessAudit
+    ) -> ServerBootstrap {
+        let router = self.router
+        let metrics = self.metrics
+        // The sidecar's own uid stays allowed: the ECS health check runs `secrets-injector health` as it.
+        let allowUIDs = transport == .tcp ? nil : settings.allowUIDs.map { Set($0).union([geteuid()]) }
+        return ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    guard let admission = connections.admit(channel) else {
+                        channel.close(promise: nil)  // over the limit and its allowance: no answer possible
+                        return
+                    }
+                    channel.closeFuture.whenComplete { _ in connections.remove(channel) }
+                    let sync = channel.pipeline.syncOperations
+                    try sync.addHandler(RequestActivityHandler(connections: connections))
+                    try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
+                    try sync.addHandler(
+                        AgentHTTPHandler(
+                            router: router, metrics: metrics, transport: transport, connections: connections,
+                            overConnectionLimit: admission == .overLimit, allowUIDs: allowUIDs, audit: audit))
+                }
+            }
+            .childChannelOption(.maxMessagesPerRead, value: 1)
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+    }
+
+    private func removeStaleSocket(_ path: String) throws {
+        var status = stat()
+        guard lstat(path, &status) == 0 else { return }
+        guard (status.st_mode & S_IFMT) == S_IFSOCK else {
+            throw ServerError(message: "\(path) exists and is not a socket; remove it or set server.socketPath")
+        }
+        unlink(path)
+    }
+
+    private func secureSocket() throws {
+        if chmod(settings.socketPath, mode_t(settings.socketMode.rawValue)) != 0 {
+            throw ServerError(message: "cannot chmod \(settings.socketPath): \(String(cString: strerror(errno)))")
+        }
+        if let gid = socketGroup, lchown(settings.socketPath, UInt32.max, gid) != 0 {
+            throw ServerError(
+                message: "cannot give \(settings.socketPath) to group \(gid): \(String(cString: strerror(errno)))")
+        }
+    }
+}
+
+/// The socket or port cannot be served: the outputs' folder is not ours to serve from (exit 5).
+struct ServerError: Error, CustomStringConvertible, ExitStatusProviding {
+    var message: String
+    var description: String { message }
+    var exitStatus: ExitStatus { .cannotWrite }
+}

@@ -1,0 +1,274 @@
+import FoundationEssentials
+import InjectorBase
+
+/// A template of SPEC §4: text with `{{ alias }}`, `{{ alias.key.sub }}` and filters
+/// (`{{ database.password | urlencode }}`). Parsed once when the configuration is read, so syntax
+/// errors, unknown filters and unknown aliases are configuration errors.
+public struct Template: Sendable, Equatable {
+    public enum Part: Sendable, Equatable {
+        case text(String)
+        case expression(Expression)
+    }
+
+    public struct Expression: Sendable, Equatable {
+        public var alias: String
+        /// JSON object keys (or array indexes) below the secret's value.
+        public var keys: [String]
+        public var filters: [Filter]
+        /// `alias.key.sub`, for messages.
+        public var path: String { ([alias] + keys).joined(separator: ".") }
+    }
+
+    public enum Filter: String, Sendable, CaseIterable {
+        case urlencode, base64, base64decode, json, shell, dotenv
+    }
+
+    public let parts: [Part]
+
+    public init(parsing source: String) throws(TemplateSyntaxError) {
+        var parts: [Part] = []
+        var rest = Substring(source)
+        while let open = rest.firstRange(of: "{{") {
+            if open.lowerBound > rest.startIndex { parts.append(.text(String(rest[..<open.lowerBound]))) }
+            guard let close = rest[open.upperBound...].firstRange(of: "}}") else {
+                throw TemplateSyntaxError(
+                    "unclosed {{ at character \(source.distance(from: source.startIndex, to: open.lowerBound))")
+            }
+            parts.append(.expression(try Self.expression(String(rest[open.upperBound..<close.lowerBound]))))
+            rest = rest[close.upperBound...]
+        }
+        if !rest.isEmpty { parts.append(.text(String(rest))) }
+        self.parts = parts
+    }
+
+    static func expression(_ text: String) throws(TemplateSyntaxError) -> Expression {
+        let pieces = text.split(separator: "|", omittingEmptySubsequences: false).map {
+            $0.trimmingCharacters(in: " \t")
+        }
+        let path = pieces[0]
+        let segments = path.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+        let keyCharacters = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+        guard !path.isEmpty, segments.allSatisfy({ !$0.isEmpty && $0.allSatisfy(keyCharacters.contains) }) else {
+            throw TemplateSyntaxError("\"{{\(text)}}\" is not {{ alias }} or {{ alias.key }} (keys of A–Z a–z 0–9 _ -)")
+        }
+        var filters: [Filter] = []
+        for name in pieces.dropFirst() {
+            guard let filter = Filter(rawValue: name) else {
+                throw TemplateSyntaxError(
+                    "unknown filter \"\(name)\" in {{\(text)}}; filters: \(Filter.allCases.map(\.rawValue).joined(separator: ", "))"
+                )
+            }
+            filters.append(filter)
+        }
+        return Expression(alias: segments[0], keys: Array(segments.dropFirst()), filters: filters)
+    }
+
+    /// Every alias the template uses.
+    public var aliases: [String] {
+        var seen: [String] = []
+        for case .expression(let expression) in parts where !seen.contains(expression.alias) {
+            seen.append(expression.alias)
+        }
+        return seen
+    }
+
+    /// The rendered bytes. `lookup` gives a secret's value by alias.
+    package func render(_ lookup: (String) -> SecretContent?) throws(RenderError) -> [UInt8] {
+        var out: [UInt8] = []
+        for part in parts {
+            switch part {
+            case .text(let text): out += Array(text.utf8)
+            case .expression(let expression):
+                guard let content = lookup(expression.alias) else { throw RenderError.unknownAlias(expression.alias) }
+                var bytes = try content.value(at: expression.keys, alias: expression.alias)
+                for filter in expression.filters {
+                    bytes = try filter.apply(bytes, path: expression.path)
+                }
+                out += bytes
+            }
+        }
+        return out
+    }
+}
+
+/// Why a template's text cannot be parsed, in one line (the configuration says where).
+public struct TemplateSyntaxError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// A fetched secret's value, with its JSON parsed at most once.
+public final class SecretContent: @unchecked Sendable {
+    public let bytes: [UInt8]
+    public let isBinary: Bool
+    private lazy var json: Result<JSONValue, JSONParseError> = Result { () throws(JSONParseError) in
+        try JSONValue.parse(bytes)
+    }
+
+    public init(bytes: [UInt8], isBinary: Bool) {
+        self.bytes = bytes
+        self.isBinary = isBinary
+    }
+
+    /// The whole value (no keys), or the text of a JSON path below it.
+    package func value(at keys: [String], alias: String) throws(RenderError) -> [UInt8] {
+        guard !keys.isEmpty else { return bytes }
+        guard !isBinary, case .success(var node) = json else { throw RenderError.notJSON(alias: alias) }
+        for (depth, key) in keys.enumerated() {
+            var next: JSONValue?
+            if case .array(let elements) = node, let index = Int(key), elements.indices.contains(index) {
+                next = elements[index]
+            } else {
+                next = node[key]
+            }
+            guard let found = next else {
+                throw RenderError.missingKey(
+                    alias: alias, key: ([alias] + keys.prefix(depth + 1)).joined(separator: "."))
+            }
+            node = found
+        }
+        return Array(node.text.utf8)
+    }
+}
+
+/// Why an output could not be rendered. Names aliases and keys, never values.
+package enum RenderError: Error, Equatable {
+    case unknownAlias(String)
+    case notJSON(alias: String)
+    case missingKey(alias: String, key: String)
+    case filter(Template.Filter, path: String, reason: String)
+
+    package func message(output: String) -> String {
+        switch self {
+        case .unknownAlias(let alias): return "\(output): alias \"\(alias)\" is not a configured or discovered secret"
+        case .notJSON(let alias): return "\(output): secret \"\(alias)\" is not a JSON object, so it has no keys"
+        case .missingKey(let alias, let key): return "\(output): secret \"\(alias)\" has no key \"\(key)\""
+        case .filter(let filter, let path, let reason): return "\(output): \(filter.rawValue) of \(path): \(reason)"
+        }
+    }
+}
+
+extension Template.Filter {
+    func apply(_ bytes: [UInt8], path: String) throws(RenderError) -> [UInt8] {
+        switch self {
+        case .urlencode: return Array(TemplateFilters.urlencode(bytes).utf8)
+        case .base64: return Array(Data(bytes).base64EncodedString().utf8)
+        case .base64decode:
+            let text = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: " \t\r\n")
+            guard let data = Data(base64Encoded: text) else {
+                throw RenderError.filter(self, path: path, reason: "not valid base64")
+            }
+            return Array(data)
+        case .json:
+            guard let text = String(validating: bytes, as: UTF8.self) else {
+                throw RenderError.filter(self, path: path, reason: "not UTF-8 text")
+            }
+            return Array(JSONValue.quoted(text).utf8)
+        case .shell: return TemplateFilters.shellQuoted(bytes)
+        case .dotenv:
+            // A template has no guard line as the env file has: a value sh cannot read back
+            // safely is refused rather than written where sh might run it (issue 17).
+            let (text, shSafe) = DotenvQuoting.quote(bytes)
+            guard shSafe else {
+                throw RenderError.filter(
+                    self, path: path,
+                    reason:
+                        "the value holds a ' with $ or a backtick, or a backslash escape, which sh would run or expand when it sources the file: use | shell for a file sh sources, or the env output (its file stops sh first)"
+                )
+            }
+            return text
+        }
+    }
+}
+
+/// The filters' encodings, as pure functions.
+public enum TemplateFilters {
+    /// RFC 3986 percent-encoding: every byte outside `A–Z a–z 0–9 - . _ ~` as `%XX`.
+    public static func urlencode(_ bytes: [UInt8]) -> String {
+        let hex = Array("0123456789ABCDEF".utf8)
+        var out: [UInt8] = []
+        for byte in bytes {
+            switch byte {
+            case 0x41...0x5A, 0x61...0x7A, 0x30...0x39, 0x2D, 0x2E, 0x5F, 0x7E: out.append(byte)
+            default: out += [0x25, hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]]
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// POSIX shell single quotes: `'it'\''s'`.
+    public static func shellQuoted(_ bytes: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = [0x27]
+        for byte in bytes {
+            if byte == 0x27 { out += Array("'\\''".utf8) } else { out.append(byte) }
+        }
+        return out + [0x27]
+    }
+
+}
+
+/// How a value is quoted in a dotenv file so that the readers of such files get it back (README
+/// "dotenv files and their readers"). The readers disagree: python-dotenv decodes `\\` and `\'`
+/// in single quotes and leaves `\$` alone in double quotes; Docker Compose v2 (compose-go) keeps
+/// backslashes in single quotes and expands `$VAR` in double quotes unless written `\$`; sh expands
+/// `$` and backticks in double quotes and knows no escape in single quotes. In order:
+/// 1. no `'` and no backslash that a reader would take as an escape (`\\`, `\'`, a final `\`):
+///    single quotes — every reader gets it back, sh included;
+/// 2. no `$` and no backtick: double quotes, `\` and `"` escaped — every reader, sh included;
+/// 3. a `'`, with `$` or a backtick: single quotes, `'` escaped as `\'` — python-dotenv and
+///    Compose v2 exact; sh cannot read it, so it must never reach that line (``dotenvFile``);
+/// 4. the rest (backslash escapes and `$` or backticks): double quotes, `\` and `"` escaped —
+///    python-dotenv exact; Compose v2 expands a `$NAME` in it; sh as in 3.
+public enum DotenvQuoting {
+    /// The quoted value, and whether sh reads it back exactly and safely.
+    public static func quote(_ bytes: [UInt8]) -> (text: [UInt8], shSafe: Bool) {
+        let quote = UInt8(ascii: "'")
+        let backslash = UInt8(ascii: "\\")
+        let hasQuote = bytes.contains(quote)
+        let backslashEscape =
+            bytes.last == backslash
+            || zip(bytes, bytes.dropFirst()).contains { $0 == backslash && ($1 == backslash || $1 == quote) }
+        let expands = bytes.contains(UInt8(ascii: "$")) || bytes.contains(UInt8(ascii: "`"))
+        if !hasQuote && !backslashEscape { return ([quote] + bytes + [quote], true) }
+        if !expands { return (doubleQuoted(bytes), true) }
+        if !backslashEscape {
+            return ([quote] + bytes.flatMap { $0 == quote ? [backslash, quote] : [$0] } + [quote], false)
+        }
+        return (doubleQuoted(bytes), false)
+    }
+
+    private static func doubleQuoted(_ bytes: [UInt8]) -> [UInt8] {
+        let doubleQuote = UInt8(ascii: "\"")
+        let backslash = UInt8(ascii: "\\")
+        return [doubleQuote] + bytes.flatMap { $0 == backslash || $0 == doubleQuote ? [backslash, $0] : [$0] }
+            + [doubleQuote]
+    }
+
+    /// The `env` file: `NAME=value` lines. When some value is one sh cannot read safely (forms 3
+    /// and 4), the lines sh can read come first and the first of them ends in `#)`: python-dotenv
+    /// and Compose read that as a comment, while sh stops at the `)` before it runs or expands
+    /// anything in the file. With no such line to carry it, a `SECRETS_INJECTOR_SH_GUARD=''#)`
+    /// line does.
+    ///
+    /// python-dotenv's quoted-value pattern takes `\"` (or `\'`) as an escaped quote whenever a
+    /// later quote lets it, so a value that ends in a backslash is misread when any quote follows it
+    /// in the file: such values are written last (one of them then reads back exactly).
+    public static func dotenvFile(_ entries: [(name: String, value: [UInt8])]) -> [UInt8] {
+        let backslash = UInt8(ascii: "\\")
+        var lines = entries.map { entry in
+            let (text, shSafe) = quote(entry.value)
+            return (line: Array("\(entry.name)=".utf8) + text, shSafe: shSafe, last: entry.value.last == backslash)
+        }
+        if lines.contains(where: { !$0.shSafe }) {
+            if let guardLine = lines.firstIndex(where: { $0.shSafe && !$0.last }) {
+                let line = lines.remove(at: guardLine)
+                lines.insert((line.line + Array("#)".utf8), true, false), at: 0)
+            } else {
+                lines.insert((Array("SECRETS_INJECTOR_SH_GUARD=''#)".utf8), true, false), at: 0)
+            }
+            lines = [lines[0]] + lines.dropFirst().filter(\.shSafe) + lines.dropFirst().filter { !$0.shSafe }
+        }
+        return (lines.filter { !$0.last } + lines.filter(\.last)).flatMap { $0.line + [0x0A] }
+    }
+}

@@ -1,0 +1,284 @@
+public import AWSCredentials
+import FoundationEssentials
+public import InjectorAgent
+import InjectorBase
+public import InjectorInit
+import InjectorOutputs
+public import InjectorRefresh
+import InjectorSources
+public import InjectorState
+public import InjectorTelemetry
+public import Logging
+import SecretsManager
+import InjectorConfig
+
+/// Keeps the outputs in step with Secrets Manager while the sidecar runs: the first generation
+/// (exactly what `init` does), then refresh rounds. A round asks whether versions changed (by the
+/// configured strategy), fetches only what changed, re-renders from the cache and commits one
+/// generation for all changes, then tells the application once. A failed or partial round never
+/// removes or blanks an output.
+public actor Refresher {
+    public let injector: Injector
+    public let store: SecretStore
+    public let metrics: SidecarMetrics
+    public let notifier: ChangeNotifier
+    let clock: any WallClock
+    let logger: Logger
+    /// The secrets the outputs are made of now, configured and discovered.
+    private(set) var secrets: [ResolvedSecret] = []
+    /// When each request was last refreshed for `refreshNow`.
+    private var refreshedNow: [SecretRequest: Date] = [:]
+    /// The least time between two `refreshNow` checks of one secret: more asks are answered from
+    /// the cache (issue 17).
+    static let refreshNowSpacing: TimeInterval = 5
+
+    public init(
+        injector: Injector, store: SecretStore, metrics: SidecarMetrics, clock: any WallClock = SystemWallClock(),
+        logger: Logger
+    ) {
+        self.injector = injector
+        self.store = store
+        self.metrics = metrics
+        self.notifier = ChangeNotifier(
+            settings: injector.config.onChange, outputDir: injector.config.outputDir, logger: logger, metrics: metrics)
+        self.clock = clock
+        self.logger = logger
+    }
+
+    var discoveryPrefixes: [String] {
+        injector.config.secrets.compactMap { if case .namePrefix(let prefix) = $0.selector { prefix } else { nil } }
+    }
+
+    /// The first generation, as `init`: every required secret or nothing. (The `.ready` marker
+    /// follows once the server listens: ``SidecarServer``.)
+    public func start() async throws {
+        var problems: [Problem] = []
+        let secrets = try await injector.resolveSecrets(&problems)
+        let requests = injector.requests(for: secrets)
+        let results: [SecretRequest: Result<SecretValue, SecretsManagerError>]
+        do {
+            results = try await injector.fetch(requests)
+        } catch {
+            throw InjectorFailure(problems: problems + [Problem(message: "\(error)", exitStatus: ExitStatus.of(error))])
+        }
+        let files = try injector.renderFiles(secrets: secrets, results: results, problems: problems)
+        let (generation, _) = try await commit(files)
+        await store.record(results, at: clock.now())
+        await commit(secrets: secrets, generation: generation)
+        await store.using(
+            strategy: injector.config.refresh.strategy.resolved(discovers: !discoveryPrefixes.isEmpty))
+        metrics.committed()
+    }
+
+    /// The secrets now on disk, told to the store with their aliases and what is required.
+    private func commit(secrets: [ResolvedSecret], generation: String) async {
+        self.secrets = secrets
+        var aliases: [SecretRequest: String] = [:]
+        for secret in secrets where aliases[secret.request] == nil { aliases[secret.request] = secret.alias }
+        await store.commit(aliases: aliases, required: required(secrets), generation: generation)
+    }
+
+    /// The requests the outputs cannot do without: required secrets' and every env entry's.
+    private func required(_ secrets: [ResolvedSecret]) -> Set<SecretRequest> {
+        Set(secrets.filter(\.required).map(\.request) + (injector.config.env?.entries ?? []).map(\.request))
+    }
+
+    /// One refresh round. Throws when nothing could be checked at all; per-secret failures are
+    /// recorded, shown in `/health`, and those of required secrets listed in the report (either
+    /// way the state machine backs off).
+    public func refresh() async throws -> RefreshStateMachine.RoundReport {
+        let started = ContinuousClock.now
+        let failovers = injector.source.failovers
+        do {
+            let report = try await round()
+            metrics.refreshed(failed: !report.failedSecrets.isEmpty)
+            injector.emf?.fetched(
+                succeeded: report.checked - report.failedChecks, failed: report.failedChecks,
+                seconds: seconds(since: started), failovers: injector.source.failovers - failovers)
+            await emitSecretAges()
+            return report
+        } catch {
+            metrics.refreshed(failed: true)
+            injector.emf?.fetched(
+                succeeded: 0, failed: injector.requests(for: secrets).count,
+                seconds: seconds(since: started), failovers: injector.source.failovers - failovers)
+            await emitSecretAges()
+            throw error
+        }
+    }
+
+    /// `SecretAge` for each secret: seconds since its last successful check.
+    private func emitSecretAges() async {
+        guard let emf = injector.emf else { return }
+        let now = clock.now()
+        for status in await store.statuses() {
+            guard let success = status.lastSuccess else { continue }
+            emf.emit(
+                [EMFWriter.Metric("SecretAge", "Seconds", max(0, now.timeIntervalSince(success)).rounded())],
+                secretName: status.id, at: now)
+        }
+    }
+
+    private func round() async throws -> RefreshStateMachine.RoundReport {
+        let now = clock.now()
+        let known = self.secrets
+        let probe: ProbeResult
+        do {
+            probe = try await injector.source.probe(
+                injector.requests(for: known), strategy: injector.config.refresh.strategy,
+                discoveryPrefixes: discoveryPrefixes)
+        } catch {
+            // Nothing could be checked: each secret's check failed, as /health shows per secret.
+            await store.record(failure: error, for: injector.requests(for: known))
+            throw error
+        }
+        await store.using(strategy: probe.strategy)
+        var problems: [Problem] = []
+        let secrets = try await injector.resolveSecrets(&problems, listed: probe.listed)
+        for problem in problems { logger.error("discovery problem", metadata: ["error": "\(problem.message)"]) }
+
+        var outcomes: [SecretRequest: Result<SecretValue, SecretsManagerError>] = [:]
+        var toFetch: [SecretRequest] = []
+        // Changed versions are fetched by the version id the probe saw: no race with a rotation
+        // between the probe and the fetch (and moto, after UpdateSecretVersionStage, keeps
+        // answering GetSecretValue without a version with the old one).
+        var byVersion: [SecretRequest: SecretRequest] = [:]
+        var report = RefreshStateMachine.RoundReport()
+        for request in injector.requests(for: secrets) {
+            switch probe.probes[request] {
+            case .value(let value): outcomes[request] = .success(value)
+            case .version(let version, let stages, let rotation):
+                if await store.versionID(of: request) == version {
+                    await store.confirm(request, stages: stages, at: now)
+                } else {
+                    byVersion[SecretRequest(id: request.id, versionID: version)] = request
+                }
+                if let rotation {
+                    if rotation <= now {
+                        report.rotationOverdue = true
+                    } else {
+                        report.nextRotation = min(report.nextRotation ?? rotation, rotation)
+                    }
+                }
+            case .failure(let error): outcomes[request] = .failure(error)
+            case nil: toFetch.append(request)
+            }
+        }
+        if !toFetch.isEmpty || !byVersion.isEmpty {
+            for (request, outcome) in try await injector.source.fetch(toFetch + Array(byVersion.keys)) {
+                outcomes[byVersion[request] ?? request] = outcome
+            }
+        }
+
+        let required = required(secrets)
+        report.checked = injector.requests(for: secrets).count
+        report.failedChecks = outcomes.values.filter { if case .failure = $0 { true } else { false } }.count
+        for (request, outcome) in outcomes {
+            guard case .failure(let error) = outcome else { continue }
+            if required.contains(request) { report.failedSecrets.append(request.description) }
+            logFailure(error, of: request)
+        }
+        report.failedSecrets.sort()
+        try await publish(
+            outcomes, secrets: secrets,
+            membershipChanged: Set(secrets.map(\.request)) != Set(known.map(\.request)), at: now)
+        return report
+    }
+
+    /// `refreshNow` (the Agent's API): a check of the one secret `query` names, now, unless it was
+    /// checked for `refreshNow` within the last 5 s; a new version is committed and told like a
+    /// round's. A query no configured secret answers refreshes nothing (nil: the store answers).
+    ///
+    /// A query for one version (`versionId`) is answered as the Agent answers it, from what Secrets
+    /// Manager says of that version now: its stages after a rotation moved them, or Secrets
+    /// Manager's own refusal (a stage the version does not carry is its 400).
+    public func refreshNow(_ query: SecretQuery) async -> AgentResponse? {
+        guard let request = store.request(answering: query) else { return nil }
+        let now = clock.now()
+        if let last = refreshedNow[request], now.timeIntervalSince(last) < Self.refreshNowSpacing { return nil }
+        refreshedNow[request] = now
+        let exact = query.versionID.map { SecretRequest(id: request.id, versionStage: query.versionStage, versionID: $0) }
+        let asked = [request] + (exact.map { $0 == request ? [] : [$0] } ?? [])
+        var outcomes: [SecretRequest: Result<SecretValue, SecretsManagerError>]
+        do {
+            outcomes = try await injector.source.fetch(asked)
+        } catch {
+            await store.record(failure: error, for: [request])
+            logger.error("refreshNow failed", metadata: ["secret": "\(request.id)", "error": "\(error)"])
+            return nil
+        }
+        var answer: AgentResponse?
+        if let exact, exact != request, let outcome = outcomes.removeValue(forKey: exact) {
+            switch outcome {
+            case .success(let value): answer = AgentEntry(request: exact, value: value).response
+            case .failure(let error): answer = .failure(error)
+            }
+        }
+        for case (let request, .failure(let error)) in outcomes { logFailure(error, of: request) }
+        try? await publish(outcomes, secrets: secrets, membershipChanged: false, at: now)
+        return answer
+    }
+
+    private func logFailure(_ error: SecretsManagerError, of request: SecretRequest) {
+        logger.error(
+            "refresh failed for a secret; its last value stays",
+            metadata: [
+                "secret": "\(request.id)", "errorCode": "\(error.code ?? "\(error.category)")", "error": "\(error)",
+            ])
+    }
+
+    /// Records a check's outcomes; when a value changed (or the set of secrets did), renders from
+    /// the cache with them laid over it, commits one generation, then tells the application. The
+    /// socket's answers switch when the generation is committed, not before.
+    private func publish(
+        _ outcomes: [SecretRequest: Result<SecretValue, SecretsManagerError>], secrets: [ResolvedSecret],
+        membershipChanged: Bool, at now: Date
+    ) async throws {
+        var changed: [String] = []
+        for case (let request, .success(let value)) in outcomes
+        where await store.versionID(of: request) != value.versionID {
+            changed.append(secrets.first { $0.request == request }?.alias ?? request.id)
+            logger.info("new version", metadata: ["secret": "\(value.name)", "versionId": "\(value.versionID)"])
+        }
+        guard !changed.isEmpty || membershipChanged else {
+            await store.record(outcomes, at: now)
+            return
+        }
+        let files: [OutputFile]
+        do {
+            files = try injector.renderFiles(secrets: secrets, results: await store.results(overlaying: outcomes))
+        } catch {
+            for problem in error.problems {
+                logger.error(
+                    "cannot render the new generation; the last one stays", metadata: ["error": "\(problem.message)"])
+            }
+            await store.record(outcomes.filter { if case .failure = $0.value { true } else { false } }, at: now)
+            throw error
+        }
+        let (generation, committed) = try await commit(files)
+        await store.record(outcomes, at: now)
+        await commit(secrets: secrets, generation: generation)
+        guard committed else { return }  // same content under a new version: nothing to tell
+        metrics.committed()
+        notifier.notify(generation: generation, changed: changed.sorted())
+    }
+
+    private func commit(_ files: [OutputFile]) async throws -> (generation: String, committed: Bool) {
+        do {
+            let outcome = try injector.writer.commit(files)
+            await store.recordWrite(failure: nil)
+            switch outcome {
+            case .committed(let generation):
+                logger.info(
+                    "committed a new generation", metadata: ["generation": "\(generation)", "files": "\(files.count)"])
+                return (generation, true)
+            case .unchanged(let generation):
+                logger.info("outputs unchanged", metadata: ["generation": "\(generation)"])
+                return (generation, false)
+            }
+        } catch {
+            await store.recordWrite(failure: "\(error)")
+            throw InjectorFailure(problems: [Problem(message: "\(error)", exitStatus: .cannotWrite)])
+        }
+    }
+}

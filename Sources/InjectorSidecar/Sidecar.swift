@@ -1,0 +1,72 @@
+public import HTTPTransport
+import InjectorAgent
+public import InjectorConfig
+import InjectorHTTP
+import InjectorInit
+import InjectorSources
+import InjectorState
+import InjectorTelemetry
+public import Logging
+import ServiceLifecycle
+import UnixSignals
+import InjectorBase
+import SecretsManager
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `secrets-injector run` (SPEC §6): the first generation exactly as `init`, then the refresher
+/// and the server as services of one `ServiceGroup`, which owns SIGTERM and SIGINT.
+public enum Sidecar {
+    public static func run(config: Config, environment: [String: String], transport: any HTTPTransport, logger: Logger)
+        async throws
+    {
+        // The TCP port's token first: without one, nothing is fetched (exit 2).
+        let token = try SSRFToken.from(config: config, environment: environment, logger: logger)
+        // A marker an earlier run left means nothing until this one serves.
+        let readyMarker = config.outputDir + "/.ready"
+        unlink(readyMarker)
+        let injector = try await Injector.build(
+            config: config, environment: environment, transport: transport, logger: logger)
+        let store = SecretStore()
+        let metrics = SidecarMetrics()
+        let refresher = Refresher(injector: injector, store: store, metrics: metrics, logger: logger)
+        try await refresher.start()
+
+        let loop = RefreshLoop(refresher: refresher, settings: config.refresh, logger: logger)
+        let clients =
+            (injector.source as? SecretsManagerSource).map { [$0.client] }
+            ?? (injector.source as? FailoverSource)?.regions.map(\.source.client) ?? []
+        let source = injector.source
+        let router = AgentRouter(
+            api: AgentAPI(settings: config.server.api), store: store, health: { await loop.health(store: store) },
+            metricsText: {
+                MetricsText.render(
+                    metrics: metrics, health: await loop.health(store: store),
+                    apiCalls: clients.reduce(into: [:]) { calls, client in
+                        calls.merge(client.apiCalls, uniquingKeysWith: +)
+                    },
+                    failovers: source.failovers)
+            },
+            refreshNow: { await refresher.refreshNow($0) }, token: { token?.current() })
+        let server = SidecarServer(
+            settings: config.server, socketGroup: config.socketGroup, router: router, metrics: metrics, logger: logger,
+            emf: injector.emf, readyMarker: readyMarker)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: loop), .init(service: server), .init(service: OrphanReaper(logger: logger)),
+        ]
+        if let token { services.append(.init(service: token)) }
+        let group = ServiceGroup(
+            configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        logger.info(
+            "ready",
+            metadata: [
+                "socket": "\(config.server.socketPath)",
+                "strategy": "\(config.refresh.strategy.resolved(discovers: config.discovers).rawValue)",
+            ])
+        try await group.run()
+        refresher.notifier.stop()
+        logger.info("stopped")
+    }
+}

@@ -1,0 +1,21 @@
+public import AWSCredentials
+public import InjectorBase
+public import SecretsManager
+
+/// What a Secrets Manager failure means for the exit code: fix the setup (2), the secret is not
+/// there for us (3), or retrying may work (4).
+extension SecretsManagerError: ExitStatusProviding {
+    public var exitStatus: ExitStatus {
+        switch category {
+        case .configuration: .usage
+        case .notFound, .accessDenied, .authentication, .decryption, .invalidRequest: .notFoundOrDenied
+        case .throttled, .service, .network, .credentials: .unavailable
+        }
+    }
+}
+
+/// A credential variable that cannot work is a usage error (2); an endpoint that does not answer
+/// may answer later (4).
+extension CredentialError: ExitStatusProviding {
+    public var exitStatus: ExitStatus { kind == .configuration ? .usage : .unavailable }
+}

@@ -1,0 +1,61 @@
+import Foundation
+import SecretsManager
+import TestSupport
+import Testing
+
+@testable import InjectorAgent
+
+/// The Agent's parameters (`parse.rs`) and answer shape (`output.rs`) as pure values: no store, no
+/// socket. The answers themselves are InjectorStateTests' `AgentContractTests`.
+@Suite struct AgentParseTests {
+    @Test func parse_query() {
+        #expect(AgentAPI.secret(query: "secretId=MyTest", secretID: nil) == .secret(SecretQuery(secretID: "MyTest")))
+    }
+
+    @Test func parse_query_refresh() {
+        #expect(
+            AgentAPI.secret(query: "secretId=MyTest&refreshNow=true", secretID: nil)
+                == .secret(SecretQuery(secretID: "MyTest", refreshNow: true)))
+    }
+
+    @Test func parse_query_refresh_false() {
+        #expect(
+            AgentAPI.secret(query: "secretId=MyTest&refreshNow=0", secretID: nil)
+                == .secret(SecretQuery(secretID: "MyTest")))
+    }
+
+    @Test func parse_refresh_case_insensitive() {
+        for (text, refresh) in [("FALSE", false), ("True", true), ("1", true), ("0", false), ("tRuE", true)] {
+            #expect(
+                AgentAPI.secret(query: Substring("secretId=MyTest&refreshNow=\(text)"), secretID: nil)
+                    == .secret(SecretQuery(secretID: "MyTest", refreshNow: refresh)), "\(text)")
+        }
+        // Every value is validated, even one a later value overrides.
+        #expect(
+            AgentAPI.secret(query: "secretId=MyTest&refreshNow=yes&refreshNow=true", secretID: nil)
+                == .refused(.text(400, "invalid refreshNow value")))
+    }
+
+    /// `url::form_urlencoded`, as `query_pairs` decodes: `+` is a space, `%XX` decoded, empty pieces
+    /// skipped, the last value of a repeated parameter wins.
+    @Test func query_pairs_and_last_value_wins() {
+        #expect(
+            AgentAPI.queryPairs("a=1&&b=x+y%2Bz&c&d=%zz").map { "\($0.0)=\($0.1)" } == [
+                "a=1", "b=x y+z", "c=", "d=%zz",
+            ])
+        #expect(
+            AgentAPI.secret(
+                query: "secretId=First&secretId=MyTest&versionStage=A&versionStage=AWSPENDING", secretID: nil)
+                == .secret(SecretQuery(secretID: "MyTest", versionStage: "AWSPENDING")))
+    }
+
+    /// `output.rs`: `CreatedDate` is a string of seconds as Rust prints an f64, or null.
+    @Test func createdDateIsAStringAsRustPrintsIt() {
+        #expect(AgentEntry.createdDate(Date(timeIntervalSince1970: 1_569_534_789.046)) == "1569534789.046")
+        #expect(AgentEntry.createdDate(Date(timeIntervalSince1970: 1_800_000_000)) == "1800000000")
+        #expect(AgentEntry.createdDate(Date(timeIntervalSince1970: 1_523_477_145.729)) == "1523477145.729")
+        var value = AgentFixtures.value("MyTest")
+        value.createdDate = nil
+        #expect(String(decoding: AgentEntry.encode(value), as: UTF8.self).hasSuffix(#""CreatedDate":null}"#))
+    }
+}

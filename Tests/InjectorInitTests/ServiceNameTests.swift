@@ -1,0 +1,33 @@
+import Foundation
+import HTTPTransport
+import InjectorTelemetry
+import TestSupport
+import Testing
+
+@testable import InjectorInit
+
+/// CloudWatch's `ServiceName`, as `init` and `run` choose it (``TaskMetadata``).
+@Suite struct ServiceNameTests {
+    @Test func theServiceNameIsTheTaskFamilyFromTheMetadataEndpoint() async throws {
+        let transport = FakeTransport { request, _ in
+            #expect(request.url == "http://169.254.170.2/v4/abc/task")
+            return .json(
+                200,
+                #"{"Cluster":"prod","TaskARN":"arn:aws:ecs:ap-southeast-1:1:task/prod/x","Family":"pipeline-pulse-api"}"#
+            )
+        }
+        let environment = ["ECS_CONTAINER_METADATA_URI_V4": "http://169.254.170.2/v4/abc"]
+        #expect(
+            await EMFWriter.serviceName(configured: nil, environment: environment, transport: transport)
+                == "pipeline-pulse-api")
+        #expect(
+            await EMFWriter.serviceName(configured: "mine", environment: environment, transport: transport) == "mine")
+        #expect(
+            await EMFWriter.serviceName(configured: nil, environment: [:], transport: transport) == "secrets-injector")
+        let elsewhere = ["ECS_CONTAINER_METADATA_URI_V4": "http://10.0.0.1/v4/abc"]
+        #expect(
+            await EMFWriter.serviceName(configured: nil, environment: elsewhere, transport: transport)
+                == "secrets-injector", "only the ECS agent's own addresses are asked")
+        #expect(transport.requests.count == 1, "asked once: when nothing is configured and the endpoint is the agent's")
+    }
+}

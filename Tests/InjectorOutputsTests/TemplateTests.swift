@@ -1,0 +1,128 @@
+import Foundation
+import InjectorBase
+import TestSupport
+import Testing
+
+@testable import InjectorOutputs
+
+@Suite struct TemplateTests {
+    let database = SecretContent(
+        bytes: Array(
+            #"{"username":"pp app","password":"p@ss:w/rd?#1 ü","host":"db","port":5432,"opts":{"ssl":true},"hosts":["a","b"]}"#
+                .utf8), isBinary: false)
+
+    func render(_ source: String) throws -> String {
+        let template = try Template(parsing: source)
+        return String(decoding: try template.render { $0 == "database" ? database : nil }, as: UTF8.self)
+    }
+
+    @Test func substitutesPathsAndFilters() throws {
+        #expect(
+            try render(
+                "postgresql://{{ database.username | urlencode }}:{{ database.password | urlencode }}@{{ database.host }}:{{database.port}}/x"
+            )
+                == "postgresql://pp%20app:p%40ss%3Aw%2Frd%3F%231%20%C3%BC@db:5432/x")
+        #expect(
+            try render("{{ database.opts }} {{ database.opts.ssl }} {{ database.hosts.1 }}") == #"{"ssl":true} true b"#)
+        #expect(try render("{{ database.host | base64 }}|{{ database.host | base64 | base64decode }}") == "ZGI=|db")
+        #expect(try render("{{ database.username | json }}") == #""pp app""#)
+        #expect(try render("{{ database.username | shell }}") == "'pp app'")
+        #expect(try render("{{ database.password | dotenv }}") == "'p@ss:w/rd?#1 ü'")
+        #expect(try render("no expressions") == "no expressions")
+        #expect(try render("{{ database }}") == String(decoding: database.bytes, as: UTF8.self))
+    }
+
+    @Test func missingKeysAreErrorsNamingAliasAndKeyNeverEmptyStrings() throws {
+        let template = try Template(parsing: "X={{ database.pasword }}")
+        #expect(throws: RenderError.missingKey(alias: "database", key: "database.pasword")) {
+            try template.render { _ in database }
+        }
+        #expect(
+            RenderError.missingKey(alias: "database", key: "database.pasword").message(output: "template app.env")
+                == "template app.env: secret \"database\" has no key \"database.pasword\"")
+        let nested = try Template(parsing: "{{ database.opts.missing.deeper }}")
+        #expect(throws: RenderError.missingKey(alias: "database", key: "database.opts.missing")) {
+            try nested.render { _ in database }
+        }
+        let binary = SecretContent(bytes: [0, 1], isBinary: true)
+        #expect(throws: RenderError.notJSON(alias: "database")) {
+            try Template(parsing: "{{ database.k }}").render { _ in binary }
+        }
+        #expect(throws: RenderError.filter(.base64decode, path: "database.host", reason: "not valid base64")) {
+            try Template(parsing: "{{ database.host | base64decode }}").render { _ in database }
+        }
+    }
+
+    @Test(arguments: ["{{ }}", "{{ a. }}", "{{ a..b }}", "{{ a b }}", "{{ a | }}", "{{ a | upper }}", "x {{ a"])
+    func syntaxErrors(_ source: String) {
+        #expect(throws: TemplateSyntaxError.self) { try Template(parsing: source) }
+    }
+
+    @Test func aliasesInOrder() throws {
+        #expect(try Template(parsing: "{{ b.x }}{{ a }}{{ b.y }}").aliases == ["b", "a"])
+    }
+}
+
+@Suite struct FilterTests {
+    static let punctuation = (0x20...0x7E).map { String(UnicodeScalar(UInt8($0))) }.joined()
+
+    func randomStrings(_ count: Int) -> [String] {
+        var random = SplitMix64(seed: UInt64.random(in: 0...UInt64.max))
+        let pool = Array(Self.punctuation) + ["\n", "\t", "é", "ü", "日", "本", "😀", "\u{7F}", "\u{1}", "'", "\""]
+        return [Self.punctuation, "", "'", "\"\\$`"]
+            + (0..<count).map { _ in
+                String((0..<Int(random.next() % 40)).map { _ in pool[Int(random.next() % UInt64(pool.count))] })
+            }
+    }
+
+    @Test func urlencodeKeepsOnlyUnreservedAndDecodesBack() {
+        #expect(TemplateFilters.urlencode(Array("AZaz09-._~".utf8)) == "AZaz09-._~")
+        #expect(TemplateFilters.urlencode(Array(" !/:@".utf8)) == "%20%21%2F%3A%40")
+        for text in randomStrings(500) {
+            let encoded = TemplateFilters.urlencode(Array(text.utf8))
+            #expect(encoded.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-._~%".contains($0)) })
+            #expect(encoded.removingPercentEncoding == text, "\(text.debugDescription)")
+        }
+    }
+
+    @Test func jsonAndBase64RoundTrip() throws {
+        for text in randomStrings(300) {
+            let literal = try Template.Filter.json.apply(Array(text.utf8), path: "p")
+            #expect(
+                try JSONSerialization.jsonObject(with: Data(literal), options: .fragmentsAllowed) as? String == text)
+            let encoded = try Template.Filter.base64.apply(Array(text.utf8), path: "p")
+            #expect(try Template.Filter.base64decode.apply(encoded, path: "p") == Array(text.utf8))
+        }
+    }
+
+    @Test func shellQuotingRoundTripsThroughSh() async throws {
+        let texts = randomStrings(60).filter { !$0.contains("\u{0}") }
+        let script = texts.map {
+            "printf '%s\\0' " + String(decoding: TemplateFilters.shellQuoted(Array($0.utf8)), as: UTF8.self)
+        }.joined(separator: "\n")
+        let result = try await run("/bin/sh", ["-c", script], environment: [:])
+        #expect(result.status == 0)
+        let printed = result.stdout.split(separator: "\0", omittingEmptySubsequences: false).dropLast().map(String.init)
+        #expect(printed == texts)
+    }
+
+    @Test(.enabled(if: pythonHasModule("dotenv"), "python-dotenv is not installed"))
+    func dotenvRoundTripsThroughPythonDotenv() async throws {
+        // python-dotenv's reader cannot take a double-quoted value ending in a backslash (its
+        // regex reads `\\"` as an escaped quote); README notes it. `${` is its interpolation.
+        let texts = randomStrings(200).filter { !$0.contains("\u{0}") && !$0.contains("${") && !$0.hasSuffix("\\") }
+        var file = ""
+        for (index, text) in texts.enumerated() {
+            file +=
+                "V\(index)=" + String(decoding: DotenvQuoting.quote(Array(text.utf8)).text, as: UTF8.self) + "\n"
+        }
+        let script =
+            "import json,sys,io; from dotenv import dotenv_values; print(json.dumps(dotenv_values(stream=io.StringIO(sys.stdin.read()), interpolate=False)))"
+        let result = try await run(
+            "/usr/bin/env", ["python3", "-c", script], environment: ProcessInfo.processInfo.environment,
+            input: Data(file.utf8))
+        #expect(result.status == 0, "\(result.stderr)")
+        let values = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: String] ?? [:]
+        for (index, text) in texts.enumerated() { #expect(values["V\(index)"] == text, "\(text.debugDescription)") }
+    }
+}

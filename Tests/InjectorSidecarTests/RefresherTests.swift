@@ -1,0 +1,299 @@
+import AWSCredentials
+import Foundation
+import HTTPTransport
+import InjectorAgent
+import InjectorBase
+import InjectorConfig
+import InjectorInit
+import InjectorRefresh
+import InjectorSources
+import InjectorState
+import InjectorTelemetry
+import Logging
+import SecretsManager
+import Synchronization
+import TestSupport
+import Testing
+
+@testable import InjectorSidecar
+
+/// Refresh rounds against the fake Secrets Manager (InjectorTests.swift), counting calls.
+@Suite struct RefresherTests {
+    func sidecar(_ secrets: FakeSecrets, config: String) throws -> (Refresher, SecretsManagerClient, String) {
+        let directory = temporaryDirectory()
+        let (client, _) = try fakeSecretsManager(from: secrets)
+        let config = try makeConfig(config.replacingOccurrences(of: "OUT", with: directory))
+        let injector = Injector(
+            config: config, source: SecretsManagerSource(client: client), logger: Logger(label: "test"))
+        return (
+            Refresher(
+                injector: injector, store: SecretStore(), metrics: SidecarMetrics(), logger: Logger(label: "test")),
+            client, directory
+        )
+    }
+
+    static let hundred: [String: String] = Dictionary(
+        uniqueKeysWithValues: (0..<100).map { ("app/prod/s\($0)", #"{"n":\#($0)}"#) })
+
+    @Test(arguments: [("list", 1), ("describe", 100), ("get", 5)])
+    func callsPerRoundOverAHundredUnchangedSecrets(strategy: String, expectedPerRound: Int) async throws {
+        let secrets = FakeSecrets(Self.hundred)
+        let ids = (0..<100).map { #"{"id": "app/prod/s\#($0)", "file": "s\#($0)"}"# }.joined(separator: ",")
+        let (refresher, client, directory) = try sidecar(
+            secrets, config: #"{"outputDir": "OUT", "secrets": [\#(ids)], "refresh": {"strategy": "\#(strategy)"}}"#)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try await refresher.start()
+        let before = client.apiCalls.values.reduce(0, +)
+        for _ in 0..<10 { _ = try await refresher.refresh() }
+        let perRound = Double(client.apiCalls.values.reduce(0, +) - before) / 10
+        #expect(perRound == Double(expectedPerRound), "\(strategy): \(client.apiCalls)")
+        #expect(await refresher.metrics.generations == 1, "no change, no new generation")
+    }
+
+    @Test func discoveryWithListNeedsOneCallPerRound() async throws {
+        let secrets = FakeSecrets(Self.hundred)
+        let (refresher, client, directory) = try sidecar(
+            secrets, config: #"{"outputDir": "OUT", "secrets": [{"namePrefix": "app/prod/"}]}"#)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try await refresher.start()
+        let before = client.apiCalls["ListSecrets"] ?? 0
+        for _ in 0..<10 { _ = try await refresher.refresh() }
+        #expect((client.apiCalls["ListSecrets"] ?? 0) - before == 10)
+        #expect(client.apiCalls.keys.sorted() == ["BatchGetSecretValue", "ListSecrets"])
+    }
+
+    @Test(arguments: ["list", "describe", "get"])
+    func severalChangesInOneRoundMakeOneGenerationAndOneNotification(strategy: String) async throws {
+        let secrets = FakeSecrets([
+            "app/prod/db": #"{"password":"one"}"#, "app/prod/jwt": #"{"secret":"one"}"#, "app/prod/other": "{}",
+        ])
+        let marker = temporaryDirectory() + ".notified"
+        defer { try? FileManager.default.removeItem(atPath: marker) }
+        let (refresher, _, directory) = try sidecar(
+            secrets,
+            config:
+                #"{"outputDir": "OUT", "secrets": [{"id": "app/prod/db"}, {"id": "app/prod/jwt"}, {"id": "app/prod/other"}], "templates": [{"file": "t", "template": "{{ db.password }}-{{ jwt.secret }}"}], "refresh": {"strategy": "\#(strategy)"}, "onChange": {"command": ["/bin/sh", "-c", "echo $SECRETS_INJECTOR_CHANGED >> \#(marker)"]}}"#
+        )
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try await refresher.start()
+        secrets.values.withLock {
+            $0["app/prod/db"] = #"{"password":"two"}"#
+            $0["app/prod/jwt"] = #"{"secret":"two"}"#
+        }
+        _ = try await refresher.refresh()
+        #expect(try String(contentsOfFile: "\(directory)/t", encoding: .utf8) == "two-two")
+        #expect(await refresher.metrics.generations == 2)
+        // The application is told on a thread of its own, after the round.
+        var told: String?
+        for _ in 0..<100 where told == nil {
+            told = try? String(contentsOfFile: marker, encoding: .utf8)
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(told == "db,jwt\n")
+        #expect(await refresher.metrics.notifications == 1)
+        _ = try await refresher.refresh()
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(await refresher.metrics.notifications == 1, "nothing changed: nothing told")
+    }
+
+    @Test func aNewVersionThatCannotRenderChangesNeitherFilesNorAnswers() async throws {
+        let secrets = FakeSecrets(["app/prod/db": #"{"password":"one"}"#])
+        let (refresher, _, directory) = try sidecar(
+            secrets,
+            config:
+                #"{"outputDir": "OUT", "secrets": [{"id": "app/prod/db", "file": "db"}], "templates": [{"file": "url", "template": "{{ db.password }}"}], "refresh": {"strategy": "describe"}}"#
+        )
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try await refresher.start()
+        let before = await refresher.store.response(for: SecretRequest(id: "app/prod/db"))
+        secrets.values.withLock { $0["app/prod/db"] = #"{"pass":"two"}"# }
+        await #expect(throws: InjectorFailure.self) { _ = try await refresher.refresh() }
+        #expect(try String(contentsOfFile: "\(directory)/url", encoding: .utf8) == "one")
+        #expect(try String(contentsOfFile: "\(directory)/db", encoding: .utf8) == #"{"password":"one"}"#)
+        #expect(
+            await refresher.store.response(for: SecretRequest(id: "app/prod/db")) == before,
+            "answers switch only with a committed generation")
+        // Fixed upstream: the next round commits and switches.
+        secrets.values.withLock { $0["app/prod/db"] = #"{"password":"three"}"# }
+        _ = try await refresher.refresh()
+        #expect(try String(contentsOfFile: "\(directory)/url", encoding: .utf8) == "three")
+        #expect(await refresher.store.response(for: SecretRequest(id: "app/prod/db")) != before)
+    }
+
+    @Test func aDeletedSecretKeepsItsLastValueAndIsReported() async throws {
+        let secrets = FakeSecrets(["app/prod/db": #"{"password":"one"}"#])
+        let (refresher, _, directory) = try sidecar(
+            secrets,
+            config:
+                #"{"outputDir": "OUT", "secrets": [{"id": "app/prod/db", "file": "db"}], "refresh": {"strategy": "describe"}}"#
+        )
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try await refresher.start()
+        _ = secrets.values.withLock { $0.removeValue(forKey: "app/prod/db") }
+        _ = try await refresher.refresh()
+        #expect(try String(contentsOfFile: "\(directory)/db", encoding: .utf8) == #"{"password":"one"}"#)
+        let status = await refresher.store.statuses().first
+        #expect(status?.versionID != nil)
+        #expect(status?.lastError?.contains("app/prod/db") == true)
+        #expect(await refresher.store.response(for: SecretRequest(id: "app/prod/db")) != nil, "still served")
+    }
+}
+
+@Suite struct ThrottledStartTests {
+    @Test func aThrottledBatchFallsBackToSingleReads() async throws {
+        let transport = FakeTransport { request, _ in
+            let target = request.headers.first { $0.name == "X-Amz-Target" }?.value ?? ""
+            if target == "secretsmanager.BatchGetSecretValue" {
+                return .json(400, #"{"__type":"ThrottlingException","message":"Rate exceeded"}"#)
+            }
+            let id =
+                (try JSONSerialization.jsonObject(with: Data(request.body)) as? [String: Any])?["SecretId"] as? String
+                ?? ""
+            return .json(
+                200,
+                #"{"ARN":"arn:\#(id)","Name":"\#(id)","VersionId":"v1","SecretString":"value of \#(id)","VersionStages":["AWSCURRENT"]}"#
+            )
+        }
+        let client = try testClient(transport)
+        let source = SecretsManagerSource(client: client)
+        let results = try await source.fetch([
+            SecretRequest(id: "a/one"), SecretRequest(id: "a/two"), SecretRequest(id: "a/three"),
+        ])
+        #expect(results.count == 3)
+        #expect(try results[SecretRequest(id: "a/two")]?.get().secretString == "value of a/two")
+        // The throttled batch is not retried: single reads draw on GetSecretValue's far larger quota.
+        #expect(client.apiCalls == ["BatchGetSecretValue": 1, "GetSecretValue": 3])
+    }
+}
+
+/// `/health` tells the truth (SPEC §6): per-secret staleness on a manual clock.
+@Suite struct HealthStateTests {
+    @Test func degradedAtTheFirstFailedRoundUnhealthyPastMaxStaleAndBack() async throws {
+        let secrets = FakeSecrets(pipelinePulseFour)
+        let (client, _) = try fakeSecretsManager(from: secrets)
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let clock = ManualClock()
+        let config = try makeConfig(
+            #"{"outputDir": "\#(directory)", "secrets": [{"id": "pipeline-pulse/prod/database", "file": "db"}, {"id": "pipeline-pulse/prod/jwt", "file": "jwt"}], "refresh": {"intervalSeconds": 30, "maxStaleSeconds": 60}}"#
+        )
+        let store = SecretStore()
+        let refresher = Refresher(
+            injector: Injector(
+                config: config, source: SecretsManagerSource(client: client), logger: Logger(label: "t")),
+            store: store, metrics: SidecarMetrics(), clock: clock, logger: Logger(label: "t"))
+        let loop = RefreshLoop(refresher: refresher, settings: config.refresh, clock: clock, logger: Logger(label: "t"))
+        #expect(await loop.health(store: store).status == .unhealthy, "nothing committed yet")
+        try await refresher.start()
+        _ = await loop.begin()
+        #expect(await loop.health(store: store).status == .healthy)
+        let answer = await store.response(for: SecretRequest(id: "pipeline-pulse/prod/database"))
+
+        // The role is now denied everything.
+        secrets.allowed.withLock { $0 = [] }
+        clock.advance(by: 30)
+        guard case .sleep(let retry) = await loop.runRound() else { Issue.record("no back-off"); return }
+        #expect(retry.timeIntervalSince(clock.now()) <= 1, "a failed round backs off from 1 s")
+        var health = await loop.health(store: store)
+        #expect(health.status == .degraded)
+        #expect(health.consecutiveFailures == 1)
+        #expect(health.reason?.contains("AccessDenied") == true, "\(health.reason ?? "")")
+        #expect(health.strategy == .get, "DescribeSecret denied: fell back to GetSecretValue")
+
+        clock.advance(by: 31)
+        _ = await loop.runRound()
+        health = await loop.health(store: store)
+        #expect(health.status == .unhealthy)
+        #expect(
+            health.reason?.hasPrefix(
+                "pipeline-pulse/prod/database: not checked successfully for 61 s (maxStaleSeconds 60); last error: AccessDenied"
+            ) == true,
+            "\(health.reason ?? "")")
+        #expect(String(decoding: health.json, as: UTF8.self).contains(#""status":"unhealthy""#))
+        // The files and the answers keep their last values.
+        #expect(try String(contentsOfFile: "\(directory)/db", encoding: .utf8) == #"{"password":"one"}"#)
+        #expect(await store.response(for: SecretRequest(id: "pipeline-pulse/prod/database")) == answer)
+
+        // The rights return.
+        secrets.allowed.withLock { $0 = nil }
+        clock.advance(by: 1)
+        _ = await loop.runRound()
+        health = await loop.health(store: store)
+        #expect(health.status == .healthy, "\(health.reason ?? "")")
+        #expect(health.consecutiveFailures == 0)
+    }
+}
+
+/// The refresh round on the user's least-privilege policy: each denied probe falls back to the
+/// next one the role allows (SPEC §6), and discovery cannot start without ListSecrets.
+@Suite struct DeniedProbeTests {
+    static let four = pipelinePulseFour
+
+    /// (allowed operations, configured strategy) → the strategy really used and its calls per round.
+    static let chains:
+        [(allowed: Set<String>?, strategy: RefreshStrategy, used: RefreshStrategy, perRound: [String: Int])] = [
+            (nil, .list, .list, ["ListSecrets": 1]),
+            (["GetSecretValue", "BatchGetSecretValue", "DescribeSecret"], .list, .describe, ["DescribeSecret": 4]),
+            (nil, .describe, .describe, ["DescribeSecret": 4]),
+            (["GetSecretValue", "BatchGetSecretValue"], .describe, .get, ["BatchGetSecretValue": 1]),
+            (["GetSecretValue", "BatchGetSecretValue"], .auto, .get, ["BatchGetSecretValue": 1]),
+            (["GetSecretValue"], .describe, .get, ["GetSecretValue": 4]),
+            (["GetSecretValue"], .list, .get, ["GetSecretValue": 4]),
+            (["GetSecretValue"], .get, .get, ["GetSecretValue": 4]),
+        ]
+
+    @Test(arguments: 0..<chains.count)
+    func aDeniedProbeFallsBackToTheNextOneTheRoleAllows(case index: Int) async throws {
+        let chain = Self.chains[index]
+        let secrets = FakeSecrets(Self.four)
+        secrets.allowed.withLock { $0 = chain.allowed }
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let log = LogLines()
+        let (source, client) = try fakeSource(secrets, log: log)
+        let ids = Self.four.keys.sorted().map { #"{"id": "\#($0)"}"# }.joined(separator: ",")
+        let config = try makeConfig(
+            #"{"outputDir": "\#(directory)", "secrets": [\#(ids)], "refresh": {"strategy": "\#(chain.strategy.rawValue)"}}"#
+        )
+        let refresher = Refresher(
+            injector: Injector(config: config, source: source, logger: log.logger), store: SecretStore(),
+            metrics: SidecarMetrics(), logger: log.logger)
+        try await refresher.start()
+        _ = try await refresher.refresh()  // pays for any denial, once
+        let before = client.apiCalls
+        for _ in 0..<3 { #expect(try await refresher.refresh().failedSecrets.isEmpty) }
+        let perRound = client.apiCalls.mapValues { $0 }.merging(before.mapValues { -$0 }, uniquingKeysWith: +)
+            .filter { $0.value != 0 }.mapValues { $0 / 3 }
+        #expect(perRound == chain.perRound, "\(chain)")
+        #expect(await refresher.store.strategy == chain.used)
+        // Each denial is warned about once, naming the permission.
+        for operation in source.deniedOperations {
+            #expect(log.count(.warning, containing: "secretsmanager:\(operation)") == 1, "\(operation)")
+        }
+        // A rotation still reaches the files and the answers.
+        secrets.values.withLock { $0["pipeline-pulse/prod/database"] = #"{"password":"two"}"# }
+        _ = try await refresher.refresh()
+        #expect(
+            try String(contentsOfFile: "\(directory)/pipeline-pulse/prod/database", encoding: .utf8)
+                == #"{"password":"two"}"#)
+        let answer = await refresher.store.response(for: SecretRequest(id: "pipeline-pulse/prod/database"))
+        #expect(String(decoding: answer ?? [], as: UTF8.self).contains(#"\"two\""#))
+    }
+
+    @Test func discoveryWithoutListSecretsCannotStart() async throws {
+        let secrets = FakeSecrets(Self.four)
+        secrets.allowed.withLock { $0 = ["GetSecretValue", "BatchGetSecretValue", "DescribeSecret"] }
+        let (source, _) = try fakeSource(secrets)
+        let config = try makeConfig(
+            #"{"outputDir": "\#(temporaryDirectory())", "secrets": [{"namePrefix": "pipeline-pulse/prod/"}]}"#)
+        let refresher = Refresher(
+            injector: Injector(config: config, source: source, logger: Logger(label: "test")), store: SecretStore(),
+            metrics: SidecarMetrics(), logger: Logger(label: "test"))
+        let failure = await #expect(throws: InjectorFailure.self) { try await refresher.start() }
+        #expect(failure?.exitStatus == .notFoundOrDenied)
+        #expect(
+            failure?.description.hasPrefix(
+                #"secrets[0].namePrefix "pipeline-pulse/prod/": AccessDeniedException for ListSecrets: the task role needs secretsmanager:ListSecrets on *"#
+            ) == true, "\(failure?.description ?? "")")
+    }
+}
