@@ -4,7 +4,7 @@
 # architecture-specific: build for both with
 #   docker buildx build --platform linux/amd64,linux/arm64 -t secrets-injector:0.1.0 .
 
-FROM swift:6.2-bookworm AS build
+FROM swift:6.3.1-bookworm AS build
 RUN apt-get update \
     && apt-get install -y --no-install-recommends libssl-dev dpkg-dev make \
     && rm -rf /var/lib/apt/lists/*

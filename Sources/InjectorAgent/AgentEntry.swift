@@ -1,6 +1,6 @@
-public import FoundationEssentials
-public import InjectorBase
-public import SecretsManager
+import FoundationEssentials
+import InjectorBase
+import SecretsManager
 
 /// One configured secret's cached answer: the request it was configured as, its value and the
 /// response body, encoded once per version.
@@ -10,10 +10,19 @@ package struct AgentEntry: Sendable {
     /// The whole answer, built once per version and stages.
     package let response: AgentResponse
     package var body: [UInt8] { response.body }
+    /// The versions this request was answered with before (the last 16): a query for one of them
+    /// with a stage another entry now carries is Secrets Manager's 400, not a 404.
+    package let former: [String]
 
-    package init(request: SecretRequest, value: SecretValue) {
+    /// `replacing`: the entry this one follows, whose version (and former ones) become former.
+    package init(request: SecretRequest, value: SecretValue, replacing previous: AgentEntry? = nil) {
         self.request = request
         self.value = value
+        if let previous, previous.value.versionID != value.versionID {
+            former = Array((previous.former.filter { $0 != value.versionID } + [previous.value.versionID]).suffix(16))
+        } else {
+            former = previous?.former ?? []
+        }
         var response = AgentResponse.json(200, Self.encode(value))
         response.secretName = value.name
         response.versionID = value.versionID
@@ -71,13 +80,17 @@ package struct AgentEntry: Sendable {
         }
         if let versionID = query.versionID {
             guard let entry = ordered.first(where: { $0.value.versionID == versionID }) else {
+                // A version served before, asked with a stage that another version carries now: a
+                // stage is on one version at a time, so Secrets Manager refuses the pair (400).
+                if let wanted = query.versionStage, candidates.contains(where: { $0.former.contains(versionID) }),
+                    candidates.contains(where: { $0.value.versionStages.contains(wanted) })
+                {
+                    return .refused(.stageNotOnVersion)
+                }
                 return .refused(.notFound)
             }
             if let wanted = query.versionStage, !entry.value.versionStages.contains(wanted) {
-                return .refused(
-                    .serviceError(
-                        400, type: "InvalidRequestException",
-                        message: "You provided a VersionStage that is not associated to the provided VersionId."))
+                return .refused(.stageNotOnVersion)
             }
             return .entry(entry)
         }
@@ -90,6 +103,8 @@ package struct AgentEntry: Sendable {
     package enum Selection {
         case entry(AgentEntry)
         case refused(AgentResponse)
+
+        var entry: AgentEntry? { if case .entry(let entry) = self { entry } else { nil } }
     }
 }
 
@@ -107,6 +122,20 @@ package struct AgentSnapshot: Sendable {
         }
         self.byID = byID
         self.lastErrors = lastErrors
+    }
+
+    /// The configured request that answers `query`: the entry it selects, or, for a `versionId`
+    /// the entries do not hold, the secret's entry for the stage asked (the one a `refreshNow`
+    /// checks, reading that version as well). Nil when no configured secret has the id.
+    package func request(answering query: SecretQuery) -> SecretRequest? {
+        let candidates = byID[query.secretID] ?? []
+        switch AgentEntry.select(query, among: candidates) {
+        case .entry(let entry): return entry.request
+        case .refused:
+            guard query.versionID != nil else { return nil }
+            return AgentEntry.select(SecretQuery(secretID: query.secretID), among: candidates).entry?.request
+                ?? candidates.map(\.request).min { $0.description < $1.description }
+        }
     }
 
     /// The answer to an Agent request. After a `refreshNow` round, a secret whose check failed in

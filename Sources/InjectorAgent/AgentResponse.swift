@@ -1,5 +1,5 @@
-public import InjectorBase
-public import SecretsManager
+import InjectorBase
+import SecretsManager
 import Synchronization
 
 public struct AgentResponse: Sendable, Equatable {
@@ -58,6 +58,11 @@ public struct AgentResponse: Sendable, Equatable {
     package static let notFound = serviceError(
         404, type: "ResourceNotFoundException", message: "Secrets Manager can't find the specified secret."
     ).encodedOnce()
+
+    /// Secrets Manager's refusal of a `versionId` with a `versionStage` it does not carry.
+    package static let stageNotOnVersion = serviceError(
+        400, type: "InvalidRequestException",
+        message: "You provided a VersionStage that is not associated to the provided VersionId.")
 
     /// A failed `refreshNow`, as the Agent answers it (`cache_manager.rs` `svc_err`): Secrets
     /// Manager's own status, code and message; 504 for a timeout, 502 for a connection failure.

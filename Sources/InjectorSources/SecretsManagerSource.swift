@@ -1,4 +1,4 @@
-public import FoundationEssentials
+import FoundationEssentials
 public import InjectorBase
 public import Logging
 public import SecretsManager

@@ -1,8 +1,8 @@
-public import FoundationEssentials
-public import InjectorAgent
+import FoundationEssentials
+import InjectorAgent
 public import InjectorBase
 public import InjectorRefresh
-public import SecretsManager
+import SecretsManager
 import Synchronization
 
 /// The sidecar's shared state: the values of the last good generation, each secret's status,
@@ -57,7 +57,7 @@ public actor SecretStore {
                 if entries[request]?.value.versionID != value.versionID
                     || entries[request]?.value.versionStages != value.versionStages
                 {
-                    entries[request] = AgentEntry(request: request, value: value)
+                    entries[request] = AgentEntry(request: request, value: value, replacing: entries[request])
                 }
                 lastSuccess[request] = now
                 lastError[request] = nil
@@ -91,7 +91,7 @@ public actor SecretStore {
         var changed = lastError.removeValue(forKey: request) != nil
         if let stages, Set(stages) != Set(value.versionStages) {
             value.versionStages = stages
-            entries[request] = AgentEntry(request: request, value: value)
+            entries[request] = AgentEntry(request: request, value: value, replacing: entries[request])
             changed = true
         }
         lastSuccess[request] = now
@@ -120,11 +120,7 @@ public actor SecretStore {
 
     /// The configured request that answers `query`, if one does (the secret `refreshNow` refreshes).
     package nonisolated func request(answering query: SecretQuery) -> SecretRequest? {
-        let snapshot = published.withLock { $0 }
-        guard case .entry(let entry) = AgentEntry.select(query, among: snapshot.byID[query.secretID] ?? []) else {
-            return nil
-        }
-        return entry.request
+        published.withLock { $0 }.request(answering: query)
     }
 
     private func publish() {

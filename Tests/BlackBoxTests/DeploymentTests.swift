@@ -47,6 +47,20 @@ import Testing
         }
     }
 
+    /// The image ships what the tests ran: its build stage uses the compiler these tests were built
+    /// with (issue 18; 6.3.1's -O once miscompiled a refresh round that 6.2 might not, or the other
+    /// way round).
+    @Test func theImageIsBuiltWithTheCompilerTheTestsUse() async throws {
+        let dockerfile = try String(
+            contentsOf: Repository.root.appendingPathComponent("Dockerfile"), encoding: .utf8)
+        let image = dockerfile.split(separator: "\n").first { $0.hasPrefix("FROM swift:") && $0.hasSuffix(" AS build") }
+        let tag = try #require(image?.dropFirst("FROM swift:".count).split(separator: " ").first)
+        let version = try await run("/usr/bin/env", ["swift", "--version"], environment: Self.environment)
+        let compiler = try #require(
+            version.stdout.split(separator: " ").drop { $0 != "version" }.dropFirst().first, "\(version.stdout)")
+        #expect(tag == "\(compiler)-bookworm", "the Dockerfile builds with swift:\(tag), the tests with Swift \(compiler)")
+    }
+
     /// The files the checker reads, copied, for a test to break.
     func copyOfTheArtifacts() throws -> String {
         let folder = try BlackBox.temporaryFolder()

@@ -297,3 +297,109 @@ import Testing
             ) == true, "\(failure?.description ?? "")")
     }
 }
+
+/// Secrets Manager's versions and stages for one secret, as a source: `fetch` answers by stage or
+/// by version id as Secrets Manager does, including its refusal of a stage the version lacks.
+final class VersionedSource: SecretSource, @unchecked Sendable {
+    /// Each version's id, value and stages, oldest first.
+    let versions = Mutex<[(id: String, value: String, stages: [String])]>([])
+    let name = "app/db"
+
+    var summary: String { "versions" }
+    var deniedOperations: [String] { [] }
+
+    func rotate(to id: String, _ value: String) {
+        versions.withLock { versions in
+            versions = versions.map { ($0.id, $0.value, $0.stages.contains("AWSCURRENT") ? ["AWSPREVIOUS"] : []) }
+            versions.append((id, value, ["AWSCURRENT"]))
+        }
+    }
+
+    func list(namePrefix: String) async throws -> [String] { [name] }
+
+    func fetch(_ requests: [SecretRequest]) async throws -> [SecretRequest: Result<SecretValue, SecretsManagerError>] {
+        let versions = versions.withLock { $0 }
+        var results: [SecretRequest: Result<SecretValue, SecretsManagerError>] = [:]
+        for request in requests {
+            let stage = request.versionStage ?? (request.versionID == nil ? "AWSCURRENT" : nil)
+            let byID = request.versionID.flatMap { id in versions.first { $0.id == id } }
+            let byStage = stage.flatMap { stage in versions.first { $0.stages.contains(stage) } }
+            if let byID, let stage, !byID.stages.contains(stage) {
+                var error = SecretsManagerError(
+                    category: .invalidRequest, code: "InvalidRequestException",
+                    awsMessage: "You provided a VersionStage that is not associated to the provided VersionId.",
+                    secretID: request.id)
+                error.httpStatus = 400
+                results[request] = .failure(error)
+            } else if let version = byID ?? byStage {
+                results[request] = .success(
+                    SecretValue(
+                        arn: "arn:aws:secretsmanager:us-west-2:123456789012:secret:app/db-AbCdEf", name: name,
+                        versionID: version.id, secretString: version.value, versionStages: version.stages))
+            } else {
+                var error = SecretsManagerError(category: .notFound, code: "ResourceNotFoundException", secretID: request.id)
+                error.httpStatus = 400
+                results[request] = .failure(error)
+            }
+        }
+        return results
+    }
+
+    func probe(_ requests: [SecretRequest], strategy: RefreshStrategy, discoveryPrefixes: [String]) async throws
+        -> ProbeResult
+    {
+        ProbeResult(probes: try await fetch(requests).mapValues(Probe.init), strategy: .get)
+    }
+}
+
+/// `refreshNow` with a `versionId`, as the Agent answers it: from what Secrets Manager says of that
+/// version now (issue 18).
+@Suite struct RefreshNowVersionTests {
+    func refresher(_ source: VersionedSource) throws -> (Refresher, String) {
+        let directory = temporaryDirectory()
+        let config = try makeConfig(#"{"outputDir": "\#(directory)", "secrets": [{"id": "app/db", "file": "db"}]}"#)
+        let refresher = Refresher(
+            injector: Injector(config: config, source: source, logger: Logger(label: "test")), store: SecretStore(),
+            metrics: SidecarMetrics(), logger: Logger(label: "test"))
+        return (refresher, directory)
+    }
+
+    func stages(_ response: AgentResponse?) -> [String]? {
+        guard let response,
+            let object = try? JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any]
+        else { return nil }
+        return object["VersionStages"] as? [String]
+    }
+
+    @Test func theFormerCurrentVersionIsAnsweredWithTheStagesItHasNow() async throws {
+        let source = VersionedSource()
+        source.rotate(to: "v1", "one")
+        let (refresher, directory) = try refresher(source)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try await refresher.start()
+        source.rotate(to: "v2", "two")
+        let answer = await refresher.refreshNow(SecretQuery(secretID: "app/db", versionID: "v1", refreshNow: true))
+        #expect(answer?.status == 200)
+        #expect(stages(answer) == ["AWSPREVIOUS"], "\(String(decoding: answer?.body ?? [], as: UTF8.self))")
+        #expect(answer?.versionID == "v1")
+        // The same check brought the current version in: the files and the cache follow it.
+        #expect(try String(contentsOfFile: "\(directory)/db", encoding: .utf8) == "two")
+        #expect(await refresher.store.answer(SecretQuery(secretID: "app/db")).versionID == "v2")
+    }
+
+    @Test func aStageTheVersionDoesNotCarryIsSecretsManagersRefusal() async throws {
+        let source = VersionedSource()
+        source.rotate(to: "v1", "one")
+        let (refresher, directory) = try refresher(source)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try await refresher.start()
+        source.rotate(to: "v2", "two")
+        let answer = await refresher.refreshNow(
+            SecretQuery(secretID: "app/db", versionID: "v1", versionStage: "AWSCURRENT", refreshNow: true))
+        #expect(answer?.status == 400)
+        #expect(
+            String(decoding: answer?.body ?? [], as: UTF8.self)
+                == #"{"__type":"InvalidRequestException", "message":"You provided a VersionStage that is not associated to the provided VersionId."}"#
+        )
+    }
+}

@@ -342,6 +342,31 @@ import Testing
             message: "You provided a VersionStage that is not associated to the provided VersionId.")
     }
 
+    /// After a rotation moved `AWSCURRENT` to a new version, the version the sidecar served before
+    /// cannot carry it: asked with that stage, it is Secrets Manager's 400, as the Agent passes it on
+    /// (issue 18). A version never served stays 404: the sidecar cannot know it exists.
+    @Test func aFormerVersionWithAStageItNoLongerCarriesIsSecretsManagersRefusal() async {
+        let store = SecretStore()
+        await store.record([SecretRequest(id: "MyTest"): .success(AgentFixtures.value("MyTest", version: "v1"))], at: Date())
+        await store.record([SecretRequest(id: "MyTest"): .success(AgentFixtures.value("MyTest", version: "v2"))], at: Date())
+        let router = await AgentFixtures.router(store: store)
+        Self.expectServiceError(
+            await Self.request("/secretsmanager/get?secretId=MyTest&versionId=v1&versionStage=AWSCURRENT", router: router),
+            status: 400, type: "InvalidRequestException",
+            message: "You provided a VersionStage that is not associated to the provided VersionId.")
+        for uri in [
+            "/secretsmanager/get?secretId=MyTest&versionId=v1",
+            "/secretsmanager/get?secretId=MyTest&versionId=v0&versionStage=AWSCURRENT",
+        ] {
+            Self.expectServiceError(
+                await Self.request(uri, router: router), status: 404, type: "ResourceNotFoundException",
+                message: "Secrets Manager can't find the specified secret.")
+        }
+        Self.expectAnswer(
+            await Self.request("/secretsmanager/get?secretId=MyTest&versionId=v2&versionStage=AWSCURRENT", router: router),
+            name: "MyTest", version: "v2")
+    }
+
     /// Only configured secrets, versions and stages are served (404 `ResourceNotFoundException`).
     @Test func onlyConfiguredSecretsAreServed() async {
         for uri in [
