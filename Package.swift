@@ -126,7 +126,8 @@ let package = Package(
                 .unsafeFlags(
                     [
                         "-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs",
-                        "-Xlinker", "--symbol-ordering-file=\(Context.packageDirectory)/Sources/secrets-injector/startup.order",
+                        "-Xlinker",
+                        "--symbol-ordering-file=\(Context.packageDirectory)/Sources/secrets-injector/startup.order",
                         "-Xlinker", "--no-warn-symbol-ordering",
                         "-Xlinker", "--version-script=\(Context.packageDirectory)/Sources/secrets-injector/exports.map",
                     ], .when(platforms: [.linux], configuration: .release))
@@ -165,47 +166,59 @@ let package = Package(
             swiftSettings: strict
         ),
 
-        .testTarget(name: "FleetSimulationTests", dependencies: ["FleetSimulation", "InjectorBase"]),
+        .testTarget(
+            name: "FleetSimulationTests", dependencies: ["FleetSimulation", "InjectorBase"], swiftSettings: strict),
         // Fakes many tests share: a manual clock, a scripted transport, a fake Secrets Manager, log lines.
         .target(
             name: "TestSupport",
             dependencies: [
-                "HTTPTransport", "AWSCredentials", "SecretsManager", "InjectorBase", "InjectorSources", "InjectorConfig",
+                "HTTPTransport", "AWSCredentials", "SecretsManager", "InjectorBase", "InjectorSources",
+                "InjectorConfig",
                 "InjectorAgent", "InjectorRefresh", "InjectorState", .product(name: "Logging", package: "swift-log"),
             ],
-            path: "Tests/TestSupport"
+            path: "Tests/TestSupport",
+            swiftSettings: strict
         ),
         .testTarget(
-            name: "AWSSigningTests", dependencies: ["AWSSigning", "TestSupport"], exclude: ["botocore_sigv4.py"]),
+            name: "AWSSigningTests", dependencies: ["AWSSigning", "TestSupport"], exclude: ["botocore_sigv4.py"],
+            swiftSettings: strict),
         .testTarget(
-            name: "HTTPTransportTests", dependencies: ["HTTPTransport", "InjectorBase", "TestSupport"],
-            exclude: ["http_peer.py"]),
-        .testTarget(name: "AWSCredentialsTests", dependencies: ["AWSCredentials", "HTTPTransport", "TestSupport"]),
+            name: "HTTPTransportTests", dependencies: ["HTTPTransport", "TestSupport"],
+            exclude: ["http_peer.py"], swiftSettings: strict),
+        .testTarget(
+            name: "AWSCredentialsTests", dependencies: ["AWSCredentials", "HTTPTransport", "TestSupport"],
+            swiftSettings: strict),
         .testTarget(
             name: "SecretsManagerTests",
-            dependencies: ["SecretsManager", "AWSCredentials", "HTTPTransport", "AWSSigning", "TestSupport"]
-        ),
+            dependencies: ["SecretsManager", "AWSCredentials", "HTTPTransport", "AWSSigning", "TestSupport"],
+            swiftSettings: strict),
         // One test target per room, named after it.
-        .testTarget(name: "InjectorBaseTests", dependencies: ["InjectorBase", "TestSupport"]),
-        .testTarget(name: "InjectorOutputsTests", dependencies: ["InjectorOutputs", "InjectorBase", "TestSupport"]),
+        .testTarget(name: "InjectorBaseTests", dependencies: ["InjectorBase", "TestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "InjectorOutputsTests", dependencies: ["InjectorOutputs", "InjectorBase", "TestSupport"],
+            swiftSettings: strict),
         .testTarget(
             name: "InjectorSourcesTests",
-            dependencies: ["InjectorSources", "InjectorBase", "SecretsManager", "AWSCredentials", "TestSupport"]),
-        .testTarget(name: "InjectorRefreshTests", dependencies: ["InjectorRefresh", "InjectorBase"]),
+            dependencies: ["InjectorSources", "InjectorBase", "SecretsManager", "AWSCredentials", "TestSupport"],
+            swiftSettings: strict),
         .testTarget(
-            name: "InjectorAgentTests", dependencies: ["InjectorAgent", "InjectorBase", "SecretsManager", "TestSupport"]),
+            name: "InjectorRefreshTests", dependencies: ["InjectorRefresh", "InjectorBase"], swiftSettings: strict),
+        .testTarget(
+            name: "InjectorAgentTests",
+            dependencies: ["InjectorAgent", "InjectorBase", "SecretsManager", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "InjectorTelemetryTests",
-            dependencies: ["InjectorTelemetry", "InjectorRefresh", "InjectorBase", "TestSupport"]),
+            dependencies: ["InjectorTelemetry", "InjectorRefresh", "InjectorBase", "TestSupport"], swiftSettings: strict
+        ),
         .testTarget(
             name: "InjectorConfigTests",
             dependencies: ["InjectorConfig", "InjectorBase", "InjectorOutputs", "InjectorAgent", "TestSupport"],
-            exclude: ["Fixtures"]),
+            exclude: ["Fixtures"], swiftSettings: strict),
         .testTarget(
             name: "InjectorStateTests",
             dependencies: [
                 "InjectorState", "InjectorAgent", "InjectorRefresh", "InjectorBase", "SecretsManager", "TestSupport",
-            ]),
+            ], swiftSettings: strict),
         .testTarget(
             name: "InjectorHTTPTests",
             dependencies: [
@@ -214,27 +227,27 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]),
+            ], swiftSettings: strict),
         .testTarget(
             name: "InjectorInitTests",
             dependencies: [
                 "InjectorInit", "InjectorConfig", "InjectorSources", "InjectorOutputs", "InjectorTelemetry",
                 "InjectorBase", "SecretsManager", "AWSCredentials", "TestSupport",
-            ]),
+            ], swiftSettings: strict),
         .testTarget(
             name: "InjectorSidecarTests",
             dependencies: [
                 "InjectorSidecar", "InjectorInit", "InjectorState", "InjectorRefresh", "InjectorAgent",
                 "InjectorSources", "InjectorConfig", "InjectorTelemetry", "InjectorBase", "SecretsManager",
                 "AWSCredentials", "TestSupport",
-            ]),
+            ], swiftSettings: strict),
         // The import rules between the rooms, read from the sources (no module of ours is linked).
-        .testTarget(name: "LayeringTests", dependencies: ["TestSupport"]),
+        .testTarget(name: "LayeringTests", dependencies: ["TestSupport"], swiftSettings: strict),
         // Runs the built binary against moto_server and a fake ECS credential endpoint.
-        .testTarget(name: "BlackBoxTests", dependencies: ["TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "BlackBoxTests", dependencies: ["TestSupport"], exclude: ["Fixtures"], swiftSettings: strict),
     ]
 )
 
-/// Every target of ours: a member used from a module this file does not import is an error
+/// Every target of ours, tests included: a member used from a module this file does not import is an error
 /// (SE-0444), so no file compiles by another file's import.
 var strict: [SwiftSetting] { [.enableUpcomingFeature("MemberImportVisibility")] }

@@ -43,7 +43,10 @@ public struct SharedCredentialsFileProvider: CredentialProvider {
 
     /// nil when the file or the default profile is absent; an error when an explicitly named
     /// profile is missing or incomplete.
-    public init?(environment: [String: String], readFile: (String) -> String? = { (try? readWholeFile($0)).map { String(decoding: $0, as: UTF8.self) } }) throws(CredentialError) {
+    public init?(
+        environment: [String: String],
+        readFile: (String) -> String? = { (try? readWholeFile($0)).map { String(decoding: $0, as: UTF8.self) } }
+    ) throws(CredentialError) {
         let home = environment["HOME"] ?? "/root"
         let path = environment["AWS_SHARED_CREDENTIALS_FILE"] ?? "\(home)/.aws/credentials"
         let explicitProfile = environment["AWS_PROFILE"].flatMap { $0.isEmpty ? nil : $0 }

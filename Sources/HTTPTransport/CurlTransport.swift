@@ -1,6 +1,6 @@
 internal import CCurl
-import Synchronization
 import InjectorBase
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc

@@ -1,8 +1,8 @@
+import InjectorAgent
 import InjectorBase
 import InjectorOutputs
-import SecretsManager
-import InjectorAgent
 import InjectorSources
+import SecretsManager
 
 extension Config {
     static let topLevelKeys = [
@@ -120,7 +120,8 @@ private struct Validation {
 
         let defaults = reader.object(root["defaults"], at: "defaults", allowed: ["mode", "uid", "gid"]) ?? [:]
         defaultMode = mode(defaults["mode"], at: "defaults.mode") ?? Config.defaultMode
-        defaultOwner = Ownership(uid: id(defaults["uid"], at: "defaults.uid"), gid: id(defaults["gid"], at: "defaults.gid"))
+        defaultOwner = Ownership(
+            uid: id(defaults["uid"], at: "defaults.uid"), gid: id(defaults["gid"], at: "defaults.gid"))
 
         var config = Config(
             region: region, endpoint: endpoint, outputDir: outputDir, secrets: secrets(root["secrets"]),

@@ -1,7 +1,7 @@
-import InjectorBase
-import InjectorSources
-import InjectorOutputs
 import InjectorAgent
+import InjectorBase
+import InjectorOutputs
+import InjectorSources
 
 extension Config {
     /// What `secrets-injector check` prints: which secrets, which files, modes, owners and

@@ -8,19 +8,12 @@ import NIOHTTP1
     import Glibc
 #endif
 
-/// Sees a request's first bytes before the HTTP decoder does, so that a request head that never
-/// completes is timed as a partial request, not as an idle connection.
-final class RequestActivityHandler: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = ByteBuffer
-    typealias InboundOut = ByteBuffer
-    let connections: ConnectionTable
-
-    init(connections: ConnectionTable) { self.connections = connections }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if connections.phase(of: context.channel) == .idle { connections.set(context.channel, .receiving) }
-        context.fireChannelRead(data)
-    }
+/// `struct ucred` of <sys/socket.h> (`pid_t pid; uid_t uid; gid_t gid`), which Glibc's module
+/// does not export.
+struct PeerCredentials: Sendable {
+    var pid: Int32 = 0
+    var uid: UInt32 = 0
+    var gid: UInt32 = 0
 }
 
 /// One connection: reads HTTP/1.1 requests with NIO's decoder and answers each in order — at once

@@ -5,14 +5,6 @@ import Synchronization
     import Glibc
 #endif
 
-/// `struct ucred` of <sys/socket.h> (`pid_t pid; uid_t uid; gid_t gid`), which Glibc's module
-/// does not export.
-struct PeerCredentials: Sendable {
-    var pid: Int32 = 0
-    var uid: UInt32 = 0
-    var gid: UInt32 = 0
-}
-
 /// One listener's connections and what each is doing, against `maxConnections`: the table the
 /// connection rules work on. Touched from the event loop and, at shutdown, the service's task.
 final class ConnectionTable: Sendable {

@@ -384,6 +384,7 @@ extension EMFWriter {
     public static func serviceName(
         configured: String?, environment: [String: String], transport: any HTTPTransport
     ) async -> String {
-        await serviceName(configured: configured, metadata: TaskMetadata(environment: environment, transport: transport))
+        await serviceName(
+            configured: configured, metadata: TaskMetadata(environment: environment, transport: transport))
     }
 }

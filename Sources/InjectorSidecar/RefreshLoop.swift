@@ -1,13 +1,13 @@
 public import AWSCredentials
 import FoundationEssentials
 public import InjectorConfig
+import InjectorInit
 public import InjectorRefresh
 import InjectorSources
 public import InjectorState
 public import Logging
 import ServiceLifecycle
 import UnixSignals
-import InjectorInit
 
 /// Drives the ``RefreshStateMachine`` with the real clock: sleeps until the next refresh (woken
 /// early by SIGHUP), and runs rounds through the ``Refresher``.

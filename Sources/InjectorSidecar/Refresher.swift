@@ -2,6 +2,7 @@ public import AWSCredentials
 import FoundationEssentials
 public import InjectorAgent
 import InjectorBase
+import InjectorConfig
 public import InjectorInit
 import InjectorOutputs
 public import InjectorRefresh
@@ -10,7 +11,6 @@ public import InjectorState
 public import InjectorTelemetry
 public import Logging
 import SecretsManager
-import InjectorConfig
 
 /// Keeps the outputs in step with Secrets Manager while the sidecar runs: the first generation
 /// (exactly what `init` does), then refresh rounds. A round asks whether versions changed (by the
@@ -197,7 +197,9 @@ public actor Refresher {
         let now = clock.now()
         if let last = refreshedNow[request], now.timeIntervalSince(last) < Self.refreshNowSpacing { return nil }
         refreshedNow[request] = now
-        let exact = query.versionID.map { SecretRequest(id: request.id, versionStage: query.versionStage, versionID: $0) }
+        let exact = query.versionID.map {
+            SecretRequest(id: request.id, versionStage: query.versionStage, versionID: $0)
+        }
         let asked = [request] + (exact.map { $0 == request ? [] : [$0] } ?? [])
         var outcomes: [SecretRequest: Result<SecretValue, SecretsManagerError>]
         do {

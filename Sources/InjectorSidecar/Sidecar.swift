@@ -1,5 +1,6 @@
 public import HTTPTransport
 import InjectorAgent
+import InjectorBase
 public import InjectorConfig
 import InjectorHTTP
 import InjectorInit
@@ -7,10 +8,9 @@ import InjectorSources
 import InjectorState
 import InjectorTelemetry
 public import Logging
+import SecretsManager
 import ServiceLifecycle
 import UnixSignals
-import InjectorBase
-import SecretsManager
 
 #if canImport(Glibc)
     import Glibc

@@ -31,7 +31,8 @@ public actor SecretStore {
     }
 
     /// The cache with `outcomes`' new values laid over it (failures keep the cached value).
-    package func results(overlaying outcomes: [SecretRequest: Result<SecretValue, SecretsManagerError>]) -> [SecretRequest:
+    package func results(overlaying outcomes: [SecretRequest: Result<SecretValue, SecretsManagerError>])
+        -> [SecretRequest:
         Result<SecretValue, SecretsManagerError>]
     {
         var merged = results

@@ -73,7 +73,8 @@ public enum RegionResolver {
         let metadata = metadata ?? TaskMetadata(environment: environment, transport: transport)
         switch await metadata.document() {
         case .failure(.notSet):
-            throw SecretsManagerError.configuration("no AWS region: set AWS_REGION (or \"region\" in the configuration)")
+            throw SecretsManagerError.configuration(
+                "no AWS region: set AWS_REGION (or \"region\" in the configuration)")
         case .failure(.refused(let problem)):
             throw SecretsManagerError.configuration(
                 "no AWS region: set AWS_REGION; ECS_CONTAINER_METADATA_URI_V4 \(problem)")

@@ -2,9 +2,9 @@ public import AWSCredentials
 import AWSSigning
 public import FoundationEssentials
 public import HTTPTransport
+import InjectorBase
 public import Logging
 import Synchronization
-import InjectorBase
 
 /// A Secrets Manager client over the JSON 1.1 protocol, signed with SigV4 (SPEC §3).
 ///

@@ -126,7 +126,7 @@ struct Health: AsyncParsableCommand {
     }
 
     func unhealthy(_ reason: String) -> Never {
-        writeStandardError("secrets-injector: \(oneLine(reason))\n")
+        StandardStream.error.write("secrets-injector: \(oneLine(reason))\n")
         Glibc.exit(1)
     }
 }
@@ -189,13 +189,11 @@ func makeLogger(level name: String, format: LogFormat = .text) -> Logger {
 }
 
 func fail(_ message: String, _ status: ExitStatus) -> Never {
-    writeStandardError("secrets-injector: error: \(oneLine(message))\n")
+    StandardStream.error.write("secrets-injector: error: \(oneLine(message))\n")
     exit(status.rawValue)
 }
 
 func oneLine(_ message: String) -> String { message.split(whereSeparator: \.isNewline).joined(separator: " ") }
-
-func writeStandardError(_ text: String) { StandardStream.error.write(text) }
 
 // SIGHUP (a refresh, once the sidecar serves) and SIGPIPE must not end the process at any moment,
 // start-up included (issue 17); children start with every signal at its default.
@@ -209,7 +207,7 @@ do {
 } catch {
     // --help and --version exit 0 as usual; every usage error exits 2.
     if SecretsInjector.exitCode(for: error) == .success { SecretsInjector.exit(withError: error) }
-    writeStandardError(SecretsInjector.fullMessage(for: error) + "\n")
+    StandardStream.error.write(SecretsInjector.fullMessage(for: error) + "\n")
     exit(ExitStatus.usage.rawValue)
 }
 /// Runs a command's async `run()` (the existential alone would pick the synchronous one).
@@ -230,10 +228,12 @@ do {
 } catch let error as ExitCode {
     exit(error.rawValue)
 } catch let failure as InjectorFailure {
-    for problem in failure.problems { writeStandardError("secrets-injector: error: \(oneLine(problem.message))\n") }
+    for problem in failure.problems {
+        StandardStream.error.write("secrets-injector: error: \(oneLine(problem.message))\n")
+    }
     exit(failure.exitStatus.rawValue)
 } catch let error as ConfigurationError {
-    for issue in error.issues { writeStandardError("secrets-injector: error: \(oneLine(issue.description))\n") }
+    for issue in error.issues { StandardStream.error.write("secrets-injector: error: \(oneLine(issue.description))\n") }
     exit(ExitStatus.usage.rawValue)
 } catch {
     fail("\(error)", ExitStatus.of(error))

@@ -58,7 +58,8 @@ import Testing
         let version = try await run("/usr/bin/env", ["swift", "--version"], environment: Self.environment)
         let compiler = try #require(
             version.stdout.split(separator: " ").drop { $0 != "version" }.dropFirst().first, "\(version.stdout)")
-        #expect(tag == "\(compiler)-bookworm", "the Dockerfile builds with swift:\(tag), the tests with Swift \(compiler)")
+        #expect(
+            tag == "\(compiler)-bookworm", "the Dockerfile builds with swift:\(tag), the tests with Swift \(compiler)")
     }
 
     /// The files the checker reads, copied, for a test to break.

@@ -127,8 +127,23 @@ import Testing
                 .status == 405)
 
         // A rotation by PutSecretValue reaches the file, the template, the socket, and the app, once.
+        let seededVersion =
+            (try JSONSerialization.jsonObject(with: Data(viaTCP.body.utf8)) as? [String: Any])?["VersionId"] as? String
         try await rotate("put", database("rotated-one"))
         #expect(try await Self.waitFor(10) { try await answeredPassword() == "rotated-one" })
+        // The version served before, as the Agent answers it (issue 18): with a stage it no longer
+        // carries, Secrets Manager's 400; refreshed by its id, with the stages it has now. (A
+        // `refreshNow` of the same secret waits 5 s after the last one.)
+        let former = "/secretsmanager/get?secretId=pipeline-pulse/prod/database&versionId=\(seededVersion ?? "?")"
+        let mismatch = try await socket(former + "&versionStage=AWSCURRENT")
+        #expect(mismatch.status == 400, "\(mismatch.body)")
+        #expect(mismatch.body.contains("InvalidRequestException"))
+        try await Task.sleep(for: .seconds(5))
+        let refreshed = try await socket(former + "&refreshNow=true")
+        #expect(refreshed.status == 200, "\(refreshed.body)")
+        let previous = try? JSONSerialization.jsonObject(with: Data(refreshed.body.utf8)) as? [String: Any]
+        #expect(previous?["VersionStages"] as? [String] == ["AWSPREVIOUS"], "\(previous ?? [:])")
+        #expect(previous?["SecretString"] as? String == seeded)
         #expect(try String(contentsOfFile: "\(output)/database.json", encoding: .utf8) == database("rotated-one"))
         #expect(
             try String(contentsOfFile: "\(output)/app.env", encoding: .utf8).hasPrefix(

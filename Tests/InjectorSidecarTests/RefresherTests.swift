@@ -337,7 +337,8 @@ final class VersionedSource: SecretSource, @unchecked Sendable {
                         arn: "arn:aws:secretsmanager:us-west-2:123456789012:secret:app/db-AbCdEf", name: name,
                         versionID: version.id, secretString: version.value, versionStages: version.stages))
             } else {
-                var error = SecretsManagerError(category: .notFound, code: "ResourceNotFoundException", secretID: request.id)
+                var error = SecretsManagerError(
+                    category: .notFound, code: "ResourceNotFoundException", secretID: request.id)
                 error.httpStatus = 400
                 results[request] = .failure(error)
             }
@@ -355,6 +356,16 @@ final class VersionedSource: SecretSource, @unchecked Sendable {
 /// `refreshNow` with a `versionId`, as the Agent answers it: from what Secrets Manager says of that
 /// version now (issue 18).
 @Suite struct RefreshNowVersionTests {
+    /// A sidecar started on version `v1` ("one"), after which Secrets Manager rotated to `v2` ("two").
+    func rotatedAfterStart() async throws -> (Refresher, String) {
+        let source = VersionedSource()
+        source.rotate(to: "v1", "one")
+        let (refresher, directory) = try refresher(source)
+        try await refresher.start()
+        source.rotate(to: "v2", "two")
+        return (refresher, directory)
+    }
+
     func refresher(_ source: VersionedSource) throws -> (Refresher, String) {
         let directory = temporaryDirectory()
         let config = try makeConfig(#"{"outputDir": "\#(directory)", "secrets": [{"id": "app/db", "file": "db"}]}"#)
@@ -372,12 +383,8 @@ final class VersionedSource: SecretSource, @unchecked Sendable {
     }
 
     @Test func theFormerCurrentVersionIsAnsweredWithTheStagesItHasNow() async throws {
-        let source = VersionedSource()
-        source.rotate(to: "v1", "one")
-        let (refresher, directory) = try refresher(source)
+        let (refresher, directory) = try await rotatedAfterStart()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        try await refresher.start()
-        source.rotate(to: "v2", "two")
         let answer = await refresher.refreshNow(SecretQuery(secretID: "app/db", versionID: "v1", refreshNow: true))
         #expect(answer?.status == 200)
         #expect(stages(answer) == ["AWSPREVIOUS"], "\(String(decoding: answer?.body ?? [], as: UTF8.self))")
@@ -388,12 +395,8 @@ final class VersionedSource: SecretSource, @unchecked Sendable {
     }
 
     @Test func aStageTheVersionDoesNotCarryIsSecretsManagersRefusal() async throws {
-        let source = VersionedSource()
-        source.rotate(to: "v1", "one")
-        let (refresher, directory) = try refresher(source)
+        let (refresher, directory) = try await rotatedAfterStart()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        try await refresher.start()
-        source.rotate(to: "v2", "two")
         let answer = await refresher.refreshNow(
             SecretQuery(secretID: "app/db", versionID: "v1", versionStage: "AWSCURRENT", refreshNow: true))
         #expect(answer?.status == 400)

@@ -36,7 +36,8 @@ import Testing
 
     /// The Agent's `validate_response_extra`.
     static func expectAnswer(
-        _ response: AgentResponse, name: String, version: String = AgentFixtures.version, stages: [String] = ["AWSCURRENT"],
+        _ response: AgentResponse, name: String, version: String = AgentFixtures.version,
+        stages: [String] = ["AWSCURRENT"],
         sourceLocation: SourceLocation = #_sourceLocation
     ) {
         #expect(response.status == 200, "\(text(response))", sourceLocation: sourceLocation)
@@ -235,7 +236,10 @@ import Testing
     @Test func refresh_now_test() async {
         let router = await AgentFixtures.router { store in
             await store.record(
-                [SecretRequest(id: "MyTest"): .success(AgentFixtures.value("MyTest", version: "v2", secret: "rotated"))],
+                [
+                    SecretRequest(id: "MyTest"): .success(
+                        AgentFixtures.value("MyTest", version: "v2", secret: "rotated"))
+                ],
                 at: Date())
         }
         let before = Self.json(await Self.request("/secretsmanager/get?secretId=MyTest", router: router))
@@ -347,11 +351,14 @@ import Testing
     /// (issue 18). A version never served stays 404: the sidecar cannot know it exists.
     @Test func aFormerVersionWithAStageItNoLongerCarriesIsSecretsManagersRefusal() async {
         let store = SecretStore()
-        await store.record([SecretRequest(id: "MyTest"): .success(AgentFixtures.value("MyTest", version: "v1"))], at: Date())
-        await store.record([SecretRequest(id: "MyTest"): .success(AgentFixtures.value("MyTest", version: "v2"))], at: Date())
+        await store.record(
+            [SecretRequest(id: "MyTest"): .success(AgentFixtures.value("MyTest", version: "v1"))], at: Date())
+        await store.record(
+            [SecretRequest(id: "MyTest"): .success(AgentFixtures.value("MyTest", version: "v2"))], at: Date())
         let router = await AgentFixtures.router(store: store)
         Self.expectServiceError(
-            await Self.request("/secretsmanager/get?secretId=MyTest&versionId=v1&versionStage=AWSCURRENT", router: router),
+            await Self.request(
+                "/secretsmanager/get?secretId=MyTest&versionId=v1&versionStage=AWSCURRENT", router: router),
             status: 400, type: "InvalidRequestException",
             message: "You provided a VersionStage that is not associated to the provided VersionId.")
         for uri in [
@@ -363,7 +370,8 @@ import Testing
                 message: "Secrets Manager can't find the specified secret.")
         }
         Self.expectAnswer(
-            await Self.request("/secretsmanager/get?secretId=MyTest&versionId=v2&versionStage=AWSCURRENT", router: router),
+            await Self.request(
+                "/secretsmanager/get?secretId=MyTest&versionId=v2&versionStage=AWSCURRENT", router: router),
             name: "MyTest", version: "v2")
     }
 
@@ -381,7 +389,8 @@ import Testing
 
     /// A full ARN names one secret in one account and region.
     @Test func anARNMatchesOnlyThatSecret() async {
-        Self.expectAnswer(await Self.request("/secretsmanager/get?secretId=\(AgentFixtures.arn("MyTest"))"), name: "MyTest")
+        Self.expectAnswer(
+            await Self.request("/secretsmanager/get?secretId=\(AgentFixtures.arn("MyTest"))"), name: "MyTest")
         Self.expectAnswer(
             await Self.request(
                 "/secretsmanager/get?secretId=arn:aws:secretsmanager:us-west-2:123456789012:secret:MyTest"),

@@ -35,7 +35,9 @@ import Testing
         source.split(separator: "\n").compactMap { line in
             let words = line.trimmingCharacters(in: .whitespaces).split(separator: " ")
             guard let index = words.firstIndex(of: "import"), index + 1 < words.count,
-                words[..<index].allSatisfy({ ["public", "internal", "package", "@testable", "@_implementationOnly"].contains($0) })
+                words[..<index].allSatisfy({
+                    ["public", "internal", "package", "@testable", "@_implementationOnly"].contains($0)
+                })
             else { return nil }
             return String(words[index + 1].split(separator: ".")[0])
         }
@@ -95,7 +97,9 @@ import Testing
         let rows = Self.table(try String(contentsOf: Self.architecture, encoding: .utf8))
         for (target, allowed) in rows {
             if allowed.contains(where: { $0.hasPrefix("NIO") }) { #expect(target == "InjectorHTTP", "\(target)") }
-            if allowed.contains("CProcess") { #expect(["InjectorBase", "InjectorOutputs"].contains(target), "\(target)") }
+            if allowed.contains("CProcess") {
+                #expect(["InjectorBase", "InjectorOutputs"].contains(target), "\(target)")
+            }
             #expect(!allowed.contains("Foundation"), "\(target)")
         }
         let fleet = rows["FleetSimulation"] ?? []

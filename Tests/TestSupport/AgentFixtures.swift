@@ -12,7 +12,9 @@ import Synchronization
 public enum AgentFixtures {
     public static let version = "5767290c-d089-49ed-b97c-17086f8c9d79"
     public static let created = Date(timeIntervalSince1970: 1_569_534_789.046)
-    public static func arn(_ name: String) -> String { "arn:aws:secretsmanager:us-west-2:123456789012:secret:\(name)-NhBWsc" }
+    public static func arn(_ name: String) -> String {
+        "arn:aws:secretsmanager:us-west-2:123456789012:secret:\(name)-NhBWsc"
+    }
     public static func value(
         _ name: String, version: String = version, stages: [String] = ["AWSCURRENT"], secret: String = "hunter2"
     ) -> SecretValue {

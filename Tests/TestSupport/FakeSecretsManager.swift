@@ -25,7 +25,8 @@ public final class FakeSecrets: @unchecked Sendable {
 
 /// A fake Secrets Manager keyed on `X-Amz-Target`, holding `secrets` (name → value); version ids
 /// follow the content.
-public func fakeSecretsManager(_ secrets: [String: String], binary: [String: [UInt8]] = [:], listPageSize: Int? = 2) throws
+public func fakeSecretsManager(_ secrets: [String: String], binary: [String: [UInt8]] = [:], listPageSize: Int? = 2)
+    throws
     -> (SecretsManagerClient, FakeTransport)
 {
     try fakeSecretsManager(from: FakeSecrets(secrets, binary: binary), listPageSize: listPageSize)

@@ -78,4 +78,3 @@ public struct SecretName: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { id }
 }
-

@@ -1,4 +1,4 @@
-import HTTPTransport
+import InjectorBase
 import Testing
 
 @Suite struct TextTests {
