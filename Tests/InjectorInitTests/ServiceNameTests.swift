@@ -1,10 +1,13 @@
 import Foundation
 import HTTPTransport
+import InjectorSources
 import InjectorTelemetry
+import Logging
 import TestSupport
 import Testing
 
 @testable import InjectorInit
+import SecretsManager
 
 /// CloudWatch's `ServiceName`, as `init` and `run` choose it (``TaskMetadata``).
 @Suite struct ServiceNameTests {
@@ -29,5 +32,30 @@ import Testing
             await EMFWriter.serviceName(configured: nil, environment: elsewhere, transport: transport)
                 == "secrets-injector", "only the ECS agent's own addresses are asked")
         #expect(transport.requests.count == 1, "asked once: when nothing is configured and the endpoint is the agent's")
+    }
+
+    /// The region and the ServiceName both come from the task document: one request gives both
+    /// (issue 18: it was fetched twice).
+    @Test func oneTaskMetadataRequestGivesTheRegionAndTheServiceName() async throws {
+        let transport = FakeTransport { request, _ in
+            #expect(request.url == "http://169.254.170.2/v4/abc/task")
+            return .json(
+                200,
+                #"{"Cluster":"prod","TaskARN":"arn:aws:ecs:ap-southeast-1:1:task/prod/x","Family":"pipeline-pulse-api"}"#
+            )
+        }
+        let config = try makeConfig(
+            #"{"outputDir": "/out", "secrets": [{"id": "a"}], "metrics": {"cloudwatch": {"namespace": "PipelinePulse"}}}"#
+        )
+        let injector = try await Injector.build(
+            config: config,
+            environment: [
+                "ECS_CONTAINER_METADATA_URI_V4": "http://169.254.170.2/v4/abc", "AWS_ACCESS_KEY_ID": "AKIA",
+                "AWS_SECRET_ACCESS_KEY": "s",
+            ], transport: transport, logger: Logger(label: "test"))
+        #expect(injector.emf?.serviceName == "pipeline-pulse-api")
+        let source = try #require(injector.source as? SecretsManagerSource)
+        #expect(source.client.configuration.region == "ap-southeast-1")
+        #expect(transport.requests.count == 1)
     }
 }
