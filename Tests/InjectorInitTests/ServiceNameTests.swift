@@ -3,11 +3,11 @@ import HTTPTransport
 import InjectorSources
 import InjectorTelemetry
 import Logging
+import SecretsManager
 import TestSupport
 import Testing
 
 @testable import InjectorInit
-import SecretsManager
 
 /// CloudWatch's `ServiceName`, as `init` and `run` choose it (``TaskMetadata``).
 @Suite struct ServiceNameTests {
