@@ -1,7 +1,8 @@
 public import HTTPTransport
 
 /// Chooses the credential provider of SPEC §3: the first one that is configured wins
-/// (environment keys, ECS container endpoint, shared credentials file, then EC2 IMDSv2).
+/// (environment keys, ECS container endpoint, a profile of the shared files — keys, or a
+/// `credential_process` in the config file — then EC2 IMDSv2).
 public enum CredentialChain {
     /// The provider to use. Throws configuration errors (a disallowed FULL_URI, a token with a line
     /// break, half-set keys) before any request is made.
@@ -21,7 +22,7 @@ public enum CredentialChain {
 
     static let noCredentials = CredentialError(
         .configuration,
-        "no AWS credentials: run with an ECS task role (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI or _FULL_URI), or set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or a profile in ~/.aws/credentials"
+        "no AWS credentials: run with an ECS task role (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI or _FULL_URI), or set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or a profile in ~/.aws/credentials or ~/.aws/config (keys or credential_process)"
     )
 }
 

@@ -336,3 +336,117 @@ let credentialJSON =
         }
     }
 }
+
+/// Profiles in the config file (`~/.aws/config`), as botocore reads them: a `credential_process`
+/// (how SSO users export their credentials) or static keys, after the credentials file.
+@Suite struct ConfigFileProfileTests {
+    /// A folder with a config file and the process's script; `script` is the script's body.
+    func folder(config: (String) -> String, script: String) throws -> String {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("profile-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try script.write(toFile: "\(folder)/creds.sh", atomically: true, encoding: .utf8)
+        try config(folder).write(toFile: "\(folder)/config", atomically: true, encoding: .utf8)
+        return folder
+    }
+
+    @Test func aCredentialProcessGivesItsCredentialsAndGetsNoneOfOurs() async throws {
+        let folder = try folder(
+            config: { #"[profile ops]\#ncredential_process = /bin/sh "\#($0)/creds.sh" --flag 'with space'\#n"# },
+            script: """
+                printf '%s\\n' "$@" > "$(dirname "$0")/arguments"
+                env | cut -d= -f1 | sort > "$(dirname "$0")/names"
+                echo "a line on standard error" >&2
+                printf '{"Version": 1, "AccessKeyId": "AKIAPROCESS", "SecretAccessKey": "process-secret", "SessionToken": "process-token", "Expiration": "2026-12-02T20:00:00Z"}'
+                """)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let provider = try #require(
+            try SharedCredentialsFileProvider(environment: [
+                "HOME": "/nowhere", "AWS_CONFIG_FILE": "\(folder)/config", "AWS_PROFILE": "ops", "AWS_TOKEN": "ssrf",
+                "PATH": "/usr/bin:/bin",
+            ]))
+        #expect(provider.name == "credential_process of profile [ops] in \(folder)/config")
+        let credentials = try await provider.fetch()
+        #expect(credentials.accessKeyID == "AKIAPROCESS")
+        #expect(credentials.secretAccessKey == "process-secret")
+        #expect(credentials.sessionToken == "process-token")
+        #expect(credentials.expiration == parseISO8601("2026-12-02T20:00:00Z"))
+        #expect(try String(contentsOfFile: "\(folder)/arguments", encoding: .utf8) == "--flag\nwith space\n")
+        let names = try String(contentsOfFile: "\(folder)/names", encoding: .utf8).split(separator: "\n")
+        #expect(names.contains("AWS_PROFILE") && names.contains("HOME") && !names.contains("AWS_TOKEN"), "\(names)")
+    }
+
+    @Test func aProcessThatFailsOrPrintsNoCredentialsIsAnErrorThatRepeatsNothing() async throws {
+        for (script, expected) in [
+            (
+                "echo '{\"AccessKeyId\": \"AKIA\", \"SecretAccessKey\": \"leaked-secret\"}'; exit 3",
+                "exited with status 3"
+            ),
+            ("echo '{\"Version\": 2, \"AccessKeyId\": \"AKIA\", \"SecretAccessKey\": \"leaked-secret\"}'", "Version"),
+            ("echo 'leaked-secret is not JSON'", "did not print a JSON object"),
+            ("echo '{\"Version\": 1, \"SecretAccessKey\": \"leaked-secret\"}'", "no AccessKeyId"),
+        ] {
+            let folder = try folder(
+                config: { "[default]\ncredential_process = /bin/sh \($0)/creds.sh\n" }, script: script)
+            defer { try? FileManager.default.removeItem(atPath: folder) }
+            let provider = try #require(
+                try SharedCredentialsFileProvider(environment: ["HOME": folder, "AWS_CONFIG_FILE": "\(folder)/config"]))
+            let error = await #expect(throws: CredentialError.self) { try await provider.fetch() }
+            #expect(error?.message.contains(expected) == true, "\(error?.message ?? "")")
+            #expect(error?.message.contains("leaked-secret") == false)
+        }
+    }
+
+    @Test func staticKeysInTheConfigFileAndWhereTheProfileIsLookedFor() throws {
+        let config = """
+            [default]
+            aws_access_key_id = AKIACONFIGDEFAULT
+            aws_secret_access_key = config-default
+            [profile dev]
+            aws_access_key_id = AKIACONFIGDEV
+            aws_secret_access_key = config-dev
+            [sso-only]
+            aws_access_key_id = AKIANOTAPROFILE
+            aws_secret_access_key = not-a-profile
+            """
+        let files = ["/home/me/.aws/config": config]
+        let dev = try #require(
+            try SharedCredentialsFileProvider(
+                environment: ["HOME": "/home/me", "AWS_PROFILE": "dev"], readFile: { files[$0] }))
+        #expect(dev.name == "config file /home/me/.aws/config [profile dev]")
+        let fallback = try #require(
+            try SharedCredentialsFileProvider(environment: ["HOME": "/home/me"], readFile: { files[$0] }))
+        #expect(fallback.name == "config file /home/me/.aws/config [profile default]")
+        // In the config file a profile is `[profile NAME]`: a bare `[NAME]` section is not one.
+        let error = #expect(throws: CredentialError.self) {
+            try SharedCredentialsFileProvider(
+                environment: ["HOME": "/home/me", "AWS_PROFILE": "sso-only"], readFile: { files[$0] })
+        }
+        #expect(
+            error?.message
+                == "profile [sso-only] (AWS_PROFILE) is not in /home/me/.aws/credentials or /home/me/.aws/config")
+        // The credentials file comes first.
+        let both = [
+            "/home/me/.aws/config": config,
+            "/home/me/.aws/credentials": "[dev]\naws_access_key_id = AKIAFILE\naws_secret_access_key = s\n",
+        ]
+        let first = try #require(
+            try SharedCredentialsFileProvider(
+                environment: ["HOME": "/home/me", "AWS_PROFILE": "dev"], readFile: { both[$0] }))
+        #expect(first.name == "shared credentials file /home/me/.aws/credentials [dev]")
+    }
+
+    /// Python's `shlex.split`, which botocore uses for `credential_process`.
+    @Test func commandLinesSplitAsAShellWould() {
+        #expect(
+            shellWords(#"aws configure export-credentials --profile ops --format process"#) == [
+                "aws", "configure", "export-credentials", "--profile", "ops", "--format", "process",
+            ])
+        #expect(
+            shellWords(#"/bin/sh -c 'echo "$HOME"' "a b" c\ d "e\"f" "g\h""#) == [
+                "/bin/sh", "-c", #"echo "$HOME""#, "a b", "c d", #"e"f"#, #"g\h"#,
+            ])
+        #expect(shellWords("''") == [""])
+        #expect(shellWords("unclosed 'quote") == nil)
+        #expect(shellWords("   ") == [])
+    }
+}

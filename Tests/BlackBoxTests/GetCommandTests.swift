@@ -48,6 +48,31 @@ import Testing
         }
     }
 
+    /// An operator's profile with a `credential_process` (how SSO users export credentials), as
+    /// botocore runs it: no ECS endpoint, no keys in the environment.
+    @Test(.enabled(if: hasPeers, "moto[server] and boto3 are not installed"))
+    func aProfilesCredentialProcessSignsTheCalls() async throws {
+        let home = try BlackBox.temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: home) }
+        try FileManager.default.createDirectory(atPath: "\(home)/.aws", withIntermediateDirectories: true)
+        let keys =
+            #"{"Version": 1, "AccessKeyId": "\#(peers.string("adminAccessKeyId"))", "SecretAccessKey": "\#(peers.string("adminSecretAccessKey"))"}"#
+        try "printf '%s' '\(keys)'\n".write(toFile: "\(home)/creds.sh", atomically: true, encoding: .utf8)
+        try "[profile ops]\ncredential_process = /bin/sh \"\(home)/creds.sh\"\n".write(
+            toFile: "\(home)/.aws/config", atomically: true, encoding: .utf8)
+        let result = try await get(
+            ["pipeline-pulse/prod/database"],
+            [
+                "HOME": home, "AWS_PROFILE": "ops", "AWS_REGION": peers.string("region"),
+                "AWS_ENDPOINT_URL_SECRETS_MANAGER": peers.string("endpoint"), "AWS_EC2_METADATA_DISABLED": "true",
+                "SECRETS_INJECTOR_LOG_LEVEL": "trace",
+            ])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout == secrets["pipeline-pulse/prod/database"])
+        try expectNoSecretIn(result.stderr)
+        #expect(!result.stderr.contains(peers.string("adminSecretAccessKey")))
+    }
+
     @Test(.enabled(if: hasPeers, "moto[server] and boto3 are not installed"))
     func jsonKeyPrintsOneField() async throws {
         let password = try await get(["pipeline-pulse/prod/database", "--json-key", "password"], taskEnvironment())

@@ -23,11 +23,20 @@ public enum ChildProcess {
         public var output: String
     }
 
+    /// Where the command's standard error goes.
+    public enum ErrorOutput: Sendable {
+        /// Into `output`, with standard output (a log of what it said).
+        case captured
+        /// To `/dev/null`: `output` is standard output alone (a document the caller parses).
+        case discarded
+    }
+
     /// Blocks until the command exits or its deadline passes (call from a thread of its own). The
     /// deadline holds whatever the command does with its output: its exit is polled, not waited
     /// for, and at the deadline its whole process group is killed. `started` gets the group's id.
     public static func run(
-        _ argv: [String], environment: [String: String], timeoutSeconds: Int, started: (Int32) -> Void = { _ in }
+        _ argv: [String], environment: [String: String], timeoutSeconds: Int, errorOutput: ErrorOutput = .captured,
+        started: (Int32) -> Void = { _ in }
     ) -> Result {
         // Close-on-exec, so no other process started meanwhile holds the pipe open.
         var pipeEnds: [Int32] = [0, 0]
@@ -37,7 +46,11 @@ public enum ChildProcess {
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, pipeEnds[1], 1)
-        posix_spawn_file_actions_adddup2(&actions, pipeEnds[1], 2)
+        if errorOutput == .captured {
+            posix_spawn_file_actions_adddup2(&actions, pipeEnds[1], 2)
+        } else {
+            posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        }
         // Nothing else of ours (sockets, files) reaches the command.
         cprocess_spawn_close_from(&actions, 3)
         var attributes = posix_spawnattr_t()
