@@ -60,7 +60,7 @@ public struct SharedCredentialsFileProvider: CredentialProvider {
     /// profile is missing or unusable.
     public init?(
         environment: [String: String],
-        readFile: (String) -> String? = { (try? readWholeFile($0)).map { String(decoding: $0, as: UTF8.self) } }
+        readFile: (String) -> String? = SharedCredentialsFileProvider.readProfileFile
     ) throws(CredentialError) {
         let home = environment["HOME"] ?? "/root"
         let path = environment["AWS_SHARED_CREDENTIALS_FILE"] ?? "\(home)/.aws/credentials"
@@ -118,6 +118,14 @@ public struct SharedCredentialsFileProvider: CredentialProvider {
                 .configuration,
                 "profile [\(profile)] in \(configPath) has neither credential_process nor static keys (an SSO profile: add credential_process = aws configure export-credentials --profile \(profile) --format process)"
             )
+        }
+    }
+
+    /// A shared file as ``SmallFile`` reads it: a regular file (through links, as botocore follows
+    /// them) of at most 1 MiB, never waited on; nil otherwise, as for a file that is absent.
+    public static func readProfileFile(_ path: String) -> String? {
+        (try? SmallFile.read(path, limit: 1 << 20, followingLinks: true)).map {
+            String(decoding: $0.bytes, as: UTF8.self)
         }
     }
 

@@ -435,6 +435,27 @@ let credentialJSON =
         #expect(first.name == "shared credentials file /home/me/.aws/credentials [dev]")
     }
 
+    /// A FIFO, a folder or an oversized file where a shared file should be is read as absent, at
+    /// once: `get` never hangs on one.
+    @Test func aFIFOOrAHugeFileIsNotWaitedOnOrReadWhole() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("profile-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        #expect(mkfifo("\(folder)/fifo", 0o600) == 0)
+        try String(repeating: "# padding\n", count: 120_000).write(
+            toFile: "\(folder)/huge", atomically: true, encoding: .utf8)
+        for path in ["\(folder)/fifo", folder, "\(folder)/huge"] {
+            #expect(SharedCredentialsFileProvider.readProfileFile(path) == nil, "\(path)")
+            #expect(
+                try SharedCredentialsFileProvider(environment: [
+                    "HOME": "/nowhere", "AWS_CONFIG_FILE": path, "AWS_SHARED_CREDENTIALS_FILE": path,
+                ]) == nil)
+        }
+        try "[default]\naws_access_key_id = AKIA\naws_secret_access_key = s\n".write(
+            toFile: "\(folder)/config", atomically: true, encoding: .utf8)
+        #expect(SharedCredentialsFileProvider.readProfileFile("\(folder)/config")?.hasPrefix("[default]") == true)
+    }
+
     /// Python's `shlex.split`, which botocore uses for `credential_process`.
     @Test func commandLinesSplitAsAShellWould() {
         #expect(
