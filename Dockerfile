@@ -13,7 +13,14 @@ COPY . .
 RUN install -D -m 0755 "$(scripts/build-release secrets-injector)" /out/secrets-injector \
     && strip /out/secrets-injector
 
-FROM debian:bookworm-slim
+# The operator's tools (`secrets-injector scan` and `migrate`, README "Migrating from environment
+# variables"): their YAML reader, Yams, brings full Foundation and ICU (62 MB stripped), which the
+# daemon's image never carries. `docker build --target tools .` adds them to the runtime image.
+FROM build AS tools-build
+RUN install -D -m 0755 "$(scripts/build-release secrets-injector-tools)" /out/secrets-injector-tools \
+    && strip /out/secrets-injector-tools
+
+FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
     && apt-get install -y --no-install-recommends libssl3 ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
@@ -28,3 +35,9 @@ VOLUME ["/run/secrets"]
 USER 10001:10001
 ENTRYPOINT ["/usr/local/bin/secrets-injector"]
 CMD ["run"]
+
+FROM runtime AS tools
+COPY --from=tools-build /out/secrets-injector-tools /usr/local/bin/secrets-injector-tools
+
+# The default target: the daemon alone.
+FROM runtime

@@ -12,6 +12,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // C libraries, wrapped only where Swift cannot call them directly (variadic setopt, macros).
@@ -108,6 +109,29 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // `scan` and `migrate` (SPEC §10): operator tools, not the daemon. Yams imports full Foundation,
+        // so they live in their own executable, which `secrets-injector scan|migrate` runs; the
+        // shipped daemon stays FoundationEssentials only (SPEC §2).
+        .target(
+            name: "InjectorMigration",
+            dependencies: [
+                "InjectorBase", "InjectorOutputs", "InjectorSources", "InjectorConfig", "InjectorInit",
+                "SecretsManager", "AWSSigning", "HTTPTransport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "secrets-injector-tools",
+            dependencies: [
+                "InjectorMigration", "InjectorBase", "InjectorConfig", "InjectorInit", "InjectorSources",
+                "InjectorTelemetry", "SecretsManager",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "secrets-injector",
             dependencies: [
@@ -140,7 +164,7 @@ let package = Package(
             name: "secrets-injector-fuzz",
             dependencies: [
                 "InjectorBase", "InjectorOutputs", "InjectorAgent", "InjectorConfig", "InjectorHTTP", "InjectorSidecar",
-                "AWSCredentials", "HTTPTransport", "SecretsManager",
+                "InjectorMigration", "AWSCredentials", "HTTPTransport", "SecretsManager",
             ],
             swiftSettings: strict
         ),
@@ -241,6 +265,10 @@ let package = Package(
                 "InjectorSources", "InjectorConfig", "InjectorTelemetry", "InjectorBase", "SecretsManager",
                 "AWSCredentials", "TestSupport",
             ], swiftSettings: strict),
+        .testTarget(
+            name: "InjectorMigrationTests",
+            dependencies: ["InjectorMigration", "InjectorBase", "InjectorConfig", "InjectorOutputs", "TestSupport"],
+            swiftSettings: strict),
         // The import rules between the rooms, read from the sources (no module of ours is linked).
         .testTarget(name: "LayeringTests", dependencies: ["TestSupport"], swiftSettings: strict),
         // Runs the built binary against moto_server and a fake ECS credential endpoint.

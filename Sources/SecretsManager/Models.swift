@@ -168,3 +168,37 @@ struct ListSecretsResponse: Decodable {
 struct DescribeSecretRequest: Encodable {
     var SecretId: String
 }
+
+/// A tag on a secret (`CreateSecret`'s `Tags`).
+public struct SecretTag: Sendable, Equatable, Encodable {
+    public var key: String
+    public var value: String
+    public init(key: String, value: String) {
+        self.key = key
+        self.value = value
+    }
+    enum CodingKeys: String, CodingKey { case key = "Key", value = "Value" }
+}
+
+/// What `CreateSecret` and `PutSecretValue` answer: the secret and the version they made.
+public struct SecretVersionCreated: Sendable, Equatable, Decodable {
+    public var arn: String
+    public var name: String
+    public var versionID: String?
+    enum CodingKeys: String, CodingKey { case arn = "ARN", name = "Name", versionID = "VersionId" }
+}
+
+struct CreateSecretRequest: Encodable {
+    var Name: String
+    var SecretString: String
+    var ClientRequestToken: String
+    var Description: String?
+    var KmsKeyId: String?
+    var Tags: [SecretTag]?
+}
+
+struct PutSecretValueRequest: Encodable {
+    var SecretId: String
+    var SecretString: String
+    var ClientRequestToken: String
+}

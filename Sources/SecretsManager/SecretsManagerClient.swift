@@ -181,6 +181,29 @@ public final class SecretsManagerClient: Sendable {
         try await call("DescribeSecret", DescribeSecretRequest(SecretId: id), as: SecretDescription.self, secretID: id)
     }
 
+    /// `CreateSecret` with a string value. `token` is the `ClientRequestToken`: a retry with the
+    /// same token and value makes no second version (SPEC §10).
+    public func createSecret(
+        name: String, value: String, token: String, description: String? = nil, kmsKeyID: String? = nil,
+        tags: [SecretTag] = []
+    ) async throws(SecretsManagerError) -> SecretVersionCreated {
+        try await call(
+            "CreateSecret",
+            CreateSecretRequest(
+                Name: name, SecretString: value, ClientRequestToken: token, Description: description,
+                KmsKeyId: kmsKeyID, Tags: tags.isEmpty ? nil : tags),
+            as: SecretVersionCreated.self, secretID: name)
+    }
+
+    /// `PutSecretValue`: a new `AWSCURRENT` version; the one before becomes `AWSPREVIOUS`.
+    public func putSecretValue(id: String, value: String, token: String) async throws(SecretsManagerError)
+        -> SecretVersionCreated
+    {
+        try await call(
+            "PutSecretValue", PutSecretValueRequest(SecretId: id, SecretString: value, ClientRequestToken: token),
+            as: SecretVersionCreated.self, secretID: id)
+    }
+
     // MARK: The call loop
 
     private func call<Request: Encodable, Response: Decodable>(

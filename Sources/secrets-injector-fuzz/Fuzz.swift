@@ -7,6 +7,7 @@ import SecretsManager
 @testable import InjectorBase
 @testable import InjectorConfig
 @testable import InjectorHTTP
+@testable import InjectorMigration
 @testable import InjectorOutputs
 @testable import InjectorSidecar
 
@@ -21,8 +22,22 @@ import SecretsManager
 enum Fuzz {
     static let targets: [String: @Sendable ([UInt8]) -> Void] = [
         "config": config, "template": template, "agent": agent, "json": json, "credentials": credentials,
-        "uri": uri, "files": files,
+        "uri": uri, "files": files, "scan": scan,
     ]
+
+    /// What `scan` reads from files it does not trust: dotenv (python-dotenv's grammar), JSON with
+    /// each value's line, Dockerfiles, YAML through Yams; the rules over every value found.
+    static func scan(_ bytes: [UInt8]) {
+        let text = String(decoding: bytes, as: UTF8.self)
+        for binding in Dotenv.parse(text).bindings {
+            _ = SecretRules.rule(name: binding.name, value: binding.value ?? "", context: .interpolated)
+        }
+        for candidate in Dockerfile.variables(text, file: "Dockerfile") {
+            _ = SecretRules.rule(name: candidate.name, value: candidate.value, context: candidate.context)
+        }
+        _ = try? Located.json(bytes)
+        _ = try? Located.yaml(text)
+    }
 
     /// The configuration reader and its validation, then the plan `check` prints.
     static func config(_ bytes: [UInt8]) {

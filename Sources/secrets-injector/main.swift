@@ -21,7 +21,56 @@ struct SecretsInjector: AsyncParsableCommand {
         commandName: "secrets-injector",
         abstract: "Gets an ECS task's secrets from AWS Secrets Manager without environment variables.",
         version: secretsInjectorVersion,
-        subcommands: [Initialize.self, Run.self, Health.self, Check.self, Get.self, Version.self])
+        subcommands: [
+            Initialize.self, Run.self, Health.self, Check.self, Get.self, Version.self, Tool.Scan.self,
+            Tool.Migrate.self,
+        ])
+}
+
+/// `scan` and `migrate` are in `secrets-injector-tools` (docs/ARCHITECTURE.md: Yams brings full
+/// Foundation, which the daemon never links). The daemon runs it in its own place, as git runs
+/// `git-NAME`: beside this executable, else on `PATH`.
+enum Tool {
+    static let executable = "secrets-injector-tools"
+
+    struct Scan: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Find secrets in plain sight (secrets-injector scan --help).")
+        @Argument(parsing: .captureForPassthrough) var arguments: [String] = []
+        func run() { Tool.exec(["scan"] + arguments) }
+    }
+
+    struct Migrate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Move a task definition's secrets into Secrets Manager (secrets-injector migrate --help).")
+        @Argument(parsing: .captureForPassthrough) var arguments: [String] = []
+        func run() { Tool.exec(["migrate"] + arguments) }
+    }
+
+    static func exec(_ arguments: [String]) -> Never {
+        var candidates: [String] = []
+        if let self_ = try? readLink("/proc/self/exe"), let slash = self_.lastIndex(of: "/") {
+            candidates.append(String(self_[..<slash]) + "/" + executable)
+        }
+        for folder in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":") where !folder.isEmpty {
+            candidates.append("\(folder)/\(executable)")
+        }
+        guard let path = candidates.first(where: { access($0, X_OK) == 0 }) else {
+            fail(
+                "\(arguments[0]) is in \(executable), which is neither beside this executable nor on PATH: build it with scripts/build-release \(executable)",
+                .usage)
+        }
+        let argv = (["secrets-injector"] + arguments).map { strdup($0) } + [nil]
+        execv(path, argv)
+        fail("cannot run \(path): \(String(cString: strerror(errno)))", .usage)
+    }
+
+    static func readLink(_ path: String) throws -> String {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let count = readlink(path, &buffer, buffer.count - 1)
+        guard count > 0 else { throw ExitCode(1) }
+        return String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
 }
 
 /// Where the configuration comes from (SPEC §4); flags win over every other source.
@@ -201,6 +250,10 @@ signal(SIGHUP, SIG_IGN)
 signal(SIGPIPE, SIG_IGN)
 ProcessHardening.disableCoreDumps()
 ProcessHardening.raiseOpenFileLimit()
+// The tools' commands go to their executable before any parsing here, `--help` included.
+if CommandLine.arguments.count > 1, ["scan", "migrate"].contains(CommandLine.arguments[1]) {
+    Tool.exec(Array(CommandLine.arguments.dropFirst()))
+}
 let command: any ParsableCommand
 do {
     command = try SecretsInjector.parseAsRoot()

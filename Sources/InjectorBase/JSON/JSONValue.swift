@@ -106,10 +106,17 @@ extension JSONValue {
 
     public static func parse(_ bytes: [UInt8]) throws(JSONParseError) -> JSONValue {
         var parser = JSONParser(bytes: bytes)
-        parser.skipWhitespace()
-        let value = try parser.value(depth: 0)
-        parser.skipWhitespace()
-        guard parser.index == bytes.count else { throw parser.error("unexpected text after the document") }
+        return try parser.document()
+    }
+
+    /// Parses as ``parse(_:)-([UInt8])`` and gives the byte offset of every string *value* (not
+    /// key), in document order: a depth-first walk of objects' members and arrays' elements meets
+    /// the strings in this order (`scan` uses it for line numbers).
+    public static func parse(_ bytes: [UInt8], stringOffsets: inout [Int]) throws(JSONParseError) -> JSONValue {
+        var parser = JSONParser(bytes: bytes)
+        parser.stringOffsets = []
+        let value = try parser.document()
+        stringOffsets = parser.stringOffsets ?? []
         return value
     }
 }
@@ -117,6 +124,15 @@ extension JSONValue {
 private struct JSONParser {
     let bytes: [UInt8]
     var index = 0
+    var stringOffsets: [Int]?
+
+    mutating func document() throws(JSONParseError) -> JSONValue {
+        skipWhitespace()
+        let value = try value(depth: 0)
+        skipWhitespace()
+        guard index == bytes.count else { throw error("unexpected text after the document") }
+        return value
+    }
 
     func error(_ reason: String) -> JSONParseError { JSONParseError(offset: index, reason: reason) }
 
@@ -130,7 +146,9 @@ private struct JSONParser {
         switch bytes[index] {
         case UInt8(ascii: "{"): return try object(depth: depth)
         case UInt8(ascii: "["): return try array(depth: depth)
-        case UInt8(ascii: "\""): return .string(try string())
+        case UInt8(ascii: "\""):
+            stringOffsets?.append(index)
+            return .string(try string())
         case UInt8(ascii: "t"): try literal("true"); return .bool(true)
         case UInt8(ascii: "f"): try literal("false"); return .bool(false)
         case UInt8(ascii: "n"): try literal("null"); return .null
@@ -293,5 +311,12 @@ private struct JSONParser {
         }
         index += 4
         return value
+    }
+}
+
+extension JSONValue {
+    /// An object from its members, in order: `.fields(["name": .string(name), "line": .null])`.
+    public static func fields(_ members: KeyValuePairs<String, JSONValue>) -> JSONValue {
+        .object(members.map { Member(key: $0.key, value: $0.value) })
     }
 }

@@ -1,0 +1,157 @@
+import InjectorBase
+import Yams
+
+/// A JSON or YAML document as `scan` walks it: every node with the 1-based line it starts on.
+/// Scalars keep their text; `isLiteral` is false for YAML's null and for a node with a tag of
+/// its own (CloudFormation's `!Ref`, `!Sub`…), which is no literal value.
+indirect enum Located {
+    case mapping([(key: String, value: Located)], line: Int)
+    case sequence([Located], line: Int)
+    case scalar(String, line: Int, isLiteral: Bool)
+
+    var line: Int {
+        switch self {
+        case .mapping(_, let line), .sequence(_, let line), .scalar(_, let line, _): line
+        }
+    }
+
+    subscript(key: String) -> Located? {
+        guard case .mapping(let members, _) = self else { return nil }
+        return members.first { $0.key == key }?.value
+    }
+
+    var members: [(key: String, value: Located)] {
+        if case .mapping(let members, _) = self { return members }
+        return []
+    }
+
+    var elements: [Located] {
+        if case .sequence(let elements, _) = self { return elements }
+        return []
+    }
+
+    /// The text of a literal scalar.
+    var literal: String? {
+        if case .scalar(let text, _, true) = self { return text }
+        return nil
+    }
+}
+
+/// Why a file cannot be read as JSON or YAML: one line with the line it fails on, never its text.
+struct DocumentError: Error, CustomStringConvertible {
+    var line: Int
+    var reason: String
+    var description: String { "line \(line): \(reason)" }
+}
+
+extension Located {
+    /// A JSON document, with the line of every string value (``JSONValue/parse(_:stringOffsets:)``).
+    static func json(_ bytes: [UInt8]) throws(DocumentError) -> Located {
+        var offsets: [Int] = []
+        let value: JSONValue
+        do {
+            value = try JSONValue.parse(bytes, stringOffsets: &offsets)
+        } catch {
+            throw DocumentError(line: Lines(bytes).line(at: error.offset), reason: "not valid JSON: \(error.reason)")
+        }
+        let lines = Lines(bytes)
+        var next = 0
+        func convert(_ value: JSONValue, line: Int) -> Located {
+            switch value {
+            case .object(let members):
+                return .mapping(
+                    members.map { member in
+                        (member.key, convert(member.value, line: line))
+                    }, line: line)
+            case .array(let elements): return .sequence(elements.map { convert($0, line: line) }, line: line)
+            case .string(let text):
+                defer { next += 1 }
+                return .scalar(text, line: lines.line(at: offsets[next]), isLiteral: true)
+            case .number(let text): return .scalar(text, line: line, isLiteral: true)
+            case .bool(let flag): return .scalar(flag ? "true" : "false", line: line, isLiteral: true)
+            case .null: return .scalar("", line: line, isLiteral: false)
+            }
+        }
+        return convert(value, line: 1)
+    }
+
+    /// Every document of a YAML stream, read by libyaml through Yams (SPEC §2).
+    static func yaml(_ text: String) throws(DocumentError) -> [Located] {
+        do {
+            var documents: [Located] = []
+            var stream = try Yams.compose_all(yaml: text)
+            while let node = stream.next() { documents.append(try convert(node)) }
+            if let error = stream.error { throw error }
+            return documents
+        } catch let error as DocumentError {
+            throw error
+        } catch let error as YamlError {
+            throw Self.describe(error)
+        } catch {
+            throw DocumentError(line: 1, reason: "not valid YAML")
+        }
+    }
+
+    private static func convert(_ node: Node) throws(DocumentError) -> Located {
+        let line = node.mark?.line ?? 1
+        switch node {
+        case .scalar(let scalar):
+            // A tag of its own (`!Ref`, `!Sub`…) makes no literal; nor does null, explicit or plain.
+            let tag = scalar.tag.rawValue
+            let custom = tag.hasPrefix("!") && tag != "!"
+            let null =
+                tag == Tag.Name.null.rawValue
+                || (scalar.style == .plain && ["", "~", "null", "Null", "NULL"].contains(scalar.string))
+            let literal = !custom && !null
+            return .scalar(scalar.string, line: line, isLiteral: literal)
+        case .mapping(let mapping):
+            var members: [(key: String, value: Located)] = []
+            for (key, value) in mapping {
+                members.append((key.string ?? "", try convert(value)))
+            }
+            return .mapping(members, line: line)
+        case .sequence(let sequence):
+            var elements: [Located] = []
+            for element in sequence { elements.append(try convert(element)) }
+            return .sequence(elements, line: line)
+        case .alias:
+            // An alias to a node we have not kept: a reference, never a literal of this position.
+            return .scalar("", line: line, isLiteral: false)
+        }
+    }
+
+    /// libyaml's problem and line, without the context Yams quotes from the file.
+    private static func describe(_ error: YamlError) -> DocumentError {
+        switch error {
+        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _),
+            .composer(_, let problem, let mark, _):
+            return DocumentError(line: mark.line, reason: "not valid YAML: \(problem)")
+        case .reader(let problem, _, _, _): return DocumentError(line: 1, reason: "not valid YAML: \(problem)")
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            return DocumentError(
+                line: context.mark.line,
+                reason: "a key is given twice in one mapping: \(duplicates.joined(separator: ", "))")
+        default: return DocumentError(line: 1, reason: "not valid YAML")
+        }
+    }
+}
+
+/// Line numbers by byte offset.
+struct Lines {
+    private var starts: [Int] = [0]
+
+    init(_ bytes: [UInt8]) {
+        for (offset, byte) in bytes.enumerated() where byte == 0x0A { starts.append(offset + 1) }
+    }
+
+    /// The 1-based line holding `offset`.
+    func line(at offset: Int) -> Int {
+        var low = 0
+        var high = starts.count
+        while high - low > 1 {
+            let middle = (low + high) / 2
+            if starts[middle] <= offset { low = middle } else { high = middle }
+        }
+        return low + 1
+    }
+}

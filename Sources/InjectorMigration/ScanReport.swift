@@ -1,0 +1,149 @@
+import AWSSigning
+import InjectorBase
+
+/// `scan`'s three formats and its baseline. None holds a value or any part of one.
+public enum ScanReport {
+    public enum Format: String, Sendable, CaseIterable {
+        case text, json, sarif
+    }
+
+    public static func render(_ findings: [Finding], format: Format, version: String) -> String {
+        switch format {
+        case .text: text(findings)
+        case .json: json(findings).serialized + "\n"
+        case .sarif: sarif(findings, version: version).serialized + "\n"
+        }
+    }
+
+    static func text(_ findings: [Finding]) -> String {
+        var out = ""
+        for finding in findings {
+            let container = finding.container.map { " (\($0))" } ?? ""
+            out += "\(finding.file):\(finding.line): \(finding.name)\(container): \(finding.rule.rawValue)\n"
+        }
+        let files = Set(findings.map(\.file)).count
+        out +=
+            findings.isEmpty
+            ? "no secret in plain sight\n"
+            : "\(findings.count) secret\(findings.count == 1 ? "" : "s") in plain sight in \(files) file\(files == 1 ? "" : "s")\n"
+        return out
+    }
+
+    static func object(_ finding: Finding) -> JSONValue {
+        .fields([
+            "file": .string(finding.file), "line": .number(String(finding.line)),
+            "container": finding.container.map(JSONValue.string) ?? .null, "name": .string(finding.name),
+            "rule": .string(finding.rule.rawValue), "hashedSecret": .string(finding.hashedSecret),
+        ])
+    }
+
+    static func json(_ findings: [Finding]) -> JSONValue {
+        .fields(["findings": .array(findings.map(object))])
+    }
+
+    // MARK: SARIF 2.1.0 (SPEC §10), as GitHub code scanning takes it
+
+    static let sarifSchema =
+        "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+
+    static func sarif(_ findings: [Finding], version: String) -> JSONValue {
+        let rules = Rule.allCases.map { rule in
+            JSONValue.fields([
+                "id": .string(rule.rawValue), "name": .string(rule.rawValue),
+                "shortDescription": .fields(["text": .string(rule.summary)]),
+                "fullDescription": .fields([
+                    "text": .string(
+                        "\(rule.summary) in plain text. Move it to Secrets Manager: secrets-injector migrate.")
+                ]),
+                "defaultConfiguration": .fields(["level": .string("error")]),
+            ])
+        }
+        let results = findings.map { finding in
+            let container = finding.container.map { " in \($0)" } ?? ""
+            let message =
+                "\(finding.name)\(container) holds a secret in plain text (\(finding.rule.summary.lowercasedFirst))."
+            let location = JSONValue.fields([
+                "physicalLocation": .fields([
+                    "artifactLocation": .fields([
+                        "uri": .string(uriReference(finding.file)), "uriBaseId": .string("%SRCROOT%"),
+                    ]),
+                    "region": .fields(["startLine": .number(String(finding.line))]),
+                ])
+            ])
+            // Stable across commits: the file, the name and the value's hash, not the line.
+            let fingerprint = (try? SHA256.hexHash(Array(finding.baselineKey.utf8))) ?? finding.hashedSecret
+            return JSONValue.fields([
+                "ruleId": .string(finding.rule.rawValue),
+                "ruleIndex": .number(String(Rule.allCases.firstIndex(of: finding.rule)!)),
+                "level": .string("error"), "message": .fields(["text": .string(message)]),
+                "locations": .array([location]),
+                "partialFingerprints": .fields(["secretsInjector/v1": .string(fingerprint)]),
+            ])
+        }
+        let driver = JSONValue.fields([
+            "name": .string("secrets-injector"), "semanticVersion": .string(version),
+            "informationUri": .string("https://github.com/pipeline-pulse/secrets-injector"), "rules": .array(rules),
+        ])
+        return .fields([
+            "$schema": .string(sarifSchema), "version": .string("2.1.0"),
+            "runs": .array([
+                .fields([
+                    "tool": .fields(["driver": driver]), "columnKind": .string("unicodeCodePoints"),
+                    "results": .array(results),
+                ])
+            ]),
+        ])
+    }
+
+    /// A relative path as a URI reference: every byte outside RFC 3986's unreserved set and `/`
+    /// percent-encoded.
+    static func uriReference(_ path: String) -> String {
+        let hex = Array("0123456789ABCDEF".utf8)
+        var out: [UInt8] = []
+        for byte in path.utf8 {
+            switch byte {
+            case 0x41...0x5A, 0x61...0x7A, 0x30...0x39, 0x2D, 0x2E, 0x5F, 0x7E, 0x2F: out.append(byte)
+            default: out += [0x25, hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]]
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    // MARK: Baselines
+
+    /// The keys of a baseline file that `scan --update-baseline` wrote.
+    public static func baselineKeys(_ bytes: [UInt8], file: String) throws(MigrationInputError) -> Set<String> {
+        let document: JSONValue
+        do {
+            document = try JSONValue.parse(bytes)
+        } catch {
+            throw MigrationInputError("\(file): not a baseline: \(error)")
+        }
+        guard case .array(let entries)? = document["findings"] else {
+            throw MigrationInputError("\(file): not a baseline: no \"findings\" array")
+        }
+        var keys: Set<String> = []
+        for (index, entry) in entries.enumerated() {
+            guard case .string(let path)? = entry["file"], case .string(let name)? = entry["name"],
+                case .string(let hash)? = entry["hashedSecret"]
+            else {
+                throw MigrationInputError("\(file): findings[\(index)] needs \"file\", \"name\" and \"hashedSecret\"")
+            }
+            keys.insert("\(path)\u{0}\(name)\u{0}\(hash)")
+        }
+        return keys
+    }
+
+    /// A baseline: the JSON format's findings, one per line, so that a review reads its diff.
+    public static func baseline(_ findings: [Finding], version: String) -> String {
+        var out = "{\n  \"generatedBy\": \"secrets-injector \(version) scan --update-baseline\",\n  \"findings\": ["
+        for (index, finding) in findings.enumerated() {
+            out += (index == 0 ? "\n    " : ",\n    ") + object(finding).serialized
+        }
+        return out + (findings.isEmpty ? "]\n}\n" : "\n  ]\n}\n")
+    }
+}
+
+extension String {
+    var lowercasedFirst: String { isEmpty ? self : prefix(1).lowercased() + dropFirst() }
+}

@@ -1,0 +1,257 @@
+import ArgumentParser
+import FoundationEssentials
+import InjectorBase
+import InjectorConfig
+import InjectorInit
+import InjectorMigration
+import InjectorSources
+import InjectorTelemetry
+import Logging
+import SecretsManager
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `secrets-injector scan` and `secrets-injector migrate` (SPEC §10): the operator's tools, in an
+/// executable of their own because Yams brings full Foundation (docs/ARCHITECTURE.md). The daemon
+/// runs this one for those two commands. Usage errors exit 2.
+struct Tools: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "secrets-injector",
+        abstract: "Find secrets in plain sight, and move a task definition's secrets into Secrets Manager.",
+        version: secretsInjectorVersion,
+        subcommands: [Scan.self, Migrate.self])
+}
+
+struct Scan: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Find secrets in plain sight: task definitions, CloudFormation, Compose, dotenv files, Dockerfiles.",
+        discussion: """
+            Folders are walked (not .git, .build*, node_modules, nor symbolic links). Output names the file, \
+            line, container, variable and rule, and the value's SHA-256, never the value. Exit codes: 0 nothing \
+            (new) found; 1 something found; 2 bad input (an unreadable or unparseable file, named with its line).
+            """)
+
+    @Argument(help: "Files or folders (default: the working folder).") var paths: [String] = []
+    @Option(help: "text, json or sarif.") var format: String = "text"
+    @Option(help: "Known findings (file, name and hashedSecret) that are not reported.") var baseline: String?
+    @Flag(help: "Write the current findings to the --baseline file and exit 0.") var updateBaseline = false
+
+    func run() throws {
+        guard let format = ScanReport.Format(rawValue: format) else {
+            fail("--format \(format): use text, json or sarif", .usage)
+        }
+        if updateBaseline && baseline == nil { fail("--update-baseline needs --baseline FILE", .usage) }
+        var known: Set<String> = []
+        if let baseline, !updateBaseline {
+            known = try ScanReport.baselineKeys(readInput(baseline, flag: "--baseline"), file: baseline)
+        }
+        let findings = try Scanner.scan(paths.isEmpty ? ["."] : paths, workingDirectory: FileManagerless.cwd)
+        if let baseline, updateBaseline {
+            try Migration.writeFile(baseline, ScanReport.baseline(findings, version: secretsInjectorVersion))
+            StandardStream.error.write(
+                "secrets-injector: \(baseline): \(findings.count) finding\(findings.count == 1 ? "" : "s") recorded\n")
+            return
+        }
+        let new = findings.filter { !known.contains($0.baselineKey) }
+        StandardStream.output.write(Array(ScanReport.render(new, format: format, version: secretsInjectorVersion).utf8))
+        if !new.isEmpty { throw ExitCode(1) }
+    }
+}
+
+struct Migrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Move a task definition's secrets into Secrets Manager and write the injector's deployment.",
+        subcommands: [Move.self, Verify.self], defaultSubcommand: Move.self)
+}
+
+struct Move: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract:
+            "Move a task definition's secrets into Secrets Manager and write the injector's deployment (the default).",
+        discussion: """
+            Writes injector.json, task-definition.json, task-role-policy.json and MIGRATION.md to --out, \
+            with no value in any of them. Without --apply no network call is made. With --apply the secrets \
+            are created with your own credentials (environment keys, AWS_PROFILE, credential_process); a \
+            secret that holds the same value is left alone, one with another value is refused (exit 1) \
+            unless --overwrite. Exit codes: 0 done (or nothing to move); 1 a secret refused; 2 bad input; \
+            3 access denied; 4 network or service failure.
+            """)
+
+    @Option(help: "The task definition: register form, or as describe-task-definition prints it.")
+    var taskDefinition: String
+    @Option(help: "The secrets' name prefix, e.g. pipeline-pulse/prod/.") var prefix: String
+    @Option(help: "The folder to write (default ./migration).") var out: String = "migration"
+    @Option(help: "init (an init container, the default) or sidecar.") var mode: String = "init"
+    @Option(help: "The injector's image.") var image: String = "secrets-injector:\(secretsInjectorVersion)"
+    @Option(help: "The secrets' region (else AWS_REGION, AWS_DEFAULT_REGION).") var region: String?
+    @Option(help: "The container to migrate, when several have secrets.") var container: String?
+    @Option(help: "Also move this variable (repeatable).") var include: [String] = []
+    @Option(help: "Keep this variable in the environment (repeatable).") var exclude: [String] = []
+    @Flag(help: "Create the secrets in Secrets Manager.") var apply = false
+    @Flag(help: "With --apply: put a new version where a secret holds another value.") var overwrite = false
+    @Option(name: .customLong("kms-key-id"), help: "With --apply: the KMS key for new secrets.") var kmsKeyID: String?
+    @Option(help: "With --apply: a tag K=V for new secrets (repeatable).") var tag: [String] = []
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        guard let mode = MigrationOptions.Mode(rawValue: mode) else {
+            fail("--mode \(mode): use init or sidecar", .usage)
+        }
+        var options = MigrationOptions(taskDefinition: taskDefinition, prefix: prefix, image: image)
+        options.mode = mode
+        options.region = region ?? environment["AWS_REGION"] ?? environment["AWS_DEFAULT_REGION"]
+        options.container = container
+        options.include = include
+        options.exclude = exclude
+        if let region = options.region, !RegionName.isValid(region) {
+            fail("--region \(region): not an AWS region", .usage)
+        }
+        var tags: [SecretTag] = []
+        for text in tag {
+            guard let equals = text.firstIndex(of: "="), equals != text.startIndex else {
+                fail("--tag \(text): use KEY=VALUE", .usage)
+            }
+            tags.append(SecretTag(key: String(text[..<equals]), value: String(text[text.index(after: equals)...])))
+        }
+        if !apply && (overwrite || kmsKeyID != nil || !tags.isEmpty) {
+            fail("--overwrite, --kms-key-id and --tag take effect with --apply only", .usage)
+        }
+        let bytes = readInput(taskDefinition, flag: "--task-definition")
+        let plan = try MigrationPlan(options: options, bytes: bytes)
+        guard !plan.isEmpty else {
+            print("\(taskDefinition): nothing to move: no container has a secret in its environment or secrets[]")
+            return
+        }
+        var command = "secrets-injector migrate --task-definition \(taskDefinition) --prefix \(prefix)"
+        if out != "migration" { command += " --out \(out)" }
+        if mode == .sidecar { command += " --mode sidecar" }
+        if let container { command += " --container \(container)" }
+        command += include.map { " --include \($0)" }.joined() + exclude.map { " --exclude \($0)" }.joined()
+        var arns: [String: String] = [:]
+        var refused: [String] = []
+        if apply {
+            guard let region = options.region else {
+                fail("--apply needs a region: --region, AWS_REGION or AWS_DEFAULT_REGION", .usage)
+            }
+            let logger = LogLineHandler.bootstrap(
+                level: environment["SECRETS_INJECTOR_LOG_LEVEL"] ?? "warning", format: .text)
+            let client = try await AWSSetup.secretsManagerClient(
+                environment: environment.merging(["AWS_REGION": region]) { $1 },
+                transport: AWSSetup.transport(environment: environment),
+                allowInsecureEndpoint: environment["SECRETS_INJECTOR_ALLOW_INSECURE_ENDPOINT"]?.lowercased() == "true",
+                logger: logger)
+            for result in try await Migration.apply(
+                plan, client: client, kmsKeyID: kmsKeyID, tags: tags, overwrite: overwrite)
+            {
+                if let arn = result.arn { arns[result.name] = arn }
+                if result.outcome == .refused { refused.append(result.name) }
+                print("\(result.name): \(result.outcome.rawValue)")
+            }
+        }
+        try Migration.write(plan, to: out, arns: arns, command: command)
+        print(
+            "moved \(plan.moved.count + plan.carried.count) variable\(plan.moved.count + plan.carried.count == 1 ? "" : "s") of \(plan.container ?? "") into \(plan.secrets.count) secret\(plan.secrets.count == 1 ? "" : "s"); see \(out)/MIGRATION.md"
+        )
+        if !refused.isEmpty {
+            fail(
+                "\(refused.joined(separator: ", ")) already hold\(refused.count == 1 ? "s" : "") another value: left alone; run again with --overwrite to put a new version (the old one stays as AWSPREVIOUS)",
+                .failure)
+        }
+    }
+
+}
+
+struct Verify: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract:
+            "Render the configuration from Secrets Manager in memory and compare each variable with the old task definition.",
+        discussion: "Prints each name with ok or differs, never a value. Exit 0 when all are equal, 1 when one differs."
+    )
+
+    @Option(help: "The old task definition.") var taskDefinition: String
+    @Option(help: "The configuration migrate wrote (injector.json).") var config: String
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let bytes = readInput(taskDefinition, flag: "--task-definition")
+        let loaded = try ConfigLoader.load(configFile: config, overrides: ConfigOverrides(), environment: [:])
+        let logger = LogLineHandler.bootstrap(
+            level: environment["SECRETS_INJECTOR_LOG_LEVEL"] ?? "warning", format: .text)
+        let results = try await Migration.verify(
+            taskDefinition: bytes, file: taskDefinition, config: loaded, environment: environment,
+            transport: AWSSetup.transport(environment: environment), logger: logger)
+        var differs = 0
+        for result in results {
+            switch result.equal {
+            case true?: print("\(result.name) ok")
+            case false?:
+                print("\(result.name) differs")
+                differs += 1
+            case nil: print("\(result.name) not in the old environment (not compared)")
+            }
+        }
+        if differs > 0 { throw ExitCode(1) }
+    }
+}
+
+/// A file a flag names, or exit 2 saying why it cannot be read.
+func readInput(_ path: String, flag: String) -> [UInt8] {
+    do {
+        return try readWholeFile(path)
+    } catch {
+        fail("\(flag) \(path): cannot be read: \(String(cString: strerror(error.code)))", .usage)
+    }
+}
+
+func fail(_ message: String, _ status: ExitStatus) -> Never {
+    StandardStream.error.write(
+        "secrets-injector: error: \(message.split(whereSeparator: \.isNewline).joined(separator: " "))\n")
+    exit(status.rawValue)
+}
+
+enum FileManagerless {
+    static var cwd: String {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        return getcwd(&buffer, buffer.count).map { String(cString: $0) } ?? "."
+    }
+}
+
+signal(SIGPIPE, SIG_IGN)
+ProcessHardening.disableCoreDumps()
+let command: any ParsableCommand
+do {
+    command = try Tools.parseAsRoot()
+} catch {
+    if Tools.exitCode(for: error) == .success { Tools.exit(withError: error) }
+    StandardStream.error.write(Tools.fullMessage(for: error) + "\n")
+    exit(ExitStatus.usage.rawValue)
+}
+
+/// Runs a command's async `run()` (the existential alone would pick the synchronous one).
+func runAsync<Command: AsyncParsableCommand>(_ command: Command) async throws {
+    var command = command
+    try await command.run()
+}
+
+do {
+    if let asyncCommand = command as? any AsyncParsableCommand {
+        try await runAsync(asyncCommand)
+    } else {
+        var command = command
+        try command.run()
+    }
+} catch let error where Tools.exitCode(for: error) == .success {
+    Tools.exit(withError: error)
+} catch let error as ExitCode {
+    exit(error.rawValue)
+} catch let error as ConfigurationError {
+    for issue in error.issues { StandardStream.error.write("secrets-injector: error: \(issue.description)\n") }
+    exit(ExitStatus.usage.rawValue)
+} catch let failure as InjectorFailure {
+    for problem in failure.problems { StandardStream.error.write("secrets-injector: error: \(problem.message)\n") }
+    exit(failure.exitStatus.rawValue)
+} catch {
+    fail("\(error)", ExitStatus.of(error))
+}

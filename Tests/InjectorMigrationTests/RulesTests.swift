@@ -1,0 +1,119 @@
+import InjectorBase
+import InjectorOutputs
+import Testing
+
+@testable import InjectorMigration
+
+struct RulesTests {
+    @Test(arguments: [
+        ("ZOHO_CLIENT_SECRET", true), ("jwtSecret", true), ("APIKey", true), ("STRIPE_API_KEY", true),
+        ("aws-access-key", true), ("db.password", true), ("DB_PWD", true), ("SENTRY_DSN", true),
+        ("AUTH_HEADER_VALUE", true), ("GOOGLE_APPLICATION_CREDENTIALS_JSON", true), ("PRIVATE_KEY", true),
+        ("AZURE_CONNECTION_STRING", true), ("AUTHOR", false), ("AUTHOR_NAME", false), ("ZOHO_CLIENT_ID", false),
+        ("JWT_EXPIRE_MINUTES", false), ("TOKEN_URL", false), ("PASSWORD_MIN_LENGTH", false), ("SECRETS_DIR", false),
+        ("SECRETS_INJECTOR_CONFIG", false), ("KEYBOARD_LAYOUT", false),
+    ])
+    func sensitiveNames(name: String, sensitive: Bool) {
+        #expect(SecretRules.isSensitive(name: name) == sensitive, "\(name): \(SecretRules.words(name))")
+    }
+
+    @Test func wordsSplitAtSeparatorsAndCamelCase() {
+        #expect(SecretRules.words("apiKey") == ["api", "key"])
+        #expect(SecretRules.words("APIKey") == ["api", "key"])
+        #expect(SecretRules.words("ZOHO_CLIENT-secret.value") == ["zoho", "client", "secret", "value"])
+        #expect(SecretRules.words("s3BucketName") == ["s3", "bucket", "name"])
+    }
+
+    @Test func notFindings() {
+        for value in [
+            "", "   ", "arn:aws:secretsmanager:ap-southeast-1:123456789012:secret:db-AbCdEf",
+            "arn:aws:ssm:ap-southeast-1:123456789012:parameter/db",
+            "{{resolve:secretsmanager:db:SecretString:password}}",
+            "[password]", "<token>", "changeme", "CHANGEME", "xxxxxxxx", "********", "true", "30",
+        ] {
+            #expect(SecretRules.rule(name: "DB_PASSWORD", value: value, context: .literal) == nil, "\(value)")
+        }
+        // Interpolation is a reference in Compose, dotenv files and Dockerfiles, a literal in a task definition.
+        #expect(SecretRules.rule(name: "DB_PASSWORD", value: "${DB_PASSWORD}", context: .interpolated) == nil)
+        #expect(SecretRules.rule(name: "DB_PASSWORD", value: "$DB_PASSWORD", context: .interpolated) == nil)
+        #expect(SecretRules.rule(name: "DB_PASSWORD", value: "${DB_PASSWORD}", context: .literal) == .sensitiveName)
+        #expect(
+            SecretRules.rule(name: "DATABASE_URL", value: "postgres://app:${PW}@db/app", context: .interpolated) == nil)
+        #expect(
+            SecretRules.rule(name: "DATABASE_URL", value: "postgres://app:<password>@db/app", context: .literal) == nil)
+        #expect(SecretRules.rule(name: "SITE", value: "https://user@example.com/", context: .literal) == nil)
+    }
+
+    @Test func knownFormatsWhateverTheName() {
+        let cases: [(String, Rule)] = [
+            ("AKIAIOSFODNN7EXAMPLF", .awsAccessKeyID),
+            ("-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----", .privateKey),
+            ("-----BEGIN OPENSSH PRIVATE KEY-----", .privateKey),
+            ("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U", .jwt),
+            ("ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789", .githubToken),
+            ("glpat-xxxxyyyyzzzz11112222", .gitlabToken),
+            ("xoxb-123456789012-abcdefghijkl", .slackToken),
+            ("https://hooks.slack.com/services/T000/B000/XXXXXXXXXXXXXXXX", .slackToken),
+            ("sk_live_4eC39HqLyjWDarjtT1zdp7dc", .stripeKey),
+            ("AIzaSyA-1234567890abcdefghijklmnopqrstu", .googleAPIKey),
+            ("mysql://root:s3cret@db:3306/app", .urlPassword),
+        ]
+        for (value, rule) in cases {
+            #expect(SecretRules.rule(name: "SOMETHING", value: value, context: .literal) == rule, "\(value)")
+        }
+    }
+
+    @Test func entropyAsDetectSecretsMeasuresIt() {
+        // Random base64 of 40 characters is well above 4.5 bits; a word repeated is not.
+        #expect(
+            SecretRules.rule(name: "X", value: "q8Zr2LmT7vKx0Pn4Wc9Hb1Js6Fd3Ga5YeQuRoNiM", context: .literal)
+                == .base64Entropy)
+        #expect(SecretRules.rule(name: "X", value: "abcabcabcabcabcabcabcabcabc", context: .literal) == nil)
+        #expect(
+            SecretRules.rule(name: "X", value: "3f9a1c7e2b8d4f6a0c5e9b1d7a3f8c2e", context: .literal) == .hexEntropy)
+        // Below the minimum length: nothing, whatever the entropy.
+        #expect(SecretRules.rule(name: "X", value: "q8Zr2LmT7vKx0Pn4", context: .literal) == nil)
+        #expect(abs(SecretRules.shannon("aabb") - 1) < 1e-9)
+    }
+
+    @Test func dotenvReadsBackEveryQuotingTheWriterUses() {
+        let values = [
+            "plain", "with space", "it's", "dollar $HOME", "both \" and ' and $x", "back\\slash", "new\nline",
+            "hash # not comment", "ünïcode 日本", "ends with backslash\\", "tab\there",
+        ]
+        let entries = values.enumerated().map { (name: "V\($0.offset)", value: Array($0.element.utf8)) }
+        let file = String(decoding: DotenvQuoting.dotenvFile(entries), as: UTF8.self)
+        let parsed = Dotenv.parse(file)
+        #expect(parsed.unparsedLines.isEmpty)
+        let read = Dictionary(uniqueKeysWithValues: parsed.bindings.map { ($0.name, $0.value ?? "") })
+        for (index, value) in values.enumerated() { #expect(read["V\(index)"] == value, "V\(index)") }
+    }
+
+    @Test func dotenvLinesAndForms() {
+        let parsed = Dotenv.parse("\n# c\nexport A=1\nB = 'two'  # note\nC=\"x\ny\"\nD\nE=bare value # gone\n'F'=f\n")
+        #expect(parsed.bindings.map(\.name) == ["A", "B", "C", "D", "E", "F"])
+        #expect(parsed.bindings.map(\.line) == [3, 4, 5, 7, 8, 9])
+        #expect(parsed.bindings.map(\.value) == ["1", "two", "x\ny", nil, "bare value", "f"])
+    }
+
+    @Test func yamlAndJSONLines() throws {
+        let yaml = try Located.yaml("a:\n  b:\n    - c: \"one\"\n      d: !Ref X\n")
+        let item = try #require(yaml.first?["a"]?["b"]?.elements.first)
+        #expect(item["c"]?.literal == "one" && item["c"]?.line == 3)
+        #expect(item["d"]?.literal == nil)
+        let json = try Located.json(Array("{\n \"a\": [\n  {\"v\": \"x\"},\n  {\"v\": \"y\"}\n ]\n}".utf8))
+        #expect(json["a"]?.elements.map { $0["v"]?.line } == [3, 4])
+    }
+
+    @Test func databaseURLsSplitOnlyWhenTheyRebuildExactly() throws {
+        let url = "postgresql://pp_app:Xq7%23p%40ss@db.example.com:5432/pipeline_pulse?sslmode=require"
+        let shape = try #require(DatabaseURL(url))
+        #expect(shape.username == "pp_app" && shape.password == "Xq7#p@ss" && shape.dbname == "pipeline_pulse")
+        #expect(shape.rebuilds(url, alias: "database"))
+        // `!` is left unencoded here, and `| urlencode` would encode it: kept whole.
+        let other = "postgresql://pp_app:pa!ss@db.example.com/app"
+        #expect(DatabaseURL(other)?.rebuilds(other, alias: "database") == false)
+        #expect(DatabaseURL("redis://:pw@cache:6379/0") == nil)
+        #expect(DatabaseURL("mysql://root:pw@db/app")?.members.first { $0.key == "port" }?.value == .number("3306"))
+    }
+}
