@@ -39,6 +39,10 @@ public struct AgentAPI: Sendable {
             // An empty token is no token (issue 17): an empty header never matches one.
             guard let token, !token.isEmpty, hasToken(request, token) else { return .refused(.text(403, "Bad Token")) }
         }
+        if path == "/refresh" {
+            guard request.method == "POST" else { return .refused(.text(405, "Not allowed")) }
+            return Self.refresh(query: query)
+        }
         guard request.method == "GET" else { return .refused(.text(405, "Not allowed")) }
         switch path {
         case "/ping": return .ping
@@ -61,7 +65,7 @@ public struct AgentAPI: Sendable {
             let id = Self.percentDecode(path.dropFirst(settings.pathPrefix.count).utf8, plusIsSpace: false)
             return id.isEmpty ? nil : id
         }
-        guard path == "/secretsmanager/get" else { return nil }
+        guard path == "/secretsmanager/get" || path == "/refresh" else { return nil }
         return Self.queryPairs(query).last { $0.0 == "secretId" }.map(\.1).flatMap { $0.isEmpty ? nil : $0 }
     }
 
@@ -69,6 +73,17 @@ public struct AgentAPI: Sendable {
     /// first value of each header).
     private func hasToken(_ request: AgentRequest, _ token: String) -> Bool {
         tokenHeaders.contains { name in request.header(name).map { constantTimeEquals($0, token) } ?? false }
+    }
+
+    /// `POST /refresh`: `secretId` (the last one wins, as for the Agent's parameters) or nothing.
+    static func refresh(query: Substring?) -> AgentRoute {
+        var secretID: String?
+        for (name, value) in queryPairs(query) {
+            guard name == "secretId" else { return .refused(.text(400, "unknown parameter: \(name)")) }
+            secretID = value
+        }
+        if secretID?.isEmpty == true { return .refused(.text(400, "missing parameter secretId")) }
+        return .refresh(secretID: secretID)
     }
 
     /// `parse.rs`: every pair is read in order, the last value of a parameter wins, every

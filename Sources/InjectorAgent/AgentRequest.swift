@@ -69,6 +69,8 @@ public enum AgentRoute: Sendable, Equatable {
     case health
     case metrics
     case secret(SecretQuery)
+    /// Ours: `POST /refresh[?secretId=ID]`, a check now of one configured secret, or of all (nil).
+    case refresh(secretID: String?)
     /// Refused by the Agent's own rules, with its own answer.
     case refused(AgentResponse)
 }

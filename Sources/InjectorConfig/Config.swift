@@ -67,6 +67,9 @@ public struct RefreshSettings: Sendable, Equatable {
     public var intervalSeconds: Int
     public var strategy: RefreshStrategy
     public var maxStaleSeconds: Int?
+    /// The least time between two checks of one secret that `POST /refresh` or `refreshNow` ask
+    /// for, counted from its last check, whoever made it (issue 20); within it they get the last result.
+    public var minRefreshSeconds: Int = 5
 }
 
 public struct ServerSettings: Sendable, Equatable {

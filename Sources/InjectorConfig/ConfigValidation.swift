@@ -272,7 +272,8 @@ private struct Validation {
 
     mutating func refresh(_ value: JSONValue?) -> RefreshSettings {
         let refreshObject =
-            reader.object(value, at: "refresh", allowed: ["intervalSeconds", "strategy", "maxStaleSeconds"])
+            reader.object(
+                value, at: "refresh", allowed: ["intervalSeconds", "strategy", "maxStaleSeconds", "minRefreshSeconds"])
             ?? [:]
         var strategy = RefreshStrategy.auto
         if let text = reader.string(refreshObject["strategy"], at: "refresh.strategy") {
@@ -289,7 +290,9 @@ private struct Validation {
                 refreshObject["intervalSeconds"], at: "refresh.intervalSeconds", in: 1...31_536_000) ?? 300,
             strategy: strategy,
             maxStaleSeconds: reader.integer(
-                refreshObject["maxStaleSeconds"], at: "refresh.maxStaleSeconds", in: 1...315_360_000))
+                refreshObject["maxStaleSeconds"], at: "refresh.maxStaleSeconds", in: 1...315_360_000),
+            minRefreshSeconds: reader.integer(
+                refreshObject["minRefreshSeconds"], at: "refresh.minRefreshSeconds", in: 0...3_600) ?? 5)
     }
 
     mutating func server(_ value: JSONValue?, outputDir: String) -> ServerSettings {

@@ -48,6 +48,7 @@ extension Config {
         }
         lines.append(
             "refresh (run): every \(refresh.intervalSeconds) s ±10 %, strategy \(refresh.strategy.rawValue)"
+                + ", POST /refresh at most every \(refresh.minRefreshSeconds) s per secret"
                 + (refresh.maxStaleSeconds.map { ", unhealthy when a required secret goes unchecked for over \($0) s" }
                     ?? ""))
         var server = "server (run): \(self.server.socketPath) \(self.server.socketMode)"

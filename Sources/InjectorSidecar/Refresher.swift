@@ -26,11 +26,25 @@ public actor Refresher {
     let logger: Logger
     /// The secrets the outputs are made of now, configured and discovered.
     private(set) var secrets: [ResolvedSecret] = []
-    /// When each request was last refreshed for `refreshNow`.
+    /// When each secret was last checked, by a round, `refreshNow` or `POST /refresh`, and what that
+    /// check found. `refreshNow` and `POST /refresh` check a secret at most once per
+    /// `refresh.minRefreshSeconds` (issues 17 and 20): a thousand app processes that fail to log in
+    /// at once make one call, not a thousand.
+    private var lastChecked: [SecretRequest: Date] = [:]
+    private var lastResult: [SecretRequest: CheckResult] = [:]
+    /// When each secret was last checked for `refreshNow`: its own spacing, since a `refreshNow` of a
+    /// version the rounds do not keep (`versionId`) must still reach Secrets Manager (issue 17).
     private var refreshedNow: [SecretRequest: Date] = [:]
-    /// The least time between two `refreshNow` checks of one secret: more asks are answered from
-    /// the cache (issue 17).
-    static let refreshNowSpacing: TimeInterval = 5
+    /// The `POST /refresh` checks under way: a request for the same secret waits for it.
+    private var inFlight: [SecretRequest: Task<Void, Never>] = [:]
+
+    enum CheckResult {
+        case changed, unchanged
+        case failed(any Error)
+        case notWritten
+    }
+
+    var minRefresh: TimeInterval { TimeInterval(injector.config.refresh.minRefreshSeconds) }
 
     public init(
         injector: Injector, store: SecretStore, metrics: SidecarMetrics, clock: any WallClock = SystemWallClock(),
@@ -179,9 +193,10 @@ public actor Refresher {
             logFailure(error, of: request)
         }
         report.failedSecrets.sort()
-        try await publish(
+        let changed = try await publish(
             outcomes, secrets: secrets,
             membershipChanged: Set(secrets.map(\.request)) != Set(known.map(\.request)), at: now)
+        remember(injector.requests(for: secrets), outcomes: outcomes, changed: changed, at: now)
         return report
     }
 
@@ -195,7 +210,7 @@ public actor Refresher {
     public func refreshNow(_ query: SecretQuery) async -> AgentResponse? {
         guard let request = store.request(answering: query) else { return nil }
         let now = clock.now()
-        if let last = refreshedNow[request], now.timeIntervalSince(last) < Self.refreshNowSpacing { return nil }
+        if let last = refreshedNow[request], now.timeIntervalSince(last) < minRefresh { return nil }
         refreshedNow[request] = now
         let exact = query.versionID.map {
             SecretRequest(id: request.id, versionStage: query.versionStage, versionID: $0)
@@ -217,8 +232,113 @@ public actor Refresher {
             }
         }
         for case (let request, .failure(let error)) in outcomes { logFailure(error, of: request) }
-        try? await publish(outcomes, secrets: secrets, membershipChanged: false, at: now)
+        let changed = try? await publish(outcomes, secrets: secrets, membershipChanged: false, at: now)
+        remember([request], outcomes: outcomes, changed: changed, at: now)
         return answer
+    }
+
+    /// `POST /refresh` (issue 20): a check now of one configured secret (`secretID`) or of all, then
+    /// the answer after the commit: the configured ids that changed, or `unchanged`, never a value.
+    /// A secret checked within `refresh.minRefreshSeconds` is not checked again: its last result is
+    /// the answer, with `"cached": true`; a check under way is waited for.
+    public func refresh(secretID: String?) async -> AgentResponse {
+        let configured = injector.requests(for: secrets)
+        let requests: [SecretRequest]
+        if let secretID {
+            guard let request = store.request(answering: SecretQuery(secretID: secretID)),
+                configured.contains(request)
+            else {
+                return .json(404, Array(#"{"error":"not configured","secretId":\#(JSONValue.quoted(secretID))}"#.utf8))
+            }
+            requests = [request]
+        } else {
+            requests = configured
+        }
+        let now = clock.now()
+        var due: [SecretRequest] = []
+        var underWay: [Task<Void, Never>] = []
+        for request in requests {
+            if let task = inFlight[request] {
+                underWay.append(task)
+            } else if let last = lastChecked[request], now.timeIntervalSince(last) < minRefresh {
+                continue
+            } else {
+                due.append(request)
+            }
+        }
+        if !due.isEmpty {
+            let task = Task { await self.check(due, at: now) }
+            for request in due {
+                lastChecked[request] = now
+                inFlight[request] = task
+            }
+            await task.value
+            for request in due { inFlight[request] = nil }
+        }
+        for task in underWay { await task.value }
+        return Self.answer(requests.map { ($0, lastResult[$0] ?? .unchanged) }, cached: due.isEmpty)
+    }
+
+    /// One `POST /refresh` check: the values now, committed and told as a round's are.
+    private func check(_ requests: [SecretRequest], at now: Date) async {
+        let outcomes: [SecretRequest: Result<SecretValue, SecretsManagerError>]
+        do {
+            outcomes = try await injector.source.fetch(requests)
+        } catch {
+            await store.record(failure: error, for: requests)
+            logger.error("refresh failed", metadata: ["secrets": "\(requests.count)", "error": "\(error)"])
+            for request in requests { lastResult[request] = .failed(error) }
+            return
+        }
+        for case (let request, .failure(let error)) in outcomes { logFailure(error, of: request) }
+        let changed = try? await publish(outcomes, secrets: secrets, membershipChanged: false, at: now)
+        remember(requests, outcomes: outcomes, changed: changed, at: now)
+    }
+
+    /// What a check of `requests` found (`changed` nil: the new generation could not be written).
+    private func remember(
+        _ requests: [SecretRequest], outcomes: [SecretRequest: Result<SecretValue, SecretsManagerError>],
+        changed: Set<SecretRequest>?, at now: Date
+    ) {
+        for request in requests {
+            lastChecked[request] = max(lastChecked[request] ?? now, now)
+            if case .failure(let error)? = outcomes[request] {
+                lastResult[request] = .failed(error)
+            } else if let changed {
+                lastResult[request] = changed.contains(request) ? .changed : .unchanged
+            } else {
+                lastResult[request] = .notWritten
+            }
+        }
+    }
+
+    /// `{"result": "changed", "changed": [ids], "cached": false}` or `{"result": "unchanged", …}`;
+    /// a secret whose check failed: the Agent's error answer when it was the only one asked, else
+    /// listed with its error code; a new generation that could not be written: 500.
+    static func answer(_ results: [(SecretRequest, CheckResult)], cached: Bool) -> AgentResponse {
+        var changed: [JSONValue] = []
+        var failed: [JSONValue] = []
+        for (request, result) in results {
+            switch result {
+            case .changed: changed.append(.string(request.id))
+            case .unchanged: continue
+            case .failed(let error):
+                let serviceError = error as? SecretsManagerError
+                if results.count == 1, let serviceError { return .failure(serviceError) }
+                let code = serviceError.map { $0.code ?? "\($0.category)" } ?? "\(error)"
+                failed.append(.fields(["secretId": .string(request.id), "error": .string(code)]))
+            case .notWritten:
+                return .json(
+                    500, Array(#"{"error":"the new generation could not be written; the last one stays"}"#.utf8))
+            }
+        }
+        var members: [JSONValue.Member] = [
+            .init(key: "result", value: .string(changed.isEmpty ? "unchanged" : "changed"))
+        ]
+        if !changed.isEmpty { members.append(.init(key: "changed", value: .array(changed))) }
+        if !failed.isEmpty { members.append(.init(key: "failed", value: .array(failed))) }
+        members.append(.init(key: "cached", value: .bool(cached)))
+        return .json(200, Array(JSONValue.object(members).serialized.utf8))
     }
 
     private func logFailure(_ error: SecretsManagerError, of request: SecretRequest) {
@@ -232,19 +352,22 @@ public actor Refresher {
     /// Records a check's outcomes; when a value changed (or the set of secrets did), renders from
     /// the cache with them laid over it, commits one generation, then tells the application. The
     /// socket's answers switch when the generation is committed, not before.
+    @discardableResult
     private func publish(
         _ outcomes: [SecretRequest: Result<SecretValue, SecretsManagerError>], secrets: [ResolvedSecret],
         membershipChanged: Bool, at now: Date
-    ) async throws {
+    ) async throws -> Set<SecretRequest> {
         var changed: [String] = []
+        var changedRequests: Set<SecretRequest> = []
         for case (let request, .success(let value)) in outcomes
         where await store.versionID(of: request) != value.versionID {
             changed.append(secrets.first { $0.request == request }?.alias ?? request.id)
+            changedRequests.insert(request)
             logger.info("new version", metadata: ["secret": "\(value.name)", "versionId": "\(value.versionID)"])
         }
         guard !changed.isEmpty || membershipChanged else {
             await store.record(outcomes, at: now)
-            return
+            return []
         }
         let files: [OutputFile]
         do {
@@ -260,9 +383,10 @@ public actor Refresher {
         let (generation, committed) = try await commit(files)
         await store.record(outcomes, at: now)
         await commit(secrets: secrets, generation: generation)
-        guard committed else { return }  // same content under a new version: nothing to tell
+        guard committed else { return changedRequests }  // same content under a new version: nothing to tell
         metrics.committed()
         notifier.notify(generation: generation, changed: changed.sorted())
+        return changedRequests
     }
 
     private func commit(_ files: [OutputFile]) async throws -> (generation: String, committed: Bool) {

@@ -49,7 +49,8 @@ public enum Sidecar {
                     },
                     failovers: source.failovers)
             },
-            refreshNow: { await refresher.refreshNow($0) }, token: { token?.current() })
+            refreshNow: { await refresher.refreshNow($0) }, refresh: { await refresher.refresh(secretID: $0) },
+            token: { token?.current() })
         let server = SidecarServer(
             settings: config.server, socketGroup: config.socketGroup, router: router, metrics: metrics, logger: logger,
             emf: injector.emf, readyMarker: readyMarker)

@@ -12,19 +12,26 @@ public struct AgentRouter: Sendable {
     /// Checks the secret a `refreshNow` request names (at most once per 5 s per secret); gives the
     /// answer itself when the check read a version the store does not keep (a `versionId` asked for).
     let refreshNow: @Sendable (SecretQuery) async -> AgentResponse?
+    /// `POST /refresh`: checks one configured secret (or all, nil) now, and answers after the commit.
+    let refresh: @Sendable (String?) async -> AgentResponse
     /// The SSRF token the TCP port demands; nil when TCP is off.
     let token: @Sendable () -> String?
 
     public init(
         api: AgentAPI = AgentAPI(settings: .init()), store: SecretStore,
         health: @escaping @Sendable () async -> HealthReport, metricsText: @escaping @Sendable () async -> String,
-        refreshNow: @escaping @Sendable (SecretQuery) async -> AgentResponse?, token: @escaping @Sendable () -> String?
+        refreshNow: @escaping @Sendable (SecretQuery) async -> AgentResponse?,
+        refresh: @escaping @Sendable (String?) async -> AgentResponse = { _ in
+            AgentResponse(status: 404, contentType: nil, body: Array("Not found".utf8))
+        },
+        token: @escaping @Sendable () -> String?
     ) {
         self.api = api
         self.store = store
         self.health = health
         self.metricsText = metricsText
         self.refreshNow = refreshNow
+        self.refresh = refresh
         self.token = token
     }
 
@@ -37,7 +44,7 @@ public struct AgentRouter: Sendable {
         case .refused(let response): response
         case .ping: Self.healthy
         case .secret(let query) where !query.refreshNow: store.answer(query)
-        case .secret, .health, .metrics: nil
+        case .secret, .health, .metrics, .refresh: nil
         }
     }
 
@@ -70,6 +77,8 @@ public struct AgentRouter: Sendable {
         case .secret(let query):
             if query.refreshNow, let answer = await refreshNow(query) { return answer }
             return store.answer(query, refreshed: query.refreshNow)
+        case .refresh(let secretID):
+            return await refresh(secretID)
         }
     }
 }

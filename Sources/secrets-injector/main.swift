@@ -22,7 +22,7 @@ struct SecretsInjector: AsyncParsableCommand {
         abstract: "Gets an ECS task's secrets from AWS Secrets Manager without environment variables.",
         version: secretsInjectorVersion,
         subcommands: [
-            Initialize.self, Run.self, Health.self, Check.self, Get.self, Version.self, Tool.Scan.self,
+            Initialize.self, Run.self, Health.self, Refresh.self, Check.self, Get.self, Version.self, Tool.Scan.self,
             Tool.Migrate.self,
         ])
 }
@@ -177,6 +177,42 @@ struct Health: AsyncParsableCommand {
     func unhealthy(_ reason: String) -> Never {
         StandardStream.error.write("secrets-injector: \(oneLine(reason))\n")
         Glibc.exit(1)
+    }
+}
+
+struct Refresh: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Ask the running sidecar to check now (POST /refresh): one secret, or all of them.",
+        discussion: """
+            Prints what changed (the files and the answers are already updated, onChange already run), or \
+            unchanged; never a value. Exit codes: 0 answered; 1 the sidecar is down or refuses; 3 the secret \
+            is not configured, or Secrets Manager denies or lacks it.
+            """)
+
+    @Option(name: .customLong("secret"), help: "A configured secret's id (else all of them).") var secretID: String?
+    @Option(help: "The sidecar's socket (else the configuration's server.socketPath).") var socket: String?
+    @Option(name: .customLong("config"), help: "Configuration file (else SECRETS_INJECTOR_CONFIG_FILE).")
+    var configFile: String?
+
+    func run() async throws {
+        let path: String
+        if let socket {
+            path = socket
+        } else {
+            do {
+                path = try ConfigLoader.load(
+                    configFile: configFile, overrides: ConfigOverrides(),
+                    environment: ProcessInfo.processInfo.environment
+                ).server.socketPath
+            } catch {
+                fail("cannot read the configuration to find the socket: \(error)", .failure)
+            }
+        }
+        switch await RefreshClient.ask(socket: path, secretID: secretID) {
+        case .answered(let line): print(line)
+        case .refused(let reason): fail(reason, .failure)
+        case .missing(let reason): fail(reason, .notFoundOrDenied)
+        }
     }
 }
 

@@ -92,6 +92,23 @@ enum BlackBox {
         return value["password"] as? String
     }
 
+    /// `scripts/harness/aws_admin.py` with the peers' admin keys (a policy, a new version…); its
+    /// standard output.
+    @discardableResult
+    static func admin(_ peers: PeerProcess, _ arguments: [String]) async throws -> String {
+        let result = try await run(
+            "/usr/bin/env",
+            ["python3", Repository.root.appendingPathComponent("scripts/harness/aws_admin.py").path] + arguments,
+            environment: [
+                "AWS_ENDPOINT_URL_SECRETS_MANAGER": peers.string("endpoint"),
+                "ADMIN_ACCESS_KEY_ID": peers.string("adminAccessKeyId"),
+                "ADMIN_SECRET_ACCESS_KEY": peers.string("adminSecretAccessKey"),
+                "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin",
+            ])
+        try #require(result.status == 0, "\(result.stderr)")
+        return result.stdout
+    }
+
     /// A fresh folder under the system's temporary folder.
     static func temporaryFolder() throws -> String {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("blackbox-\(UUID().uuidString)").path

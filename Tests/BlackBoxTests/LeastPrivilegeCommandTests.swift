@@ -58,18 +58,7 @@ struct LeastPrivilegeCommandTests {
             return try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any] ?? [:]
         }
 
-        func admin(_ arguments: [String]) async throws {
-            let result = try await run(
-                "/usr/bin/env",
-                ["python3", Repository.root.appendingPathComponent("scripts/harness/aws_admin.py").path] + arguments,
-                environment: [
-                    "AWS_ENDPOINT_URL_SECRETS_MANAGER": peers.string("endpoint"),
-                    "ADMIN_ACCESS_KEY_ID": peers.string("adminAccessKeyId"),
-                    "ADMIN_SECRET_ACCESS_KEY": peers.string("adminSecretAccessKey"),
-                    "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin",
-                ])
-            try #require(result.status == 0, "\(result.stderr)")
-        }
+        func admin(_ arguments: [String]) async throws { try await BlackBox.admin(peers, arguments) }
 
         func get(_ path: String) async throws -> (status: Int, body: String) {
             try await SidecarCommandTests.curl(["--unix-socket", socket, "http://localhost\(path)"])

@@ -9,7 +9,9 @@ import Testing
 /// validation of the new task definition, and no value in any output.
 @Suite(.enabled(if: BlackBox.hasPeers, "moto[server] and boto3 are not installed"), .serialized)
 struct MigrationTests {
-    static let before = Repository.root.appendingPathComponent("examples/migration/pipeline-pulse-before-migration.json").path
+    static let before = Repository.root.appendingPathComponent(
+        "examples/migration/pipeline-pulse-before-migration.json"
+    ).path
     static let checks = Repository.root.appendingPathComponent("Tests/BlackBoxTests/Fixtures/migration_checks.py").path
     static let sarifSchema = Repository.root.appendingPathComponent("../shared/testdata/sarif-schema-2.1.0.json")
         .standardized.path
@@ -269,19 +271,7 @@ struct MigrationTests {
                 })
         let actions = statement["Action"] as! [String]
         #expect(actions == ["secretsmanager:GetSecretValue"])
-        let admin = try await run(
-            "/usr/bin/env",
-            [
-                "python3", Repository.root.appendingPathComponent("scripts/harness/aws_admin.py").path, "policy",
-                "pipeline-pulse-get-only", actions.joined(separator: ","),
-            ],
-            environment: [
-                "AWS_ENDPOINT_URL_SECRETS_MANAGER": peers.string("endpoint"),
-                "ADMIN_ACCESS_KEY_ID": peers.string("adminAccessKeyId"),
-                "ADMIN_SECRET_ACCESS_KEY": peers.string("adminSecretAccessKey"),
-                "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin",
-            ])
-        try #require(admin.status == 0, "\(admin.stderr)")
+        try await BlackBox.admin(peers, ["policy", "pipeline-pulse-get-only", actions.joined(separator: ",")])
 
         // init with the generated configuration, as the task role with that policy only.
         let secrets = "\(folder)/run-secrets"

@@ -12,6 +12,22 @@ import Testing
         #expect(AgentAPI.secret(query: "secretId=MyTest", secretID: nil) == .secret(SecretQuery(secretID: "MyTest")))
     }
 
+    /// Ours, not the Agent's: `POST /refresh[?secretId=]` (issue 20), under the same token rule.
+    @Test func refreshIsAPostWithAnOptionalSecretID() {
+        let api = AgentAPI(settings: .init())
+        func route(_ method: String, _ uri: String, _ transport: AgentTransport = .unixSocket) -> AgentRoute {
+            api.route(AgentRequest(method: method, uri: uri, headers: [], transport: transport), token: "t")
+        }
+        #expect(route("POST", "/refresh") == .refresh(secretID: nil))
+        #expect(route("POST", "/refresh?secretId=a%2Fb") == .refresh(secretID: "a/b"))
+        #expect(route("POST", "/refresh?secretId=a&secretId=b") == .refresh(secretID: "b"))
+        #expect(route("GET", "/refresh") == .refused(.text(405, "Not allowed")))
+        #expect(route("POST", "/refresh?refreshNow=true") == .refused(.text(400, "unknown parameter: refreshNow")))
+        #expect(route("POST", "/refresh?secretId=") == .refused(.text(400, "missing parameter secretId")))
+        #expect(route("POST", "/refresh", .tcp) == .refused(.text(403, "Bad Token")))
+        #expect(route("POST", "/secretsmanager/get?secretId=a") == .refused(.text(405, "Not allowed")))
+    }
+
     @Test func parse_query_refresh() {
         #expect(
             AgentAPI.secret(query: "secretId=MyTest&refreshNow=true", secretID: nil)

@@ -55,7 +55,10 @@ enum Fixtures {
         #expect(config.templates.first?.template.aliases == ["database", "zoho", "currency"])
         #expect(config.env?.entries.map(\.name) == ["JWT_SECRET", "JWT_ALGORITHM", "JWT_EXPIRE_MINUTES"])
         #expect(config.server.socketPath == "/run/secrets/injector.sock")
-        #expect(config.refresh == RefreshSettings(intervalSeconds: 300, strategy: .describe, maxStaleSeconds: nil))
+        #expect(
+            config.refresh
+                == RefreshSettings(
+                    intervalSeconds: 300, strategy: .describe, maxStaleSeconds: nil, minRefreshSeconds: 5))
     }
 }
 
@@ -142,7 +145,9 @@ enum Fixtures {
                 == ServerSettings(
                     socketPath: "/run/secrets/injector.sock", socketMode: FileMode(0o660), allowUIDs: nil, tcpPort: nil)
         )
-        #expect(config.refresh == RefreshSettings(intervalSeconds: 300, strategy: .auto, maxStaleSeconds: nil))
+        #expect(
+            config.refresh
+                == RefreshSettings(intervalSeconds: 300, strategy: .auto, maxStaleSeconds: nil, minRefreshSeconds: 5))
         #expect(config.log == LogSettings(level: "info", format: .json))
         // The Agent's defaults (its config.rs).
         #expect(config.server.maxConnections == 800)
@@ -226,7 +231,10 @@ enum Fixtures {
         #expect(Set(keys(["properties", "defaults"])) == ["mode", "uid", "gid"])
         #expect(Set(keys(["properties", "templates", "items"])) == ["file", "template", "mode", "uid", "gid"])
         #expect(Set(keys(["properties", "env"])) == ["file", "mode", "uid", "gid", "entries"])
-        #expect(Set(keys(["properties", "refresh"])) == ["intervalSeconds", "strategy", "maxStaleSeconds"])
+        #expect(
+            Set(keys(["properties", "refresh"])) == [
+                "intervalSeconds", "strategy", "maxStaleSeconds", "minRefreshSeconds",
+            ])
         #expect(
             Set(keys(["properties", "server"])) == [
                 "socketPath", "socketMode", "allowUids", "tcp", "tcpPort", "maxConnections", "ssrfHeaders",
