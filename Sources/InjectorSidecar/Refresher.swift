@@ -121,6 +121,33 @@ public actor Refresher {
         }
     }
 
+    /// The version of each secret ``warnIfNotRotationShaped(_:)`` looked at last (each version is
+    /// read once, not every round), and the secrets it warned about (once each).
+    private var shapeChecked: [SecretRequest: String] = [:]
+    private var warnedShape: Set<SecretRequest> = []
+
+    /// A database credential (`username` and `password`) that AWS's rotation functions cannot rotate
+    /// as it is, on a secret whose rotation is on (`DescribeSecret` gives a next rotation date only
+    /// then): they read `engine`, `host` and `dbname` too (SPEC §11), and without `dbname` test the
+    /// new password against the `postgres` database. Once per secret; the value is never logged.
+    private func warnIfNotRotationShaped(_ request: SecretRequest) async {
+        guard !warnedShape.contains(request), let value = await store.value(of: request),
+            shapeChecked[request] != value.versionID
+        else { return }
+        shapeChecked[request] = value.versionID
+        guard let object = try? JSONValue.parse(value.bytes) else { return }
+        let keys = Set(object.keys)
+        let missing = ["engine", "host", "dbname"].filter { !keys.contains($0) }
+        guard keys.contains("username"), keys.contains("password"), !missing.isEmpty else { return }
+        warnedShape.insert(request)
+        logger.warning(
+            "rotation is on for a database credential that AWS's rotation functions cannot read as it is",
+            metadata: [
+                "secret": "\(request.id)", "missingKeys": "\(missing.joined(separator: ","))",
+                "fix": "add engine, host and dbname to the secret (README: Rotation)",
+            ])
+    }
+
     /// `SecretAge` for each secret: seconds since its last successful check.
     private func emitSecretAges() async {
         guard let emf = injector.emf else { return }
@@ -168,6 +195,7 @@ public actor Refresher {
                     byVersion[SecretRequest(id: request.id, versionID: version)] = request
                 }
                 if let rotation {
+                    await warnIfNotRotationShaped(request)
                     if rotation <= now {
                         report.rotationOverdue = true
                     } else {

@@ -48,6 +48,8 @@ public actor SecretStore {
 
     package func versionID(of request: SecretRequest) -> String? { entries[request]?.value.versionID }
 
+    package func value(of request: SecretRequest) -> SecretValue? { entries[request]?.value }
+
     /// Records a round's outcome for each request: a new value replaces the old one; an error is
     /// shown but never blanks the last value.
     package func record(_ outcomes: [SecretRequest: Result<SecretValue, SecretsManagerError>], at now: Date) {

@@ -62,7 +62,7 @@ import Testing
                     == secrets["pipeline-pulse/prod/\(name)"], "\(name).json")
         }
         let databaseURL = try
-            "postgresql://\(urlencode(field("database", "username"))):\(urlencode(field("database", "password")))@\(field("database", "host")):\(field("database", "port"))/\(field("database", "database"))"
+            "postgresql://\(urlencode(field("database", "username"))):\(urlencode(field("database", "password")))@\(field("database", "host")):\(field("database", "port"))/\(field("database", "dbname"))"
         let appEnv = try String(contentsOfFile: "\(output)/app.env", encoding: .utf8)
         let (zohoID, currencyURL, jwtSecret) = (
             try field("zoho", "client_id"), try field("currency", "base_url"), try field("jwt", "secret")

@@ -141,7 +141,7 @@ struct LeastPrivilegeCommandTests {
                 let password = "rotated-\(how)"
                 try await admin([
                     how, "pipeline-pulse/prod/database",
-                    #"{"username": "pp_app", "password": "\#(password)", "host": "db.internal", "port": 5432, "database": "pipeline_pulse"}"#,
+                    #"{"engine": "postgres", "username": "pp_app", "password": "\#(password)", "host": "db.internal", "port": 5432, "dbname": "pipeline_pulse"}"#,
                 ])
                 // Three 1 s intervals (±10 %), plus the time a round takes.
                 #expect(

@@ -66,7 +66,7 @@ struct RefreshEndpointTests {
             peers,
             [
                 "put", Self.database,
-                #"{"username":"pp_app","password":"after-refresh","host":"db","port":5432,"database":"pp"}"#,
+                #"{"engine":"postgres","username":"pp_app","password":"after-refresh","host":"db","port":5432,"dbname":"pp"}"#,
             ])
         let changed = try await refresh(["--secret", Self.database])
         #expect(changed.status == 0 && changed.stdout == "changed: \(Self.database)\n", "\(changed)")

@@ -60,7 +60,7 @@ import Testing
             try #require(result.status == 0, "\(result.stderr)")
         }
         func database(_ password: String) -> String {
-            #"{"username": "pp_app", "password": "\#(password)", "host": "db.internal", "port": 5432, "database": "pipeline_pulse"}"#
+            #"{"engine": "postgres", "username": "pp_app", "password": "\#(password)", "host": "db.internal", "port": 5432, "dbname": "pipeline_pulse"}"#
         }
         func socket(_ path: String) async throws -> (status: Int, body: String) {
             try await Self.curl(["--unix-socket", "\(output)/injector.sock", "http://localhost\(path)"])

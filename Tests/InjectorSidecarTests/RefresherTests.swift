@@ -405,4 +405,27 @@ final class VersionedSource: SecretSource, @unchecked Sendable {
                 == #"{"__type":"InvalidRequestException", "message":"You provided a VersionStage that is not associated to the provided VersionId."}"#
         )
     }
+
+    /// Issue 20: a rotating database credential that AWS's rotation functions cannot read as it is
+    /// (no `engine`, `dbname`) is warned about, once; a rotation-ready one, or one not rotating, is not.
+    @Test func aRotatingCredentialWithoutTheRotationShapeIsWarnedAboutOnce() async throws {
+        let secrets = FakeSecrets([
+            "app/prod/database": #"{"username":"u","password":"p","host":"db","port":5432,"database":"app"}"#,
+            "app/prod/ready": #"{"engine":"postgres","username":"u","password":"p","host":"db","dbname":"app"}"#,
+            "app/prod/still": #"{"username":"u","password":"p"}"#,
+        ])
+        secrets.rotating.withLock { $0 = ["app/prod/database", "app/prod/ready"] }
+        let log = LogLines()
+        let (client, _) = try fakeSecretsManager(from: secrets)
+        let config = try makeConfig(
+            #"{"outputDir": "\#(temporaryDirectory())", "secrets": [{"id": "app/prod/database"}, {"id": "app/prod/ready"}, {"id": "app/prod/still"}], "refresh": {"strategy": "describe"}}"#
+        )
+        let refresher = Refresher(
+            injector: Injector(config: config, source: SecretsManagerSource(client: client), logger: log.logger),
+            store: SecretStore(), metrics: SidecarMetrics(), logger: log.logger)
+        try await refresher.start()
+        for _ in 0..<3 { _ = try await refresher.refresh() }
+        #expect(log.count(.warning, containing: "rotation is on for a database credential") == 1)
+        #expect(!log.lines.withLock { $0 }.contains { $0.message.contains("\"p\"") })
+    }
 }

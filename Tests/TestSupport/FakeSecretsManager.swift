@@ -17,6 +17,8 @@ public final class FakeSecrets: @unchecked Sendable {
     public let allowed = Mutex<Set<String>?>(nil)
     /// Error codes some secrets answer with (name → `DecryptionFailure`, …).
     public let failures = Mutex<[String: String]>([:])
+    /// Secrets whose rotation is on: `DescribeSecret` gives them a next rotation date, as AWS does.
+    public let rotating = Mutex<Set<String>>([])
     public init(_ values: [String: String], binary: [String: [UInt8]] = [:]) {
         self.values = Mutex(values)
         self.binary = binary
@@ -103,7 +105,14 @@ public func fakeSecretsManager(from store: FakeSecrets, listPageSize: Int? = nil
             let id = body["SecretId"] as? String ?? ""
             guard names.contains(id) else { return notFound }
             if failures[id] == "ResourceNotFoundException" { return notFound }
-            return try json(["ARN": "arn:\(id)", "Name": id, "VersionIdsToStages": [version(id): ["AWSCURRENT"]]])
+            var description: [String: Any] = [
+                "ARN": "arn:\(id)", "Name": id, "VersionIdsToStages": [version(id): ["AWSCURRENT"]],
+            ]
+            if store.rotating.withLock({ $0.contains(id) }) {
+                description["RotationEnabled"] = true
+                description["NextRotationDate"] = Date().timeIntervalSince1970 + 86_400 * 30
+            }
+            return try json(description)
         case "secretsmanager.ListSecrets":
             let prefixes = (body["Filters"] as? [[String: Any]])?.first?["Values"] as? [String]
             let matching = names.filter { name in prefixes.map { $0.contains { name.hasPrefix($0) } } ?? true }

@@ -37,15 +37,17 @@ from cryptography.x509.oid import NameOID
 REGION = "ap-southeast-1"
 ACCOUNT = "123456789012"
 
-# The four Pipeline Pulse secrets, shaped as the product's first user stores them. The database
+# The four Pipeline Pulse secrets, shaped as the product's first user stores them; the database
+# secret in the shape AWS's rotation functions read (`engine`, `dbname`: issue 20). The database
 # password needs URL-encoding on purpose.
 PIPELINE_PULSE = {
     "pipeline-pulse/prod/database": {
+        "engine": "postgres",
         "username": "pp_app",
         "password": "Xq7#p@ss:w/rd?&=+ %ü",
         "host": "pipeline-pulse-db.cluster-abc.ap-southeast-1.rds.amazonaws.com",
         "port": 5432,
-        "database": "pipeline_pulse",
+        "dbname": "pipeline_pulse",
     },
     "pipeline-pulse/prod/zoho": {
         "client_id": "1000.ZOHOCLIENTID7QX",
