@@ -97,11 +97,46 @@ public struct SecretDescription: Sendable, Equatable, Decodable {
     public var rotationEnabled: Bool?
     public var lastChangedDate: Date?
     public var deletedDate: Date?
+    /// What a review reads (SPEC §11); the rounds read only the fields above.
+    public var rotationRules: RotationRules?
+    public var lastRotatedDate: Date?
+    /// A day, not a time: Secrets Manager records access once a day.
+    public var lastAccessedDate: Date?
+    public var createdDate: Date?
+    /// Absent: the AWS-managed key `aws/secretsmanager`.
+    public var kmsKeyID: String?
+    public var primaryRegion: String?
+    public var replicationStatus: [ReplicaStatus]
+    public var summary: String?
+    public var tags: [SecretTag]
+
+    public struct RotationRules: Sendable, Equatable, Decodable {
+        public var automaticallyAfterDays: Int?
+        public var scheduleExpression: String?
+        public var duration: String?
+        enum CodingKeys: String, CodingKey {
+            case automaticallyAfterDays = "AutomaticallyAfterDays", scheduleExpression = "ScheduleExpression"
+            case duration = "Duration"
+        }
+    }
+
+    public struct ReplicaStatus: Sendable, Equatable, Decodable {
+        public var region: String
+        /// `InSync`, `Failed` or `InProgress`.
+        public var status: String?
+        public var statusMessage: String?
+        enum CodingKeys: String, CodingKey {
+            case region = "Region", status = "Status", statusMessage = "StatusMessage"
+        }
+    }
 
     enum CodingKeys: String, CodingKey {
         case arn = "ARN", name = "Name", versionIDsToStages = "VersionIdsToStages", nextRotationDate =
             "NextRotationDate"
         case rotationEnabled = "RotationEnabled", lastChangedDate = "LastChangedDate", deletedDate = "DeletedDate"
+        case rotationRules = "RotationRules", lastRotatedDate = "LastRotatedDate", lastAccessedDate = "LastAccessedDate"
+        case createdDate = "CreatedDate", kmsKeyID = "KmsKeyId", primaryRegion = "PrimaryRegion"
+        case replicationStatus = "ReplicationStatus", summary = "Description", tags = "Tags"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -113,10 +148,54 @@ public struct SecretDescription: Sendable, Equatable, Decodable {
         rotationEnabled = try container.decodeIfPresent(Bool.self, forKey: .rotationEnabled)
         lastChangedDate = try container.decodeIfPresent(Date.self, forKey: .lastChangedDate)
         deletedDate = try container.decodeIfPresent(Date.self, forKey: .deletedDate)
+        rotationRules = try container.decodeIfPresent(RotationRules.self, forKey: .rotationRules)
+        lastRotatedDate = try container.decodeIfPresent(Date.self, forKey: .lastRotatedDate)
+        lastAccessedDate = try container.decodeIfPresent(Date.self, forKey: .lastAccessedDate)
+        createdDate = try container.decodeIfPresent(Date.self, forKey: .createdDate)
+        kmsKeyID = try container.decodeIfPresent(String.self, forKey: .kmsKeyID)
+        primaryRegion = try container.decodeIfPresent(String.self, forKey: .primaryRegion)
+        replicationStatus = try container.decodeIfPresent([ReplicaStatus].self, forKey: .replicationStatus) ?? []
+        summary = try container.decodeIfPresent(String.self, forKey: .summary)
+        tags = try container.decodeIfPresent([SecretTag].self, forKey: .tags) ?? []
     }
 
     /// The version that carries `AWSCURRENT`.
     public var currentVersionID: String? { versionIDsToStages.first { $0.value.contains("AWSCURRENT") }?.key }
+}
+
+/// One version as `ListSecretVersionIds` lists it: never its value.
+public struct SecretVersionEntry: Sendable, Equatable, Decodable {
+    public var versionID: String
+    public var versionStages: [String]
+    public var createdDate: Date?
+    public var lastAccessedDate: Date?
+    enum CodingKeys: String, CodingKey {
+        case versionID = "VersionId", versionStages = "VersionStages", createdDate = "CreatedDate"
+        case lastAccessedDate = "LastAccessedDate"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        versionID = try container.decode(String.self, forKey: .versionID)
+        versionStages = try container.decodeIfPresent([String].self, forKey: .versionStages) ?? []
+        createdDate = try container.decodeIfPresent(Date.self, forKey: .createdDate)
+        lastAccessedDate = try container.decodeIfPresent(Date.self, forKey: .lastAccessedDate)
+    }
+}
+
+struct ListSecretVersionIdsRequest: Encodable {
+    var SecretId: String
+    var MaxResults: Int
+    var NextToken: String?
+}
+
+struct ListSecretVersionIdsResponse: Decodable {
+    var Versions: [SecretVersionEntry]?
+    var NextToken: String?
+}
+
+struct GetResourcePolicyResponse: Decodable {
+    var ResourcePolicy: String?
 }
 
 /// The outcome of `BatchGetSecretValue` over any number of ids: the values found, and one error
@@ -170,7 +249,7 @@ struct DescribeSecretRequest: Encodable {
 }
 
 /// A tag on a secret (`CreateSecret`'s `Tags`).
-public struct SecretTag: Sendable, Equatable, Encodable {
+public struct SecretTag: Sendable, Equatable, Codable {
     public var key: String
     public var value: String
     public init(key: String, value: String) {

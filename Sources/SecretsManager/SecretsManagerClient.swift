@@ -181,6 +181,29 @@ public final class SecretsManagerClient: Sendable {
         try await call("DescribeSecret", DescribeSecretRequest(SecretId: id), as: SecretDescription.self, secretID: id)
     }
 
+    /// `ListSecretVersionIds`: every version with its stages and dates, never a value; paged.
+    public func listSecretVersionIDs(id: String) async throws(SecretsManagerError) -> [SecretVersionEntry] {
+        var versions: [SecretVersionEntry] = []
+        var token: String?
+        var pages = 0
+        repeat {
+            let page = try await call(
+                "ListSecretVersionIds", ListSecretVersionIdsRequest(SecretId: id, MaxResults: 100, NextToken: token),
+                as: ListSecretVersionIdsResponse.self, secretID: id)
+            versions += page.Versions ?? []
+            token = page.NextToken.flatMap { $0.isEmpty ? nil : $0 }
+            pages += 1
+        } while token != nil && pages < 100
+        return versions
+    }
+
+    /// `GetResourcePolicy`: the secret's resource policy document, or nil when it has none.
+    public func getResourcePolicy(id: String) async throws(SecretsManagerError) -> String? {
+        try await call(
+            "GetResourcePolicy", DescribeSecretRequest(SecretId: id), as: GetResourcePolicyResponse.self, secretID: id
+        ).ResourcePolicy
+    }
+
     /// `CreateSecret` with a string value. `token` is the `ClientRequestToken`: a retry with the
     /// same token and value makes no second version (SPEC §10).
     public func createSecret(

@@ -147,6 +147,45 @@ func secretValueJSON(_ name: String, value: String = databaseJSON, version: Stri
         #expect(description.rotationEnabled == true)
         #expect(Harness.target(harness.transport.requests[0]) == "secretsmanager.DescribeSecret")
     }
+
+    /// What a review reads (SPEC §11): rules, dates, the key, replicas, the description and tags.
+    @Test func describeSecretDecodesWhatAReviewReads() async throws {
+        let harness = try Harness { _, _ in
+            .json(
+                200,
+                #"{"ARN":"arn:x","Name":"db","VersionIdsToStages":{"v1":["AWSCURRENT"]},"RotationEnabled":true,"RotationRules":{"AutomaticallyAfterDays":30},"LastRotatedDate":1790000000,"LastAccessedDate":1799884800,"CreatedDate":1700000000.25,"KmsKeyId":"arn:aws:kms:ap-southeast-1:123456789012:key/k","PrimaryRegion":"ap-southeast-1","ReplicationStatus":[{"Region":"ap-south-1","Status":"InSync"},{"Region":"eu-west-1","Status":"Failed","StatusMessage":"no key"}],"Description":"the app's database","Tags":[{"Key":"team","Value":"pulse"}]}"#
+            )
+        }
+        let description = try await harness.client.describeSecret(id: "db")
+        #expect(description.rotationRules?.automaticallyAfterDays == 30)
+        #expect(description.lastRotatedDate == Date(timeIntervalSince1970: 1_790_000_000))
+        #expect(description.lastAccessedDate == Date(timeIntervalSince1970: 1_799_884_800))
+        #expect(description.createdDate == Date(timeIntervalSince1970: 1_700_000_000.25))
+        #expect(description.kmsKeyID == "arn:aws:kms:ap-southeast-1:123456789012:key/k")
+        #expect(description.replicationStatus.map(\.status) == ["InSync", "Failed"])
+        #expect(description.summary == "the app's database")
+        #expect(description.tags == [SecretTag(key: "team", value: "pulse")])
+    }
+
+    @Test func versionsArePagedAndAPolicyMayBeAbsent() async throws {
+        let harness = try Harness { request, _ in
+            switch (Harness.target(request), Harness.body(request)["NextToken"] as? String) {
+            case ("secretsmanager.ListSecretVersionIds", nil):
+                return .json(
+                    200,
+                    #"{"Versions":[{"VersionId":"v1","VersionStages":["AWSPREVIOUS"],"CreatedDate":1}],"NextToken":"2"}"#
+                )
+            case ("secretsmanager.ListSecretVersionIds", "2"?):
+                return .json(200, #"{"Versions":[{"VersionId":"v2","VersionStages":["AWSCURRENT"],"CreatedDate":2}]}"#)
+            default:
+                return .json(200, #"{"ARN":"arn:x","Name":"db"}"#)
+            }
+        }
+        let versions = try await harness.client.listSecretVersionIDs(id: "db")
+        #expect(versions.map(\.versionID) == ["v1", "v2"])
+        #expect(versions.last?.createdDate == Date(timeIntervalSince1970: 2))
+        #expect(try await harness.client.getResourcePolicy(id: "db") == nil)
+    }
 }
 
 @Suite struct ClientErrorTests {
