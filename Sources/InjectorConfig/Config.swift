@@ -185,3 +185,27 @@ public struct Config: Sendable, Equatable {
             + (env.map { [$0.file] } ?? [])
     }
 }
+
+extension Config {
+    /// The aliases a template builds a database URL from (`review`, issue 20): those whose
+    /// expressions sit between a `postgres(ql)://`, `mysql://` or `mariadb://` and the end of its line.
+    public var databaseURLAliases: Set<String> {
+        let schemes = ["postgres://", "postgresql://", "postgresql+", "mysql://", "mysql+", "mariadb://"]
+        var aliases: Set<String> = []
+        for spec in templates {
+            var inURL = false
+            for part in spec.template.parts {
+                switch part {
+                case .text(let text):
+                    for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+                        if index > 0 { inURL = false }
+                        if schemes.contains(where: { line.contains($0) }) { inURL = true }
+                    }
+                case .expression(let expression):
+                    if inURL { aliases.insert(expression.alias) }
+                }
+            }
+        }
+        return aliases
+    }
+}

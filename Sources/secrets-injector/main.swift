@@ -22,7 +22,8 @@ struct SecretsInjector: AsyncParsableCommand {
         abstract: "Gets an ECS task's secrets from AWS Secrets Manager without environment variables.",
         version: secretsInjectorVersion,
         subcommands: [
-            Initialize.self, Run.self, Health.self, Refresh.self, Check.self, Get.self, Version.self, Tool.Scan.self,
+            Initialize.self, Run.self, Health.self, Refresh.self, Check.self, Get.self, Review.self, Version.self,
+            Tool.Scan.self,
             Tool.Migrate.self,
         ])
 }
@@ -261,6 +262,51 @@ struct Get: AsyncParsableCommand {
         )
         .output(client: client)
         StandardStream.output.write(bytes + (isatty(STDOUT_FILENO) == 1 ? [0x0A] : []))
+    }
+}
+
+struct Review: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "The quarterly review of the configured secrets: rotation, age, access, KMS key, replicas, policy.",
+        discussion: """
+            Reads DescribeSecret, ListSecretVersionIds and GetResourcePolicy, never a value. Exit codes: \
+            0 no finding; 1 findings; 2 bad usage or configuration; 3 DescribeSecret denied (a denied \
+            ListSecretVersionIds or GetResourcePolicy only makes that field unknown); 4 network or service failure.
+            """)
+
+    @OptionGroup var options: ConfigOptions
+    @Option(help: "text, json or markdown.") var format: String = "text"
+    @Option(help: "A finding when a secret has not been rotated or changed for longer (default 365).")
+    var maxAgeDays: Int = 365
+
+    func run() async throws {
+        guard let format = InjectorSources.Review.Format(rawValue: format) else {
+            fail("--format \(format): use text, json or markdown", .usage)
+        }
+        guard maxAgeDays >= 0 else { fail("--max-age-days \(maxAgeDays): a number of days, 0 or more", .usage) }
+        let environment = ProcessInfo.processInfo.environment
+        let config = try options.load(environment: environment)
+        let logger = makeLogger(level: environment["SECRETS_INJECTOR_LOG_LEVEL"] ?? "warning")
+        let transport = AWSSetup.transport(environment: environment)
+        let injector = try await Injector.build(
+            config: config, environment: environment, transport: transport, logger: logger)
+        var problems: [Problem] = []
+        let secrets = try await injector.resolveSecrets(&problems)
+        if !problems.isEmpty { throw InjectorFailure(problems: problems) }
+        // A template that builds a database URL makes each secret in the URL a database credential.
+        let databaseAliases = config.databaseURLAliases
+        var seen: Set<String> = []
+        var ids: [(id: String, buildsDatabaseURL: Bool)] = []
+        for secret in secrets where seen.insert(secret.request.id).inserted {
+            ids.append((secret.request.id, databaseAliases.contains(secret.alias)))
+        }
+        let client = try await AWSSetup.secretsManagerClient(
+            environment: environment, transport: transport, configuredRegion: config.region,
+            configuredEndpoint: config.endpoint, allowInsecureEndpoint: config.allowInsecureEndpoint, logger: logger)
+        let reviews = try await InjectorSources.Review.review(
+            ids, client: client, failoverRegions: config.failover.map(\.region), maxAgeDays: maxAgeDays, now: Date())
+        StandardStream.output.write(Array(InjectorSources.Review.render(reviews, format: format).utf8))
+        if reviews.contains(where: { !$0.findings.isEmpty }) { throw ExitCode(1) }
     }
 }
 

@@ -18,6 +18,25 @@ public struct UTCTime: Sendable {
             minute: Int(parts.tm_min), second: Int(parts.tm_sec), nanosecond: now.tv_nsec)
     }
 
+    /// The UTC time `epochSeconds` after 1970-01-01.
+    public init(epochSeconds: Double) {
+        var seconds = time_t(epochSeconds.rounded(.down))
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        self.init(
+            year: Int(parts.tm_year) + 1900, month: Int(parts.tm_mon) + 1, day: Int(parts.tm_mday),
+            hour: Int(parts.tm_hour), minute: Int(parts.tm_min), second: Int(parts.tm_sec),
+            nanosecond: Int((epochSeconds - epochSeconds.rounded(.down)) * 1e9))
+    }
+
+    public init(year: Int, month: Int, day: Int, hour: Int, minute: Int, second: Int, nanosecond: Int) {
+        (self.year, self.month, self.day) = (year, month, day)
+        (self.hour, self.minute, self.second, self.nanosecond) = (hour, minute, second, nanosecond)
+    }
+
+    /// `2026-11-29`.
+    public var date: String { "\(Self.pad(year, 4))-\(Self.pad(month, 2))-\(Self.pad(day, 2))" }
+
     /// `value` in decimal, zero-padded to `width`.
     public static func pad(_ value: Int, _ width: Int) -> String {
         let text = String(value)
