@@ -172,9 +172,20 @@ public struct Scanner {
 
     /// The text of a file, or exit 2 naming it.
     func text(of path: String) throws(MigrationInputError) -> (bytes: [UInt8], text: String) {
+        // Never waited on: a file swapped for a FIFO after the walk looked at it is refused, not read.
+        let descriptor = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)
+        guard descriptor >= 0 else {
+            throw MigrationInputError("\(display(path)): cannot be read: \(String(cString: strerror(errno)))")
+        }
+        defer { close(descriptor) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFREG, Int(status.st_size) <= Self.sizeLimit
+        else {
+            throw MigrationInputError("\(display(path)): is not a regular file of at most \(Self.sizeLimit >> 20) MiB")
+        }
         let bytes: [UInt8]
         do {
-            bytes = try readWholeFile(path)
+            bytes = try readAll(descriptor, path: path)
         } catch {
             throw MigrationInputError("\(display(path)): cannot be read: \(String(cString: strerror(error.code)))")
         }

@@ -196,12 +196,12 @@ struct Verify: AsyncParsableCommand {
     }
 }
 
-/// A file a flag names, or exit 2 saying why it cannot be read.
+/// A file a flag names (a regular file of at most 16 MiB, never waited on), or exit 2 saying why not.
 func readInput(_ path: String, flag: String) -> [UInt8] {
     do {
-        return try readWholeFile(path)
+        return try SmallFile.read(path, limit: 16 << 20, followingLinks: true).bytes
     } catch {
-        fail("\(flag) \(path): cannot be read: \(String(cString: strerror(error.code)))", .usage)
+        fail("\(flag) \(error)", .usage)
     }
 }
 

@@ -385,6 +385,15 @@ struct MigrationTests {
         #expect(nothing.status == 0 && nothing.stdout.contains("nothing to move"), "\(nothing)")
         #expect(!FileManager.default.fileExists(atPath: "\(folder)/migration"))
 
+        // A FIFO is refused at once, never waited on: as the task definition, and named to scan.
+        #expect(mkfifo("\(folder)/fifo.json", 0o600) == 0)
+        let fifoMigrate = try await Self.tool(
+            ["migrate", "--task-definition", "fifo.json", "--prefix", "p/"], in: folder)
+        #expect(
+            fifoMigrate.status == 2 && fifoMigrate.stderr.contains("fifo.json is not a regular file"), "\(fifoMigrate)")
+        let fifoScan = try await Self.tool(["scan", "fifo.json"], in: folder)
+        #expect(fifoScan.status == 2 && fifoScan.stderr.contains("fifo.json: is not a regular file"), "\(fifoScan)")
+
         // The daemon alone (as in the runtime image): one line saying where the tools are, exit 2.
         try FileManager.default.copyItem(atPath: BlackBox.binary, toPath: "\(folder)/secrets-injector")
         let alone = try await run("\(folder)/secrets-injector", ["scan", "."], environment: ["PATH": "/usr/bin:/bin"])
