@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Rotates secrets in the harness's moto_server with the admin keys it reported, as a person would:
 
+    aws_admin.py create NAME VALUE  # CreateSecret; prints its ARN
     aws_admin.py put NAME VALUE     # PutSecretValue: a new AWSCURRENT version
     aws_admin.py stage NAME VALUE   # PutSecretValue under stage NEXT, then UpdateSecretVersionStage
                                     # moves AWSCURRENT to it
@@ -27,6 +28,8 @@ if command == "policy":
                  else {"Effect": "Allow", "Action": value.split(","), "Resource": "*"})
     iam.put_role_policy(RoleName=name, PolicyName="read-secrets",
                         PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [statement]}))
+elif command == "create":
+    print(client.create_secret(Name=name, SecretString=value)["ARN"])
 elif command == "put":
     print(client.put_secret_value(SecretId=name, SecretString=value)["VersionId"])
 elif command == "seed":
