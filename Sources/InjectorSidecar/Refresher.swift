@@ -24,13 +24,17 @@ public actor Refresher {
     public let notifier: ChangeNotifier
     let clock: any WallClock
     let logger: Logger
+    /// Numbers in 0..<1 for the refresh window's spread; tests pass fixed ones.
+    let random: @Sendable () -> Double
     /// The secrets the outputs are made of now, configured and discovered.
     private(set) var secrets: [ResolvedSecret] = []
-    /// When each secret was last checked, by a round, `refreshNow` or `POST /refresh`, and what that
-    /// check found. `refreshNow` and `POST /refresh` check a secret at most once per
-    /// `refresh.minRefreshSeconds` (issues 17 and 20): a thousand app processes that fail to log in
-    /// at once make one call, not a thousand.
-    private var lastChecked: [SecretRequest: Date] = [:]
+    /// When each secret's last check (by a round, `refreshNow` or `POST /refresh`) began, when
+    /// `POST /refresh` may check it again, and what that check found. A check opens a window of `refresh.minRefreshSeconds`
+    /// plus a random 0–50 % of it (issue 20): a thousand app processes that fail to log in at once
+    /// make one call, not a thousand; and a fleet whose apps all failed within the same second
+    /// (a single-user rotation's `setSecret`) spreads its next checks, and the new version's
+    /// `GetSecretValue`, over seconds instead of one (`scripts/bench fleet --rotate`).
+    private var windows: [SecretRequest: (opened: Date, next: Date)] = [:]
     private var lastResult: [SecretRequest: CheckResult] = [:]
     /// When each secret was last checked for `refreshNow`: its own spacing, since a `refreshNow` of a
     /// version the rounds do not keep (`versionId`) must still reach Secrets Manager (issue 17).
@@ -48,8 +52,9 @@ public actor Refresher {
 
     public init(
         injector: Injector, store: SecretStore, metrics: SidecarMetrics, clock: any WallClock = SystemWallClock(),
-        logger: Logger
+        logger: Logger, random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }
     ) {
+        self.random = random
         self.injector = injector
         self.store = store
         self.metrics = metrics
@@ -178,14 +183,37 @@ public actor Refresher {
         let secrets = try await injector.resolveSecrets(&problems, listed: probe.listed)
         for problem in problems { logger.error("discovery problem", metadata: ["error": "\(problem.message)"]) }
 
+        var report = RefreshStateMachine.RoundReport()
+        let outcomes = try await changes(injector.requests(for: secrets), probe: probe, at: now, report: &report)
+
+        let required = required(secrets)
+        report.checked = injector.requests(for: secrets).count
+        report.failedChecks = outcomes.values.filter { if case .failure = $0 { true } else { false } }.count
+        for (request, outcome) in outcomes {
+            guard case .failure(let error) = outcome else { continue }
+            if required.contains(request) { report.failedSecrets.append(request.description) }
+            logFailure(error, of: request)
+        }
+        report.failedSecrets.sort()
+        let changed = try await publish(
+            outcomes, secrets: secrets,
+            membershipChanged: Set(secrets.map(\.request)) != Set(known.map(\.request)), at: now)
+        remember(injector.requests(for: secrets), outcomes: outcomes, changed: changed, at: now)
+        return report
+    }
+
+    /// After `probe`: the outcome of every request whose version changed (fetched by the version id
+    /// the probe saw, so a rotation between the probe and the fetch cannot mix them up; moto, after
+    /// UpdateSecretVersionStage, also keeps answering GetSecretValue without a version with the old
+    /// one), failed, or read whole by the probe. A request whose version is the store's is only
+    /// confirmed. Rotation dates go into `report`.
+    private func changes(
+        _ requests: [SecretRequest], probe: ProbeResult, at now: Date, report: inout RefreshStateMachine.RoundReport
+    ) async throws -> [SecretRequest: Result<SecretValue, SecretsManagerError>] {
         var outcomes: [SecretRequest: Result<SecretValue, SecretsManagerError>] = [:]
         var toFetch: [SecretRequest] = []
-        // Changed versions are fetched by the version id the probe saw: no race with a rotation
-        // between the probe and the fetch (and moto, after UpdateSecretVersionStage, keeps
-        // answering GetSecretValue without a version with the old one).
         var byVersion: [SecretRequest: SecretRequest] = [:]
-        var report = RefreshStateMachine.RoundReport()
-        for request in injector.requests(for: secrets) {
+        for request in requests {
             switch probe.probes[request] {
             case .value(let value): outcomes[request] = .success(value)
             case .version(let version, let stages, let rotation):
@@ -211,21 +239,7 @@ public actor Refresher {
                 outcomes[byVersion[request] ?? request] = outcome
             }
         }
-
-        let required = required(secrets)
-        report.checked = injector.requests(for: secrets).count
-        report.failedChecks = outcomes.values.filter { if case .failure = $0 { true } else { false } }.count
-        for (request, outcome) in outcomes {
-            guard case .failure(let error) = outcome else { continue }
-            if required.contains(request) { report.failedSecrets.append(request.description) }
-            logFailure(error, of: request)
-        }
-        report.failedSecrets.sort()
-        let changed = try await publish(
-            outcomes, secrets: secrets,
-            membershipChanged: Set(secrets.map(\.request)) != Set(known.map(\.request)), at: now)
-        remember(injector.requests(for: secrets), outcomes: outcomes, changed: changed, at: now)
-        return report
+        return outcomes
     }
 
     /// `refreshNow` (the Agent's API): a check of the one secret `query` names, now, unless it was
@@ -288,7 +302,7 @@ public actor Refresher {
         for request in requests {
             if let task = inFlight[request] {
                 underWay.append(task)
-            } else if let last = lastChecked[request], now.timeIntervalSince(last) < minRefresh {
+            } else if let window = windows[request], now < window.next {
                 continue
             } else {
                 due.append(request)
@@ -297,7 +311,7 @@ public actor Refresher {
         if !due.isEmpty {
             let task = Task { await self.check(due, at: now) }
             for request in due {
-                lastChecked[request] = now
+                checked(request, at: now)
                 inFlight[request] = task
             }
             await task.value
@@ -307,11 +321,25 @@ public actor Refresher {
         return Self.answer(requests.map { ($0, lastResult[$0] ?? .unchanged) }, cached: due.isEmpty)
     }
 
-    /// One `POST /refresh` check: the values now, committed and told as a round's are.
+    /// Opens `request`'s window (``windows``) for a check that began at `now`, unless that check or
+    /// a later one opened it already.
+    private func checked(_ request: SecretRequest, at now: Date) {
+        if let window = windows[request], window.opened >= now { return }
+        windows[request] = (now, now.addingTimeInterval(minRefresh * (1 + 0.5 * random())))
+    }
+
+    /// One `POST /refresh` check, committed and told as a round's is: `DescribeSecret` for each
+    /// secret (`GetSecretValue` with the `get` strategy, or where it is denied), then the changed
+    /// versions. Never `ListSecrets` or `BatchGetSecretValue`: their quotas are 100 a second for
+    /// the whole account, and a fleet's apps ask at the same moment when a rotation breaks their
+    /// logins (`scripts/bench fleet --rotate`).
     private func check(_ requests: [SecretRequest], at now: Date) async {
         let outcomes: [SecretRequest: Result<SecretValue, SecretsManagerError>]
         do {
-            outcomes = try await injector.source.fetch(requests)
+            let strategy: RefreshStrategy = injector.config.refresh.strategy == .get ? .get : .describe
+            let probe = try await injector.source.probe(requests, strategy: strategy, discoveryPrefixes: [])
+            var report = RefreshStateMachine.RoundReport()
+            outcomes = try await changes(requests, probe: probe, at: now, report: &report)
         } catch {
             await store.record(failure: error, for: requests)
             logger.error("refresh failed", metadata: ["secrets": "\(requests.count)", "error": "\(error)"])
@@ -329,7 +357,7 @@ public actor Refresher {
         changed: Set<SecretRequest>?, at now: Date
     ) {
         for request in requests {
-            lastChecked[request] = max(lastChecked[request] ?? now, now)
+            checked(request, at: now)
             if case .failure(let error)? = outcomes[request] {
                 lastResult[request] = .failed(error)
             } else if let changed {

@@ -45,7 +45,8 @@ struct RefreshEndpointTests {
         }
 
         // 200 at once for one secret: one check at moto; every answer 200, one of them fresh.
-        try await Task.sleep(for: .seconds(5.5))  // past the window of the first generation's check
+        // Past any window a check opened (minRefreshSeconds plus up to half of it).
+        try await Task.sleep(for: .seconds(7.6))
         _ = try await control("calls-reset")
         let burst = try await run(
             "/usr/bin/env",
@@ -59,16 +60,22 @@ struct RefreshEndpointTests {
         #expect(counted["cached"]?["false"] == 1 && counted["cached"]?["true"] == 199, "\(burst.stdout)")
         let calls = try await control("statuses")
         #expect(calls.values.map { $0.values.reduce(0, +) }.reduce(0, +) == 1, "calls at moto: \(calls)")
+        // A check asks DescribeSecret (40,000/s for the account), never BatchGetSecretValue or
+        // ListSecrets (100/s): a fleet's apps ask together (scripts/bench fleet --rotate).
+        #expect(calls.keys.sorted() == ["DescribeSecret"], "calls at moto: \(calls)")
 
         // A new version: `refresh` answers after the commit, the file already holds it.
-        try await Task.sleep(for: .seconds(5.5))
+        try await Task.sleep(for: .seconds(7.6))
         try await BlackBox.admin(
             peers,
             [
                 "put", Self.database,
                 #"{"engine":"postgres","username":"pp_app","password":"after-refresh","host":"db","port":5432,"dbname":"pp"}"#,
             ])
+        _ = try await control("calls-reset")
         let changed = try await refresh(["--secret", Self.database])
+        // The new version by the id DescribeSecret saw.
+        #expect(try await control("statuses") == ["DescribeSecret": ["200": 1], "GetSecretValue": ["200": 1]])
         #expect(changed.status == 0 && changed.stdout == "changed: \(Self.database)\n", "\(changed)")
         #expect(try String(contentsOfFile: "\(output)/database.json", encoding: .utf8).contains("after-refresh"))
         // Within minRefreshSeconds: the last result again, no call.

@@ -55,4 +55,27 @@ import Testing
         #expect(try #require(report.operations["GetSecretValue"]).total > 0)
         #expect(report.readyMaxSeconds < 60)
     }
+
+    /// A single-user rotation under a thousand tasks whose apps `POST /refresh` on a failed login
+    /// (issue 20): each task checks twice (unchanged before finishSecret, then the new version);
+    /// every task has it within the refresh window (5 s plus up to half of it); and the window's
+    /// spread keeps the new version's GetSecretValue calls off one second. Without the spread,
+    /// every task's second check falls in the same second: about 950 calls in it, not under 600.
+    @Test func aRotationReachesEveryTaskWithinTheRefreshWindowAndSpreadsItsCalls() throws {
+        var scenario = FleetScenario(tasks: 1000, intervalSeconds: 300, startWindowSeconds: 60, durationSeconds: 130)
+        scenario.rotation = RotationScenario(secret: "fleet/app/s0", setSecretAt: 100)
+        let rotation = try #require(Fleet.simulate(scenario).rotation)
+        #expect(rotation.pickedUp == 1000)
+        #expect(rotation.pickupP99Seconds <= 7.5 + 0.1, "\(rotation)")
+        #expect(rotation.refreshChecks == 2000, "\(rotation)")
+        #expect(try #require(rotation.peakPerSecond["GetSecretValue"]) < 600, "\(rotation.peakPerSecond)")
+        #expect(rotation.peakPerSecond["BatchGetSecretValue"] == 0 && rotation.peakPerSecond["ListSecrets"] == 0)
+        #expect(rotation.failedLoginsPerTaskMax < 25 * 2 * 9, "25 queries a second, each with its retry")
+
+        scenario.rotation?.appRefresh = false
+        scenario.durationSeconds = 500
+        let rounds = try #require(Fleet.simulate(scenario).rotation)
+        #expect(rounds.refreshes == 0 && rounds.pickedUp == 1000)
+        #expect(rounds.pickupP99Seconds > 60, "the rounds bring it, up to an interval later: \(rounds)")
+    }
 }

@@ -280,6 +280,45 @@ import Testing
         #expect(String(decoding: answer ?? [], as: UTF8.self).contains(#"\"two\""#))
     }
 
+    /// `POST /refresh` (issue 20): a check opens a window of `minRefreshSeconds` plus a random
+    /// 0–50 % of it, within which the answer is the last result and nothing is asked; a check is
+    /// `DescribeSecret`, and a changed version one `GetSecretValue` by its id.
+    @Test(arguments: [0.0, 0.999])
+    func aRefreshWindowIsMinRefreshSecondsPlusItsSpread(random: Double) async throws {
+        let secrets = FakeSecrets(["app/prod/db": #"{"password":"one"}"#])
+        let clock = ManualClock()
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let (client, _) = try fakeSecretsManager(from: secrets)
+        let config = try makeConfig(
+            #"{"outputDir": "\#(directory)", "secrets": [{"id": "app/prod/db", "file": "db"}], "refresh": {"minRefreshSeconds": 10}}"#
+        )
+        let refresher = Refresher(
+            injector: Injector(
+                config: config, source: SecretsManagerSource(client: client), logger: Logger(label: "t")),
+            store: SecretStore(), metrics: SidecarMetrics(), clock: clock, logger: Logger(label: "t"),
+            random: { random })
+        try await refresher.start()
+        func refresh() async -> String {
+            String(decoding: await refresher.refresh(secretID: "app/prod/db").body, as: UTF8.self)
+        }
+        var before = client.apiCalls
+        #expect(await refresh() == #"{"result":"unchanged","cached":false}"#)
+        #expect(client.apiCalls.merging(before) { $0 - $1 }.filter { $0.value != 0 } == ["DescribeSecret": 1])
+        let window = 10 * (1 + 0.5 * random)
+        secrets.values.withLock { $0["app/prod/db"] = #"{"password":"two"}"# }
+        clock.advance(by: window - 0.01)
+        before = client.apiCalls
+        #expect(await refresh() == #"{"result":"unchanged","cached":true}"#)
+        #expect(client.apiCalls == before)
+        clock.advance(by: 0.02)
+        #expect(await refresh() == #"{"result":"changed","changed":["app/prod/db"],"cached":false}"#)
+        #expect(
+            client.apiCalls.merging(before) { $0 - $1 }.filter { $0.value != 0 }
+                == ["DescribeSecret": 1, "GetSecretValue": 1])
+        #expect(try String(contentsOfFile: "\(directory)/db", encoding: .utf8) == #"{"password":"two"}"#)
+    }
+
     @Test func discoveryWithoutListSecretsCannotStart() async throws {
         let secrets = FakeSecrets(Self.four)
         secrets.allowed.withLock { $0 = ["GetSecretValue", "BatchGetSecretValue", "DescribeSecret"] }

@@ -28,6 +28,8 @@ public struct FleetScenario: Sendable {
     /// An init that fails makes ECS stop the task and start a new one: modelled as the same task
     /// starting again after this long.
     public var restartSeconds: Double = 30
+    /// One secret rotated with single-user semantics while the fleet runs (issue 20).
+    public var rotation: RotationScenario?
 
     public init(
         tasks: Int, secrets: Int = 4, intervalSeconds: Double = 300, startWindowSeconds: Double = 60,
@@ -45,12 +47,65 @@ public struct FleetScenario: Sendable {
         self.seed = seed
     }
 
-    var duration: Double { durationSeconds ?? startWindowSeconds + 4 * intervalSeconds }
+    var duration: Double {
+        durationSeconds
+            ?? max(
+                startWindowSeconds + 4 * intervalSeconds,
+                rotation.map { $0.setSecretAt + 1.2 * intervalSeconds + 30 } ?? 0)
+    }
     /// Steady state: once every task has started and run its first interval.
     var steadyFrom: Double { min(startWindowSeconds + intervalSeconds, duration / 2) }
 }
 
+/// A single-user rotation of one secret (`scripts/bench fleet --rotate SECRET --at SECONDS`): the
+/// old password stops working at `setSecret`; `finishSecret` moves `AWSCURRENT` `finishDelaySeconds`
+/// later (`testSecret` between, two seconds apart as `scripts/harness/rotate_postgres.py` runs them).
+/// Every task's app is RotationTests' app: a connection retired after `connectionSeconds` (so the
+/// first failed login comes within that after `setSecret`), then a login at each of its
+/// `queriesPerSecond` queries while it fails; on a failed login it asks the sidecar for
+/// `POST /refresh` and retries once (`appRefresh`), or only waits for the sidecar's rounds.
+public struct RotationScenario: Sendable {
+    public var secret: String
+    public var setSecretAt: Double
+    public var finishDelaySeconds: Double = 4
+    public var appRefresh = true
+    public var minRefreshSeconds: Double = 5
+    public var connectionSeconds: Double = 1
+    public var queriesPerSecond: Double = 25
+
+    public init(secret: String, setSecretAt: Double, appRefresh: Bool = true) {
+        self.secret = secret
+        self.setSecretAt = setSecretAt
+        self.appRefresh = appRefresh
+    }
+
+    var finishSecretAt: Double { setSecretAt + finishDelaySeconds }
+}
+
 public struct FleetReport: Sendable, Encodable {
+    public struct RotationFigures: Sendable, Encodable {
+        public var secret: String
+        public var setSecretAtSeconds: Double
+        public var finishSecretAtSeconds: Double
+        public var appRefresh: Bool
+        /// Tasks that hold the new version at the end, and how long after `finishSecret` they got it.
+        public var pickedUp: Int
+        public var pickupP50Seconds: Double
+        public var pickupP99Seconds: Double
+        public var pickupMaxSeconds: Double
+        /// Failed logins of each task's app (each failure and its retry).
+        public var failedLoginsPerTaskMean: Double
+        public var failedLoginsPerTaskP99: Double
+        public var failedLoginsPerTaskMax: Double
+        /// The most requests in one second from `setSecret` on, per operation, and that as a share
+        /// of the operation's quota (0.5: half of it).
+        public var peakPerSecond: [String: Int]
+        public var peakShareOfQuota: [String: Double]
+        /// `POST /refresh` requests the apps made, and how many of them reached Secrets Manager.
+        public var refreshes: Int
+        public var refreshChecks: Int
+    }
+
     public struct OperationFigures: Sendable, Encodable {
         /// Requests per second over the steady state.
         public var meanPerSecond: Double
@@ -80,6 +135,7 @@ public struct FleetReport: Sendable, Encodable {
     /// Inits that failed and were started again.
     public var restarts: Int
     public var failedRounds: Int
+    public var rotation: RotationFigures?
 }
 
 public enum Fleet {
@@ -87,7 +143,12 @@ public enum Fleet {
     public static func simulate(_ scenario: FleetScenario) -> FleetReport {
         let simulation = Simulation()
         let names = (0..<scenario.secrets).map { scenario.discover ? "fleet/app/secret-\($0)" : "fleet/app/s\($0)" }
-        let service = SimulatedSecretsManager(simulation: simulation, policy: scenario.policy, secrets: names)
+        let service = SimulatedSecretsManager(
+            simulation: simulation, policy: scenario.policy, secrets: names,
+            rotation: scenario.rotation.map {
+                // createSecret two seconds before setSecret, as the driver runs the steps.
+                (secret: $0.secret, createdAt: $0.setSecretAt - 2, finishedAt: $0.finishSecretAt)
+            })
         let outcomes = Outcomes()
         let credentials = Credentials(
             accessKeyID: "ASIASIMULATED", secretAccessKey: "simulated", sessionToken: "simulated", source: "simulation")
@@ -110,8 +171,12 @@ public enum Fleet {
                 random: random.next, logger: quiet)
             let member = Member(
                 simulation: simulation, scenario: scenario, names: names,
-                source: SecretsManagerSource(client: client, logger: quiet), random: random, outcomes: outcomes)
+                source: SecretsManagerSource(client: client, logger: quiet), random: random, outcomes: outcomes,
+                held: Held(seed: scenario.seed &* 7_919 &+ UInt64(index)))
             simulation.spawn { await member.live(startingAt: startAt) }
+            if let rotation = scenario.rotation {
+                simulation.spawn { await member.app(rotation) }
+            }
         }
         simulation.run(until: scenario.duration)
         precondition(simulation.escapedJobs == 0, "work ran outside the simulation's executor")
@@ -135,10 +200,35 @@ public enum Fleet {
                 throttled: service.throttled[operation] ?? 0, total: perSecond.values.reduce(0, +))
         }
         let ready = outcomes.readySeconds.sorted()
-        func percentile(_ fraction: Double) -> Double {
-            guard !ready.isEmpty else { return .infinity }
-            let value = ready[min(ready.count - 1, Int((Double(ready.count) * fraction).rounded(.up)) - 1)]
-            return (value * 1000).rounded() / 1000
+        func percentile(_ fraction: Double) -> Double { (Self.percentile(ready, fraction) * 1000).rounded() / 1000 }
+        var rotation: FleetReport.RotationFigures?
+        if let scenario = scenario.rotation {
+            func rounded(_ value: Double) -> Double { (value * 1000).rounded() / 1000 }
+            func share(_ operation: Operation, _ peak: Int) -> Double {
+                rounded(Double(peak) / operation.quotaPerSecond)
+            }
+            var peaks: [String: Int] = [:]
+            var shares: [String: Double] = [:]
+            for operation in Operation.allCases {
+                let peak =
+                    (service.requests[operation] ?? [:]).filter { Double($0.key) >= scenario.setSecretAt }.values.max()
+                    ?? 0
+                peaks[operation.rawValue] = peak
+                shares[operation.rawValue] = share(operation, peak)
+            }
+            let pickups = outcomes.pickups.sorted()
+            let failed = outcomes.failedLogins.map(Double.init).sorted()
+            rotation = .init(
+                secret: scenario.secret, setSecretAtSeconds: scenario.setSecretAt,
+                finishSecretAtSeconds: scenario.finishSecretAt, appRefresh: scenario.appRefresh,
+                pickedUp: pickups.count, pickupP50Seconds: rounded(Self.percentile(pickups, 0.5)),
+                pickupP99Seconds: rounded(Self.percentile(pickups, 0.99)),
+                pickupMaxSeconds: rounded(Self.percentile(pickups, 1)),
+                failedLoginsPerTaskMean: rounded(failed.reduce(0, +) / Double(max(1, failed.count))),
+                failedLoginsPerTaskP99: Self.percentile(failed, 0.99),
+                failedLoginsPerTaskMax: Self.percentile(failed, 1),
+                peakPerSecond: peaks, peakShareOfQuota: shares, refreshes: outcomes.refreshes,
+                refreshChecks: outcomes.refreshChecks)
         }
         return FleetReport(
             tasks: scenario.tasks, secrets: scenario.secrets, intervalSeconds: scenario.intervalSeconds,
@@ -147,7 +237,13 @@ public enum Fleet {
             strategy: outcomes.strategies.max { ($0.value, $1.key) < ($1.value, $0.key) }?.key ?? "none",
             operations: operations, ready: ready.count, readyP50Seconds: percentile(0.5),
             readyP99Seconds: percentile(0.99), readyMaxSeconds: percentile(1), restarts: outcomes.restarts,
-            failedRounds: outcomes.failedRounds)
+            failedRounds: outcomes.failedRounds, rotation: rotation)
+    }
+
+    /// The value at `fraction` of sorted `values` (nearest rank); infinity when there is none.
+    static func percentile(_ values: [Double], _ fraction: Double) -> Double {
+        guard !values.isEmpty else { return .infinity }
+        return values[min(values.count - 1, max(0, Int((Double(values.count) * fraction).rounded(.up)) - 1))]
     }
 }
 
@@ -157,6 +253,31 @@ final class Outcomes: @unchecked Sendable {
     var restarts = 0
     var failedRounds = 0
     var strategies: [String: Int] = [:]
+    /// Seconds from `finishSecret` to each task holding the rotated secret's new version.
+    var pickups: [Double] = []
+    /// Each task's app's failed logins during the rotation.
+    var failedLogins: [Int] = []
+    var refreshes = 0
+    var refreshChecks = 0
+}
+
+/// What one task's sidecar holds: the version of each secret, and each secret's refresh window
+/// (`Refresher.windows`: opened by a round's or a refresh's check, `minRefreshSeconds` plus a random
+/// 0–50 % of it). Touched only on the simulation's thread; its own random numbers, so that a run
+/// without a rotation draws the same jitter as before.
+final class Held: @unchecked Sendable {
+    var versions: [String: String] = [:]
+    var windows: [String: (opened: Double, next: Double)] = [:]
+    var pickedUpAt: Double?
+    var pickedUp: Bool { pickedUpAt != nil }
+    let random: SeededRandom
+
+    init(seed: UInt64) { random = SeededRandom(seed: seed) }
+
+    func checked(_ secret: String, at time: Double, minRefresh: Double) {
+        if let window = windows[secret], window.opened >= time { return }
+        windows[secret] = (time, time + minRefresh * (1 + 0.5 * random.next()))
+    }
 }
 
 /// One task's sidecar: the first generation as `init` fetches it, then refresh rounds as
@@ -168,6 +289,7 @@ struct Member: Sendable {
     let source: SecretsManagerSource
     let random: SeededRandom
     let outcomes: Outcomes
+    let held: Held
 
     var prefix: String { "fleet/app/" }
 
@@ -210,7 +332,12 @@ struct Member: Sendable {
             guard !ids.isEmpty else { return nil }
             let requests = ids.map { SecretRequest(id: $0) }
             let results = try await source.fetch(requests)
-            guard results.values.allSatisfy({ if case .success = $0 { true } else { false } }) else { return nil }
+            var versions: [String: String] = [:]
+            for (request, result) in results {
+                guard case .success(let value) = result else { return nil }
+                versions[request.id] = value.versionID
+            }
+            hold(versions)
             return requests
         } catch {
             return nil
@@ -218,10 +345,11 @@ struct Member: Sendable {
     }
 
     /// One round as `Refresher.round` decides it: probe by the strategy; with discovery, names come
-    /// from the probe's listing or, when it listed nothing, from `ListSecrets` (`resolveSecrets`).
-    /// Versions never change here, so nothing is fetched after the probe.
+    /// from the probe's listing or, when it listed nothing, from `ListSecrets` (`resolveSecrets`);
+    /// then a changed version is fetched by its id (`Refresher.changes`).
     private func round(_ requests: inout [SecretRequest]) async -> RefreshStateMachine.Event {
         do {
+            let checkedAt = simulation.now
             let probe = try await source.probe(
                 requests, strategy: scenario.strategy, discoveryPrefixes: scenario.discover ? [prefix] : [])
             outcomes.strategies["\(probe.strategy)", default: 0] += 1
@@ -230,6 +358,12 @@ struct Member: Sendable {
                 if listed == nil { listed = try await source.list(namePrefix: prefix) }
                 requests = (listed ?? []).map { SecretRequest(id: $0) }
             }
+            if let rotation = scenario.rotation {
+                for request in requests {
+                    held.checked(request.id, at: checkedAt, minRefresh: rotation.minRefreshSeconds)
+                }
+            }
+            try await fetchChanges(probe)
             let failed = probe.probes.filter { if case .failure = $0.value { true } else { false } }.map(\.key.id)
             if !failed.isEmpty { outcomes.failedRounds += 1 }
             return .refreshed(.init(failedSecrets: failed.sorted()))
@@ -237,6 +371,82 @@ struct Member: Sendable {
             outcomes.failedRounds += 1
             return .refreshFailed
         }
+    }
+}
+
+extension Member {
+    /// The versions a probe saw that differ from the held ones, fetched by id (`Refresher.changes`).
+    func fetchChanges(_ probe: ProbeResult) async throws {
+        var versions: [String: String] = [:]
+        var changed: [SecretRequest] = []
+        for (request, probe) in probe.probes {
+            switch probe {
+            case .value(let value): versions[request.id] = value.versionID
+            case .version(let version, _, _) where version != held.versions[request.id]:
+                changed.append(SecretRequest(id: request.id, versionID: version))
+            default: break
+            }
+        }
+        if !changed.isEmpty {
+            for case (let request, .success(let value)) in try await source.fetch(changed) {
+                versions[request.id] = value.versionID
+            }
+        }
+        hold(versions)
+    }
+
+    /// Commits new versions; the rotated secret's new one is a pickup.
+    func hold(_ versions: [String: String]) {
+        held.versions.merge(versions) { $1 }
+        if let rotation = scenario.rotation, !held.pickedUp,
+            held.versions[rotation.secret] == SimulatedSecretsManager.rotatedVersion
+        {
+            held.pickedUpAt = simulation.now
+            outcomes.pickups.append(simulation.now - rotation.finishSecretAt)
+        }
+    }
+
+    /// `POST /refresh?secretId=` as `Refresher.refresh(secretID:)` answers it: nothing within the
+    /// secret's window, else `DescribeSecret` (or `GetSecretValue`
+    /// with the `get` strategy) and the changed version (`Refresher.check`). One app per task, so
+    /// no two refreshes of a task overlap and the sidecar's coalescing has nothing to do here.
+    func refresh(_ secret: String, minRefresh: Double) async {
+        outcomes.refreshes += 1
+        if let window = held.windows[secret], simulation.now < window.next { return }
+        held.checked(secret, at: simulation.now, minRefresh: minRefresh)
+        outcomes.refreshChecks += 1
+        let strategy: RefreshStrategy = scenario.strategy == .get ? .get : .describe
+        do {
+            try await fetchChanges(
+                try await source.probe([SecretRequest(id: secret)], strategy: strategy, discoveryPrefixes: []))
+        } catch {
+            outcomes.failedRounds += 1
+        }
+    }
+
+    /// The task's app through the rotation: its first new connection after `setSecret` fails
+    /// unless the sidecar already holds the new version; then a login at each query until one
+    /// succeeds, with `POST /refresh` and one retry on each failure when `appRefresh`.
+    func app(_ rotation: RotationScenario) async {
+        await simulation.sleep(until: rotation.setSecretAt + held.random.next() * rotation.connectionSeconds)
+        while held.versions.isEmpty { await simulation.sleep(1) }  // not started yet
+        var failed = 0
+        if rotation.appRefresh {
+            while !held.pickedUp, simulation.now < scenario.duration {
+                failed += 1
+                await refresh(rotation.secret, minRefresh: rotation.minRefreshSeconds)
+                if held.pickedUp { break }
+                failed += 1  // the retry
+                await simulation.sleep(1 / rotation.queriesPerSecond)
+            }
+        } else {
+            // Nothing the app does reaches the sidecar: its failed logins, one at each query, are
+            // counted from the time the round brings the new version (polled each second).
+            let first = simulation.now
+            while !held.pickedUp, simulation.now < scenario.duration { await simulation.sleep(1) }
+            failed = 1 + Int(((held.pickedUpAt ?? simulation.now) - first) * rotation.queriesPerSecond)
+        }
+        outcomes.failedLogins.append(failed)
     }
 }
 

@@ -52,16 +52,23 @@ public final class SimulatedSecretsManager: HTTPTransport, @unchecked Sendable {
     let policy: Policy
     /// Seconds from sending a request to its answer.
     let roundTrip: Double
-    /// Secret names, each with one version.
+    /// Secret names, each with one version, but for the rotated one.
     let secrets: [String]
+    /// The secret rotated (`scripts/bench fleet --rotate`): its second version exists from
+    /// `createdAt` (`AWSPENDING`) and is `AWSCURRENT` from `finishedAt` (the old one `AWSPREVIOUS`).
+    let rotation: (secret: String, createdAt: Double, finishedAt: Double)?
     private var buckets: [Operation: (tokens: Double, at: Double)] = [:]
     private(set) var requests: [Operation: [Int: Int]] = [:]
     private(set) var throttled: [Operation: Int] = [:]
 
-    init(simulation: Simulation, policy: Policy, secrets: [String], roundTrip: Double = 0.02) {
+    init(
+        simulation: Simulation, policy: Policy, secrets: [String],
+        rotation: (secret: String, createdAt: Double, finishedAt: Double)? = nil, roundTrip: Double = 0.02
+    ) {
         self.simulation = simulation
         self.policy = policy
         self.secrets = secrets
+        self.rotation = rotation
         self.roundTrip = roundTrip
         for operation in Operation.allCases { buckets[operation] = (operation.quotaPerSecond, 0) }
     }
@@ -106,6 +113,10 @@ public final class SimulatedSecretsManager: HTTPTransport, @unchecked Sendable {
         case .getSecretValue:
             let id = body["SecretId"]?.text ?? ""
             guard secrets.contains(id) else { return Self.notFound }
+            if let asked = body["VersionId"]?.text {
+                guard versions(id)[asked] != nil else { return Self.notFound }
+                return Self.json(.object(value(id, version: asked)))
+            }
             return Self.json(.object(value(id)))
         case .batchGetSecretValue:
             var ids: [String] = []
@@ -126,7 +137,7 @@ public final class SimulatedSecretsManager: HTTPTransport, @unchecked Sendable {
         case .describeSecret:
             let id = body["SecretId"]?.text ?? ""
             guard secrets.contains(id) else { return Self.notFound }
-            return Self.json(.object(identity(id) + [.init(key: "VersionIdsToStages", value: Self.stages)]))
+            return Self.json(.object(identity(id) + [.init(key: "VersionIdsToStages", value: stages(id))]))
         case .listSecrets:
             var prefixes: [String] = []
             if case .array(let filters)? = body["Filters"] {
@@ -141,7 +152,7 @@ public final class SimulatedSecretsManager: HTTPTransport, @unchecked Sendable {
                         key: "SecretList",
                         value: .array(
                             listed.map {
-                                .object(identity($0) + [.init(key: "SecretVersionsToStages", value: Self.stages)])
+                                .object(identity($0) + [.init(key: "SecretVersionsToStages", value: stages($0))])
                             }))
                 ]))
         }
@@ -155,16 +166,37 @@ public final class SimulatedSecretsManager: HTTPTransport, @unchecked Sendable {
         ]
     }
 
-    private func value(_ name: String) -> [JSONValue.Member] {
-        identity(name) + [
-            .init(key: "VersionId", value: .string(Self.version)),
-            .init(key: "SecretString", value: .string("{\"key\":\"simulated\"}")),
-            .init(key: "VersionStages", value: .array([.string("AWSCURRENT")])),
+    /// The secret's versions and their stages now.
+    func versions(_ name: String) -> [String: [String]] {
+        guard let rotation, rotation.secret == name, simulation.now >= rotation.createdAt else {
+            return [Self.version: ["AWSCURRENT"]]
+        }
+        if simulation.now < rotation.finishedAt {
+            return [Self.version: ["AWSCURRENT"], Self.rotatedVersion: ["AWSPENDING"]]
+        }
+        return [Self.version: ["AWSPREVIOUS"], Self.rotatedVersion: ["AWSCURRENT"]]
+    }
+
+    private func stages(_ name: String) -> JSONValue {
+        .object(
+            versions(name).sorted { $0.key < $1.key }.map {
+                .init(key: $0.key, value: .array($0.value.map { .string($0) }))
+            })
+    }
+
+    private func value(_ name: String, version: String? = nil) -> [JSONValue.Member] {
+        let all = versions(name)
+        let version = version ?? all.first { $0.value.contains("AWSCURRENT") }!.key
+        return identity(name) + [
+            .init(key: "VersionId", value: .string(version)),
+            .init(key: "SecretString", value: .string("{\"key\":\"simulated \(version)\"}")),
+            .init(key: "VersionStages", value: .array((all[version] ?? []).map { .string($0) })),
         ]
     }
 
     static let version = "00000000-0000-4000-8000-000000000001"
-    static let stages = JSONValue.object([.init(key: version, value: .array([.string("AWSCURRENT")]))])
+    /// The rotated secret's new version.
+    public static let rotatedVersion = "00000000-0000-4000-8000-000000000002"
     static let notFound = error(400, "ResourceNotFoundException", "Secrets Manager can't find the specified secret.")
 
     static func json(_ body: JSONValue) -> HTTPResponse {

@@ -20,6 +20,10 @@ struct FleetCommand: ParsableCommand {
     @Option(help: "Task-role policy: minimal, describe, batch, recommended.") var policy = "recommended"
     @Flag(help: "Find the secrets by one name prefix instead of naming them.") var discover = false
     @Option(help: "Seed of every random choice.") var seed: UInt64 = 1
+    @Option(help: "Rotate this secret (fleet/app/s0 …) with single-user semantics.") var rotate: String?
+    @Option(help: "setSecret at this many seconds (finishSecret 4 s later).") var at: Double?
+    @Option(help: "The sidecar's refresh.minRefreshSeconds.") var minRefresh = 5.0
+    @Flag(help: "The apps wait for the sidecar's rounds instead of asking POST /refresh.") var noAppRefresh = false
     @Flag(help: "Print one JSON object.") var json = false
     @Flag(help: "Print Secrets Manager calls per hour for one task, per strategy and policy.") var callsPerHour = false
 
@@ -34,10 +38,25 @@ struct FleetCommand: ParsableCommand {
             printCallsPerHour()
             return
         }
-        let report = Fleet.simulate(
-            FleetScenario(
-                tasks: tasks, secrets: secrets, intervalSeconds: interval, startWindowSeconds: startWindow,
-                durationSeconds: duration, strategy: strategy, policy: policy, discover: discover, seed: seed))
+        var scenario = FleetScenario(
+            tasks: tasks, secrets: secrets, intervalSeconds: interval, startWindowSeconds: startWindow,
+            durationSeconds: duration, strategy: strategy, policy: policy, discover: discover, seed: seed)
+        if let rotate {
+            let names = (0..<secrets).map { "fleet/app/s\($0)" }
+            guard !discover, names.contains(rotate) else {
+                throw ValidationError("--rotate must name one of \(names.joined(separator: ", ")) (without --discover)")
+            }
+            guard let at, at >= startWindow else {
+                throw ValidationError(
+                    "--rotate needs --at SECONDS, at or after the start window (\(Int(startWindow)) s)")
+            }
+            var rotation = RotationScenario(secret: rotate, setSecretAt: at, appRefresh: !noAppRefresh)
+            rotation.minRefreshSeconds = minRefresh
+            scenario.rotation = rotation
+        } else if at != nil || noAppRefresh {
+            throw ValidationError("--at and --no-app-refresh go with --rotate SECRET")
+        }
+        let report = Fleet.simulate(scenario)
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
@@ -54,6 +73,22 @@ struct FleetCommand: ParsableCommand {
                 print(
                     "\(name): steady mean \(figures.meanPerSecond)/s (\(share) % of \(Int(figures.quotaPerSecond))/s), peak \(figures.peakPerSecond)/s, throttled \(figures.throttled), total \(figures.total)"
                 )
+            }
+            if let rotation = report.rotation {
+                print(
+                    "rotation of \(rotation.secret): setSecret at \(rotation.setSecretAtSeconds) s, finishSecret at \(rotation.finishSecretAtSeconds) s, apps \(rotation.appRefresh ? "POST /refresh on a failed login" : "wait for the rounds")"
+                )
+                print(
+                    "pickup after finishSecret: \(rotation.pickedUp)/\(report.tasks) tasks, p50 \(rotation.pickupP50Seconds) s, p99 \(rotation.pickupP99Seconds) s, max \(rotation.pickupMaxSeconds) s"
+                )
+                print(
+                    "failed logins per task: mean \(rotation.failedLoginsPerTaskMean), p99 \(rotation.failedLoginsPerTaskP99), max \(rotation.failedLoginsPerTaskMax); refreshes \(rotation.refreshes), of which checks \(rotation.refreshChecks)"
+                )
+                for (name, peak) in rotation.peakPerSecond.sorted(by: { $0.key < $1.key }) where peak > 0 {
+                    print(
+                        "\(name) from setSecret on: peak \(peak)/s, \((rotation.peakShareOfQuota[name] ?? 0) * 100) % of its quota"
+                    )
+                }
             }
         }
     }
