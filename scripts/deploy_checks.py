@@ -9,10 +9,15 @@
     deploy_checks.py iam                parliament on every policy; each task-role policy lets the
                                         configuration read every secret (real ARNs included) and
                                         grants nothing it never calls
+    deploy_checks.py cloudformation [TEMPLATE]
+                                        the CloudFormation template (task-definitions/cloudformation)
+                                        rendered with test parameters: equal to the task definitions,
+                                        the policies and alarms.json, and through the same checks
     deploy_checks.py compose            `docker-compose config` accepts docker-compose.yml
 Prints one problem per line and exits 1 when there is any. `inline-configs` prints the injector's
 SECRETS_INJECTOR_CONFIG of each task definition as JSON lines (for `secrets-injector check`);
-`sync` writes examples/pipeline-pulse.json into the task definitions and docker-compose.yml.
+`sync` writes examples/pipeline-pulse.json into the task definitions, docker-compose.yml and the
+template's InjectorConfig default.
 """
 import fnmatch
 import glob
@@ -44,7 +49,11 @@ def injector_config(task):
     return json.loads(next(e["value"] for e in container.get("environment", []) if e["name"] == "SECRETS_INJECTOR_CONFIG"))
 
 
-def check_task_definitions():
+def task_files():
+    return [(os.path.basename(path), load(path)) for path in TASKS]
+
+
+def check_task_definitions(tasks=None):
     import botocore.session
     from botocore.validate import validate_parameters
 
@@ -52,9 +61,7 @@ def check_task_definitions():
     example = load(os.path.join(ROOT, "examples", "pipeline-pulse.json"))
     dockerfile = open(os.path.join(ROOT, "Dockerfile")).read()
     problems = []
-    for path in TASKS:
-        name = os.path.basename(path)
-        task = load(path)
+    for name, task in tasks or task_files():
         try:
             validate_parameters(task, shape)
         except Exception as error:  # botocore's ParamValidationError lists every problem
@@ -82,6 +89,8 @@ def check_task_definitions():
                 problems.append(f"{name}: {container['name']} uses ECS `secrets` (environment variables); the injector replaces them")
             if container["name"] != INJECTOR and container.get("logConfiguration", {}).get("logDriver") != "awslogs":
                 problems.append(f"{name}: {container['name']} does not log with awslogs")
+            if (container.get("user") or "0").split(":")[0] in ("0", "root"):
+                problems.append(f"{name}: {container['name']} runs as root")
         injector = containers[INJECTOR]
         if not injector.get("readonlyRootFilesystem"):
             problems.append(f"{name}: the injector's root filesystem is writable")
@@ -111,9 +120,10 @@ def check_task_definitions():
     return problems
 
 
-def check_alarms():
-    """alarms.json: botocore's validation of each PutMetricAlarm input, on the namespace, the
-    ServiceName and the secrets of the example's configuration, and metrics the injector writes."""
+def check_alarms(alarms=None, label="alarms.json"):
+    """alarms.json (or the alarms a template renders): botocore's validation of each PutMetricAlarm
+    input, on the namespace, the ServiceName and the secrets of the example's configuration, and
+    metrics the injector writes."""
     import botocore.session
     from botocore.validate import validate_parameters
 
@@ -122,44 +132,42 @@ def check_alarms():
     cloudwatch = example.get("metrics", {}).get("cloudwatch", {})
     secrets = {entry["id"] for entry in example["secrets"] if "id" in entry}
     problems = []
-    alarms = load(ALARMS)
+    alarms = load(ALARMS) if alarms is None else alarms
     for alarm in alarms:
         name = alarm.get("AlarmName", "?")
         try:
             validate_parameters(alarm, shape)
         except Exception as error:
-            problems.append(f"alarms.json {name}: botocore: {error}".replace("\n", " "))
+            problems.append(f"{label} {name}: botocore: {error}".replace("\n", " "))
         if alarm.get("Namespace") != cloudwatch.get("namespace"):
-            problems.append(f"alarms.json {name}: namespace {alarm.get('Namespace')} is not the example's {cloudwatch.get('namespace')}")
+            problems.append(f"{label} {name}: namespace {alarm.get('Namespace')} is not the example's {cloudwatch.get('namespace')}")
         if alarm.get("MetricName") not in EMF_METRICS:
-            problems.append(f"alarms.json {name}: the injector writes no metric {alarm.get('MetricName')}")
+            problems.append(f"{label} {name}: the injector writes no metric {alarm.get('MetricName')}")
         dimensions = {d["Name"]: d["Value"] for d in alarm.get("Dimensions", [])}
         if dimensions.get("ServiceName") != cloudwatch.get("serviceName"):
-            problems.append(f"alarms.json {name}: ServiceName {dimensions.get('ServiceName')} is not the example's {cloudwatch.get('serviceName')}")
+            problems.append(f"{label} {name}: ServiceName {dimensions.get('ServiceName')} is not the example's {cloudwatch.get('serviceName')}")
         expected = {"ServiceName", "SecretName"} if alarm.get("MetricName") == "SecretAge" else {"ServiceName"}
         if set(dimensions) != expected:
-            problems.append(f"alarms.json {name}: dimensions {sorted(dimensions)}; the metric has {sorted(expected)}")
+            problems.append(f"{label} {name}: dimensions {sorted(dimensions)}; the metric has {sorted(expected)}")
         if "SecretName" in dimensions and dimensions["SecretName"] not in secrets:
-            problems.append(f"alarms.json {name}: {dimensions['SecretName']} is not a secret of the example")
+            problems.append(f"{label} {name}: {dimensions['SecretName']} is not a secret of the example")
     watched = {alarm.get("MetricName") for alarm in alarms}
     for metric in ("FetchFailure", "SecretAge", "RequestsRefused", "Failover"):
         if metric not in watched:
-            problems.append(f"alarms.json: no alarm on {metric}")
+            problems.append(f"{label}: no alarm on {metric}")
     aged = {d["Value"] for a in alarms for d in a.get("Dimensions", []) if d["Name"] == "SecretName"}
     for secret in sorted(secrets - aged):
-        problems.append(f"alarms.json: no SecretAge alarm for {secret}")
+        problems.append(f"{label}: no SecretAge alarm for {secret}")
     return problems
 
 
-def check_output_folders():
+def check_output_folders(tasks=None):
     """The injector's output folder must be one it owns and nobody else can write into (SPEC §5,
     README "The output folder"): a tmpfs with the injector's uid and no group/other write, or, for a
     bind mount (Fargate), the folder the image creates: owned by the injector, 0750, a VOLUME."""
     problems = []
     dockerfile = open(os.path.join(ROOT, "Dockerfile")).read()
-    for path in TASKS:
-        name = os.path.basename(path)
-        task = load(path)
+    for name, task in tasks or task_files():
         injector = next(c for c in task["containerDefinitions"] if c["name"] == INJECTOR)
         uid = (injector.get("user") or "0").split(":")[0]
         mounts = {m["sourceVolume"]: m["containerPath"] for m in injector.get("mountPoints", []) if not m.get("readOnly")}
@@ -272,6 +280,338 @@ def check_task_role(name, policy, config):
     return problems
 
 
+TEMPLATE = os.path.join(ROOT, "task-definitions", "cloudformation", "secrets-injector.yaml")
+INTRINSICS = ["Ref", "Sub", "If", "Equals", "Not", "And", "Or", "Select", "Split", "Join", "GetAtt", "Condition",
+              "Base64", "FindInMap", "GetAZs", "ImportValue"]
+NO_VALUE = object()
+
+
+def load_template(path):
+    """The template as CloudFormation reads it: the short forms (`!Ref`, `!Sub` …) as their long forms."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def constructor(tag):
+        def construct(loader, node):
+            if isinstance(node, yaml.ScalarNode):
+                value = loader.construct_scalar(node)
+            elif isinstance(node, yaml.SequenceNode):
+                value = loader.construct_sequence(node, deep=True)
+            else:
+                value = loader.construct_mapping(node, deep=True)
+            if tag in ("Ref", "Condition"):
+                return {tag: value}
+            if tag == "GetAtt" and isinstance(value, str):
+                value = value.split(".", 1)
+            return {f"Fn::{tag}": value}
+        return construct
+
+    for tag in INTRINSICS:
+        Loader.add_constructor(f"!{tag}", constructor(tag))
+    with open(path) as handle:
+        return yaml.load(handle, Loader)
+
+
+class Stack:
+    """The template rendered as CloudFormation would deploy it with `parameters` (the rest at their
+    defaults) in REGION and ACCOUNT: conditions evaluated, resources whose condition is false left
+    out, every intrinsic function resolved. Refs and attributes of the template's own resources take
+    the values CloudFormation gives them (a role's name and ARN, a log group's name and ARN)."""
+
+    def __init__(self, template, parameters=None):
+        self.template = template
+        self.parameters = {}
+        for name, declaration in template.get("Parameters", {}).items():
+            value = (parameters or {}).get(name, declaration.get("Default"))
+            if value is None:
+                raise ValueError(f"parameter {name} has no value and no default")
+            value = str(value)
+            if "AllowedValues" in declaration and value not in [str(v) for v in declaration["AllowedValues"]]:
+                raise ValueError(f"parameter {name}: {value} is not one of its AllowedValues")
+            if "AllowedPattern" in declaration and not re.fullmatch(declaration["AllowedPattern"], value):
+                raise ValueError(f"parameter {name}: {value} does not match its AllowedPattern")
+            if declaration["Type"] == "CommaDelimitedList":
+                value = value.split(",")
+            elif declaration["Type"] == "Number":
+                value = int(value) if re.fullmatch(r"-?[0-9]+", value) else float(value)
+            self.parameters[name] = value
+        for name in parameters or {}:
+            if name not in self.parameters:
+                raise ValueError(f"the template has no parameter {name}")
+        self.pseudo = {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws",
+                       "AWS::URLSuffix": "amazonaws.com", "AWS::StackName": "secrets-injector", "AWS::NoValue": NO_VALUE}
+        self.conditions = {}
+
+    def condition(self, name):
+        if name not in self.conditions:
+            self.conditions[name] = bool(self.resolve(self.template["Conditions"][name]))
+        return self.conditions[name]
+
+    def included(self, name):
+        condition = self.template["Resources"][name].get("Condition")
+        return condition is None or self.condition(condition)
+
+    def resources(self, kind=None):
+        return {name: self.resolve(resource.get("Properties", {}))
+                for name, resource in self.template["Resources"].items()
+                if (kind is None or resource["Type"] == kind) and self.included(name)}
+
+    def ref(self, name):
+        if name in self.parameters:
+            return self.parameters[name]
+        if name in self.pseudo:
+            return self.pseudo[name]
+        resource = self.template["Resources"][name]
+        properties = self.resolve(resource.get("Properties", {}))
+        return {"AWS::IAM::Role": lambda: properties["RoleName"],
+                "AWS::Logs::LogGroup": lambda: properties["LogGroupName"],
+                "AWS::ECS::TaskDefinition": lambda: f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/{properties['Family']}:1",
+                }[resource["Type"]]()
+
+    def attribute(self, name, attribute):
+        resource = self.template["Resources"][name]
+        if attribute != "Arn":
+            raise ValueError(f"no model of {name}.{attribute}")
+        if resource["Type"] == "AWS::IAM::Role":
+            return f"arn:aws:iam::{ACCOUNT}:role/{self.ref(name)}"
+        if resource["Type"] == "AWS::Logs::LogGroup":
+            return f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{self.ref(name)}:*"
+        raise ValueError(f"no model of {name}.Arn")
+
+    def substitute(self, text, variables):
+        def replace(match):
+            name = match.group(1)
+            if name.startswith("!"):
+                return "${" + name[1:] + "}"
+            if name in variables:
+                return str(variables[name])
+            if "." in name:
+                return str(self.attribute(*name.split(".", 1)))
+            value = self.ref(name)
+            if isinstance(value, list):
+                raise ValueError(f"Fn::Sub of the list {name}")
+            return str(value)
+        return re.sub(r"\$\{([^}]+)\}", replace, text)
+
+    def resolve(self, node):
+        if isinstance(node, list):
+            return [value for value in (self.resolve(item) for item in node) if value is not NO_VALUE]
+        if not isinstance(node, dict):
+            return node
+        if len(node) == 1:
+            (key, argument), = node.items()
+            if key == "Ref":
+                return self.ref(argument)
+            if key == "Condition":
+                return self.condition(argument)
+            if key == "Fn::If":
+                name, then, otherwise = argument
+                return self.resolve(then if self.condition(name) else otherwise)
+            if key == "Fn::Sub":
+                text, variables = (argument, {}) if isinstance(argument, str) else argument
+                return self.substitute(text, {k: self.resolve(v) for k, v in variables.items()})
+            if key == "Fn::GetAtt":
+                return self.attribute(*argument)
+            if key.startswith("Fn::"):
+                values = self.resolve(argument)
+                if key == "Fn::Equals":
+                    return str(values[0]) == str(values[1])
+                if key == "Fn::Not":
+                    return not values[0]
+                if key == "Fn::And":
+                    return all(values)
+                if key == "Fn::Or":
+                    return any(values)
+                if key == "Fn::Select":
+                    return values[1][int(values[0])]
+                if key == "Fn::Split":
+                    return values[1].split(values[0])
+                if key == "Fn::Join":
+                    return values[0].join(str(value) for value in values[1])
+                raise ValueError(f"no model of {key}")
+        resolved = {key: self.resolve(value) for key, value in node.items()}
+        return {key: value for key, value in resolved.items() if value is not NO_VALUE}
+
+
+# The values a test deployment of the template takes: the JSON files' account, region and topic.
+TEST_PARAMETERS = {"AlarmTopicArn": f"arn:aws:sns:{REGION}:{ACCOUNT}:pipeline-pulse-alerts"}
+# Each JSON task definition and the parameters that render it.
+RENDERINGS = {"init-container.json": {"Mode": "init", "LaunchType": "EC2"},
+              "sidecar.json": {"Mode": "sidecar", "LaunchType": "EC2"},
+              "fargate.json": {"Mode": "sidecar", "LaunchType": "FARGATE"}}
+# Map-valued properties: their keys are data, not property names.
+DATA_KEYS = {"Options", "DriverOpts", "DockerLabels", "Labels", "SystemControls"}
+
+
+def api_shape(properties):
+    """A CloudFormation property tree in the API's spelling (RegisterTaskDefinition: camelCase)."""
+    if isinstance(properties, list):
+        return [api_shape(item) for item in properties]
+    if not isinstance(properties, dict):
+        return properties
+    return {key[0].lower() + key[1:]: value if key in DATA_KEYS else api_shape(value)
+            for key, value in properties.items()}
+
+
+def statements(policy):
+    """A policy's statements without their Sids, every Action and Resource as a sorted list."""
+    normalized = []
+    for statement in policy["Statement"]:
+        statement = {key: value for key, value in statement.items() if key != "Sid"}
+        for key in ("Action", "Resource"):
+            if key in statement:
+                statement[key] = sorted(as_list(statement[key]))
+        normalized.append(statement)
+    return sorted(normalized, key=lambda statement: json.dumps(statement, sort_keys=True))
+
+
+def first_difference(left, right, path=""):
+    """The first path at which two JSON values differ, and the two values there."""
+    if isinstance(left, dict) and isinstance(right, dict):
+        for key in sorted(set(left) | set(right)):
+            if left.get(key) != right.get(key):
+                return first_difference(left.get(key), right.get(key), f"{path}.{key}" if path else key)
+    if isinstance(left, list) and isinstance(right, list) and len(left) == len(right):
+        for index, (a, b) in enumerate(zip(left, right)):
+            if a != b:
+                return first_difference(a, b, f"{path}[{index}]")
+    return path, left, right
+
+
+def task_definition(stack):
+    (properties,) = stack.resources("AWS::ECS::TaskDefinition").values()
+    return api_shape(properties)
+
+
+def check_cloudformation(path=TEMPLATE):
+    """The template against the JSON files it must agree with, rendered with TEST_PARAMETERS: each
+    mode's task definition equal to its JSON file and through the same checks; the roles' policies
+    equal to task-definitions/iam and through parliament and botocore; the alarms equal to
+    alarms.json and through its checks; rotation only when asked, as alternating users."""
+    import botocore.session
+    from botocore.validate import validate_parameters
+    from parliament import analyze_policy_string
+
+    name = os.path.relpath(path, ROOT)
+    template = load_template(path)
+    problems = []
+    config = json.dumps(load(os.path.join(ROOT, "examples", "pipeline-pulse.json")), separators=(",", ":"))
+    if template["Parameters"]["InjectorConfig"].get("Default") != config:
+        problems.append(f"{name}: InjectorConfig's default is not examples/pipeline-pulse.json (scripts/deploy_checks.py sync)")
+
+    rendered = []
+    for file, parameters in RENDERINGS.items():
+        task = task_definition(Stack(template, {**TEST_PARAMETERS, **parameters}))
+        rendered.append((f"{name} ({file})", task))
+        expected = load(os.path.join(ROOT, "task-definitions", file))
+        if task != expected:
+            where, rendered_value, expected_value = first_difference(task, expected)
+            problems.append(f"{name}: with {parameters}, {where} is {json.dumps(rendered_value)[:200]}, "
+                            f"{file} has {json.dumps(expected_value)[:200]}")
+    # No JSON file for an init container on Fargate: the same checks, at least.
+    rendered.append((f"{name} (init on FARGATE)",
+                     task_definition(Stack(template, {**TEST_PARAMETERS, "Mode": "init", "LaunchType": "FARGATE"}))))
+    problems += check_task_definitions(rendered) + check_output_folders(rendered)
+
+    session = botocore.session.get_session()
+    iam = session.get_service_model("iam")
+
+    def validate(model, operation, parameters, label):
+        try:
+            validate_parameters(parameters, model.operation_model(operation).input_shape)
+        except Exception as error:
+            problems.append(f"{name}: {label}: botocore {operation}: {error}".replace("\n", " "))
+
+    def check_roles(stack, label):
+        roles = stack.resources("AWS::IAM::Role")
+        for role_name, role in roles.items():
+            validate(iam, "CreateRole", {"RoleName": role["RoleName"],
+                                         "AssumeRolePolicyDocument": json.dumps(role["AssumeRolePolicyDocument"])},
+                     f"{label} {role_name}")
+            for policy in role.get("Policies", []):
+                document = json.dumps(policy["PolicyDocument"])
+                validate(iam, "PutRolePolicy", {"RoleName": role["RoleName"], "PolicyName": policy["PolicyName"],
+                                                "PolicyDocument": document}, f"{label} {role_name}")
+                problems.extend(f"{name}: {label} {role_name}: parliament {f.issue}: {f.detail}"
+                                for f in analyze_policy_string(document).findings)
+        return roles
+
+    roles = check_roles(Stack(template, TEST_PARAMETERS), "defaults")
+    iam_folder = os.path.join(ROOT, "task-definitions", "iam")
+    expected_roles = {"TaskRole": "task-role-policy.json", "ExecutionRole": "execution-role-policy.json"}
+    for role_name, file in expected_roles.items():
+        role = roles.get(role_name)
+        if role is None:
+            problems.append(f"{name}: no {role_name}")
+            continue
+        if statements(role["AssumeRolePolicyDocument"]) != statements(load(os.path.join(iam_folder, "trust-policy.json"))):
+            problems.append(f"{name}: {role_name}'s trust policy is not trust-policy.json")
+        (policy,) = role["Policies"]
+        if statements(policy["PolicyDocument"]) != statements(load(os.path.join(iam_folder, file))):
+            problems.append(f"{name}: {role_name}'s policy is not {file}: {json.dumps(statements(policy['PolicyDocument']))}")
+    minimal = Stack(template, {**TEST_PARAMETERS, "Permissions": "minimal"}).resources("AWS::IAM::Role")["TaskRole"]
+    if statements(minimal["Policies"][0]["PolicyDocument"]) != statements(load(os.path.join(iam_folder, "task-role-policy-minimal.json"))):
+        problems.append(f"{name}: with Permissions minimal, the task role's policy is not task-role-policy-minimal.json")
+    example = load(os.path.join(ROOT, "examples", "pipeline-pulse.json"))
+    problems += [f"{name}: {problem}" for problem in
+                 check_task_role("TaskRole", roles["TaskRole"]["Policies"][0]["PolicyDocument"], example)]
+
+    # A customer key and a failover region: kms:Decrypt through Secrets Manager only, and the same
+    # names readable in the failover region and no other.
+    key = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    widened = check_roles(Stack(template, {**TEST_PARAMETERS, "KmsKeyArn": key, "FailoverRegions": "ap-south-1"}),
+                          "with a key and a failover region")
+    document = widened["TaskRole"]["Policies"][0]["PolicyDocument"]
+    decrypt = [s for s in document["Statement"] if "kms:Decrypt" in as_list(s["Action"])]
+    if [s.get("Resource") for s in decrypt] != [key] or \
+            [s.get("Condition") for s in decrypt] != [{"StringEquals": {"kms:ViaService": f"secretsmanager.{REGION}.amazonaws.com"}}]:
+        problems.append(f"{name}: with KmsKeyArn, kms:Decrypt must be on the key alone, through Secrets Manager: {decrypt}")
+    read = next(s for s in document["Statement"] if "secretsmanager:GetSecretValue" in as_list(s["Action"]))
+    if read.get("Condition") != {"StringEquals": {"aws:RequestedRegion": [REGION, "ap-south-1"]}}:
+        problems.append(f"{name}: with FailoverRegions, reads must be limited to the regions named: {read}")
+    regions = read.get("Condition", {}).get("StringEquals", {}).get("aws:RequestedRegion")
+    for region, allowed in ((REGION, True), ("ap-south-1", True), ("us-east-1", False)):
+        arn = f"arn:aws:secretsmanager:{region}:{ACCOUNT}:secret:pipeline-pulse/prod/database{ARN_SUFFIX}"
+        matches = any(fnmatch.fnmatchcase(arn, r) for r in as_list(read["Resource"])) and \
+            (regions is None or region in as_list(regions))
+        if matches != allowed:
+            problems.append(f"{name}: with FailoverRegions ap-south-1, reading in {region} is {'refused' if allowed else 'allowed'}")
+
+    alarms = list(Stack(template, TEST_PARAMETERS).resources("AWS::CloudWatch::Alarm").values())
+    expected_alarms = load(ALARMS)
+    by_name = {alarm["AlarmName"]: alarm for alarm in alarms}
+    for alarm in expected_alarms:
+        if by_name.get(alarm["AlarmName"]) != alarm:
+            problems.append(f"{name}: alarm {alarm['AlarmName']} is not alarms.json's: {json.dumps(by_name.get(alarm['AlarmName']))[:300]}")
+    for extra in sorted(set(by_name) - {alarm["AlarmName"] for alarm in expected_alarms}):
+        problems.append(f"{name}: alarm {extra} is not in alarms.json")
+    problems += check_alarms(alarms, label=name)
+    if any("AlarmActions" in alarm for alarm in Stack(template).resources("AWS::CloudWatch::Alarm").values()):
+        problems.append(f"{name}: without AlarmTopicArn, an alarm still names an action")
+
+    if Stack(template, TEST_PARAMETERS).resources("AWS::SecretsManager::RotationSchedule"):
+        problems.append(f"{name}: rotation is set up without RotationSecretArn")
+    database = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:pipeline-pulse/prod/database{ARN_SUFFIX}"
+    rotation = Stack(template, {**TEST_PARAMETERS, "RotationSecretArn": database,
+                                "RotationMasterSecretArn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:pipeline-pulse/prod/database-master{ARN_SUFFIX}",
+                                "RotationSubnetIds": "subnet-0a1b2c3d,subnet-4e5f6a7b", "RotationSecurityGroupIds": "sg-0a1b2c3d"})
+    schedules = list(rotation.resources("AWS::SecretsManager::RotationSchedule").values())
+    if len(schedules) != 1:
+        problems.append(f"{name}: with RotationSecretArn, {len(schedules)} rotation schedules")
+    else:
+        (schedule,) = schedules
+        hosted = schedule.get("HostedRotationLambda", {})
+        if hosted.get("RotationType") != "PostgreSQLMultiUser":
+            problems.append(f"{name}: rotation must be PostgreSQLMultiUser (alternating users: README, Rotation)")
+        if hosted.get("VpcSubnetIds") != "subnet-0a1b2c3d,subnet-4e5f6a7b" or hosted.get("VpcSecurityGroupIds") != "sg-0a1b2c3d":
+            problems.append(f"{name}: the rotation function is not in the subnets and security groups given: {hosted}")
+        validate(session.get_service_model("secretsmanager"), "RotateSecret",
+                 {"SecretId": schedule["SecretId"], "RotationRules": schedule["RotationRules"]}, "rotation")
+    return problems
+
+
 def check_compose():
     import yaml
 
@@ -315,6 +655,10 @@ def sync():
     compose = open(compose_path).read()
     compose = re.sub(r"SECRETS_INJECTOR_CONFIG: '.*'", lambda _: f"SECRETS_INJECTOR_CONFIG: '{inline}'", compose)
     open(compose_path, "w").write(compose)
+    # The template's default, a single-quoted YAML scalar (the configuration holds no quote).
+    template = open(TEMPLATE).read()
+    template = re.sub(r"(\n  InjectorConfig:\n(?:    .*\n)*?    Default: )'.*'", lambda m: f"{m.group(1)}'{inline}'", template)
+    open(TEMPLATE, "w").write(template)
 
 
 def main():
@@ -328,6 +672,7 @@ def main():
         return
     problems = {"task-definitions": lambda: check_task_definitions() + check_output_folders() + check_alarms(),
                 "iam": check_iam,
+                "cloudformation": lambda: check_cloudformation(*sys.argv[2:3]),
                 "compose": check_compose}[command]()
     for problem in problems:
         print(problem)

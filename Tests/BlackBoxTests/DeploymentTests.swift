@@ -137,6 +137,59 @@ import Testing
         }
     }
 
+    static let hasTemplateCheckers =
+        pythonHasModule("botocore") && pythonHasModule("parliament") && pythonHasModule("yaml")
+
+    /// The CloudFormation template rendered with test parameters (issue 21): each mode's task
+    /// definition equal to its JSON file and through the same checks, the roles' policies equal to
+    /// task-definitions/iam (parliament, botocore's CreateRole and PutRolePolicy), the alarms equal
+    /// to alarms.json on metrics the injector writes, rotation as alternating users when asked.
+    @Test(.enabled(if: hasTemplateCheckers, "botocore, parliament or PyYAML is not installed"))
+    func theTemplateIsTheJSONDeployment() async throws {
+        let result = try await check("cloudformation")
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+        #expect(result.stdout.isEmpty)
+    }
+
+    @Test(.enabled(if: hasTemplateCheckers, "botocore, parliament or PyYAML is not installed"))
+    func theChecksCatchABrokenTemplate() async throws {
+        let folder = try copyOfTheArtifacts()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let path = "\(folder)/task-definitions/cloudformation/secrets-injector.yaml"
+        var template = try String(contentsOfFile: path, encoding: .utf8)
+        for (from, to) in [
+            ("ReadonlyRootFilesystem: true", "ReadonlyRootFilesystem: false"),
+            ("MetricName: FetchFailure\n", "MetricName: FetchFailures\n"),
+            (
+                "[secretsmanager:GetSecretValue, secretsmanager:DescribeSecret]",
+                "[secretsmanager:GetSecretValue, secretsmanager:ListSecrets]"
+            ),
+            ("RotationType: PostgreSQLMultiUser", "RotationType: PostgreSQLSingleUser"),
+            ("User: !Ref AppUser", "User: \"0:1000\""),
+            ("\"aws:RequestedRegion\"", "\"aws:SourceVpc\""),
+        ] {
+            #expect(template.contains(from), "\(from)")
+            template = template.replacingOccurrences(of: from, with: to)
+        }
+        try template.write(toFile: path, atomically: true, encoding: .utf8)
+        let result = try await run(
+            "/usr/bin/env", ["python3", "\(folder)/scripts/deploy_checks.py", "cloudformation"],
+            environment: Self.environment, timeout: 120)
+        #expect(result.status == 1)
+        for expected in [
+            "containerDefinitions[0].readonlyRootFilesystem is false, init-container.json has true",
+            "(sidecar.json): the injector's root filesystem is writable",
+            "(init on FARGATE): pipeline-pulse-backend runs as root",
+            "pipeline-pulse-secrets-fetch-failures: the injector writes no metric FetchFailures",
+            "TaskRole's policy is not task-role-policy.json",
+            "grants ['secretsmanager:ListSecrets'], which the configuration never calls",
+            "with FailoverRegions, reads must be limited to the regions named",
+            "rotation must be PostgreSQLMultiUser",
+        ] {
+            #expect(result.stdout.contains(expected), "\(expected): \(result.stdout)")
+        }
+    }
+
     @Test(.enabled(if: pythonHasModule("botocore"), "botocore is not installed"))
     func theChecksCatchBrokenAlarms() async throws {
         let folder = try copyOfTheArtifacts()
