@@ -29,11 +29,12 @@ public actor Refresher {
     /// The secrets the outputs are made of now, configured and discovered.
     private(set) var secrets: [ResolvedSecret] = []
     /// When each secret's last check (by a round, `refreshNow` or `POST /refresh`) began, when
-    /// `POST /refresh` may check it again, and what that check found. A check opens a window of `refresh.minRefreshSeconds`
-    /// plus a random 0–50 % of it (issue 20): a thousand app processes that fail to log in at once
-    /// make one call, not a thousand; and a fleet whose apps all failed within the same second
-    /// (a single-user rotation's `setSecret`) spreads its next checks, and the new version's
-    /// `GetSecretValue`, over seconds instead of one (`scripts/bench fleet --rotate`).
+    /// `POST /refresh` may check it again, and what that check found. A check opens a window of
+    /// `refresh.minRefreshSeconds` plus a random 0–50 % of it (issue 20): a thousand app processes
+    /// that fail to log in at once make one call, not a thousand; and a fleet whose apps all failed
+    /// within the same second (a single-user rotation's `setSecret`) spreads its next checks, and
+    /// the new version's `GetSecretValue`, over seconds instead of one (`scripts/bench fleet
+    /// --rotate`).
     private var windows: [SecretRequest: (opened: Date, next: Date)] = [:]
     private var lastResult: [SecretRequest: CheckResult] = [:]
     /// When each secret was last checked for `refreshNow`: its own spacing, since a `refreshNow` of a
@@ -330,14 +331,14 @@ public actor Refresher {
 
     /// One `POST /refresh` check, committed and told as a round's is: `DescribeSecret` for each
     /// secret (`GetSecretValue` with the `get` strategy, or where it is denied), then the changed
-    /// versions. Never `ListSecrets` or `BatchGetSecretValue`: their quotas are 100 a second for
-    /// the whole account, and a fleet's apps ask at the same moment when a rotation breaks their
-    /// logins (`scripts/bench fleet --rotate`).
+    /// versions by id (`SecretSource.probeEach`). Never `ListSecrets` or `BatchGetSecretValue`:
+    /// their quotas are 100 a second for the whole account, and a fleet's apps ask at the same
+    /// moment when a rotation breaks their logins (`scripts/bench fleet --rotate`).
     private func check(_ requests: [SecretRequest], at now: Date) async {
         let outcomes: [SecretRequest: Result<SecretValue, SecretsManagerError>]
         do {
             let strategy: RefreshStrategy = injector.config.refresh.strategy == .get ? .get : .describe
-            let probe = try await injector.source.probe(requests, strategy: strategy, discoveryPrefixes: [])
+            let probe = try await injector.source.probeEach(requests, strategy: strategy)
             var report = RefreshStateMachine.RoundReport()
             outcomes = try await changes(requests, probe: probe, at: now, report: &report)
         } catch {

@@ -138,13 +138,21 @@ public final class FailoverSource: SecretSource {
     public func probe(_ requests: [SecretRequest], strategy: RefreshStrategy, discoveryPrefixes: [String]) async throws
         -> ProbeResult
     {
+        try await probeAcross { try await $0.probe(requests, strategy: strategy, discoveryPrefixes: discoveryPrefixes) }
+    }
+
+    public func probeEach(_ requests: [SecretRequest], strategy: RefreshStrategy) async throws -> ProbeResult {
+        try await probeAcross { try await $0.probeEach(requests, strategy: strategy) }
+    }
+
+    /// `probe` in the serving region, the primary first when on a replica, the next region on an outage.
+    private func probeAcross(_ probe: (any SecretSource) async throws -> ProbeResult) async throws -> ProbeResult {
         let start = current
         var lastError: (any Error)?
         // On a replica, the primary is asked first every round.
         for index in start == 0 ? order(from: 0) : [0] + order(from: start).filter({ $0 != 0 }) {
             do {
-                let result = try await regions[index].source.probe(
-                    requests, strategy: strategy, discoveryPrefixes: discoveryPrefixes)
+                let result = try await probe(regions[index].source)
                 if Self.isOutage(result) {
                     let failures: [any Error] = result.probes.values.compactMap {
                         if case .failure(let error) = $0 { error } else { nil }

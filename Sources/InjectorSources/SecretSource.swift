@@ -21,9 +21,18 @@ public protocol SecretSource: Sendable {
     /// allow (SPEC §6); throws only when nothing could be asked at all.
     func probe(_ requests: [SecretRequest], strategy: RefreshStrategy, discoveryPrefixes: [String]) async throws
         -> ProbeResult
+    /// A probe of a few secrets that every task of a fleet may ask at the same moment (`POST
+    /// /refresh`): per secret only, never a listing or a batch, whose quotas are 100 a second for
+    /// the whole account.
+    func probeEach(_ requests: [SecretRequest], strategy: RefreshStrategy) async throws -> ProbeResult
 }
 
 extension SecretSource {
+    /// A source without listings or batches probes each secret as it always does.
+    public func probeEach(_ requests: [SecretRequest], strategy: RefreshStrategy) async throws -> ProbeResult {
+        try await probe(requests, strategy: strategy, discoveryPrefixes: [])
+    }
+
     /// One region only (``FailoverSource`` has several).
     public var servingRegion: String? { nil }
     public var failovers: Int { 0 }

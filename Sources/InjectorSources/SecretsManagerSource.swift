@@ -132,8 +132,21 @@ public struct SecretsManagerSource: SecretSource {
             }
             strategy = .describe
         }
-        if strategy == .describe { return try await probeByDescribing(requests) }
+        if strategy == .describe { return try await probeByDescribing(requests, batches: true) }
         return ProbeResult(probes: try await fetch(requests).mapValues(Probe.init), strategy: .get)
+    }
+
+    /// `DescribeSecret` per secret (with the `get` strategy, or where it is denied, `GetSecretValue`
+    /// per secret): never `ListSecrets` or `BatchGetSecretValue`.
+    public func probeEach(_ requests: [SecretRequest], strategy: RefreshStrategy) async throws -> ProbeResult {
+        if strategy == .get { return ProbeResult(probes: await readEachProbes(requests), strategy: .get) }
+        return try await probeByDescribing(requests, batches: false)
+    }
+
+    private func readEachProbes(_ requests: [SecretRequest]) async -> [SecretRequest: Probe] {
+        var probes: [SecretRequest: Probe] = [:]
+        for (request, result) in await readEach(requests, spread: false) { probes[request] = Probe(result) }
+        return probes
     }
 
     /// One ListSecrets (100 a page) for every secret: the discovery prefixes and the folders of the
@@ -175,8 +188,9 @@ public struct SecretsManagerSource: SecretSource {
     }
 
     /// `DescribeSecret` per secret (never touches KMS), ``concurrency`` at a time. A secret whose
-    /// DescribeSecret is denied is read with `GetSecretValue` instead, in this round and every later one.
-    private func probeByDescribing(_ requests: [SecretRequest]) async throws -> ProbeResult {
+    /// DescribeSecret is denied is read instead, in this round and every later one: with `batches`,
+    /// as `fetch` reads; without, with `GetSecretValue` per secret.
+    private func probeByDescribing(_ requests: [SecretRequest], batches: Bool) async throws -> ProbeResult {
         var probes: [SecretRequest: Probe] = [:]
         var described: [SecretRequest] = []
         var read: [SecretRequest] = []
@@ -218,7 +232,11 @@ public struct SecretsManagerSource: SecretSource {
                 "DescribeSecret is denied to the task role; checking these secrets with GetSecretValue each round instead (reads the value, uses KMS). Grant secretsmanager:DescribeSecret on \(denied.map(resourcePattern).joined(separator: ", ")) to make refreshing cheaper",
                 metadata: ["deniedOperation": "DescribeSecret", "secrets": "\(denied.count)"])
         }
-        for (request, result) in try await fetch(read) { probes[request] = Probe(result) }
+        if batches {
+            for (request, result) in try await fetch(read) { probes[request] = Probe(result) }
+        } else {
+            probes.merge(await readEachProbes(read)) { $1 }
+        }
         return ProbeResult(probes: probes, strategy: described.count > denied.count ? .describe : .get)
     }
 

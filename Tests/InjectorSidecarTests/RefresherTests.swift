@@ -319,6 +319,31 @@ import Testing
         #expect(try String(contentsOfFile: "\(directory)/db", encoding: .utf8) == #"{"password":"two"}"#)
     }
 
+    /// Under a role with `BatchGetSecretValue` but without `DescribeSecret`, a refresh check reads
+    /// the secret with `GetSecretValue`: never the batch, whose 100 a second a fleet would exhaust.
+    @Test func aRefreshCheckNeverBatches() async throws {
+        let secrets = FakeSecrets(["app/prod/db": #"{"password":"one"}"#])
+        secrets.allowed.withLock { $0 = ["GetSecretValue", "BatchGetSecretValue"] }
+        let clock = ManualClock()
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let (client, _) = try fakeSecretsManager(from: secrets)
+        let config = try makeConfig(
+            #"{"outputDir": "\#(directory)", "secrets": [{"id": "app/prod/db", "file": "db"}]}"#)
+        let refresher = Refresher(
+            injector: Injector(
+                config: config, source: SecretsManagerSource(client: client), logger: Logger(label: "t")),
+            store: SecretStore(), metrics: SidecarMetrics(), clock: clock, logger: Logger(label: "t"),
+            random: { 0 })
+        try await refresher.start()
+        for expected in [["DescribeSecret": 1, "GetSecretValue": 1], ["GetSecretValue": 1]] {
+            let before = client.apiCalls
+            _ = await refresher.refresh(secretID: "app/prod/db")
+            #expect(client.apiCalls.merging(before) { $0 - $1 }.filter { $0.value != 0 } == expected)
+            clock.advance(by: 6)
+        }
+    }
+
     @Test func discoveryWithoutListSecretsCannotStart() async throws {
         let secrets = FakeSecrets(Self.four)
         secrets.allowed.withLock { $0 = ["GetSecretValue", "BatchGetSecretValue", "DescribeSecret"] }

@@ -417,8 +417,7 @@ extension Member {
         outcomes.refreshChecks += 1
         let strategy: RefreshStrategy = scenario.strategy == .get ? .get : .describe
         do {
-            try await fetchChanges(
-                try await source.probe([SecretRequest(id: secret)], strategy: strategy, discoveryPrefixes: []))
+            try await fetchChanges(try await source.probeEach([SecretRequest(id: secret)], strategy: strategy))
         } catch {
             outcomes.failedRounds += 1
         }
