@@ -37,23 +37,28 @@ public struct Endpoint: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// SPEC §3: `AWS_ENDPOINT_URL_SECRETS_MANAGER`, `AWS_ENDPOINT_URL`, the configuration's
-    /// `endpoint`, else the regional (or FIPS, or China) AWS endpoint.
-    public static func resolve(environment: [String: String], configured: String?, region: String)
-        throws(SecretsManagerError) -> Endpoint
-    {
-        if let url = environment["AWS_ENDPOINT_URL_SECRETS_MANAGER"], !url.isEmpty {
-            return try Endpoint(url: url, origin: "AWS_ENDPOINT_URL_SECRETS_MANAGER")
+    /// `endpoint`, else the regional (or FIPS, or China) AWS endpoint. For Parameter Store,
+    /// `AWS_ENDPOINT_URL_SSM` (botocore's name for the service), `AWS_ENDPOINT_URL`, else the
+    /// regional `ssm` endpoint: the configuration's `endpoint` is Secrets Manager's.
+    public static func resolve(
+        environment: [String: String], configured: String?, region: String,
+        service: SecretsManagerClient.Service = .secretsManager
+    ) throws(SecretsManagerError) -> Endpoint {
+        let variable = service == .secretsManager ? "AWS_ENDPOINT_URL_SECRETS_MANAGER" : "AWS_ENDPOINT_URL_SSM"
+        if let url = environment[variable], !url.isEmpty {
+            return try Endpoint(url: url, origin: variable)
         }
         if let url = environment["AWS_ENDPOINT_URL"], !url.isEmpty {
             return try Endpoint(url: url, origin: "AWS_ENDPOINT_URL")
         }
-        if let configured, !configured.isEmpty {
+        if service == .secretsManager, let configured, !configured.isEmpty {
             return try Endpoint(url: configured, origin: "endpoint")
         }
         let fips = environment["AWS_USE_FIPS_ENDPOINT"]?.lowercased() == "true"
         let domain = region.hasPrefix("cn-") ? "amazonaws.com.cn" : "amazonaws.com"
         return try Endpoint(
-            url: "https://secretsmanager\(fips ? "-fips" : "").\(region).\(domain)", origin: "the regional endpoint")
+            url: "https://\(service.signingName)\(fips ? "-fips" : "").\(region).\(domain)",
+            origin: "the regional endpoint")
     }
 }
 

@@ -13,9 +13,20 @@ import Synchronization
 /// jittered exponential back-off); an expired or unrecognized token forces one credential
 /// refresh; a signature refused for clock skew is retried once with the corrected time.
 public final class SecretsManagerClient: Sendable {
+    /// The AWS JSON 1.1 services this client speaks: the name requests are signed for and the
+    /// prefix of `X-Amz-Target`.
+    public enum Service: String, Sendable {
+        case secretsManager, parameterStore
+
+        public var signingName: String { self == .secretsManager ? "secretsmanager" : "ssm" }
+        var targetPrefix: String { self == .secretsManager ? "secretsmanager" : "AmazonSSM" }
+    }
+
     public struct Configuration: Sendable {
         public var endpoint: Endpoint
         public var region: String
+        /// Secrets Manager, or Parameter Store (issue 22): the same signing, retries and errors.
+        public var service: Service
         /// Total attempts per call (`AWS_MAX_ATTEMPTS`, default 3).
         public var maxAttempts: Int
         public var connectTimeout: Duration
@@ -23,11 +34,13 @@ public final class SecretsManagerClient: Sendable {
         public var userAgent: String
 
         public init(
-            endpoint: Endpoint, region: String, maxAttempts: Int = 3, connectTimeout: Duration = .seconds(3),
-            timeout: Duration = .seconds(15), userAgent: String = "secrets-injector/\(secretsInjectorVersion)"
+            endpoint: Endpoint, region: String, service: Service = .secretsManager, maxAttempts: Int = 3,
+            connectTimeout: Duration = .seconds(3), timeout: Duration = .seconds(15),
+            userAgent: String = "secrets-injector/\(secretsInjectorVersion)"
         ) {
             self.endpoint = endpoint
             self.region = region
+            self.service = service
             self.maxAttempts = max(1, maxAttempts)
             self.connectTimeout = connectTimeout
             self.timeout = timeout
@@ -227,6 +240,46 @@ public final class SecretsManagerClient: Sendable {
             as: SecretVersionCreated.self, secretID: id)
     }
 
+    // MARK: Parameter Store (a client configured with `service: .parameterStore`)
+
+    /// The most names `GetParameters` takes in one call.
+    public static let parametersLimit = 10
+
+    /// `GetParameters` over any number of names (a name, an ARN, or either with a `:version` or
+    /// `:label` selector), decrypted: calls of at most ten. Names Parameter Store does not know, or
+    /// the role may not read, come back in ``ParametersResult/invalid``, as AWS lists them.
+    public func getParameters(names: [String]) async throws(SecretsManagerError) -> ParametersResult {
+        var result = ParametersResult(parameters: [], invalid: [])
+        var start = 0
+        while start < names.count {
+            let chunk = Array(names[start..<min(start + Self.parametersLimit, names.count)])
+            start += Self.parametersLimit
+            let page = try await call(
+                "GetParameters", GetParametersRequest(Names: chunk, WithDecryption: true),
+                as: GetParametersResponse.self, secretID: chunk.count == 1 ? chunk[0] : nil)
+            result.parameters += page.Parameters ?? []
+            result.invalid += page.InvalidParameters ?? []
+        }
+        return result
+    }
+
+    /// `GetParametersByPath`, recursive and decrypted, paging while `NextToken` is present.
+    public func getParametersByPath(_ path: String) async throws(SecretsManagerError) -> [Parameter] {
+        var parameters: [Parameter] = []
+        var token: String?
+        var pages = 0
+        repeat {
+            let page = try await call(
+                "GetParametersByPath",
+                GetParametersByPathRequest(Path: path, Recursive: true, WithDecryption: true, NextToken: token),
+                as: GetParametersByPathResponse.self, secretID: path)
+            parameters += page.Parameters ?? []
+            token = page.NextToken.flatMap { $0.isEmpty ? nil : $0 }
+            pages += 1
+        } while token != nil && pages < 1000
+        return parameters
+    }
+
     // MARK: The call loop
 
     private func call<Request: Encodable, Response: Decodable>(
@@ -338,13 +391,13 @@ public final class SecretsManagerClient: Sendable {
         let signer = SigV4Signer(
             credentials: SigningCredentials(
                 accessKeyID: keys.accessKeyID, secretAccessKey: keys.secretAccessKey, sessionToken: keys.sessionToken),
-            region: configuration.region, service: "secretsmanager")
+            region: configuration.region, service: configuration.service.signingName)
         let unsigned = SigV4Request(
             method: "POST", path: "/",
             headers: [
                 HTTPHeaderField("Host", configuration.endpoint.host),
                 HTTPHeaderField("Content-Type", "application/x-amz-json-1.1"),
-                HTTPHeaderField("X-Amz-Target", "secretsmanager.\(operation)"),
+                HTTPHeaderField("X-Amz-Target", "\(configuration.service.targetPrefix).\(operation)"),
                 HTTPHeaderField("User-Agent", configuration.userAgent),
             ],
             body: body)

@@ -70,12 +70,13 @@ public struct SecretsManagerError: Error, Sendable, CustomStringConvertible {
     /// The category an AWS error code belongs to. Branch on the code, not the HTTP status.
     public static func category(forCode code: String, status: Int) -> Category {
         switch code {
-        case "ResourceNotFoundException": return .notFound
+        case "ResourceNotFoundException", "ParameterNotFound", "ParameterVersionNotFound": return .notFound
         case "AccessDeniedException", "AccessDenied": return .accessDenied
         case "UnrecognizedClientException", "InvalidSignatureException", "ExpiredTokenException", "ExpiredToken",
             "InvalidClientTokenId", "SignatureDoesNotMatch", "IncompleteSignature", "MissingAuthenticationToken":
             return .authentication
-        case "DecryptionFailure", "KMSAccessDeniedException", "KMSDisabledException", "KMSInvalidStateException":
+        case "DecryptionFailure", "KMSAccessDeniedException", "KMSDisabledException", "KMSInvalidStateException",
+            "InvalidKeyId":
             return .decryption
         case "ThrottlingException", "Throttling", "ThrottledException", "TooManyRequestsException",
             "RequestLimitExceeded",

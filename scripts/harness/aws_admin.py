@@ -8,6 +8,9 @@
     aws_admin.py seed PREFIX COUNT  # CreateSecret PREFIX0 … PREFIX<COUNT-1>
     aws_admin.py policy ROLE ACTIONS  # the role's policy now allows ACTIONS (comma-separated
                                       # secretsmanager:… actions) on *, or denies everything (none)
+    aws_admin.py ssm-put NAME VALUE [TYPE [LABEL]]  # PutParameter (String, SecureString or
+                                      # StringList; overwrites), then LABEL on the new version; prints it
+    aws_admin.py ssm-seed PREFIX COUNT  # String parameters PREFIX0 … PREFIX<COUNT-1>
 Reads AWS_ENDPOINT_URL_SECRETS_MANAGER, ADMIN_ACCESS_KEY_ID, ADMIN_SECRET_ACCESS_KEY from the environment.
 """
 import json
@@ -17,6 +20,22 @@ import sys
 import boto3
 
 command, name, value = sys.argv[1:4]
+if command.startswith("ssm-"):
+    ssm = boto3.client(
+        "ssm", endpoint_url=os.environ["AWS_ENDPOINT_URL_SECRETS_MANAGER"], region_name="ap-southeast-1",
+        aws_access_key_id=os.environ["ADMIN_ACCESS_KEY_ID"], aws_secret_access_key=os.environ["ADMIN_SECRET_ACCESS_KEY"])
+    if command == "ssm-put":
+        kind = sys.argv[4] if len(sys.argv) > 4 else "String"
+        version = ssm.put_parameter(Name=name, Value=value, Type=kind, Overwrite=True)["Version"]
+        if len(sys.argv) > 5:
+            ssm.label_parameter_version(Name=name, ParameterVersion=version, Labels=[sys.argv[5]])
+        print(version)
+    elif command == "ssm-seed":
+        for index in range(int(value)):
+            ssm.put_parameter(Name=f"{name}{index}", Value=f"value-{index}", Type="String", Overwrite=True)
+    else:
+        sys.exit(f"unknown command {command}")
+    sys.exit(0)
 client = boto3.client(
     "secretsmanager", endpoint_url=os.environ["AWS_ENDPOINT_URL_SECRETS_MANAGER"], region_name="ap-southeast-1",
     aws_access_key_id=os.environ["ADMIN_ACCESS_KEY_ID"], aws_secret_access_key=os.environ["ADMIN_SECRET_ACCESS_KEY"])

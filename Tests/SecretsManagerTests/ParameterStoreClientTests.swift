@@ -1,0 +1,119 @@
+import AWSCredentials
+import Foundation
+import HTTPTransport
+import TestSupport
+import Testing
+
+@testable import SecretsManager
+
+/// The client configured for Parameter Store (issue 22): `GetParameters` and `GetParametersByPath`
+/// against moto, which verifies the SigV4 signature (service `ssm`), seeded by the harness's
+/// admin user.
+@Suite(.enabled(if: pythonHasModule("moto") && pythonHasModule("boto3"), "moto[server] and boto3 are not installed"))
+struct ParameterStoreClientTests {
+    /// The harness's admin keys, which moto's IAM allows everything.
+    static func client(_ peers: PeerProcess) throws -> SecretsManagerClient {
+        let provider = try EnvironmentCredentialProvider(environment: [
+            "AWS_ACCESS_KEY_ID": peers.string("adminAccessKeyId"),
+            "AWS_SECRET_ACCESS_KEY": peers.string("adminSecretAccessKey"),
+        ])!
+        let endpoint = try Endpoint.resolve(
+            environment: ["AWS_ENDPOINT_URL_SSM": peers.string("endpoint")], configured: "http://127.0.0.1:1/not-this",
+            region: peers.string("region"), service: .parameterStore)
+        return SecretsManagerClient(
+            configuration: .init(endpoint: endpoint, region: peers.string("region"), service: .parameterStore),
+            credentials: RefreshingCredentials(provider: provider), transport: CurlTransport())
+    }
+
+    static func admin(_ peers: PeerProcess, _ arguments: [String]) throws {
+        let result = try runCommand(
+            "/usr/bin/env",
+            ["python3", Repository.root.appendingPathComponent("scripts/harness/aws_admin.py").path] + arguments,
+            environment: [
+                "AWS_ENDPOINT_URL_SECRETS_MANAGER": peers.string("endpoint"),
+                "ADMIN_ACCESS_KEY_ID": peers.string("adminAccessKeyId"),
+                "ADMIN_SECRET_ACCESS_KEY": peers.string("adminSecretAccessKey"),
+                "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin",
+            ], timeout: 60)
+        try #require(result.status == 0, "\(result.stderr)")
+    }
+
+    @Test func getParametersReadsEachTypeSelectorsAndInvalidNamesInCallsOfTen() async throws {
+        let peers = try await PeerProcess.start(
+            python: Repository.root.appendingPathComponent("scripts/harness/aws_peers.py"), timeout: 90)
+        defer { peers.stop() }
+        try Self.admin(peers, ["ssm-put", "/pipeline-pulse/prod/region", "ap-southeast-1"])
+        try Self.admin(peers, ["ssm-put", "/pipeline-pulse/prod/db-pass", "old p@ss:w/rd", "SecureString", "previous"])
+        try Self.admin(peers, ["ssm-put", "/pipeline-pulse/prod/db-pass", "new p@ss:w/rd", "SecureString"])
+        try Self.admin(peers, ["ssm-put", "/pipeline-pulse/prod/hosts", "a.example,b.example", "StringList"])
+        try Self.admin(peers, ["ssm-put", "db-pass", "a name without a slash", "SecureString"])
+        let client = try Self.client(peers)
+
+        let result = try await client.getParameters(names: [
+            "/pipeline-pulse/prod/region", "/pipeline-pulse/prod/db-pass", "/pipeline-pulse/prod/hosts", "db-pass",
+            "/pipeline-pulse/prod/nope",
+        ])
+        func answer(_ name: String) -> Parameter? { result.parameters.first { $0.name == name } }
+        #expect(answer("/pipeline-pulse/prod/region")?.value == "ap-southeast-1")
+        #expect(answer("/pipeline-pulse/prod/region")?.type == "String")
+        let current = try #require(answer("/pipeline-pulse/prod/db-pass"), "\(result.parameters)")
+        #expect(current.value == "new p@ss:w/rd" && current.type == "SecureString" && current.version == 2)
+        #expect(answer("/pipeline-pulse/prod/hosts")?.value == "a.example,b.example")
+        #expect(answer("/pipeline-pulse/prod/hosts")?.type == "StringList")
+        #expect(answer("db-pass")?.value == "a name without a slash")
+        #expect(result.invalid == ["/pipeline-pulse/prod/nope"])
+        // Selectors: a version and a label. (AWS answers which selector each answer is for in
+        // `Selector`; moto does not, so each is asked alone here.)
+        for selector in ["1", "previous"] {
+            let old = try await client.getParameters(names: ["/pipeline-pulse/prod/db-pass:\(selector)"])
+            #expect(old.parameters.map(\.value) == ["old p@ss:w/rd"] && old.parameters.map(\.version) == [1])
+        }
+        #expect(!"\(current)".contains("p@ss"), "a parameter never prints its value")
+
+        // Twenty-five names: three calls.
+        try Self.admin(peers, ["ssm-seed", "/pipeline-pulse/many/p", "25"])
+        let before = client.apiCalls["GetParameters"] ?? 0
+        let many = try await client.getParameters(names: (0..<25).map { "/pipeline-pulse/many/p\($0)" })
+        #expect(many.parameters.count == 25 && many.invalid.isEmpty)
+        #expect((client.apiCalls["GetParameters"] ?? 0) - before == 3)
+
+        // A path, recursively, paged (moto answers ten a page).
+        let path = try await client.getParametersByPath("/pipeline-pulse/")
+        #expect(Set(path.map(\.name)).count == 28, "\(path.map(\.name))")
+        #expect((client.apiCalls["GetParametersByPath"] ?? 0) >= 3)
+    }
+
+    /// A denied call is its own error (never a value in the message), and a client for Secrets
+    /// Manager keeps its endpoint and signing name.
+    @Test func theServiceSetsTheSigningNameTargetAndEndpoint() async throws {
+        let transport = FakeTransport { request, _ in
+            HTTPResponse(
+                status: 400, headers: [],
+                body: Array(
+                    #"{"__type":"AccessDeniedException","message":"not authorized to perform: ssm:GetParameters"}"#.utf8
+                ))
+        }
+        let provider = try EnvironmentCredentialProvider(environment: [
+            "AWS_ACCESS_KEY_ID": "AKIA", "AWS_SECRET_ACCESS_KEY": "s",
+        ])!
+        let endpoint = try Endpoint.resolve(
+            environment: [:], configured: nil, region: "ap-southeast-1", service: .parameterStore)
+        #expect(endpoint.url == "https://ssm.ap-southeast-1.amazonaws.com/")
+        let client = SecretsManagerClient(
+            configuration: .init(endpoint: endpoint, region: "ap-southeast-1", service: .parameterStore),
+            credentials: RefreshingCredentials(provider: provider), transport: transport, sleep: { _ in })
+        let error = await #expect(throws: SecretsManagerError.self) {
+            try await client.getParameters(names: ["/pipeline-pulse/prod/db-pass"])
+        }
+        #expect(error?.category == .accessDenied && error?.operation == "GetParameters")
+        let request = try #require(transport.requests.first)
+        func header(_ name: String) -> String? {
+            request.headers.first { $0.name.lowercased() == name.lowercased() }?.value
+        }
+        #expect(header("X-Amz-Target") == "AmazonSSM.GetParameters")
+        #expect(header("Authorization")?.contains("/ap-southeast-1/ssm/aws4_request") == true)
+        #expect(
+            try Endpoint.resolve(environment: [:], configured: nil, region: "ap-southeast-1").url
+                == "https://secretsmanager.ap-southeast-1.amazonaws.com/")
+    }
+}
