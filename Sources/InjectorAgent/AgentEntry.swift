@@ -117,7 +117,8 @@ package struct AgentSnapshot: Sendable {
 
     package init(entries: some Sequence<AgentEntry> = [], lastErrors: [SecretRequest: SecretsManagerError] = [:]) {
         var byID: [String: [AgentEntry]] = [:]
-        for entry in entries {
+        // The Agent API is Secrets Manager's: a Parameter Store parameter is not one of its answers.
+        for entry in entries where SecretName(entry.request.id).parameter == nil {
             for form in entry.idForms { byID[form, default: []].append(entry) }
         }
         self.byID = byID

@@ -149,6 +149,11 @@ public struct Config: Sendable, Equatable {
     public var endpoint: String?
     public var outputDir: String
     public var secrets: [SecretSpec]
+    /// Whether any configured id or `valueFrom` is a Parameter Store reference (issue 22).
+    public var usesParameterStore: Bool {
+        secrets.contains { if case .id(let name) = $0.selector { name.parameter != nil } else { false } }
+            || (env?.entries.contains { $0.valueFrom.secret.parameter != nil } ?? false)
+    }
     public var templates: [TemplateSpec]
     public var env: EnvSpec?
     public var refresh: RefreshSettings

@@ -15,8 +15,19 @@ public struct ValueFrom: Sendable, Hashable, CustomStringConvertible {
         self.versionID = versionID
     }
 
-    /// Parses the syntax the way the ECS agent does: an ARN is its first seven `:` parts.
+    /// Parses the syntax the way the ECS agent does: an ARN is its first seven `:` parts. A
+    /// Parameter Store reference (``ParameterReference``) is the whole value, as ECS reads it: its
+    /// `:` part is a version or label selector, not a JSON key.
     public init(parsing text: String) throws(ConfigIssue) {
+        switch ParameterReference.parse(text) {
+        case .success?:
+            self.init(secret: SecretName(text))
+            return
+        case .failure(let error)?:
+            throw ConfigIssue("", error.description)
+        case nil:
+            break
+        }
         let parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
         let idParts = text.hasPrefix("arn:") ? 7 : 1
         guard parts.count >= idParts, parts.count <= idParts + 3 else {

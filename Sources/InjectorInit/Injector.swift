@@ -90,12 +90,32 @@ public struct Injector: Sendable {
                 configuredEndpoint: config.endpoint, failover: config.failover,
                 allowInsecureEndpoint: config.allowInsecureEndpoint, metadata: metadata, clock: clock, logger: logger)
             let sources = clients.map { SecretsManagerSource(client: $0, logger: logger) }
-            let source: any SecretSource =
+            var source: any SecretSource =
                 sources.count == 1
                 ? sources[0]
                 : FailoverSource(
                     regions: zip(clients, sources).map { .init(name: $0.configuration.region, source: $1) },
                     logger: logger)
+            if config.usesParameterStore {
+                // Parameter Store in the primary region (issue 22): `AWS_ENDPOINT_URL_SSM`,
+                // `AWS_ENDPOINT_URL`, else the regional ssm endpoint.
+                let primary = clients[0]
+                let endpoint = try Endpoint.resolve(
+                    environment: environment, configured: nil, region: primary.configuration.region,
+                    service: .parameterStore)
+                if let problem = Endpoint.plainHTTPProblem(endpoint.url) {
+                    guard config.allowInsecureEndpoint else {
+                        throw SecretsManagerError.configuration("\(endpoint.origin) \(problem)")
+                    }
+                    logger.warning(
+                        "allowInsecureEndpoint: Parameter Store is reached over plain http, not loopback; signed requests and the session token cross the network in the clear",
+                        metadata: ["endpoint": "\(endpoint.url)", "origin": "\(endpoint.origin)"])
+                }
+                source = CombinedSource(
+                    secrets: source,
+                    parameters: ParameterStoreSource(
+                        client: primary.client(for: .parameterStore, endpoint: endpoint), logger: logger))
+            }
             return Injector(config: config, source: source, logger: logger, emf: emf)
         }
     }

@@ -88,6 +88,17 @@ public final class SecretsManagerClient: Sendable {
         self.logger = logger
     }
 
+    /// A client for another service (Parameter Store) at `endpoint`, with this one's region,
+    /// credentials, transport, clock and retry budget.
+    public func client(for service: Service, endpoint: Endpoint) -> SecretsManagerClient {
+        var configuration = self.configuration
+        configuration.service = service
+        configuration.endpoint = endpoint
+        return SecretsManagerClient(
+            configuration: configuration, credentials: credentials, transport: transport, clock: clock, sleep: sleep,
+            random: random, logger: logger)
+    }
+
     /// The clock correction learned so far: server time minus local time, in seconds.
     public var clockSkew: TimeInterval { skew.withLock { $0 } }
 

@@ -76,8 +76,11 @@ DESCRIBE_ONLY_ACTIONS = ["secretsmanager:DescribeSecret", "secretsmanager:ListSe
 # The migration document's policy (GetSecretValue only), and the same plus BatchGetSecretValue.
 GET_ONLY_ACTIONS = ["secretsmanager:GetSecretValue"]
 GET_BATCH_ACTIONS = ["secretsmanager:GetSecretValue", "secretsmanager:BatchGetSecretValue"]
+# The README's Parameter Store policy (issue 22): GetParameters alone.
+PARAMETER_ACTIONS = ["ssm:GetParameters"]
 ROLES = {
-    "pipeline-pulse-task": READ_ACTIONS,
+    "pipeline-pulse-task": READ_ACTIONS + ["ssm:GetParameters", "ssm:GetParametersByPath"],
+    "pipeline-pulse-parameters": PARAMETER_ACTIONS,
     "pipeline-pulse-get-only": GET_ONLY_ACTIONS,
     "pipeline-pulse-get-batch": GET_BATCH_ACTIONS,
     "pipeline-pulse-no-get": NO_GET_ACTIONS,

@@ -8,8 +8,18 @@ public struct SecretName: Sendable, Hashable, CustomStringConvertible {
 
     public var isARN: Bool { id.hasPrefix("arn:") }
 
-    /// The secret's name: the id itself, or an ARN's resource part without its `-XXXXXX` suffix.
+    /// The Parameter Store parameter this id names, in one of ECS's forms (``ParameterReference``),
+    /// or nil: a Secrets Manager secret (or no valid parameter).
+    public var parameter: ParameterReference? {
+        if case .success(let reference)? = ParameterReference.parse(id) { reference } else { nil }
+    }
+
+    /// The secret's name: the id itself, or an ARN's resource part without its `-XXXXXX` suffix; a
+    /// parameter's name without its leading slash (a relative file name, the default alias).
     public var name: String {
+        if let parameter {
+            return parameter.name.hasPrefix("/") ? String(parameter.name.dropFirst()) : parameter.name
+        }
         guard isARN else { return id }
         let parts = id.split(separator: ":", maxSplits: 6, omittingEmptySubsequences: false)
         guard parts.count == 7 else { return id }
@@ -52,8 +62,11 @@ public struct SecretName: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Why this id cannot name a secret, or nil. Names: 1–512 of `A–Z a–z 0–9 / _ + = . @ -`;
-    /// ARNs: `arn:<partition>:secretsmanager:<region>:<account>:secret:<name>`.
+    /// ARNs: `arn:<partition>:secretsmanager:<region>:<account>:secret:<name>`; or a Parameter Store
+    /// reference (``ParameterReference``).
     public var problem: String? {
+        if case .failure(let error)? = ParameterReference.parse(id) { return error.description }
+        if ParameterReference.parse(id) != nil { return nil }
         if isARN {
             let parts = id.split(separator: ":", maxSplits: 6, omittingEmptySubsequences: false)
             guard parts.count == 7, parts[0] == "arn", parts[1].hasPrefix("aws"), parts[2] == "secretsmanager",
