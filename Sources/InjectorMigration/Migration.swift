@@ -171,8 +171,9 @@ public enum Migration {
             : "These variables are not secrets and stay in `environment`: "
                 + plan.stayed.map { "`\($0)`" }.joined(separator: ", ") + ".\n"
         if !plan.leftToECS.isEmpty {
-            out += "\nThese `secrets[]` entries are Parameter Store references, which the injector does not read yet; "
-            out += "ECS keeps injecting them: " + plan.leftToECS.map { "`\($0.name)`" }.joined(separator: ", ") + ".\n"
+            out += "\nThese `secrets[]` entries are Parameter Store parameters in another region, which the injector "
+            out += "does not read yet; ECS keeps injecting them: "
+            out += plan.leftToECS.map { "`\($0.name)`" }.joined(separator: ", ") + ".\n"
         }
         out += "\n## How the app gets its variables back\n\n"
         out +=

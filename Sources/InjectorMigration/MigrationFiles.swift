@@ -190,7 +190,15 @@ extension MigrationPlan {
         for secret in secrets {
             resources.append(arns[secret.name] ?? pattern(secret.name))
         }
+        var parameters: [String] = []
         for entry in carried {
+            if let parameter = SecretName(entry.valueFrom).parameter {
+                let resource =
+                    parameter.arn
+                    ?? "arn:aws:ssm:\(options.region ?? "*"):\(account):parameter/\(parameter.name.drop { $0 == "/" })"
+                if !parameters.contains(resource) { parameters.append(resource) }
+                continue
+            }
             let id = ValueFromText.secretID(entry.valueFrom)
             let hasSuffix = SecretName(id).name != id.split(separator: ":", maxSplits: 6).last.map(String.init)
             let resource = id.hasPrefix("arn:") ? (hasSuffix ? id : id + "-??????") : pattern(id)
@@ -200,15 +208,24 @@ extension MigrationPlan {
             options.mode == .sidecar
             ? [.string("secretsmanager:GetSecretValue"), .string("secretsmanager:DescribeSecret")]
             : [.string("secretsmanager:GetSecretValue")]
-        return .fields([
-            "Version": .string("2012-10-17"),
-            "Statement": .array([
+        var statements: [JSONValue] = []
+        if !resources.isEmpty {
+            statements.append(
                 .fields([
                     "Sid": .string("ReadTheMigratedSecrets"), "Effect": .string("Allow"), "Action": .array(actions),
                     "Resource": .array(resources.map(JSONValue.string)),
-                ])
-            ]),
-        ])
+                ]))
+        }
+        if !parameters.isEmpty {
+            // A SecureString with a customer key also needs kms:Decrypt through ssm (README, "Parameter Store").
+            statements.append(
+                .fields([
+                    "Sid": .string("ReadTheCarriedParameters"), "Effect": .string("Allow"),
+                    "Action": .array([.string("ssm:GetParameters")]),
+                    "Resource": .array(parameters.map(JSONValue.string)),
+                ]))
+        }
+        return .fields(["Version": .string("2012-10-17"), "Statement": .array(statements)])
     }
 
     func pattern(_ name: String) -> String {

@@ -60,7 +60,9 @@ public struct MigrationPlan {
     /// The moved variables and their old values (for `verify`), in the task definition's order.
     public private(set) var moved: [(name: String, value: String)] = []
     public private(set) var stayed: [String] = []
-    /// `secrets[]` entries carried over to the injector, and those left to ECS (Parameter Store).
+    /// `secrets[]` entries carried over to the injector (their `valueFrom` in the injector's form:
+    /// a Parameter Store name ECS takes bare becomes `parameter/NAME`), and those left to ECS (a
+    /// parameter in another region, which the injector does not read yet).
     public private(set) var carried: [(name: String, valueFrom: String)] = []
     public private(set) var leftToECS: [(name: String, valueFrom: String)] = []
 
@@ -85,7 +87,9 @@ public struct MigrationPlan {
         } else {
             let candidates = definition.containers.filter { container in
                 container.environment.contains(where: options.moves)
-                    || container.secrets.contains { Self.isSecretsManager($0.valueFrom) }
+                    || container.secrets.contains {
+                        Self.injectorValueFrom($0.valueFrom, region: options.region) != nil
+                    }
             }
             guard candidates.count <= 1 else {
                 throw MigrationInputError(
@@ -104,16 +108,30 @@ public struct MigrationPlan {
             }
         }
         for secret in chosen.secrets {
-            if Self.isSecretsManager(secret.valueFrom) { carried.append(secret) } else { leftToECS.append(secret) }
+            if let valueFrom = Self.injectorValueFrom(secret.valueFrom, region: options.region) {
+                carried.append((secret.name, valueFrom))
+            } else {
+                leftToECS.append(secret)
+            }
         }
         try group()
         envEntries += carried
     }
 
-    /// A Secrets Manager `valueFrom` (a name or an ARN of the service): not Parameter Store.
-    static func isSecretsManager(_ valueFrom: String) -> Bool {
-        if valueFrom.hasPrefix("arn:") { return valueFrom.split(separator: ":").dropFirst(2).first == "secretsmanager" }
-        return !valueFrom.hasPrefix("/") && !valueFrom.hasPrefix("parameter/")
+    /// An ECS `valueFrom` as the injector's configuration takes it, or nil when the injector cannot
+    /// read it. ECS takes a Secrets Manager secret by its ARN, and a Parameter Store parameter by its
+    /// ARN or, in the task's region, its name: a name without a leading slash is
+    /// `parameter/NAME` to the injector, whose bare names are Secrets Manager's (README, "Parameter
+    /// Store"). A parameter ARN in another region than `--region` stays with ECS.
+    static func injectorValueFrom(_ valueFrom: String, region: String?) -> String? {
+        if valueFrom.hasPrefix("arn:") {
+            let service = valueFrom.split(separator: ":").dropFirst(2).first
+            if service == "secretsmanager" { return valueFrom }
+            guard service == "ssm", let reference = SecretName(valueFrom).parameter else { return nil }
+            if let region, let own = reference.region, own != region { return nil }
+            return valueFrom
+        }
+        return valueFrom.hasPrefix("/") || valueFrom.hasPrefix("parameter/") ? valueFrom : "parameter/" + valueFrom
     }
 
     static func checkPrefix(_ prefix: String) throws(MigrationInputError) {

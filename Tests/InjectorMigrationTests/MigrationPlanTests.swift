@@ -25,7 +25,9 @@ struct MigrationPlanTests {
             "secrets": [
               {"name": "DB_PASSWORD", "valueFrom": "arn:aws:secretsmanager:ap-southeast-1:123456789012:secret:api/db-AbCdEf:password::"},
               {"name": "LEGACY", "valueFrom": "arn:aws:secretsmanager:ap-southeast-1:123456789012:secret:api/legacy"},
-              {"name": "FEATURE_FLAGS", "valueFrom": "arn:aws:ssm:ap-southeast-1:123456789012:parameter/api/flags"}
+              {"name": "FEATURE_FLAGS", "valueFrom": "arn:aws:ssm:ap-southeast-1:123456789012:parameter/api/flags"},
+              {"name": "SMTP_PASSWORD", "valueFrom": "smtp-password"},
+              {"name": "EU_KEY", "valueFrom": "arn:aws:ssm:eu-west-1:123456789012:parameter/api/eu-key"}
             ]
           }]
         }}
@@ -42,8 +44,11 @@ struct MigrationPlanTests {
         let plan = try plan(mode: .sidecar)
         #expect(plan.moved.map(\.name) == ["STRIPE_API_KEY", "SESSION_SECRET"])
         #expect(plan.secrets.map(\.name) == ["api/prod/stripe-api-key", "api/prod/session-secret"])
-        #expect(plan.carried.map(\.name) == ["DB_PASSWORD", "LEGACY"])
-        #expect(plan.leftToECS.map(\.name) == ["FEATURE_FLAGS"])
+        #expect(plan.carried.map(\.name) == ["DB_PASSWORD", "LEGACY", "FEATURE_FLAGS", "SMTP_PASSWORD"])
+        // ECS reads a bare valueFrom from Parameter Store: the injector's form says so.
+        #expect(plan.carried.last?.valueFrom == "parameter/smtp-password")
+        // A parameter in another region stays with ECS.
+        #expect(plan.leftToECS.map(\.name) == ["EU_KEY"])
 
         let config = plan.injectorConfig
         let entries = config["env"]?["entries"]
@@ -61,6 +66,11 @@ struct MigrationPlanTests {
                         "name": .string("LEGACY"),
                         "valueFrom": .string("arn:aws:secretsmanager:ap-southeast-1:123456789012:secret:api/legacy"),
                     ]),
+                    .fields([
+                        "name": .string("FEATURE_FLAGS"),
+                        "valueFrom": .string("arn:aws:ssm:ap-southeast-1:123456789012:parameter/api/flags"),
+                    ]),
+                    .fields(["name": .string("SMTP_PASSWORD"), "valueFrom": .string("parameter/smtp-password")]),
                 ]))
         #expect(config["defaults"]?["gid"] == .number("2000"))
         #expect(config["server"]?["socketPath"] == .string("/run/secrets/injector.sock"))
@@ -78,6 +88,14 @@ struct MigrationPlanTests {
                     .string("arn:aws:secretsmanager:ap-southeast-1:123456789012:secret:api/db-AbCdEf"),
                     .string("arn:aws:secretsmanager:ap-southeast-1:123456789012:secret:api/legacy-??????"),
                 ]))
+        let parameters = policy["Statement"].flatMap(TaskDefinition.elements)?.last
+        #expect(parameters?["Action"] == .array([.string("ssm:GetParameters")]))
+        #expect(
+            parameters?["Resource"]
+                == .array([
+                    .string("arn:aws:ssm:ap-southeast-1:123456789012:parameter/api/flags"),
+                    .string("arn:aws:ssm:ap-southeast-1:123456789012:parameter/smtp-password"),
+                ]))
 
         let definition = plan.taskDefinitionJSON
         for key in TaskDefinition.readOnlyKeys { #expect(definition[key] == nil, "\(key)") }
@@ -89,8 +107,8 @@ struct MigrationPlanTests {
         let app = try #require(containers.last)
         #expect(app["dependsOn"]?.serialized == #"[{"containerName":"secrets-injector","condition":"HEALTHY"}]"#)
         #expect(app["environment"]?.serialized == #"[{"name":"LOG_LEVEL","value":"info"}]"#)
-        // Parameter Store stays with ECS.
-        #expect(app["secrets"].flatMap(TaskDefinition.elements)?.compactMap { $0["name"]?.text } == ["FEATURE_FLAGS"])
+        // Only the parameter in another region stays with ECS.
+        #expect(app["secrets"].flatMap(TaskDefinition.elements)?.compactMap { $0["name"]?.text } == ["EU_KEY"])
         #expect(definition["volumes"]?.serialized.contains("uid=10001,gid=2000") == true)
     }
 
@@ -104,13 +122,16 @@ struct MigrationPlanTests {
         #expect(app["dependsOn"]?.serialized == #"[{"containerName":"secrets-injector","condition":"SUCCESS"}]"#)
         let guide = Migration.guide(plan, folder: "migration", applied: false, command: "secrets-injector migrate")
         #expect(guide.contains("No code change is needed"))
-        #expect(guide.contains("FEATURE_FLAGS") && guide.contains("# Migration of api (revision 41)"))
+        #expect(guide.contains("EU_KEY") && guide.contains("# Migration of api (revision 41)"))
     }
 
     @Test func theConfigurationIsOneCheckAccepts() throws {
         let plan = try plan(mode: .sidecar)
         // The configuration reader `check` runs: every section valid, and the plan it prints.
         let config = try Config(document: plan.injectorConfig)
-        #expect(config.env?.entries.map(\.name) == ["STRIPE_API_KEY", "SESSION_SECRET", "DB_PASSWORD", "LEGACY"])
+        #expect(
+            config.env?.entries.map(\.name) == [
+                "STRIPE_API_KEY", "SESSION_SECRET", "DB_PASSWORD", "LEGACY", "FEATURE_FLAGS", "SMTP_PASSWORD",
+            ])
     }
 }
