@@ -579,6 +579,21 @@ def check_cloudformation(path=TEMPLATE):
         if matches != allowed:
             problems.append(f"{name}: with FailoverRegions ap-south-1, reading in {region} is {'refused' if allowed else 'allowed'}")
 
+    # Parameter Store (issue 22): ssm:GetParameters as iam/parameter-store-policy.json grants it,
+    # and kms:Decrypt through ssm as well as Secrets Manager.
+    with_parameters = check_roles(
+        Stack(template, {**TEST_PARAMETERS, "ParameterNamePrefix": "/pipeline-pulse/prod/", "KmsKeyArn": key}),
+        "with Parameter Store")["TaskRole"]["Policies"][0]["PolicyDocument"]["Statement"]
+    expected_parameters = load(os.path.join(iam_folder, "parameter-store-policy.json"))["Statement"]
+    read_parameters = [s for s in with_parameters if "ssm:GetParameters" in as_list(s["Action"])]
+    if statements({"Statement": read_parameters}) != statements({"Statement": expected_parameters[:1]}):
+        problems.append(f"{name}: with ParameterNamePrefix, ssm:GetParameters is not parameter-store-policy.json's: {read_parameters}")
+    via = next((s["Condition"]["StringEquals"]["kms:ViaService"] for s in with_parameters if "kms:Decrypt" in as_list(s["Action"])), [])
+    if sorted(as_list(via)) != [f"secretsmanager.{REGION}.amazonaws.com", f"ssm.{REGION}.amazonaws.com"]:
+        problems.append(f"{name}: with ParameterNamePrefix and KmsKeyArn, kms:Decrypt must be through Secrets Manager and ssm: {via}")
+    if any("ssm:" in action for s in roles["TaskRole"]["Policies"][0]["PolicyDocument"]["Statement"] for action in as_list(s["Action"])):
+        problems.append(f"{name}: without ParameterNamePrefix, the task role may still read Parameter Store")
+
     alarms = list(Stack(template, TEST_PARAMETERS).resources("AWS::CloudWatch::Alarm").values())
     expected_alarms = load(ALARMS)
     by_name = {alarm["AlarmName"]: alarm for alarm in alarms}
