@@ -78,4 +78,23 @@ import Testing
         #expect(rounds.refreshes == 0 && rounds.pickedUp == 1000)
         #expect(rounds.pickupP99Seconds > 60, "the rounds bring it, up to an interval later: \(rounds)")
     }
+
+    /// Parameter Store beside Secrets Manager (issue 22): a deployment faster than the standard
+    /// throughput's 40 GetParameters a second is throttled and restarts tasks; the higher
+    /// throughput takes it without one.
+    @Test(arguments: [ParameterThroughput.standard, .higher])
+    func parameterStoreThroughputDecidesTheStartStorm(_ throughput: ParameterThroughput) throws {
+        var scenario = FleetScenario(tasks: 300, intervalSeconds: 300, startWindowSeconds: 2, durationSeconds: 120)
+        scenario.parameters = 4
+        scenario.parameterThroughput = throughput
+        let report = Fleet.simulate(scenario)
+        let calls = try #require(report.operations["GetParameters"])
+        #expect(calls.quotaPerSecond == throughput.quotaPerSecond)
+        #expect(calls.total >= 300, "one call a task for its four parameters, at least")
+        if throughput == .standard {
+            #expect(calls.throttled > 0 && report.restarts > 0, "\(calls), restarts \(report.restarts)")
+        } else {
+            #expect(calls.throttled == 0 && report.restarts == 0 && report.ready == 300, "\(calls)")
+        }
+    }
 }

@@ -30,6 +30,9 @@ public struct FleetScenario: Sendable {
     public var restartSeconds: Double = 30
     /// One secret rotated with single-user semantics while the fleet runs (issue 20).
     public var rotation: RotationScenario?
+    /// Parameter Store parameters each task reads as well (issue 22), and the account's throughput.
+    public var parameters = 0
+    public var parameterThroughput = ParameterThroughput.standard
 
     public init(
         tasks: Int, secrets: Int = 4, intervalSeconds: Double = 300, startWindowSeconds: Double = 60,
@@ -120,6 +123,8 @@ public struct FleetReport: Sendable, Encodable {
 
     public var tasks: Int
     public var secrets: Int
+    public var parameters: Int
+    public var parameterThroughput: String
     public var intervalSeconds: Double
     public var startWindowSeconds: Double
     public var durationSeconds: Double
@@ -143,8 +148,10 @@ public enum Fleet {
     public static func simulate(_ scenario: FleetScenario) -> FleetReport {
         let simulation = Simulation()
         let names = (0..<scenario.secrets).map { scenario.discover ? "fleet/app/secret-\($0)" : "fleet/app/s\($0)" }
+        let parameters = (0..<scenario.parameters).map { "/fleet/app/p\($0)" }
         let service = SimulatedSecretsManager(
-            simulation: simulation, policy: scenario.policy, secrets: names,
+            simulation: simulation, policy: scenario.policy, secrets: names, parameters: parameters,
+            parameterThroughput: scenario.parameterThroughput,
             rotation: scenario.rotation.map {
                 // createSecret two seconds before setSecret, as the driver runs the steps.
                 (secret: $0.secret, createdAt: $0.setSecretAt - 2, finishedAt: $0.finishSecretAt)
@@ -169,9 +176,16 @@ public enum Fleet {
                     await simulation.sleep(Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18)
                 },
                 random: random.next, logger: quiet)
+            var source: any SecretSource = SecretsManagerSource(client: client, logger: quiet)
+            if !parameters.isEmpty {
+                let ssm = client.client(
+                    for: .parameterStore,
+                    endpoint: try! Endpoint(url: "https://ssm.ap-southeast-1.amazonaws.com", origin: "simulation"))
+                source = CombinedSource(secrets: source, parameters: ParameterStoreSource(client: ssm, logger: quiet))
+            }
             let member = Member(
-                simulation: simulation, scenario: scenario, names: names,
-                source: SecretsManagerSource(client: client, logger: quiet), random: random, outcomes: outcomes,
+                simulation: simulation, scenario: scenario, names: names + parameters,
+                source: source, random: random, outcomes: outcomes,
                 held: Held(seed: scenario.seed &* 7_919 &+ UInt64(index)))
             simulation.spawn { await member.live(startingAt: startAt) }
             if let rotation = scenario.rotation {
@@ -196,7 +210,7 @@ public enum Fleet {
             let steady = perSecond.filter { Double($0.key) >= steadyFrom }.values.reduce(0, +)
             operations[operation.rawValue] = .init(
                 meanPerSecond: (Double(steady) / steadySeconds * 100).rounded() / 100,
-                peakPerSecond: perSecond.values.max() ?? 0, quotaPerSecond: operation.quotaPerSecond,
+                peakPerSecond: perSecond.values.max() ?? 0, quotaPerSecond: service.quota(of: operation),
                 throttled: service.throttled[operation] ?? 0, total: perSecond.values.reduce(0, +))
         }
         let ready = outcomes.readySeconds.sorted()
@@ -205,7 +219,7 @@ public enum Fleet {
         if let scenario = scenario.rotation {
             func rounded(_ value: Double) -> Double { (value * 1000).rounded() / 1000 }
             func share(_ operation: Operation, _ peak: Int) -> Double {
-                rounded(Double(peak) / operation.quotaPerSecond)
+                rounded(Double(peak) / service.quota(of: operation))
             }
             var peaks: [String: Int] = [:]
             var shares: [String: Double] = [:]
@@ -231,7 +245,8 @@ public enum Fleet {
                 refreshChecks: outcomes.refreshChecks)
         }
         return FleetReport(
-            tasks: scenario.tasks, secrets: scenario.secrets, intervalSeconds: scenario.intervalSeconds,
+            tasks: scenario.tasks, secrets: scenario.secrets, parameters: scenario.parameters,
+            parameterThroughput: scenario.parameterThroughput.rawValue, intervalSeconds: scenario.intervalSeconds,
             startWindowSeconds: scenario.startWindowSeconds, durationSeconds: scenario.duration,
             steadyStateFromSeconds: steadyFrom, policy: scenario.policy.rawValue,
             strategy: outcomes.strategies.max { ($0.value, $1.key) < ($1.value, $0.key) }?.key ?? "none",
@@ -286,7 +301,7 @@ struct Member: Sendable {
     let simulation: Simulation
     let scenario: FleetScenario
     let names: [String]
-    let source: SecretsManagerSource
+    let source: any SecretSource
     let random: SeededRandom
     let outcomes: Outcomes
     let held: Held

@@ -11,15 +11,28 @@ public enum Operation: String, CaseIterable, Sendable, Codable {
     case batchGetSecretValue = "BatchGetSecretValue"
     case describeSecret = "DescribeSecret"
     case listSecrets = "ListSecrets"
+    /// Parameter Store's (issue 22): its quota is the account's throughput setting.
+    case getParameters = "GetParameters"
 
+    /// Secrets Manager's quotas; Parameter Store's standard throughput (``ParameterThroughput``).
     public var quotaPerSecond: Double {
         switch self {
         case .getSecretValue: 10_000
         case .batchGetSecretValue: 100
         case .describeSecret: 40_000
         case .listSecrets: 100
+        case .getParameters: ParameterThroughput.standard.quotaPerSecond
         }
     }
+}
+
+/// Parameter Store's throughput setting per account and region: `standard` (40 a second shared by
+/// GetParameter, GetParameters and GetParametersByPath) or `higher` (paid per call; 3,000 a second
+/// for GetParameter and GetParameters together). README, "Parameter Store".
+public enum ParameterThroughput: String, CaseIterable, Sendable {
+    case standard, higher
+
+    public var quotaPerSecond: Double { self == .standard ? 40 : 3_000 }
 }
 
 /// What a task role may call (the README's permissions table).
@@ -33,11 +46,12 @@ public enum Policy: String, CaseIterable, Sendable {
     /// `task-role-policy.json`: all four (ListSecrets and BatchGetSecretValue on `*`).
     case recommended
 
+    /// Each with `ssm:GetParameters` on the parameters (README, "Parameter Store").
     var allowed: Set<Operation> {
         switch self {
-        case .minimal: [.getSecretValue]
-        case .describe: [.getSecretValue, .describeSecret]
-        case .batch: [.getSecretValue, .batchGetSecretValue]
+        case .minimal: [.getSecretValue, .getParameters]
+        case .describe: [.getSecretValue, .describeSecret, .getParameters]
+        case .batch: [.getSecretValue, .batchGetSecretValue, .getParameters]
         case .recommended: Set(Operation.allCases)
         }
     }
@@ -61,21 +75,35 @@ public final class SimulatedSecretsManager: HTTPTransport, @unchecked Sendable {
     private(set) var requests: [Operation: [Int: Int]] = [:]
     private(set) var throttled: [Operation: Int] = [:]
 
+    /// Parameter names (`/fleet/app/p0` …), each with one version.
+    let parameters: Set<String>
+    let parameterThroughput: ParameterThroughput
+
     init(
-        simulation: Simulation, policy: Policy, secrets: [String],
+        simulation: Simulation, policy: Policy, secrets: [String], parameters: [String] = [],
+        parameterThroughput: ParameterThroughput = .standard,
         rotation: (secret: String, createdAt: Double, finishedAt: Double)? = nil, roundTrip: Double = 0.02
     ) {
         self.simulation = simulation
         self.policy = policy
         self.secrets = secrets
+        self.parameters = Set(parameters)
+        self.parameterThroughput = parameterThroughput
         self.rotation = rotation
         self.roundTrip = roundTrip
-        for operation in Operation.allCases { buckets[operation] = (operation.quotaPerSecond, 0) }
+        for operation in Operation.allCases { buckets[operation] = (quota(of: operation), 0) }
+    }
+
+    /// The account's quota for `operation` in this simulation.
+    func quota(of operation: Operation) -> Double {
+        operation == .getParameters ? parameterThroughput.quotaPerSecond : operation.quotaPerSecond
     }
 
     public func send(_ request: HTTPRequest) async throws -> HTTPResponse {
         let target = request.headers.first { $0.name.lowercased() == "x-amz-target" }?.value ?? ""
-        guard let operation = Operation(rawValue: String(target.dropFirst("secretsmanager.".count))) else {
+        let name = target.split(separator: ".", maxSplits: 1).last.map(String.init) ?? ""
+        guard let operation = Operation(rawValue: name), (operation == .getParameters) == target.hasPrefix("AmazonSSM.")
+        else {
             return Self.error(400, "UnknownOperationException", "unknown operation \(target)")
         }
         await simulation.sleep(roundTrip / 2)
@@ -98,7 +126,7 @@ public final class SimulatedSecretsManager: HTTPTransport, @unchecked Sendable {
 
     /// One token from the operation's bucket, if it has one now.
     private func take(_ operation: Operation) -> Bool {
-        let quota = operation.quotaPerSecond
+        let quota = quota(of: operation)
         var bucket = buckets[operation]!
         bucket.tokens = min(quota, bucket.tokens + (simulation.now - bucket.at) * quota)
         bucket.at = simulation.now
@@ -138,6 +166,30 @@ public final class SimulatedSecretsManager: HTTPTransport, @unchecked Sendable {
             let id = body["SecretId"]?.text ?? ""
             guard secrets.contains(id) else { return Self.notFound }
             return Self.json(.object(identity(id) + [.init(key: "VersionIdsToStages", value: stages(id))]))
+        case .getParameters:
+            var names: [String] = []
+            if case .array(let list)? = body["Names"] { names = list.map(\.text) }
+            let found = names.filter(parameters.contains)
+            return Self.json(
+                .object([
+                    .init(
+                        key: "Parameters",
+                        value: .array(
+                            found.map {
+                                .object([
+                                    .init(key: "Name", value: .string($0)),
+                                    .init(key: "Type", value: .string("SecureString")),
+                                    .init(key: "Value", value: .string("simulated")),
+                                    .init(key: "Version", value: .number("1")),
+                                    .init(
+                                        key: "ARN",
+                                        value: .string("arn:aws:ssm:ap-southeast-1:123456789012:parameter\($0)")),
+                                ])
+                            })),
+                    .init(
+                        key: "InvalidParameters",
+                        value: .array(names.filter { !parameters.contains($0) }.map { .string($0) })),
+                ]))
         case .listSecrets:
             var prefixes: [String] = []
             if case .array(let filters)? = body["Filters"] {

@@ -20,6 +20,9 @@ struct FleetCommand: ParsableCommand {
     @Option(help: "Task-role policy: minimal, describe, batch, recommended.") var policy = "recommended"
     @Flag(help: "Find the secrets by one name prefix instead of naming them.") var discover = false
     @Option(help: "Seed of every random choice.") var seed: UInt64 = 1
+    @Option(help: "Parameter Store parameters each task reads as well.") var parameters = 0
+    @Option(help: "Parameter Store throughput: standard (40/s) or higher (3,000/s).") var parameterThroughput =
+        "standard"
     @Option(help: "Rotate this secret (fleet/app/s0 …) with single-user semantics.") var rotate: String?
     @Option(help: "setSecret at this many seconds (finishSecret 4 s later).") var at: Double?
     @Option(help: "The sidecar's refresh.minRefreshSeconds.") var minRefresh = 5.0
@@ -41,6 +44,11 @@ struct FleetCommand: ParsableCommand {
         var scenario = FleetScenario(
             tasks: tasks, secrets: secrets, intervalSeconds: interval, startWindowSeconds: startWindow,
             durationSeconds: duration, strategy: strategy, policy: policy, discover: discover, seed: seed)
+        guard let throughput = ParameterThroughput(rawValue: parameterThroughput) else {
+            throw ValidationError("--parameter-throughput must be standard or higher")
+        }
+        scenario.parameters = parameters
+        scenario.parameterThroughput = throughput
         if let rotate {
             let names = (0..<secrets).map { "fleet/app/s\($0)" }
             guard !discover, names.contains(rotate) else {
@@ -63,7 +71,7 @@ struct FleetCommand: ParsableCommand {
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
         } else {
             print(
-                "\(report.tasks) tasks × \(report.secrets) secrets, interval \(Int(report.intervalSeconds)) s, start window \(Int(report.startWindowSeconds)) s, policy \(report.policy), strategy \(report.strategy)"
+                "\(report.tasks) tasks × \(report.secrets) secrets\(report.parameters > 0 ? " and \(report.parameters) parameters (\(report.parameterThroughput) throughput)" : ""), interval \(Int(report.intervalSeconds)) s, start window \(Int(report.startWindowSeconds)) s, policy \(report.policy), strategy \(report.strategy)"
             )
             print(
                 "ready \(report.ready)/\(report.tasks): p50 \(report.readyP50Seconds) s, p99 \(report.readyP99Seconds) s, max \(report.readyMaxSeconds) s; restarts \(report.restarts), failed rounds \(report.failedRounds)"
