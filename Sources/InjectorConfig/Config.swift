@@ -23,6 +23,8 @@ public struct SecretSpec: Sendable, Equatable {
         case id(SecretName)
         /// Discovery through `ListSecrets`: every secret whose name starts with this.
         case namePrefix(String)
+        /// Discovery through `GetParametersByPath` (issue 22): every parameter under this path.
+        case parameterPath(String)
     }
 
     public var selector: Selector
@@ -151,7 +153,13 @@ public struct Config: Sendable, Equatable {
     public var secrets: [SecretSpec]
     /// Whether any configured id or `valueFrom` is a Parameter Store reference (issue 22).
     public var usesParameterStore: Bool {
-        secrets.contains { if case .id(let name) = $0.selector { name.parameter != nil } else { false } }
+        secrets.contains {
+            switch $0.selector {
+            case .id(let name): name.parameter != nil
+            case .parameterPath: true
+            case .namePrefix: false
+            }
+        }
             || (env?.entries.contains { $0.valueFrom.secret.parameter != nil } ?? false)
     }
     public var templates: [TemplateSpec]

@@ -12,7 +12,8 @@ extension Config {
         "log", "source", "metrics", "failover",
     ]
     static let secretKeys = [
-        "id", "namePrefix", "alias", "file", "mode", "uid", "gid", "versionStage", "versionId", "required", "keys",
+        "id", "namePrefix", "parameterPath", "alias", "file", "mode", "uid", "gid", "versionStage", "versionId",
+        "required", "keys",
     ]
     static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
 
@@ -85,7 +86,8 @@ extension Config {
                 )
             }
         }
-        if !discovers {
+        // Discovered secrets and parameters get their aliases only when they are listed.
+        if !discovers, !secrets.contains(where: { if case .parameterPath = $0.selector { true } else { false } }) {
             for (index, template) in templates.enumerated() {
                 for alias in template.template.aliases where aliases[alias] == nil {
                     let known = aliases.keys.sorted().joined(separator: ", ")
@@ -154,6 +156,30 @@ private struct Validation {
             let versionID = reader.string(entry["versionId"], at: "\(path).versionId")
             let idText = reader.string(entry["id"], at: "\(path).id")
             let prefix = reader.string(entry["namePrefix"], at: "\(path).namePrefix")
+            if let parameterPath = reader.string(entry["parameterPath"], at: "\(path).parameterPath") {
+                if idText != nil || prefix != nil {
+                    reader.report(path, "has \"parameterPath\" and \"\(idText != nil ? "id" : "namePrefix")\"; use one")
+                } else if !parameterPath.hasPrefix("/") || !parameterPath.hasSuffix("/")
+                    || ParameterReference.parse(parameterPath + "x").map({ (try? $0.get()) == nil }) ?? true
+                {
+                    reader.report(
+                        "\(path).parameterPath",
+                        "\"\(parameterPath)\" is not a parameter path: it starts and ends with / (/pipeline-pulse/prod/)"
+                    )
+                } else {
+                    for key in ["alias", "file", "keys", "versionStage", "versionId"] where entry[key] != nil {
+                        reader.report(
+                            "\(path).\(key)",
+                            "not allowed with parameterPath: discovered parameters are written under their name without the path, with their default alias"
+                        )
+                    }
+                    secrets.append(
+                        SecretSpec(
+                            selector: .parameterPath(parameterPath), alias: nil, file: nil, versionStage: nil,
+                            versionID: nil, required: required, keys: [], mode: entryMode, owner: owner))
+                }
+                continue
+            }
             switch (idText, prefix) {
             case (let idText?, nil):
                 let name = SecretName(idText)

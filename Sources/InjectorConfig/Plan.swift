@@ -33,6 +33,11 @@ extension Config {
                     "  every secret named \(prefix)* (ListSecrets), as its last name segment\(spec.required ? "" : " (optional)")"
                 )
                 lines.append("    -> <name without \(prefix)> \(spec.mode) \(Self.describe(spec.owner))")
+            case .parameterPath(let path):
+                lines.append(
+                    "  every parameter under \(path) (GetParametersByPath, each round), as its last name segment\(spec.required ? "" : " (optional)")"
+                )
+                lines.append("    -> <name without \(path)> \(spec.mode) \(Self.describe(spec.owner))")
             }
         }
         if !templates.isEmpty {

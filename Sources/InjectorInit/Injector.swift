@@ -298,30 +298,40 @@ public struct Injector: Sendable {
         for file in config.plannedFiles { claimed.insert(file.path, by: "the configuration") }
         if let socket = config.socketRelativePath { claimed.insert(socket, by: "the socket (server.socketPath)") }
         for (index, spec) in config.secrets.enumerated() {
-            guard case .namePrefix(let prefix) = spec.selector else { continue }
+            let prefix: String
+            let key: String
+            switch spec.selector {
+            case .id: continue
+            case .namePrefix(let namePrefix): (prefix, key) = (namePrefix, "namePrefix")
+            case .parameterPath(let path): (prefix, key) = (path, "parameterPath")
+            }
             let names: [String]
             do {
-                if let known = listed[prefix] {
+                if key == "parameterPath" {
+                    names = try await source.listParameters(path: prefix)
+                } else if let known = listed[prefix] {
                     names = known
                 } else {
                     names = try await source.list(namePrefix: prefix)
                 }
             } catch {
-                // Discovery cannot work without ListSecrets: no fallback, a start-up error (exit 3).
+                // Discovery cannot work without ListSecrets (or GetParametersByPath): no fallback, a
+                // start-up error (exit 3).
                 throw InjectorFailure(
                     problems: problems + [
                         Problem(
-                            message: "secrets[\(index)].namePrefix \"\(prefix)\": \(error)",
+                            message: "secrets[\(index)].\(key) \"\(prefix)\": \(error)",
                             exitStatus: ExitStatus.of(error))
                     ])
             }
             logger.debug("discovered", metadata: ["prefix": "\(prefix)", "count": "\(names.count)"])
-            for name in names where !resolved.contains(where: { SecretName($0.request.id).name == name }) {
+            for name in names
+            where !resolved.contains(where: { $0.request.id == name || SecretName($0.request.id).name == name }) {
                 var relative = String(name.dropFirst(prefix.count))
                 while relative.hasPrefix("/") { relative.removeFirst() }
                 if relative.isEmpty { relative = name.split(separator: "/").last.map(String.init) ?? name }
                 let alias = SecretName.alias(forName: name)
-                let origin = "secrets[\(index)].namePrefix"
+                let origin = "secrets[\(index)].\(key)"
                 if let other = resolved.first(where: { $0.alias == alias }) {
                     problems.append(
                         Problem(

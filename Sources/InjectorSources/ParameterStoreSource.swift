@@ -25,6 +25,12 @@ public struct ParameterStoreSource: SecretSource {
 
     public func list(namePrefix: String) async throws -> [String] { [] }
 
+    /// `GetParametersByPath`, recursive: the names only (their values are read with `GetParameters`
+    /// as every parameter's are, by the round that follows).
+    public func listParameters(path: String) async throws -> [String] {
+        try await client.getParametersByPath(path).map(\.name).sorted()
+    }
+
     public func fetch(_ requests: [SecretRequest]) async throws -> [SecretRequest: Result<
         SecretValue, SecretsManagerError
     >] {
@@ -136,6 +142,10 @@ public struct CombinedSource: SecretSource {
     public var failovers: Int { secrets.failovers }
 
     public func list(namePrefix: String) async throws -> [String] { try await secrets.list(namePrefix: namePrefix) }
+
+    public func listParameters(path: String) async throws -> [String] {
+        try await parameters.listParameters(path: path)
+    }
 
     private func split(_ requests: [SecretRequest]) -> (secrets: [SecretRequest], parameters: [SecretRequest]) {
         var split: (secrets: [SecretRequest], parameters: [SecretRequest]) = ([], [])

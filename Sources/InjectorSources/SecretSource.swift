@@ -15,6 +15,8 @@ public protocol SecretSource: Sendable {
     var failovers: Int { get }
     /// The names of every secret whose name starts with `namePrefix`.
     func list(namePrefix: String) async throws -> [String]
+    /// The names of every Parameter Store parameter under `path`, recursively (issue 22).
+    func listParameters(path: String) async throws -> [String]
     /// A value or an error for every request; throws only when nothing could be asked at all.
     func fetch(_ requests: [SecretRequest]) async throws -> [SecretRequest: Result<SecretValue, SecretsManagerError>]
     /// What each request's current version is, as cheaply as `strategy` and the role's permissions
@@ -28,6 +30,9 @@ public protocol SecretSource: Sendable {
 }
 
 extension SecretSource {
+    /// A source without Parameter Store has no parameters.
+    public func listParameters(path: String) async throws -> [String] { [] }
+
     /// A source without listings or batches probes each secret as it always does.
     public func probeEach(_ requests: [SecretRequest], strategy: RefreshStrategy) async throws -> ProbeResult {
         try await probe(requests, strategy: strategy, discoveryPrefixes: [])

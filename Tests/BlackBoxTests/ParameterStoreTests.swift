@@ -111,6 +111,33 @@ struct ParameterStoreTests {
         }
     }
 
+    /// `{"parameterPath": "/pipeline-pulse/prod/"}`: every parameter under the path, recursively
+    /// (`GetParametersByPath`), written under its name without the path, with its default alias.
+    @Test func aPathDiscoversItsParameters() async throws {
+        let peers = try await PeerProcess.start(
+            python: Repository.root.appendingPathComponent("scripts/harness/aws_peers.py"), timeout: 90)
+        defer { peers.stop() }
+        try await Self.seed(peers)
+        _ = try await BlackBox.admin(peers, ["ssm-put", "/pipeline-pulse/prod/nested/deep", "deep-value", "String"])
+        _ = try await BlackBox.admin(peers, ["ssm-put", "/pipeline-pulse/staging/db-pass", "not-this-one", "String"])
+        let folder = try BlackBox.temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let output = "\(folder)/out"
+        var environment = Self.environment(peers)
+        environment["SECRETS_INJECTOR_CONFIG"] = Self.config(
+            output, secrets: #"{"parameterPath": "/pipeline-pulse/prod/"}"#,
+            extra: #", "templates": [{"file": "app.env", "template": "REGION={{ region }}\nDEEP={{ deep }}\n"}]"#)
+        let result = try await run(BlackBox.binary, ["init"], environment: environment, timeout: 60)
+        #expect(result.status == 0, "\(result.stderr)")
+        func read(_ file: String) -> String? { try? String(contentsOfFile: "\(output)/\(file)", encoding: .utf8) }
+        #expect(read("db-pass") == Self.values["db-pass"])
+        #expect(read("hosts") == Self.values["hosts"] && read("feature") == "feature-two")
+        #expect(read("nested/deep") == "deep-value")
+        #expect(read("app.env") == "REGION=ap-southeast-1\nDEEP=deep-value\n")
+        #expect(!FileManager.default.fileExists(atPath: "\(output)/staging"))
+        #expect(!result.stderr.contains(Self.values["db-pass"]!))
+    }
+
     @Test func aNewVersionReachesTheFilesAndOnChange() async throws {
         let peers = try await PeerProcess.start(
             python: Repository.root.appendingPathComponent("scripts/harness/aws_peers.py"), timeout: 90)
