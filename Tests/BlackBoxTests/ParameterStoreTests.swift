@@ -20,7 +20,7 @@ struct ParameterStoreTests {
         _ = try await BlackBox.admin(peers, ["ssm-put", "/pipeline-pulse/prod/region", values["region"]!, "String"])
         _ = try await BlackBox.admin(peers, ["ssm-put", "/pipeline-pulse/prod/hosts", values["hosts"]!, "StringList"])
         _ = try await BlackBox.admin(peers, ["ssm-put", "/pipeline-pulse/prod/smtp", values["smtp"]!, "SecureString"])
-        _ = try await BlackBox.admin(peers, ["ssm-put", "/pipeline-pulse/prod/feature", "feature-one", "String"])
+        _ = try await BlackBox.admin(peers, ["ssm-put", "/pipeline-pulse/prod/feature", "feature-one", "String", "first"])
         _ = try await BlackBox.admin(peers, ["ssm-put", "/pipeline-pulse/prod/feature", "feature-two", "String"])
     }
 
@@ -47,6 +47,7 @@ struct ParameterStoreTests {
             {"id": "/pipeline-pulse/prod/db-pass", "alias": "dbpass", "file": "db-pass"},
             {"id": "parameter/pipeline-pulse/prod/hosts", "alias": "hosts"},
             {"id": "/pipeline-pulse/prod/feature:1", "alias": "feature", "file": "feature-v1"},
+            {"id": "/pipeline-pulse/prod/feature:first", "alias": "labelled", "file": "feature-first"},
             {"id": "/pipeline-pulse/prod/smtp", "alias": "smtp", "file": "smtp.json"},
             {"id": "/pipeline-pulse/prod/not-there", "required": false, "file": "optional"},
             {"id": "pipeline-pulse/prod/jwt", "alias": "jwt", "file": "jwt.json"}
@@ -66,6 +67,7 @@ struct ParameterStoreTests {
         #expect(read("db-pass") == Self.values["db-pass"])
         #expect(read("pipeline-pulse/prod/hosts") == Self.values["hosts"], "a StringList is its text, under its name")
         #expect(read("feature-v1") == "feature-one", "the :1 selector reads version 1, not the current one")
+        #expect(read("feature-first") == "feature-one", "the :first label reads the version it labels")
         #expect(read("smtp.json") == Self.values["smtp"])
         #expect(read("optional") == nil, "a missing optional parameter writes nothing")
         #expect(read("jwt.json")?.contains("\"secret\"") == true, "Secrets Manager alongside")
