@@ -20,7 +20,8 @@ struct ParameterStoreTests {
         _ = try await BlackBox.admin(peers, ["ssm-put", "/pipeline-pulse/prod/region", values["region"]!, "String"])
         _ = try await BlackBox.admin(peers, ["ssm-put", "/pipeline-pulse/prod/hosts", values["hosts"]!, "StringList"])
         _ = try await BlackBox.admin(peers, ["ssm-put", "/pipeline-pulse/prod/smtp", values["smtp"]!, "SecureString"])
-        _ = try await BlackBox.admin(peers, ["ssm-put", "/pipeline-pulse/prod/feature", "feature-one", "String", "first"])
+        _ = try await BlackBox.admin(
+            peers, ["ssm-put", "/pipeline-pulse/prod/feature", "feature-one", "String", "first"])
         _ = try await BlackBox.admin(peers, ["ssm-put", "/pipeline-pulse/prod/feature", "feature-two", "String"])
     }
 
