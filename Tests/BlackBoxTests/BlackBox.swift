@@ -96,17 +96,7 @@ enum BlackBox {
     /// standard output.
     @discardableResult
     static func admin(_ peers: PeerProcess, _ arguments: [String]) async throws -> String {
-        let result = try await run(
-            "/usr/bin/env",
-            ["python3", Repository.root.appendingPathComponent("scripts/harness/aws_admin.py").path] + arguments,
-            environment: [
-                "AWS_ENDPOINT_URL_SECRETS_MANAGER": peers.string("endpoint"),
-                "ADMIN_ACCESS_KEY_ID": peers.string("adminAccessKeyId"),
-                "ADMIN_SECRET_ACCESS_KEY": peers.string("adminSecretAccessKey"),
-                "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin",
-            ])
-        try #require(result.status == 0, "\(result.stderr)")
-        return result.stdout
+        try await peers.admin(arguments)
     }
 
     /// A fresh folder under the system's temporary folder.

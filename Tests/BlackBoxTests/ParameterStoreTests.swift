@@ -14,6 +14,19 @@ struct ParameterStoreTests {
         "smtp": #"{"user":"mailer","password":"m41l-p4ss-v4lue"}"#,
     ]
 
+    /// Peers of its own (moto with SSM), seeded with the parameters of ``values``.
+    static func seededPeers() async throws -> PeerProcess {
+        let peers = try await PeerProcess.start(
+            python: Repository.root.appendingPathComponent("scripts/harness/aws_peers.py"), timeout: 90)
+        do {
+            try await seed(peers)
+        } catch {
+            peers.stop()
+            throw error
+        }
+        return peers
+    }
+
     static func seed(_ peers: PeerProcess) async throws {
         _ = try await BlackBox.admin(
             peers, ["ssm-put", "/pipeline-pulse/prod/db-pass", values["db-pass"]!, "SecureString"])
@@ -37,10 +50,8 @@ struct ParameterStoreTests {
     }
 
     @Test func initWritesParametersLikeSecretsAndRefusesAMissingRequiredOne() async throws {
-        let peers = try await PeerProcess.start(
-            python: Repository.root.appendingPathComponent("scripts/harness/aws_peers.py"), timeout: 90)
+        let peers = try await Self.seededPeers()
         defer { peers.stop() }
-        try await Self.seed(peers)
         let folder = try BlackBox.temporaryFolder()
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let output = "\(folder)/out"
@@ -117,10 +128,8 @@ struct ParameterStoreTests {
     /// `{"parameterPath": "/pipeline-pulse/prod/"}`: every parameter under the path, recursively
     /// (`GetParametersByPath`), written under its name without the path, with its default alias.
     @Test func aPathDiscoversItsParameters() async throws {
-        let peers = try await PeerProcess.start(
-            python: Repository.root.appendingPathComponent("scripts/harness/aws_peers.py"), timeout: 90)
+        let peers = try await Self.seededPeers()
         defer { peers.stop() }
-        try await Self.seed(peers)
         _ = try await BlackBox.admin(peers, ["ssm-put", "/pipeline-pulse/prod/nested/deep", "deep-value", "String"])
         _ = try await BlackBox.admin(peers, ["ssm-put", "/pipeline-pulse/staging/db-pass", "not-this-one", "String"])
         let folder = try BlackBox.temporaryFolder()
@@ -142,10 +151,8 @@ struct ParameterStoreTests {
     }
 
     @Test func aNewVersionReachesTheFilesAndOnChange() async throws {
-        let peers = try await PeerProcess.start(
-            python: Repository.root.appendingPathComponent("scripts/harness/aws_peers.py"), timeout: 90)
+        let peers = try await Self.seededPeers()
         defer { peers.stop() }
-        try await Self.seed(peers)
         let folder = try BlackBox.temporaryFolder()
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let output = "\(folder)/out"

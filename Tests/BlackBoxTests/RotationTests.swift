@@ -235,18 +235,12 @@ final class Rotation: @unchecked Sendable {
 
     /// The four steps, two seconds apart (the function's separate invocations).
     func rotate() async throws -> Steps {
-        var environment = [
-            "AWS_ENDPOINT_URL_SECRETS_MANAGER": peers.string("endpoint"),
-            "ADMIN_ACCESS_KEY_ID": peers.string("adminAccessKeyId"),
-            "ADMIN_SECRET_ACCESS_KEY": peers.string("adminSecretAccessKey"),
-        ]
-        environment["PATH"] = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
         let result = try await run(
             "/usr/bin/env",
             [
                 "python3", Repository.root.appendingPathComponent("scripts/harness/rotate_postgres.py").path, strategy,
                 RotationTests.database, "--pause", "2",
-            ], environment: environment, timeout: 120)
+            ], environment: peers.adminEnvironment, timeout: 120)
         try #require(result.status == 0, "\(result.stderr)")
         driverOutput += result.stdout + result.stderr
         var steps: [String: [String: Any]] = [:]

@@ -25,28 +25,15 @@ struct ParameterStoreClientTests {
             credentials: RefreshingCredentials(provider: provider), transport: CurlTransport())
     }
 
-    static func admin(_ peers: PeerProcess, _ arguments: [String]) throws {
-        let result = try runCommand(
-            "/usr/bin/env",
-            ["python3", Repository.root.appendingPathComponent("scripts/harness/aws_admin.py").path] + arguments,
-            environment: [
-                "AWS_ENDPOINT_URL_SECRETS_MANAGER": peers.string("endpoint"),
-                "ADMIN_ACCESS_KEY_ID": peers.string("adminAccessKeyId"),
-                "ADMIN_SECRET_ACCESS_KEY": peers.string("adminSecretAccessKey"),
-                "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin",
-            ], timeout: 60)
-        try #require(result.status == 0, "\(result.stderr)")
-    }
-
     @Test func getParametersReadsEachTypeSelectorsAndInvalidNamesInCallsOfTen() async throws {
         let peers = try await PeerProcess.start(
             python: Repository.root.appendingPathComponent("scripts/harness/aws_peers.py"), timeout: 90)
         defer { peers.stop() }
-        try Self.admin(peers, ["ssm-put", "/pipeline-pulse/prod/region", "ap-southeast-1"])
-        try Self.admin(peers, ["ssm-put", "/pipeline-pulse/prod/db-pass", "old p@ss:w/rd", "SecureString", "previous"])
-        try Self.admin(peers, ["ssm-put", "/pipeline-pulse/prod/db-pass", "new p@ss:w/rd", "SecureString"])
-        try Self.admin(peers, ["ssm-put", "/pipeline-pulse/prod/hosts", "a.example,b.example", "StringList"])
-        try Self.admin(peers, ["ssm-put", "db-pass", "a name without a slash", "SecureString"])
+        try await peers.admin(["ssm-put", "/pipeline-pulse/prod/region", "ap-southeast-1"])
+        try await peers.admin(["ssm-put", "/pipeline-pulse/prod/db-pass", "old p@ss:w/rd", "SecureString", "previous"])
+        try await peers.admin(["ssm-put", "/pipeline-pulse/prod/db-pass", "new p@ss:w/rd", "SecureString"])
+        try await peers.admin(["ssm-put", "/pipeline-pulse/prod/hosts", "a.example,b.example", "StringList"])
+        try await peers.admin(["ssm-put", "db-pass", "a name without a slash", "SecureString"])
         let client = try Self.client(peers)
 
         let result = try await client.getParameters(names: [
@@ -71,7 +58,7 @@ struct ParameterStoreClientTests {
         #expect(!"\(current)".contains("p@ss"), "a parameter never prints its value")
 
         // Twenty-five names: three calls.
-        try Self.admin(peers, ["ssm-seed", "/pipeline-pulse/many/p", "25"])
+        try await peers.admin(["ssm-seed", "/pipeline-pulse/many/p", "25"])
         let before = client.apiCalls["GetParameters"] ?? 0
         let many = try await client.getParameters(names: (0..<25).map { "/pipeline-pulse/many/p\($0)" })
         #expect(many.parameters.count == 25 && many.invalid.isEmpty)

@@ -61,6 +61,30 @@ public final class PeerProcess: @unchecked Sendable {
 
     public func string(_ key: String) -> String { ready[key] as? String ?? "\(ready[key] ?? "")" }
 
+    /// The environment `scripts/harness` scripts read to act as the AWS harness's admin user.
+    public var adminEnvironment: [String: String] {
+        [
+            "AWS_ENDPOINT_URL_SECRETS_MANAGER": string("endpoint"),
+            "ADMIN_ACCESS_KEY_ID": string("adminAccessKeyId"),
+            "ADMIN_SECRET_ACCESS_KEY": string("adminSecretAccessKey"),
+            "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin",
+        ]
+    }
+
+    /// `scripts/harness/aws_admin.py ARGUMENTS…` against these peers (`aws_peers.py`): what an
+    /// operator does to the secrets and parameters; its standard output.
+    @discardableResult
+    public func admin(_ arguments: [String]) async throws -> String {
+        let result = try await run(
+            "/usr/bin/env",
+            ["python3", Repository.root.appendingPathComponent("scripts/harness/aws_admin.py").path] + arguments,
+            environment: adminEnvironment)
+        guard result.status == 0 else {
+            throw PeerError(message: "aws_admin.py \(arguments.first ?? ""): \(result.stderr)")
+        }
+        return result.stdout
+    }
+
     /// Closes the peer's standard input, so that it stops what it started and ends; a thread of
     /// its own kills it if it has not after 10 s. Returns at once: callers are often on Swift's
     /// cooperative pool (a `defer` in an async test), which a wait here would block.
