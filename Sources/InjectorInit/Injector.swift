@@ -111,10 +111,24 @@ public struct Injector: Sendable {
                         "allowInsecureEndpoint: Parameter Store is reached over plain http, not loopback; signed requests and the session token cross the network in the clear",
                         metadata: ["endpoint": "\(endpoint.url)", "origin": "\(endpoint.origin)"])
                 }
+                // A parameter ARN in another region is read there (ECS does), at that region's
+                // endpoint: `AWS_ENDPOINT_URL*` name the task region's, as for failover regions.
+                var elsewhere = environment
+                elsewhere["AWS_ENDPOINT_URL_SSM"] = nil
+                elsewhere["AWS_ENDPOINT_URL"] = nil
+                let clientForRegion: @Sendable (String) throws -> SecretsManagerClient = { [elsewhere] region in
+                    guard RegionName.isValid(region) else {
+                        throw SecretsManagerError.configuration("\"\(region)\" is not an AWS region")
+                    }
+                    let endpoint = try Endpoint.resolve(
+                        environment: elsewhere, configured: nil, region: region, service: .parameterStore)
+                    return primary.client(for: .parameterStore, endpoint: endpoint, region: region)
+                }
                 source = CombinedSource(
                     secrets: source,
                     parameters: ParameterStoreSource(
-                        client: primary.client(for: .parameterStore, endpoint: endpoint), logger: logger))
+                        client: primary.client(for: .parameterStore, endpoint: endpoint), logger: logger,
+                        clientForRegion: clientForRegion))
             }
             return Injector(config: config, source: source, logger: logger, emf: emf)
         }

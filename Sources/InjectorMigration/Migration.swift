@@ -171,8 +171,8 @@ public enum Migration {
             : "These variables are not secrets and stay in `environment`: "
                 + plan.stayed.map { "`\($0)`" }.joined(separator: ", ") + ".\n"
         if !plan.leftToECS.isEmpty {
-            out += "\nThese `secrets[]` entries are Parameter Store parameters in another region, which the injector "
-            out += "does not read yet; ECS keeps injecting them: "
+            out += "\nThese `secrets[]` entries name neither a Secrets Manager secret nor a Parameter Store parameter "
+            out += "the injector can read; ECS keeps injecting them: "
             out += plan.leftToECS.map { "`\($0.name)`" }.joined(separator: ", ") + ".\n"
         }
         out += "\n## How the app gets its variables back\n\n"

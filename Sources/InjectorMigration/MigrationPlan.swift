@@ -62,7 +62,7 @@ public struct MigrationPlan {
     public private(set) var stayed: [String] = []
     /// `secrets[]` entries carried over to the injector (their `valueFrom` in the injector's form:
     /// a Parameter Store name ECS takes bare becomes `parameter/NAME`), and those left to ECS (a
-    /// parameter in another region, which the injector does not read yet).
+    /// `valueFrom` neither a secret nor a parameter).
     public private(set) var carried: [(name: String, valueFrom: String)] = []
     public private(set) var leftToECS: [(name: String, valueFrom: String)] = []
 
@@ -88,7 +88,7 @@ public struct MigrationPlan {
             let candidates = definition.containers.filter { container in
                 container.environment.contains(where: options.moves)
                     || container.secrets.contains {
-                        Self.injectorValueFrom($0.valueFrom, region: options.region) != nil
+                        Self.injectorValueFrom($0.valueFrom) != nil
                     }
             }
             guard candidates.count <= 1 else {
@@ -108,7 +108,7 @@ public struct MigrationPlan {
             }
         }
         for secret in chosen.secrets {
-            if let valueFrom = Self.injectorValueFrom(secret.valueFrom, region: options.region) {
+            if let valueFrom = Self.injectorValueFrom(secret.valueFrom) {
                 carried.append((secret.name, valueFrom))
             } else {
                 leftToECS.append(secret)
@@ -122,14 +122,12 @@ public struct MigrationPlan {
     /// read it. ECS takes a Secrets Manager secret by its ARN, and a Parameter Store parameter by its
     /// ARN or, in the task's region, its name: a name without a leading slash is
     /// `parameter/NAME` to the injector, whose bare names are Secrets Manager's (README, "Parameter
-    /// Store"). A parameter ARN in another region than `--region` stays with ECS.
-    static func injectorValueFrom(_ valueFrom: String, region: String?) -> String? {
+    /// Store"). Anything else (an ARN of another service) stays with ECS.
+    static func injectorValueFrom(_ valueFrom: String) -> String? {
         if valueFrom.hasPrefix("arn:") {
             let service = valueFrom.split(separator: ":").dropFirst(2).first
             if service == "secretsmanager" { return valueFrom }
-            guard service == "ssm", let reference = SecretName(valueFrom).parameter else { return nil }
-            if let region, let own = reference.region, own != region { return nil }
-            return valueFrom
+            return service == "ssm" && SecretName(valueFrom).parameter != nil ? valueFrom : nil
         }
         return valueFrom.hasPrefix("/") || valueFrom.hasPrefix("parameter/") ? valueFrom : "parameter/" + valueFrom
     }

@@ -1,6 +1,7 @@
 public import InjectorBase
 public import Logging
 public import SecretsManager
+import Synchronization
 
 /// Parameter Store parameters (issue 22), read with `GetParameters`: ten names a call, decrypted.
 /// A parameter's value is its `Value` (a `StringList` as its comma-separated text) and its version
@@ -10,14 +11,23 @@ public import SecretsManager
 ///
 /// Requests are the configured ids (``SecretName/parameter``). A parameter asked for with a
 /// selector is asked in a call of its own: AWS says in `Selector` which answer is whose, but the
-/// test peer (moto) does not, and a name asked twice in one call would be ambiguous there.
+/// test peer (moto) does not, and a name asked twice in one call would be ambiguous there. A
+/// parameter ARN in another region is asked in that region, as ECS reads it, with a client made
+/// for it once (`clientForRegion`).
 public struct ParameterStoreSource: SecretSource {
     let client: SecretsManagerClient
     let logger: Logger
+    private let regional: RegionalClients
 
-    public init(client: SecretsManagerClient, logger: Logger) {
+    /// `clientForRegion` makes the client for another region (its endpoint and signing region);
+    /// nil reads the task's region only.
+    public init(
+        client: SecretsManagerClient, logger: Logger,
+        clientForRegion: (@Sendable (String) throws -> SecretsManagerClient)? = nil
+    ) {
         self.client = client
         self.logger = logger
+        self.regional = RegionalClients(primary: client, make: clientForRegion)
     }
 
     public var summary: String { "Parameter Store in \(client.configuration.region)" }
@@ -46,28 +56,26 @@ public struct ParameterStoreSource: SecretSource {
                         region: client.configuration.region))
                 continue
             }
-            if let region = reference.region, region != client.configuration.region {
-                results[request] = .failure(
-                    SecretsManagerError(
-                        category: .invalidRequest, code: "ValidationException",
-                        awsMessage:
-                            "a parameter in \(region) is not read yet: parameters are read in the task's region, \(client.configuration.region)",
-                        operation: "GetParameters", secretID: request.id, region: client.configuration.region))
-                continue
-            }
             if reference.selector == nil {
                 plain.append((request, reference))
             } else {
                 selected.append((request, reference))
             }
         }
-        var calls = stride(from: 0, to: plain.count, by: SecretsManagerClient.parametersLimit).map {
-            Array(plain[$0..<min($0 + SecretsManagerClient.parametersLimit, plain.count)])
+        // Calls of at most ten names, each to the region its names are in.
+        var calls: [[(SecretRequest, ParameterReference)]] = []
+        let regions = Dictionary(grouping: plain) { $0.1.region ?? client.configuration.region }
+        for key in regions.keys.sorted() {
+            let group = regions[key]!
+            calls += stride(from: 0, to: group.count, by: SecretsManagerClient.parametersLimit).map {
+                Array(group[$0..<min($0 + SecretsManagerClient.parametersLimit, group.count)])
+            }
         }
         calls += selected.map { [$0] }
         var lastError: SecretsManagerError?
         for call in calls {
             do {
+                let client = try regional.client(for: call[0].1.region ?? client.configuration.region)
                 let answer = try await client.getParameters(names: call.map(\.1.requestName))
                 for (request, reference) in call {
                     results[request] = value(for: request, reference, in: answer, alone: call.count == 1)
@@ -194,5 +202,38 @@ public struct CombinedSource: SecretSource {
             result.probes.merge(try await parameters.probeEach(parameterRequests, strategy: strategy).probes) { $1 }
         }
         return result
+    }
+}
+
+/// The Parameter Store client of each region asked so far: the task's, and one made on first use
+/// for each other region a parameter ARN names.
+final class RegionalClients: Sendable {
+    private let primary: SecretsManagerClient
+    private let make: (@Sendable (String) throws -> SecretsManagerClient)?
+    private let made = Mutex<[String: SecretsManagerClient]>([:])
+
+    init(primary: SecretsManagerClient, make: (@Sendable (String) throws -> SecretsManagerClient)?) {
+        self.primary = primary
+        self.make = make
+    }
+
+    func client(for region: String) throws(SecretsManagerError) -> SecretsManagerClient {
+        if region == primary.configuration.region { return primary }
+        if let client = made.withLock({ $0[region] }) { return client }
+        guard let make else {
+            throw SecretsManagerError.configuration(
+                "a parameter in \(region) cannot be read: Parameter Store is read in \(primary.configuration.region) only"
+            )
+        }
+        let client: SecretsManagerClient
+        do {
+            client = try make(region)
+        } catch let error as SecretsManagerError {
+            throw error
+        } catch {
+            throw SecretsManagerError.configuration("Parameter Store in \(region): \(error)")
+        }
+        made.withLock { $0[region] = client }
+        return client
     }
 }

@@ -88,12 +88,13 @@ public final class SecretsManagerClient: Sendable {
         self.logger = logger
     }
 
-    /// A client for another service (Parameter Store) at `endpoint`, with this one's region,
-    /// credentials, transport, clock and retry budget.
-    public func client(for service: Service, endpoint: Endpoint) -> SecretsManagerClient {
+    /// A client for another service (Parameter Store) at `endpoint`, in this one's region or
+    /// `region`, with this one's credentials, transport, clock and retry budget.
+    public func client(for service: Service, endpoint: Endpoint, region: String? = nil) -> SecretsManagerClient {
         var configuration = self.configuration
         configuration.service = service
         configuration.endpoint = endpoint
+        configuration.region = region ?? configuration.region
         return SecretsManagerClient(
             configuration: configuration, credentials: credentials, transport: transport, clock: clock, sleep: sleep,
             random: random, logger: logger)

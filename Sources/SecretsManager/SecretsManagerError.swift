@@ -111,14 +111,24 @@ public struct SecretsManagerError: Error, Sendable, CustomStringConvertible {
         let aws = awsMessage.map { $0.isEmpty ? "" : " (AWS: \($0))" } ?? ""
         let codeText = code ?? "error"
         let tries = attempts > 1 ? " after \(attempts) attempts" : ""
+        // Parameter Store's calls (issue 22) say so: its service, its resource, its endpoint variable.
+        let parameters = operation?.hasPrefix("GetParameters") == true
+        let service = parameters ? "Parameter Store" : "Secrets Manager"
         switch category {
         case .configuration:
             return detail ?? "configuration error"
         case .notFound:
             return
-                "\(codeText): secret \(subject ?? "?") not found in region \(region ?? "?")\(aws); check the secret's name and the region"
+                "\(codeText): \(parameters ? "parameter" : "secret") \(subject ?? "?") not found in region \(region ?? "?")\(aws); check the \(parameters ? "parameter" : "secret")'s name and the region"
         case .accessDenied:
             let action = operation ?? "GetSecretValue"
+            if parameters {
+                let name = secretID.map { id in
+                    id.hasPrefix("arn:") ? id : "arn:aws:ssm:\(region ?? "*"):*:parameter/\(id.drop { $0 == "/" })"
+                }
+                return
+                    "\(codeText) for \(subject ?? action): the task role needs ssm:\(action) on \(name ?? "the parameters")\(aws)"
+            }
             if let secretID {
                 let resource =
                     secretID.hasPrefix("arn:")
@@ -130,7 +140,7 @@ public struct SecretsManagerError: Error, Sendable, CustomStringConvertible {
             return "\(codeText) for \(action): the task role needs secretsmanager:\(action) on *\(aws)"
         case .authentication:
             return
-                "Secrets Manager refused the credentials for \(operation ?? "the call") (\(codeText))\(aws); check the task role credentials and the system clock"
+                "\(service) refused the credentials for \(operation ?? "the call") (\(codeText))\(aws); check the task role credentials and the system clock"
         case .decryption:
             return
                 "\(codeText) for \(subject ?? "the secret"): the task role needs kms:Decrypt on the secret's KMS key\(aws)"
@@ -138,10 +148,10 @@ public struct SecretsManagerError: Error, Sendable, CustomStringConvertible {
             return "\(codeText) for \(subject ?? operation ?? "the request")\(aws)"
         case .throttled, .service:
             let what = detail ?? "\(codeText)\(aws)"
-            return "Secrets Manager \(operation ?? "call") failed\(tries) at \(endpoint ?? "?"): \(what)"
+            return "\(service) \(operation ?? "call") failed\(tries) at \(endpoint ?? "?"): \(what)"
         case .network:
             return
-                "Secrets Manager \(operation ?? "call") failed\(tries): \(detail ?? "network error"); check the route to Secrets Manager (VPC endpoint, NAT) or AWS_ENDPOINT_URL_SECRETS_MANAGER"
+                "\(service) \(operation ?? "call") failed\(tries): \(detail ?? "network error"); check the route to \(service) (VPC endpoint, NAT) or \(parameters ? "AWS_ENDPOINT_URL_SSM" : "AWS_ENDPOINT_URL_SECRETS_MANAGER")"
         case .credentials:
             return "no usable AWS credentials: \(detail ?? "?")"
         }

@@ -27,7 +27,8 @@ struct MigrationPlanTests {
               {"name": "LEGACY", "valueFrom": "arn:aws:secretsmanager:ap-southeast-1:123456789012:secret:api/legacy"},
               {"name": "FEATURE_FLAGS", "valueFrom": "arn:aws:ssm:ap-southeast-1:123456789012:parameter/api/flags"},
               {"name": "SMTP_PASSWORD", "valueFrom": "smtp-password"},
-              {"name": "EU_KEY", "valueFrom": "arn:aws:ssm:eu-west-1:123456789012:parameter/api/eu-key"}
+              {"name": "EU_KEY", "valueFrom": "arn:aws:ssm:eu-west-1:123456789012:parameter/api/eu-key"},
+              {"name": "ODD", "valueFrom": "arn:aws:s3:::bucket/key"}
             ]
           }]
         }}
@@ -44,11 +45,11 @@ struct MigrationPlanTests {
         let plan = try plan(mode: .sidecar)
         #expect(plan.moved.map(\.name) == ["STRIPE_API_KEY", "SESSION_SECRET"])
         #expect(plan.secrets.map(\.name) == ["api/prod/stripe-api-key", "api/prod/session-secret"])
-        #expect(plan.carried.map(\.name) == ["DB_PASSWORD", "LEGACY", "FEATURE_FLAGS", "SMTP_PASSWORD"])
+        #expect(plan.carried.map(\.name) == ["DB_PASSWORD", "LEGACY", "FEATURE_FLAGS", "SMTP_PASSWORD", "EU_KEY"])
         // ECS reads a bare valueFrom from Parameter Store: the injector's form says so.
-        #expect(plan.carried.last?.valueFrom == "parameter/smtp-password")
-        // A parameter in another region stays with ECS.
-        #expect(plan.leftToECS.map(\.name) == ["EU_KEY"])
+        #expect(plan.carried[3].valueFrom == "parameter/smtp-password")
+        // What is neither stays with ECS.
+        #expect(plan.leftToECS.map(\.name) == ["ODD"])
 
         let config = plan.injectorConfig
         let entries = config["env"]?["entries"]
@@ -71,6 +72,10 @@ struct MigrationPlanTests {
                         "valueFrom": .string("arn:aws:ssm:ap-southeast-1:123456789012:parameter/api/flags"),
                     ]),
                     .fields(["name": .string("SMTP_PASSWORD"), "valueFrom": .string("parameter/smtp-password")]),
+                    .fields([
+                        "name": .string("EU_KEY"),
+                        "valueFrom": .string("arn:aws:ssm:eu-west-1:123456789012:parameter/api/eu-key"),
+                    ]),
                 ]))
         #expect(config["defaults"]?["gid"] == .number("2000"))
         #expect(config["server"]?["socketPath"] == .string("/run/secrets/injector.sock"))
@@ -95,6 +100,7 @@ struct MigrationPlanTests {
                 == .array([
                     .string("arn:aws:ssm:ap-southeast-1:123456789012:parameter/api/flags"),
                     .string("arn:aws:ssm:ap-southeast-1:123456789012:parameter/smtp-password"),
+                    .string("arn:aws:ssm:eu-west-1:123456789012:parameter/api/eu-key"),
                 ]))
 
         let definition = plan.taskDefinitionJSON
@@ -107,8 +113,8 @@ struct MigrationPlanTests {
         let app = try #require(containers.last)
         #expect(app["dependsOn"]?.serialized == #"[{"containerName":"secrets-injector","condition":"HEALTHY"}]"#)
         #expect(app["environment"]?.serialized == #"[{"name":"LOG_LEVEL","value":"info"}]"#)
-        // Only the parameter in another region stays with ECS.
-        #expect(app["secrets"].flatMap(TaskDefinition.elements)?.compactMap { $0["name"]?.text } == ["EU_KEY"])
+        // Only what is neither a secret nor a parameter stays with ECS.
+        #expect(app["secrets"].flatMap(TaskDefinition.elements)?.compactMap { $0["name"]?.text } == ["ODD"])
         #expect(definition["volumes"]?.serialized.contains("uid=10001,gid=2000") == true)
     }
 
@@ -122,7 +128,7 @@ struct MigrationPlanTests {
         #expect(app["dependsOn"]?.serialized == #"[{"containerName":"secrets-injector","condition":"SUCCESS"}]"#)
         let guide = Migration.guide(plan, folder: "migration", applied: false, command: "secrets-injector migrate")
         #expect(guide.contains("No code change is needed"))
-        #expect(guide.contains("EU_KEY") && guide.contains("# Migration of api (revision 41)"))
+        #expect(guide.contains("ODD") && guide.contains("# Migration of api (revision 41)"))
     }
 
     @Test func theConfigurationIsOneCheckAccepts() throws {
@@ -131,7 +137,7 @@ struct MigrationPlanTests {
         let config = try Config(document: plan.injectorConfig)
         #expect(
             config.env?.entries.map(\.name) == [
-                "STRIPE_API_KEY", "SESSION_SECRET", "DB_PASSWORD", "LEGACY", "FEATURE_FLAGS", "SMTP_PASSWORD",
+                "STRIPE_API_KEY", "SESSION_SECRET", "DB_PASSWORD", "LEGACY", "FEATURE_FLAGS", "SMTP_PASSWORD", "EU_KEY",
             ])
     }
 }
