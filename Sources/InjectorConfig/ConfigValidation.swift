@@ -187,6 +187,12 @@ private struct Validation {
                     reader.report("\(path).id", problem)
                     continue
                 }
+                if name.parameter != nil, versionStage != nil || versionID != nil {
+                    reader.report(
+                        "\(path).\(versionStage != nil ? "versionStage" : "versionId")",
+                        "not for a Parameter Store parameter: add a :version or :label selector to its id")
+                    continue
+                }
                 let alias = reader.string(entry["alias"], at: "\(path).alias") ?? name.defaultAlias
                 if !Identifier.isValid(alias) {
                     reader.report(

@@ -113,8 +113,8 @@ public struct ParameterStoreSource: SecretSource {
                     awsMessage: answer.invalid.contains(reference.requestName)
                         ? "Parameter Store lists it in InvalidParameters (it does not exist, or this version or label does not)"
                         : "not in the GetParameters answer",
-                    operation: "GetParameters", secretID: request.id, region: client.configuration.region,
-                    endpoint: client.configuration.endpoint.url))
+                    operation: "GetParameters", secretID: request.id,
+                    region: reference.region ?? client.configuration.region))
         }
         return .success(
             SecretValue(

@@ -26,9 +26,9 @@ public enum Operation: String, CaseIterable, Sendable, Codable {
     }
 }
 
-/// Parameter Store's throughput setting per account and region: `standard` (40 a second shared by
-/// GetParameter, GetParameters and GetParametersByPath) or `higher` (paid per call; 3,000 a second
-/// for GetParameter and GetParameters together). README, "Parameter Store".
+/// Parameter Store's throughput setting per account and region, for GetParameter, GetParameters and
+/// PutParameter: `standard` (40 a second) or `higher` (paid per call; up to 3,000). README,
+/// "Parameter Store".
 public enum ParameterThroughput: String, CaseIterable, Sendable {
     case standard, higher
 
