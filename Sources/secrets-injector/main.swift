@@ -297,7 +297,9 @@ struct Review: AsyncParsableCommand {
         let databaseAliases = config.databaseURLAliases
         var seen: Set<String> = []
         var ids: [(id: String, buildsDatabaseURL: Bool)] = []
-        for secret in secrets where seen.insert(secret.request.id).inserted {
+        // The review is Secrets Manager's: a Parameter Store parameter has no rotation or access date.
+        for secret in secrets
+        where SecretName(secret.request.id).parameter == nil && seen.insert(secret.request.id).inserted {
             ids.append((secret.request.id, databaseAliases.contains(secret.alias)))
         }
         let client = try await AWSSetup.secretsManagerClient(

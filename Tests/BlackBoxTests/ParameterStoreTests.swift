@@ -110,6 +110,17 @@ struct ParameterStoreTests {
         #expect(
             (try? String(contentsOfFile: "\(folder)/only/db-pass", encoding: .utf8)) == Self.values["db-pass"])
 
+        // The review is Secrets Manager's: a parameter is not in it.
+        var reviewed = environment
+        reviewed["SECRETS_INJECTOR_CONFIG"] = Self.config(
+            output,
+            secrets: #"{"id": "/pipeline-pulse/prod/db-pass", "file": "db-pass"}, {"id": "pipeline-pulse/prod/jwt"}"#)
+        let review = try await run(BlackBox.binary, ["review", "--format", "json"], environment: reviewed, timeout: 60)
+        #expect(review.status == 0 || review.status == 1, "\(review.stderr)")
+        #expect(
+            review.stdout.contains("pipeline-pulse/prod/jwt") && !review.stdout.contains("/pipeline-pulse/prod/db-pass")
+        )
+
         // A bad reference is one line naming it, exit 2.
         var bad = environment
         bad["SECRETS_INJECTOR_CONFIG"] = Self.config(output, secrets: #"{"id": "/pipeline-pulse/prod/db-pass:1:2"}"#)
