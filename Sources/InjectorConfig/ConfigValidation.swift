@@ -252,7 +252,8 @@ private struct Validation {
             var template: Template?
             if let source = reader.string(entry["template"], at: "\(path).template", nonEmpty: false) {
                 do {
-                    template = try Template(parsing: source)
+                    template = try Template(
+                        parsing: source, dotenv: file.map { Template.isDotenvFile($0.path) } ?? false)
                 } catch {
                     reader.report("\(path).template", error.message)
                 }

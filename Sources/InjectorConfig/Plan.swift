@@ -87,6 +87,17 @@ extension Config {
         return lines.joined(separator: "\n")
     }
 
+    /// What `check` warns about, one line each: an interpolation in a dotenv template that no filter
+    /// makes safe there (its value is then held to its quotes at every render, and refused when it
+    /// would break out of them).
+    public var warnings: [String] {
+        templates.enumerated().flatMap { index, template in
+            template.template.unfilteredInDotenv.map { expression in
+                "templates[\(index)] (\(template.file.path)): {{ \(expression.path) }} has no filter for a dotenv file: whoever can write the secret could end its quotes there; add | urlencode (in a URL), | plain (inside quotes) or | dotenv (a whole value)"
+            }
+        }
+    }
+
     static func describe(_ file: FileSpec) -> String { "\(file.path) \(file.mode) \(describe(file.owner))" }
 
     static func describe(_ owner: Ownership) -> String {

@@ -149,7 +149,9 @@ public enum Migration {
                 if secret.keys.isEmpty {
                     key = "(the whole value)"
                 } else if plan.rebuilt.contains(where: { $0.name == variable }) {
-                    key = "`engine`, `host`, `port`, `username`, `password`, `dbname` (rebuilt by a template)"
+                    key =
+                        secret.keys.filter(DatabaseURL.keys.contains).map { "`\($0)`" }.joined(separator: ", ")
+                        + " (rebuilt by a template)"
                 } else {
                     key = "`\(MigrationPlan.key(variable))`"
                 }

@@ -245,7 +245,7 @@ extension String {
 /// A PostgreSQL or MySQL URL split into the keys AWS's rotation functions read (SPEC §11):
 /// `engine`, `host`, `port`, `username`, `password`, `dbname`.
 struct DatabaseURL {
-    static let keys: Set<String> = ["engine", "host", "port", "username", "password", "dbname"]
+    static let keys: Set<String> = ["engine", "host", "port", "username", "password", "dbname", "query"]
 
     var scheme: String
     var engine: String
@@ -254,8 +254,9 @@ struct DatabaseURL {
     var host: String
     var port: String?
     var dbname: String?
-    /// `?sslmode=require`, kept as text in the template.
-    var query: String
+    /// `sslmode=verify-full&sslpassword=…` after the `?`: in the secret too (key `query`), since
+    /// a query can hold a secret of its own.
+    var query: String?
 
     init?(_ url: String) {
         guard let parts = URLUserinfo.split(url), let rawPassword = parts.password else { return nil }
@@ -296,7 +297,11 @@ struct DatabaseURL {
             dbname = name
             rest = rest.dropFirst(1 + path.count)
         }
-        query = String(rest)
+        if rest.hasPrefix("?") {
+            query = String(rest.dropFirst())
+        } else if !rest.isEmpty {
+            return nil
+        }
         guard !host.isEmpty else { return nil }
     }
 
@@ -310,26 +315,32 @@ struct DatabaseURL {
             .init(key: "password", value: .string(password)),
         ]
         if let dbname { members.append(.init(key: "dbname", value: .string(dbname))) }
+        if let query { members.append(.init(key: "query", value: .string(query))) }
         return members
     }
 
     /// `NAME="scheme://{{ a.username | urlencode }}:…"`: a dotenv line every reader (and sh) takes
-    /// back exactly, because the text between expressions is checked safe and the expressions are
-    /// percent-encoded.
+    /// back exactly. Every expression is filtered, because whoever can write the secret chooses
+    /// what it renders: the user, password and database are percent-encoded, the host, port and
+    /// query (which a URL takes as they are) pass `| plain`, which refuses a quote, a backslash, `$`,
+    /// a backtick or a control character rather than write it where the app's sh would run it.
     func template(variable: String, alias: String) -> String {
         var url =
-            "\(scheme)://{{ \(alias).username | urlencode }}:{{ \(alias).password | urlencode }}@{{ \(alias).host }}"
-        if port != nil { url += ":{{ \(alias).port }}" }
+            "\(scheme)://{{ \(alias).username | urlencode }}:{{ \(alias).password | urlencode }}@{{ \(alias).host | plain }}"
+        if port != nil { url += ":{{ \(alias).port | plain }}" }
         if dbname != nil { url += "/{{ \(alias).dbname | urlencode }}" }
-        return "\(variable)=\"\(url)\(query)\"\n"
+        if query != nil { url += "?{{ \(alias).query | plain }}" }
+        return "\(variable)=\"\(url)\"\n"
     }
 
     /// Whether the template, rendered from the secret, gives back `original` byte for byte, in a
     /// line that dotenv readers and sh read the same.
     func rebuilds(_ original: String, alias: String) -> Bool {
         let unsafe: Set<Character> = ["\"", "\\", "$", "`", "'", "{", "}", "\n", "\r", " ", "\t"]
-        guard !(scheme + host + query).contains(where: unsafe.contains) else { return false }
-        guard let template = try? Template(parsing: template(variable: "V", alias: alias)) else { return false }
+        guard !(scheme + host + (query ?? "")).contains(where: unsafe.contains) else { return false }
+        guard let template = try? Template(parsing: template(variable: "V", alias: alias), dotenv: true) else {
+            return false
+        }
         let content = SecretContent(bytes: Array(JSONValue.object(members).serialized.utf8), isBinary: false)
         guard let rendered = try? template.render({ $0 == alias ? content : nil }) else { return false }
         return rendered == Array("V=\"\(original)\"\n".utf8)

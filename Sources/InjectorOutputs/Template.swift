@@ -15,17 +15,22 @@ public struct Template: Sendable, Equatable {
         /// JSON object keys (or array indexes) below the secret's value.
         public var keys: [String]
         public var filters: [Filter]
+        /// In a template written to a dotenv file: the quotes the expression stands in, which its
+        /// rendered value must not break out of (``DotenvContext``); nil in other files.
+        public var dotenv: DotenvContext?
         /// `alias.key.sub`, for messages.
         public var path: String { ([alias] + keys).joined(separator: ".") }
     }
 
     public enum Filter: String, Sendable, CaseIterable {
-        case urlencode, base64, base64decode, json, shell, dotenv
+        case urlencode, base64, base64decode, json, shell, dotenv, plain
     }
 
     public let parts: [Part]
 
-    public init(parsing source: String) throws(TemplateSyntaxError) {
+    /// `dotenv`: the template is written to a dotenv file (``isDotenvFile(_:)``), which an app's sh
+    /// may source: each expression learns the quotes it stands in, and its value is held to them.
+    public init(parsing source: String, dotenv: Bool = false) throws(TemplateSyntaxError) {
         var parts: [Part] = []
         var rest = Substring(source)
         while let open = rest.firstRange(of: "{{") {
@@ -38,7 +43,26 @@ public struct Template: Sendable, Equatable {
             rest = rest[close.upperBound...]
         }
         if !rest.isEmpty { parts.append(.text(String(rest))) }
-        self.parts = parts
+        self.parts = dotenv ? DotenvContext.annotate(parts) : parts
+    }
+
+    /// Whether a file of this name is a dotenv file: `.env`, `NAME.env` or `.env.NAME`.
+    public static func isDotenvFile(_ path: String) -> Bool {
+        let name = path.split(separator: "/").last.map(String.init) ?? path
+        return name == ".env" || name.hasSuffix(".env") || name.hasPrefix(".env.")
+    }
+
+    /// The expressions of a dotenv template that no filter makes safe there: a bare value, or one
+    /// whose last filter (`json`, `base64decode`) can give back quotes, `$` or control characters.
+    /// `check` warns about each; at render time their values are still held to their quotes.
+    public var unfilteredInDotenv: [Expression] {
+        parts.compactMap { part in
+            guard case .expression(let expression) = part, expression.dotenv != nil else { return nil }
+            switch expression.filters.last {
+            case .urlencode?, .base64?, .shell?, .dotenv?, .plain?: return nil
+            case .json?, .base64decode?, nil: return expression
+            }
+        }
     }
 
     static func expression(_ text: String) throws(TemplateSyntaxError) -> Expression {
@@ -83,6 +107,13 @@ public struct Template: Sendable, Equatable {
                 var bytes = try content.value(at: expression.keys, alias: expression.alias)
                 for filter in expression.filters {
                     bytes = try filter.apply(bytes, path: expression.path)
+                }
+                // `| dotenv` and `| shell` write quotes of their own; every other value must stay
+                // inside the quotes it stands in, or sh would run it and dotenv readers split it.
+                if let context = expression.dotenv, expression.filters.last != .dotenv,
+                    expression.filters.last != .shell, !context.admits(bytes)
+                {
+                    throw RenderError.breaksQuotes(path: expression.path, context: context)
                 }
                 out += bytes
             }
@@ -138,6 +169,7 @@ package enum RenderError: Error, Equatable {
     case notJSON(alias: String)
     case missingKey(alias: String, key: String)
     case filter(Template.Filter, path: String, reason: String)
+    case breaksQuotes(path: String, context: DotenvContext)
 
     package func message(output: String) -> String {
         switch self {
@@ -145,6 +177,9 @@ package enum RenderError: Error, Equatable {
         case .notJSON(let alias): return "\(output): secret \"\(alias)\" is not a JSON object, so it has no keys"
         case .missingKey(let alias, let key): return "\(output): secret \"\(alias)\" has no key \"\(key)\""
         case .filter(let filter, let path, let reason): return "\(output): \(filter.rawValue) of \(path): \(reason)"
+        case .breaksQuotes(let path, let context):
+            return
+                "\(output): \(path): the value holds \(context.forbidden), which \(context.description) in a dotenv file cannot hold safely (sh would run or expand it, or a reader would split the line): not written; check the secret, or filter it (| urlencode in a URL, | dotenv for a whole value)"
         }
     }
 }
@@ -178,6 +213,100 @@ extension Template.Filter {
                 )
             }
             return text
+        case .plain:
+            guard DotenvContext.doubleQuoted.admits(bytes), DotenvContext.singleQuoted.admits(bytes) else {
+                throw RenderError.filter(
+                    self, path: path,
+                    reason:
+                        "the value holds a quote, a backslash, $, a backtick or a control character, which a quoted value in a dotenv file or sh cannot hold safely: not written"
+                )
+            }
+            return bytes
+        }
+    }
+}
+
+/// Where an expression stands in a dotenv file, as sh and the dotenv readers split a line
+/// (`NAME=value`, `NAME='value'`, `NAME="value"`, `# comment`), and which bytes its value may
+/// hold there without ending the quotes, running a command or starting another line:
+/// - in `"…"`: no `"`, `\`, `$`, backtick (sh expands them; python-dotenv and Compose decode `\`);
+/// - in `'…'`: no `'` or `\` (python-dotenv decodes `\'` and `\\` there);
+/// - elsewhere: only `A–Z a–z 0–9 _ . / : @ % + , = - ~` and non-ASCII letters (sh splits a word at
+///   a blank and runs `;`, `&`, `|`, `(`; a reader ends the value at `#`);
+/// and nowhere a control character (a newline starts another variable).
+public enum DotenvContext: Sendable, Equatable {
+    case unquoted, singleQuoted, doubleQuoted
+
+    package func admits(_ bytes: [UInt8]) -> Bool {
+        bytes.allSatisfy { byte in
+            if byte < 0x20 || byte == 0x7F { return false }
+            switch self {
+            case .doubleQuoted: return !"\"\\$`".utf8.contains(byte)
+            case .singleQuoted: return !"'\\".utf8.contains(byte)
+            case .unquoted:
+                return byte >= 0x80 || (byte >= 0x30 && byte <= 0x39) || (byte | 0x20 >= 0x61 && byte | 0x20 <= 0x7A)
+                    || "_./:@%+,=-~".utf8.contains(byte)
+            }
+        }
+    }
+
+    var description: String {
+        switch self {
+        case .unquoted: return "a value outside quotes"
+        case .singleQuoted: return "a value in single quotes"
+        case .doubleQuoted: return "a value in double quotes"
+        }
+    }
+
+    var forbidden: String {
+        switch self {
+        case .unquoted: return "a character other than A-Z a-z 0-9 _ . / : @ % + , = - ~"
+        case .singleQuoted: return "a single quote, a backslash or a control character"
+        case .doubleQuoted: return "a double quote, a backslash, $, a backtick or a control character"
+        }
+    }
+
+    /// The parts, each expression given the quotes the text before it leaves open. Quotes open and
+    /// close as sh reads them (a quoted value may span lines); an expression is taken to write
+    /// nothing that changes them, which ``admits(_:)`` then holds it to. An expression where a
+    /// variable's name goes writes whole lines of the secret's choosing, and is left alone.
+    static func annotate(_ parts: [Template.Part]) -> [Template.Part] {
+        enum State { case name, unquoted, single, double, comment }
+        var state = State.name
+        var escaped = false
+        return parts.map { part in
+            switch part {
+            case .expression(var expression):
+                switch state {
+                case .single: expression.dotenv = .singleQuoted
+                case .double: expression.dotenv = .doubleQuoted
+                case .unquoted, .comment: expression.dotenv = .unquoted
+                case .name: break  // whole lines from a secret: the secret is the file, as written
+                }
+                return .expression(expression)
+            case .text(let text):
+                for character in text.utf8 {
+                    if escaped {
+                        escaped = false
+                        continue
+                    }
+                    switch (state, character) {
+                    case (.double, UInt8(ascii: "\\")): escaped = true
+                    case (.double, UInt8(ascii: "\"")), (.single, UInt8(ascii: "'")): state = .unquoted
+                    case (.double, _), (.single, _): break
+                    case (_, 0x0A): state = .name
+                    case (.comment, _): break
+                    case (.name, UInt8(ascii: "#")): state = .comment
+                    case (.name, UInt8(ascii: "=")): state = .unquoted
+                    case (.name, _): break
+                    case (.unquoted, UInt8(ascii: "'")): state = .single
+                    case (.unquoted, UInt8(ascii: "\"")): state = .double
+                    case (.unquoted, UInt8(ascii: "\\")): escaped = true
+                    case (.unquoted, _): break
+                    }
+                }
+                return part
+            }
         }
     }
 }

@@ -228,6 +228,7 @@ struct Check: ParsableCommand {
     func run() throws {
         let config = try options.load(environment: ProcessInfo.processInfo.environment)
         print(config.plan)
+        for warning in config.warnings { StandardStream.error.write("secrets-injector: warning: \(warning)\n") }
         // An existing outputDir must be one nobody else can write into (SPEC §5), as init and run check.
         if let problem = OutputFolderPolicy.problem(of: config.outputDir, outputGroup: config.socketGroup) {
             fail(problem, .cannotWrite)

@@ -125,4 +125,44 @@ import Testing
         let values = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: String] ?? [:]
         for (index, text) in texts.enumerated() { #expect(values["V\(index)"] == text, "\(text.debugDescription)") }
     }
+
+    /// In a dotenv file each expression is held to the quotes the text before it leaves open.
+    @Test func dotenvTemplatesHoldEachValueToItsQuotes() throws {
+        func render(_ source: String, _ value: String) throws(RenderError) -> String {
+            let content = SecretContent(bytes: Array(value.utf8), isBinary: false)
+            let template = try! Template(parsing: source, dotenv: true)
+            return String(decoding: try template.render { _ in content }, as: UTF8.self)
+        }
+        let cases: [(source: String, admitted: [String], refused: [String])] = [
+            (
+                "A=\"x{{ s }}\"\n", ["db.example.com", "it's a b#c", "[::1]"],
+                ["a\"b", "a$(id)", "a`id`", "a\\b", "a\nB=1"]
+            ),
+            ("A='{{ s }}'\n", ["a\"b$(id)`x`"], ["a'b", "a\\b", "a\rb"]),
+            ("A={{ s }}\n", ["db.example.com:5432", "user@host/p%20"], ["a b", "a;id", "a&id", "a#b", "a'b", "a|b"]),
+            // A quote closed before the expression, an escaped quote, and a comment's own quote.
+            ("# it's\nA=\"a\\\"b\"{{ s }}\n", ["ok"], ["a b"]),
+        ]
+        for (source, admitted, refused) in cases {
+            for value in admitted { #expect(try render(source, value).contains(value), "\(source) \(value)") }
+            for value in refused {
+                #expect(throws: RenderError.self, "\(source) \(value)") { try render(source, value) }
+            }
+        }
+        // `| dotenv` and `| shell` bring quotes of their own; `| plain` refuses quotes anywhere.
+        #expect(try render("A={{ s | dotenv }}\n", "a b$c") == "A='a b$c'\n")
+        #expect(try render("A={{ s | shell }}\n", "it's") == "A='it'\\''s'\n")
+        #expect(throws: RenderError.self) { try render("A=\"{{ s | plain }}\"\n", "it's") }
+        // Not a dotenv file: nothing is held.
+        #expect(
+            try Template(parsing: "A={{ s }}").render { _ in SecretContent(bytes: Array("a b".utf8), isBinary: false) }
+                == Array("A=a b".utf8))
+        // check's warning: the expressions without a filter that makes them safe.
+        let template = try Template(
+            parsing: "A=\"{{ s.a }}\"\nB={{ s.b | urlencode }}\nC={{ s.c | json }}\n{{ s.whole }}", dotenv: true)
+        #expect(template.unfilteredInDotenv.map(\.path) == ["s.a", "s.c"])
+        #expect(
+            Template.isDotenvFile("app.env") && Template.isDotenvFile("x/.env.prod")
+                && !Template.isDotenvFile("env.json"))
+    }
 }
