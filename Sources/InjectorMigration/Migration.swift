@@ -64,18 +64,42 @@ public enum Migration {
 
     // MARK: --apply
 
-    public enum Outcome: String, Sendable { case created, unchanged, updated, refused }
+    public enum Outcome: Sendable, Equatable {
+        case created, unchanged, updated
+        /// It holds another value, and `overwrite` was not given.
+        case refused
+        /// Writing into it would reach whom the operator did not choose (``ExistingSecret``).
+        case exposed([String])
 
-    /// Creates each planned secret, or leaves it when it holds the same value already (no new
-    /// version), or puts a new version with `overwrite`; a different value without it is refused.
-    /// Safe to run again after an interruption. Returns each secret's ARN and what happened.
+        public var word: String {
+            switch self {
+            case .created: "created"
+            case .unchanged: "unchanged"
+            case .updated: "updated"
+            case .refused: "refused"
+            case .exposed: "refused"
+            }
+        }
+    }
+
+    /// Creates each planned secret (tagged with the task definition's family), or leaves it when it
+    /// holds the same value already (no new version), or puts a new version with `overwrite`; a
+    /// different value without it is refused. Before a new version goes into a secret that exists,
+    /// its description and resource policy are read, and one that another account, key, region or
+    /// owner could reach is left alone unless `acceptExistingAccess`. Safe to run again after an
+    /// interruption. Returns each secret's ARN and what happened.
     public static func apply(
-        _ plan: MigrationPlan, client: SecretsManagerClient, kmsKeyID: String?, tags: [SecretTag], overwrite: Bool
+        _ plan: MigrationPlan, client: SecretsManagerClient, region: String, kmsKeyID: String?, tags: [SecretTag],
+        overwrite: Bool, acceptExistingAccess: Bool = false
     ) async throws(SecretsManagerError) -> [(name: String, arn: String?, outcome: Outcome)] {
         let family = plan.definition.family ?? "(no family)"
         let revision = plan.definition.revision.map { " revision \($0)" } ?? ""
         let description =
             "Moved out of the environment of ECS task definition \(family)\(revision) by secrets-injector migrate"
+        var created = tags
+        if let family = plan.definition.family, !tags.contains(where: { $0.key == ExistingSecret.familyTag }) {
+            created.append(SecretTag(key: ExistingSecret.familyTag, value: family))
+        }
         var results: [(name: String, arn: String?, outcome: Outcome)] = []
         for secret in plan.secrets {
             do {
@@ -83,6 +107,17 @@ public enum Migration {
                 if existing.secretString == secret.value {
                     results.append((secret.name, existing.arn, .unchanged))
                 } else if overwrite {
+                    if !acceptExistingAccess {
+                        let vetted = ExistingSecret(
+                            description: try await client.describeSecret(id: existing.arn),
+                            policy: try await client.getResourcePolicy(id: existing.arn))
+                        let reasons = vetted.exposures(
+                            region: region, kmsKeyID: kmsKeyID, family: plan.definition.family, tags: tags)
+                        if !reasons.isEmpty {
+                            results.append((secret.name, existing.arn, .exposed(reasons)))
+                            continue
+                        }
+                    }
                     let put = try await client.putSecretValue(
                         id: existing.arn, value: secret.value, token: UUID().uuidString.lowercased())
                     results.append((secret.name, put.arn, .updated))
@@ -90,10 +125,10 @@ public enum Migration {
                     results.append((secret.name, existing.arn, .refused))
                 }
             } catch  where error.code == "ResourceNotFoundException" {
-                let created = try await client.createSecret(
+                let made = try await client.createSecret(
                     name: secret.name, value: secret.value, token: UUID().uuidString.lowercased(),
-                    description: description, kmsKeyID: kmsKeyID, tags: tags)
-                results.append((secret.name, created.arn, .created))
+                    description: description, kmsKeyID: kmsKeyID, tags: created)
+                results.append((secret.name, made.arn, .created))
             }
         }
         return results
@@ -172,6 +207,13 @@ public enum Migration {
             ? "No other variable.\n"
             : "These variables are not secrets and stay in `environment`: "
                 + plan.stayed.map { "`\($0)`" }.joined(separator: ", ") + ".\n"
+        for (other, variables) in plan.leftInOtherContainers {
+            out +=
+                "\n**Still in plain text:** container `\(other)` was not migrated (one container at a time), and its "
+            out += variables.map { "`\($0)`" }.joined(separator: ", ")
+            out +=
+                " keep their values in `task-definition.json`'s `environment`: `secrets-injector scan` flags them there.\n"
+        }
         if !plan.leftToECS.isEmpty {
             out += "\nThese `secrets[]` entries name neither a Secrets Manager secret nor a Parameter Store parameter "
             out += "the injector can read; ECS keeps injecting them: "

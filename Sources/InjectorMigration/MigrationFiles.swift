@@ -169,26 +169,44 @@ extension MigrationPlan {
         ])
     }
 
-    /// The account and region the ARNs are in: the task definition's roles say the account.
-    var account: String {
-        for key in ["taskRoleArn", "executionRoleArn", "taskDefinitionArn"] {
-            if case .string(let arn)? = JSONValue.object(definition.register)[key] {
-                let parts = arn.split(separator: ":", omittingEmptySubsequences: false)
-                if parts.count > 4, parts[4].count == 12, parts[4].allSatisfy(\.isASCIIDigit) {
-                    return String(parts[4])
-                }
-            }
+    /// The account the ARNs are in: `--account`, else the task definition's roles, else one of the
+    /// secrets' own ARNs (after `--apply`), else `*`.
+    public func account(arns: [String: String]) -> String {
+        if let account = options.account { return account }
+        let register = JSONValue.object(definition.register)
+        let known =
+            ["taskRoleArn", "executionRoleArn", "taskDefinitionArn"].compactMap { key -> String? in
+                if case .string(let arn)? = register[key] { return arn } else { return nil }
+            } + arns.values.sorted()
+        for arn in known {
+            let parts = arn.split(separator: ":", omittingEmptySubsequences: false)
+            if parts.count > 4, parts[4].count == 12, parts[4].allSatisfy(\.isASCIIDigit) { return String(parts[4]) }
         }
         return "*"
+    }
+
+    /// The policy's resources that leave the account or the region open (`*`): what `migrate` warns
+    /// about, since such a policy reaches every account's or region's secret of that name.
+    public func wildcardResources(arns: [String: String]) -> [String] {
+        guard case .array(let statements)? = taskRolePolicy(arns: arns)["Statement"] else { return [] }
+        return statements.flatMap { statement -> [String] in
+            guard case .array(let resources)? = statement["Resource"] else { return [] }
+            return resources.compactMap { resource in
+                guard case .string(let arn) = resource else { return nil }
+                let parts = arn.split(separator: ":", omittingEmptySubsequences: false)
+                return parts.count > 4 && (parts[3] == "*" || parts[4] == "*") ? arn : nil
+            }
+        }
     }
 
     /// SPEC §3's least policy on exactly these secrets: `GetSecretValue` (and `DescribeSecret` for
     /// the sidecar's cheap rounds), each secret by the ARN it has (`arns`) or the pattern it will
     /// have (`…:secret:NAME-??????`).
     public func taskRolePolicy(arns: [String: String] = [:]) -> JSONValue {
+        let account = account(arns: arns)
         var resources: [String] = []
         for secret in secrets {
-            resources.append(arns[secret.name] ?? pattern(secret.name))
+            resources.append(arns[secret.name] ?? pattern(secret.name, account: account))
         }
         var parameters: [String] = []
         for entry in carried {
@@ -201,7 +219,7 @@ extension MigrationPlan {
             }
             let id = ValueFromText.secretID(entry.valueFrom)
             let hasSuffix = SecretName(id).name != id.split(separator: ":", maxSplits: 6).last.map(String.init)
-            let resource = id.hasPrefix("arn:") ? (hasSuffix ? id : id + "-??????") : pattern(id)
+            let resource = id.hasPrefix("arn:") ? (hasSuffix ? id : id + "-??????") : pattern(id, account: account)
             if !resources.contains(resource) { resources.append(resource) }
         }
         let actions: [JSONValue] =
@@ -228,7 +246,7 @@ extension MigrationPlan {
         return .fields(["Version": .string("2012-10-17"), "Statement": .array(statements)])
     }
 
-    func pattern(_ name: String) -> String {
+    func pattern(_ name: String, account: String) -> String {
         "arn:aws:secretsmanager:\(options.region ?? "*"):\(account):secret:\(name)-??????"
     }
 }

@@ -10,6 +10,8 @@ public struct MigrationOptions: Sendable {
     public var mode: Mode = .initContainer
     public var image: String
     public var region: String?
+    /// The account the secrets are in (`--account`), when the task definition's roles do not say.
+    public var account: String?
     public var container: String?
     public var include: [String] = []
     public var exclude: [String] = []
@@ -65,6 +67,16 @@ public struct MigrationPlan {
     /// `valueFrom` neither a secret nor a parameter).
     public private(set) var carried: [(name: String, valueFrom: String)] = []
     public private(set) var leftToECS: [(name: String, valueFrom: String)] = []
+
+    /// The other containers' variables that `scan` flags: their values stay in the new task
+    /// definition, which `migrate` says (standard error and MIGRATION.md).
+    public var leftInOtherContainers: [(container: String, variables: [String])] {
+        definition.containers.compactMap { other in
+            guard other.name != container else { return nil }
+            let flagged = other.environment.filter { options.moves($0) }.map(\.name)
+            return flagged.isEmpty ? nil : (other.name, flagged)
+        }
+    }
 
     public var isEmpty: Bool { moved.isEmpty && carried.isEmpty }
 

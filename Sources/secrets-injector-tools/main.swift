@@ -86,11 +86,19 @@ struct Move: AsyncParsableCommand {
     @Option(help: "init (an init container, the default) or sidecar.") var mode: String = "init"
     @Option(help: "The injector's image.") var image: String = "secrets-injector:\(secretsInjectorVersion)"
     @Option(help: "The secrets' region (else AWS_REGION, AWS_DEFAULT_REGION).") var region: String?
+    @Option(help: "The secrets' account, when the task definition names no role (12 digits).") var account: String?
     @Option(help: "The container to migrate, when several have secrets.") var container: String?
     @Option(help: "Also move this variable (repeatable).") var include: [String] = []
     @Option(help: "Keep this variable in the environment (repeatable).") var exclude: [String] = []
     @Flag(help: "Create the secrets in Secrets Manager.") var apply = false
     @Flag(help: "With --apply: put a new version where a secret holds another value.") var overwrite = false
+    @Flag(
+        help: """
+            With --overwrite: write into an existing secret even when its resource policy admits another \
+            account or *, its KMS key is not --kms-key-id's, it is replicated, or its tags name another owner: \
+            whoever those admit can then read the value.
+            """)
+    var acceptExistingAccess = false
     @Option(name: .customLong("kms-key-id"), help: "With --apply: the KMS key for new secrets.") var kmsKeyID: String?
     @Option(help: "With --apply: a tag K=V for new secrets (repeatable).") var tag: [String] = []
 
@@ -103,6 +111,10 @@ struct Move: AsyncParsableCommand {
         options.mode = mode
         options.region = region ?? environment["AWS_REGION"] ?? environment["AWS_DEFAULT_REGION"]
         options.container = container
+        options.account = account
+        if let account, account.count != 12 || !account.allSatisfy { $0.isASCII && $0.isNumber } {
+            fail("--account \(account): an AWS account id is 12 digits", .usage)
+        }
         options.include = include
         options.exclude = exclude
         if let region = options.region, !RegionName.isValid(region) {
@@ -117,6 +129,9 @@ struct Move: AsyncParsableCommand {
         }
         if !apply && (overwrite || kmsKeyID != nil || !tags.isEmpty) {
             fail("--overwrite, --kms-key-id and --tag take effect with --apply only", .usage)
+        }
+        if acceptExistingAccess && !overwrite {
+            fail("--accept-existing-access takes effect with --overwrite only", .usage)
         }
         let bytes = readInput(taskDefinition, flag: "--task-definition")
         let plan = try MigrationPlan(options: options, bytes: bytes)
@@ -142,15 +157,44 @@ struct Move: AsyncParsableCommand {
                 transport: AWSSetup.transport(environment: environment),
                 allowInsecureEndpoint: environment["SECRETS_INJECTOR_ALLOW_INSECURE_ENDPOINT"]?.lowercased() == "true",
                 logger: logger)
+            var exposed: [String] = []
             for result in try await Migration.apply(
-                plan, client: client, kmsKeyID: kmsKeyID, tags: tags, overwrite: overwrite)
+                plan, client: client, region: region, kmsKeyID: kmsKeyID, tags: tags, overwrite: overwrite,
+                acceptExistingAccess: acceptExistingAccess)
             {
                 if let arn = result.arn { arns[result.name] = arn }
-                if result.outcome == .refused { refused.append(result.name) }
-                print("\(result.name): \(result.outcome.rawValue)")
+                switch result.outcome {
+                case .refused: refused.append(result.name)
+                case .exposed(let reasons): exposed.append("\(result.name): \(reasons.joined(separator: "; "))")
+                default: break
+                }
+                print("\(result.name): \(result.outcome.word)")
+            }
+            // No file names a secret the value was kept out of: the migration is not done.
+            if !exposed.isEmpty {
+                fail(
+                    "not written into \(exposed.joined(separator: "; also ")): left alone, and nothing written to \(out); use another --prefix, fix the secret, or run again with --accept-existing-access if those may read the value",
+                    .failure)
             }
         }
         try Migration.write(plan, to: out, arns: arns, command: command)
+        for (other, variables) in plan.leftInOtherContainers {
+            StandardStream.error.write(
+                "secrets-injector: warning: container \(other) was not migrated: \(variables.joined(separator: ", ")) keep their values in \(out)/task-definition.json (MIGRATION.md)\n"
+            )
+        }
+        let wildcards = plan.wildcardResources(arns: arns)
+        if !wildcards.isEmpty {
+            let account = plan.account(arns: arns) == "*"
+            let region = options.region == nil
+            let missing = [
+                account ? "the account (--account, or a role ARN in the task definition)" : nil,
+                region ? "the region (--region or AWS_REGION)" : nil,
+            ].compactMap { $0 }
+            StandardStream.error.write(
+                "secrets-injector: warning: \(out)/task-role-policy.json grants \(wildcards.joined(separator: ", ")): any \(account && region ? "account's and region's" : account ? "account's" : "region's") secret or parameter of that name; give \(missing.joined(separator: " and ")) and run again\n"
+            )
+        }
         print(
             "moved \(plan.moved.count + plan.carried.count) variable\(plan.moved.count + plan.carried.count == 1 ? "" : "s") of \(plan.container ?? "") into \(plan.secrets.count) secret\(plan.secrets.count == 1 ? "" : "s"); see \(out)/MIGRATION.md"
         )

@@ -253,7 +253,9 @@ struct MigrationTests {
         for name in names {
             #expect(described[name]?["versions"] as? Int == 1)
             #expect((described[name]?["description"] as? String)?.contains("pipeline-pulse") == true)
-            #expect((described[name]?["tags"] as? [String: String]) == ["team": "pulse"])
+            #expect(
+                (described[name]?["tags"] as? [String: String])
+                    == ["team": "pulse", "secrets-injector:family": "pipeline-pulse"])
         }
 
         // The policy names exactly the created secrets' ARNs; the role gets its actions, nothing more.

@@ -2,6 +2,9 @@
 """Rotates secrets in the harness's moto_server with the admin keys it reported, as a person would:
 
     aws_admin.py create NAME VALUE  # CreateSecret; prints its ARN
+    aws_admin.py create-with NAME VALUE JSON  # CreateSecret with more of its parameters (KmsKeyId,
+                                    # Tags, AddReplicaRegions…) as a JSON object; prints its ARN
+    aws_admin.py resource-policy NAME POLICY  # PutResourcePolicy
     aws_admin.py put NAME VALUE     # PutSecretValue: a new AWSCURRENT version
     aws_admin.py stage NAME VALUE   # PutSecretValue under stage NEXT, then UpdateSecretVersionStage
                                     # moves AWSCURRENT to it
@@ -49,6 +52,10 @@ if command == "policy":
                         PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [statement]}))
 elif command == "create":
     print(client.create_secret(Name=name, SecretString=value)["ARN"])
+elif command == "create-with":
+    print(client.create_secret(Name=name, SecretString=value, **json.loads(sys.argv[4]))["ARN"])
+elif command == "resource-policy":
+    client.put_resource_policy(SecretId=name, ResourcePolicy=value)
 elif command == "put":
     print(client.put_secret_value(SecretId=name, SecretString=value)["VersionId"])
 elif command == "seed":
