@@ -15,11 +15,19 @@ public struct Template: Sendable, Equatable {
         /// JSON object keys (or array indexes) below the secret's value.
         public var keys: [String]
         public var filters: [Filter]
+        /// `| default(alias.key)` or `| default("text")`, in order: what the expression gives when its
+        /// own key is missing (a secret written before it had the key the template wants).
+        public var fallbacks: [Fallback] = []
         /// In a template written to a dotenv file: the quotes the expression stands in, which its
         /// rendered value must not break out of (``DotenvContext``); nil in other files.
         public var dotenv: DotenvContext?
         /// `alias.key.sub`, for messages.
         public var path: String { ([alias] + keys).joined(separator: ".") }
+    }
+
+    public enum Fallback: Sendable, Equatable {
+        case path(alias: String, keys: [String])
+        case text(String)
     }
 
     public enum Filter: String, Sendable, CaseIterable {
@@ -69,29 +77,53 @@ public struct Template: Sendable, Equatable {
         let pieces = text.split(separator: "|", omittingEmptySubsequences: false).map {
             $0.trimmingCharacters(in: " \t")
         }
-        let path = pieces[0]
-        let segments = path.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
-        let keyCharacters = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
-        guard !path.isEmpty, segments.allSatisfy({ !$0.isEmpty && $0.allSatisfy(keyCharacters.contains) }) else {
+        guard let segments = path(pieces[0]) else {
             throw TemplateSyntaxError("\"{{\(text)}}\" is not {{ alias }} or {{ alias.key }} (keys of A–Z a–z 0–9 _ -)")
         }
-        var filters: [Filter] = []
-        for name in pieces.dropFirst() {
-            guard let filter = Filter(rawValue: name) else {
+        var expression = Expression(alias: segments[0], keys: Array(segments.dropFirst()), filters: [])
+        for piece in pieces.dropFirst() {
+            if piece.hasPrefix("default(") && piece.hasSuffix(")") {
+                guard expression.filters.isEmpty else {
+                    throw TemplateSyntaxError("in {{\(text)}}, default(…) comes before the filters")
+                }
+                let argument = piece.dropFirst("default(".count).dropLast().trimmingCharacters(in: " \t")
+                if argument.count >= 2, argument.hasPrefix("\""), argument.hasSuffix("\"") {
+                    expression.fallbacks.append(.text(String(argument.dropFirst().dropLast())))
+                } else if let fallback = path(argument) {
+                    expression.fallbacks.append(.path(alias: fallback[0], keys: Array(fallback.dropFirst())))
+                } else {
+                    throw TemplateSyntaxError(
+                        "in {{\(text)}}, default takes alias.key or \"text\" (like default(database.database))")
+                }
+                continue
+            }
+            guard let filter = Filter(rawValue: piece) else {
                 throw TemplateSyntaxError(
-                    "unknown filter \"\(name)\" in {{\(text)}}; filters: \(Filter.allCases.map(\.rawValue).joined(separator: ", "))"
+                    "unknown filter \"\(piece)\" in {{\(text)}}; filters: \(Filter.allCases.map(\.rawValue).joined(separator: ", ")), and default(alias.key)"
                 )
             }
-            filters.append(filter)
+            expression.filters.append(filter)
         }
-        return Expression(alias: segments[0], keys: Array(segments.dropFirst()), filters: filters)
+        return expression
     }
 
-    /// Every alias the template uses.
+    /// `alias.key.sub` as its segments, or nil when it is not one.
+    static func path(_ text: String) -> [String]? {
+        let segments = text.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+        let keyCharacters = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+        guard !text.isEmpty, segments.allSatisfy({ !$0.isEmpty && $0.allSatisfy(keyCharacters.contains) }) else {
+            return nil
+        }
+        return segments
+    }
+
+    /// Every alias the template uses, its fallbacks' too.
     public var aliases: [String] {
         var seen: [String] = []
-        for case .expression(let expression) in parts where !seen.contains(expression.alias) {
-            seen.append(expression.alias)
+        for case .expression(let expression) in parts {
+            for alias in [expression.alias] + expression.fallbacks.compactMap(\.alias) where !seen.contains(alias) {
+                seen.append(alias)
+            }
         }
         return seen
     }
@@ -103,8 +135,7 @@ public struct Template: Sendable, Equatable {
             switch part {
             case .text(let text): out += Array(text.utf8)
             case .expression(let expression):
-                guard let content = lookup(expression.alias) else { throw RenderError.unknownAlias(expression.alias) }
-                var bytes = try content.value(at: expression.keys, alias: expression.alias)
+                var bytes = try expression.value(lookup)
                 for filter in expression.filters {
                     bytes = try filter.apply(bytes, path: expression.path)
                 }
@@ -119,6 +150,38 @@ public struct Template: Sendable, Equatable {
             }
         }
         return out
+    }
+}
+
+extension Template.Fallback {
+    var alias: String? { if case .path(let alias, _) = self { alias } else { nil } }
+}
+
+extension Template.Expression {
+    /// The value at the expression's path, else at its first fallback that has one. A missing key
+    /// with no fallback left names every path tried.
+    func value(_ lookup: (String) -> SecretContent?) throws(RenderError) -> [UInt8] {
+        guard let content = lookup(alias) else { throw RenderError.unknownAlias(alias) }
+        do {
+            return try content.value(at: keys, alias: alias)
+        } catch {
+            guard case .missingKey(_, let key) = error, !fallbacks.isEmpty else { throw error }
+            var tried = [key]
+            for fallback in fallbacks {
+                switch fallback {
+                case .text(let text): return Array(text.utf8)
+                case .path(let other, let otherKeys):
+                    guard let found = lookup(other) else { throw RenderError.unknownAlias(other) }
+                    do {
+                        return try found.value(at: otherKeys, alias: other)
+                    } catch {
+                        guard case .missingKey(_, let otherKey) = error else { throw error }
+                        tried.append(otherKey)
+                    }
+                }
+            }
+            throw RenderError.missingKey(alias: alias, key: tried.joined(separator: "\" nor \""))
+        }
     }
 }
 

@@ -194,7 +194,7 @@ final class Rotation: @unchecked Sendable {
                 [
                     "file": "app.env",
                     "template":
-                        "DATABASE_URL=postgresql://{{ database.username | urlencode }}:{{ database.password | urlencode }}@{{ database.host | urlencode }}:{{ database.port | urlencode }}/{{ database.dbname | urlencode }}\n",
+                        "DATABASE_URL=postgresql://{{ database.username | urlencode }}:{{ database.password | urlencode }}@{{ database.host | urlencode }}:{{ database.port | urlencode }}/{{ database.dbname | default(database.database) | urlencode }}\n",
                 ]
             ],
             "refresh": [

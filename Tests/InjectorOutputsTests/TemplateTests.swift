@@ -165,4 +165,23 @@ import Testing
             Template.isDotenvFile("app.env") && Template.isDotenvFile("x/.env.prod")
                 && !Template.isDotenvFile("env.json"))
     }
+
+    /// `default(alias.key)` and `default("text")`: the first key present, before the filters.
+    @Test func defaultTakesTheFirstKeyPresent() throws {
+        let legacy = SecretContent(bytes: Array(#"{"database":"pp prod","port":"5432"}"#.utf8), isBinary: false)
+        func render(_ source: String) throws -> String {
+            String(decoding: try Template(parsing: source).render { $0 == "db" ? legacy : nil }, as: UTF8.self)
+        }
+        #expect(try render("{{ db.dbname | default(db.database) | urlencode }}") == "pp%20prod")
+        #expect(
+            try render("{{ db.port | default(\"3306\") }}/{{ db.engine | default(\"postgres\") }}") == "5432/postgres")
+        #expect(try render("{{ db.x | default(db.y) | default(db.database) }}") == "pp prod")
+        #expect(throws: RenderError.missingKey(alias: "db", key: #"db.x" nor "db.y"#)) {
+            try render("{{ db.x | default(db.y) }}")
+        }
+        #expect(try Template(parsing: "{{ a.x | default(b.y) }}").aliases == ["a", "b"])
+        for bad in ["{{ a.x | urlencode | default(a.y) }}", "{{ a.x | default() }}", "{{ a.x | default(a..y) }}"] {
+            #expect(throws: TemplateSyntaxError.self, "\(bad)") { try Template(parsing: bad) }
+        }
+    }
 }
