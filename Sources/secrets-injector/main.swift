@@ -304,7 +304,8 @@ struct Review: AsyncParsableCommand {
         }
         let client = try await AWSSetup.secretsManagerClient(
             environment: environment, transport: transport, configuredRegion: config.region,
-            configuredEndpoint: config.endpoint, allowInsecureEndpoint: config.allowInsecureEndpoint, logger: logger)
+            configuredEndpoint: config.endpoint, allowInsecureEndpoint: config.allowInsecureEndpoint,
+            withheld: config.server.ssrfEnvVariables, logger: logger)
         let reviews = try await InjectorSources.Review.review(
             ids, client: client, failoverRegions: config.failover.map(\.region), maxAgeDays: maxAgeDays, now: Date())
         StandardStream.output.write(Array(InjectorSources.Review.render(reviews, format: format).utf8))
