@@ -14,6 +14,10 @@
                                         rendered with test parameters: equal to the task definitions,
                                         the policies and alarms.json, and through the same checks
     deploy_checks.py compose            `docker-compose config` accepts docker-compose.yml
+    deploy_checks.py render [NAME=VALUE ...]
+                                        the template's resources rendered with these parameters (the
+                                        rest at their defaults) as JSON, for tests to read; a value
+                                        its Rules or parameter declarations refuse is one line, exit 1
 Prints one problem per line and exits 1 when there is any. `inline-configs` prints the injector's
 SECRETS_INJECTOR_CONFIG of each task definition as JSON lines (for `secrets-injector check`);
 `sync` writes examples/pipeline-pulse.json into the task definitions, docker-compose.yml and the
@@ -282,7 +286,7 @@ def check_task_role(name, policy, config):
 
 TEMPLATE = os.path.join(ROOT, "task-definitions", "cloudformation", "secrets-injector.yaml")
 INTRINSICS = ["Ref", "Sub", "If", "Equals", "Not", "And", "Or", "Select", "Split", "Join", "GetAtt", "Condition",
-              "Base64", "FindInMap", "GetAZs", "ImportValue"]
+              "Base64", "FindInMap", "GetAZs", "ImportValue", "Contains"]
 NO_VALUE = object()
 
 
@@ -316,8 +320,9 @@ def load_template(path):
 
 class Stack:
     """The template rendered as CloudFormation would deploy it with `parameters` (the rest at their
-    defaults) in REGION and ACCOUNT: conditions evaluated, resources whose condition is false left
-    out, every intrinsic function resolved. Refs and attributes of the template's own resources take
+    defaults) in REGION and ACCOUNT: its Rules' assertions checked (a ValueError with the
+    AssertDescription, as CloudFormation refuses the stack), conditions evaluated, resources whose
+    condition is false left out, every intrinsic function resolved. Refs and attributes of the template's own resources take
     the values CloudFormation gives them (a role's name and ARN, a log group's name and ARN)."""
 
     def __init__(self, template, parameters=None):
@@ -343,6 +348,12 @@ class Stack:
         self.pseudo = {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws",
                        "AWS::URLSuffix": "amazonaws.com", "AWS::StackName": "secrets-injector", "AWS::NoValue": NO_VALUE}
         self.conditions = {}
+        for rule in template.get("Rules", {}).values():
+            if "RuleCondition" in rule and not self.resolve(rule["RuleCondition"]):
+                continue
+            for assertion in rule["Assertions"]:
+                if not self.resolve(assertion["Assert"]):
+                    raise ValueError(assertion.get("AssertDescription", "a rule's assertion fails"))
 
     def condition(self, name):
         if name not in self.conditions:
@@ -424,6 +435,8 @@ class Stack:
                     return all(values)
                 if key == "Fn::Or":
                     return any(values)
+                if key == "Fn::Contains":
+                    return str(values[1]) in [str(value) for value in values[0]]
                 if key == "Fn::Select":
                     return values[1][int(values[0])]
                 if key == "Fn::Split":
@@ -435,8 +448,14 @@ class Stack:
         return {key: value for key, value in resolved.items() if value is not NO_VALUE}
 
 
-# The values a test deployment of the template takes: the JSON files' account, region and topic.
-TEST_PARAMETERS = {"AlarmTopicArn": f"arn:aws:sns:{REGION}:{ACCOUNT}:pipeline-pulse-alerts"}
+# The values a test deployment of the template takes: the JSON files' account, region and topic,
+# and the example's secrets by ARN (the template's default SecretAccess).
+EXAMPLE_SECRET_ARNS = [f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:pipeline-pulse/prod/{name}{ARN_SUFFIX}"
+                       for name in ("database", "zoho", "currency", "jwt")]
+TEST_PARAMETERS = {"AlarmTopicArn": f"arn:aws:sns:{REGION}:{ACCOUNT}:pipeline-pulse-alerts",
+                   "SecretArns": ",".join(EXAMPLE_SECRET_ARNS)}
+# task-definitions/iam's policies are the prefix form (SPEC §8, the migration document's policy).
+PREFIX = {"SecretAccess": "prefix"}
 # Each JSON task definition and the parameters that render it.
 RENDERINGS = {"init-container.json": {"Mode": "init", "LaunchType": "EC2"},
               "sidecar.json": {"Mode": "sidecar", "LaunchType": "EC2"},
@@ -538,7 +557,7 @@ def check_cloudformation(path=TEMPLATE):
                                 for f in analyze_policy_string(document).findings)
         return roles
 
-    roles = check_roles(Stack(template, TEST_PARAMETERS), "defaults")
+    roles = check_roles(Stack(template, {**TEST_PARAMETERS, **PREFIX}), "SecretAccess prefix")
     iam_folder = os.path.join(ROOT, "task-definitions", "iam")
     expected_roles = {"TaskRole": "task-role-policy.json", "ExecutionRole": "execution-role-policy.json"}
     for role_name, file in expected_roles.items():
@@ -551,23 +570,48 @@ def check_cloudformation(path=TEMPLATE):
         (policy,) = role["Policies"]
         if statements(policy["PolicyDocument"]) != statements(load(os.path.join(iam_folder, file))):
             problems.append(f"{name}: {role_name}'s policy is not {file}: {json.dumps(statements(policy['PolicyDocument']))}")
-    minimal = Stack(template, {**TEST_PARAMETERS, "Permissions": "minimal"}).resources("AWS::IAM::Role")["TaskRole"]
+    minimal = Stack(template, {**TEST_PARAMETERS, **PREFIX, "Permissions": "minimal"}).resources("AWS::IAM::Role")["TaskRole"]
     if statements(minimal["Policies"][0]["PolicyDocument"]) != statements(load(os.path.join(iam_folder, "task-role-policy-minimal.json"))):
         problems.append(f"{name}: with Permissions minimal, the task role's policy is not task-role-policy-minimal.json")
     example = load(os.path.join(ROOT, "examples", "pipeline-pulse.json"))
     problems += [f"{name}: {problem}" for problem in
                  check_task_role("TaskRole", roles["TaskRole"]["Policies"][0]["PolicyDocument"], example)]
 
+    # By default (SecretAccess arns) the task role, which the app shares, reads the secrets of
+    # SecretArns and no other: no wildcard in a secret, `*` only for BatchGetSecretValue (no
+    # resource-level permissions; AWS checks GetSecretValue on each secret it returns). And no stack
+    # without SecretArns.
+    named = check_roles(Stack(template, TEST_PARAMETERS), "defaults")["TaskRole"]["Policies"][0]["PolicyDocument"]
+    problems += [f"{name}: defaults: {problem}" for problem in check_task_role("TaskRole", named, example)]
+    for statement in named["Statement"]:
+        resources = as_list(statement["Resource"])
+        if any(":secret:" in r and ("*" in r or "?" in r) for r in resources):
+            problems.append(f"{name}: by default the task role reads secrets by a wildcard: {resources}")
+        if "*" in resources and as_list(statement["Action"]) != ["secretsmanager:BatchGetSecretValue"]:
+            problems.append(f"{name}: by default the task role grants {statement['Action']} on *")
+    if allows(named, "secretsmanager:GetSecretValue",
+              f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:pipeline-pulse/prod/other{ARN_SUFFIX}"):
+        problems.append(f"{name}: by default the task role reads a secret that is not in SecretArns")
+    try:
+        Stack(template, {"AlarmTopicArn": TEST_PARAMETERS["AlarmTopicArn"]})
+        problems.append(f"{name}: without SecretArns or SecretAccess prefix, the stack is not refused")
+    except ValueError:
+        pass
+
     # A customer key and a failover region: kms:Decrypt through Secrets Manager only, and the same
     # names readable in the failover region and no other.
     key = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-    widened = check_roles(Stack(template, {**TEST_PARAMETERS, "KmsKeyArn": key, "FailoverRegions": "ap-south-1"}),
-                          "with a key and a failover region")
+    replica_key = f"arn:aws:kms:ap-south-1:{ACCOUNT}:key/5678efgh-56ef-78ab-90cd-567890abcdef"
+    widened = check_roles(Stack(template, {**TEST_PARAMETERS, **PREFIX, "KmsKeyArn": f"{key},{replica_key}",
+                                           "FailoverRegions": "ap-south-1"}),
+                          "with keys and a failover region")
     document = widened["TaskRole"]["Policies"][0]["PolicyDocument"]
     decrypt = [s for s in document["Statement"] if "kms:Decrypt" in as_list(s["Action"])]
-    if [s.get("Resource") for s in decrypt] != [key] or \
-            [s.get("Condition") for s in decrypt] != [{"StringEquals": {"kms:ViaService": f"secretsmanager.{REGION}.amazonaws.com"}}]:
-        problems.append(f"{name}: with KmsKeyArn, kms:Decrypt must be on the key alone, through Secrets Manager: {decrypt}")
+    via = [f"secretsmanager.{region}.amazonaws.com" for region in (REGION, "ap-south-1")]
+    if [s.get("Resource") for s in decrypt] != [[key, replica_key]] or \
+            [s.get("Condition") for s in decrypt] != [{"StringEquals": {"kms:ViaService": via}}]:
+        problems.append(f"{name}: with KmsKeyArn, kms:Decrypt must be on the keys alone, through Secrets Manager in "
+                        f"each region it reads in: {decrypt}")
     read = next(s for s in document["Statement"] if "secretsmanager:GetSecretValue" in as_list(s["Action"]))
     if read.get("Condition") != {"StringEquals": {"aws:RequestedRegion": [REGION, "ap-south-1"]}}:
         problems.append(f"{name}: with FailoverRegions, reads must be limited to the regions named: {read}")
@@ -579,18 +623,36 @@ def check_cloudformation(path=TEMPLATE):
         if matches != allowed:
             problems.append(f"{name}: with FailoverRegions ap-south-1, reading in {region} is {'refused' if allowed else 'allowed'}")
 
-    # Parameter Store (issue 22): ssm:GetParameters as iam/parameter-store-policy.json grants it,
-    # and kms:Decrypt through ssm as well as Secrets Manager.
+    # Parameter Store (issue 22): ssm:GetParameters and ssm:GetParametersByPath as
+    # iam/parameter-store-policy.json grants them, and kms:Decrypt through ssm as well as Secrets
+    # Manager; with ParameterRegions, the same names read there and in no other region.
     with_parameters = check_roles(
         Stack(template, {**TEST_PARAMETERS, "ParameterNamePrefix": "/pipeline-pulse/prod/", "KmsKeyArn": key}),
         "with Parameter Store")["TaskRole"]["Policies"][0]["PolicyDocument"]["Statement"]
     expected_parameters = load(os.path.join(iam_folder, "parameter-store-policy.json"))["Statement"]
-    read_parameters = [s for s in with_parameters if "ssm:GetParameters" in as_list(s["Action"])]
-    if statements({"Statement": read_parameters}) != statements({"Statement": expected_parameters[:1]}):
-        problems.append(f"{name}: with ParameterNamePrefix, ssm:GetParameters is not parameter-store-policy.json's: {read_parameters}")
+    read_parameters = [s for s in with_parameters if {"ssm:GetParameters", "ssm:GetParametersByPath"} & set(as_list(s["Action"]))]
+    if statements({"Statement": read_parameters}) != statements({"Statement": expected_parameters[:2]}):
+        problems.append(f"{name}: with ParameterNamePrefix, ssm:GetParameters and ssm:GetParametersByPath are not "
+                        f"parameter-store-policy.json's: {read_parameters}")
     via = next((s["Condition"]["StringEquals"]["kms:ViaService"] for s in with_parameters if "kms:Decrypt" in as_list(s["Action"])), [])
     if sorted(as_list(via)) != [f"secretsmanager.{REGION}.amazonaws.com", f"ssm.{REGION}.amazonaws.com"]:
         problems.append(f"{name}: with ParameterNamePrefix and KmsKeyArn, kms:Decrypt must be through Secrets Manager and ssm: {via}")
+    elsewhere = check_roles(
+        Stack(template, {**TEST_PARAMETERS, "ParameterNamePrefix": "/pipeline-pulse/prod/", "KmsKeyArn": key,
+                         "ParameterRegions": "us-east-1"}),
+        "with Parameter Store in another region")["TaskRole"]["Policies"][0]["PolicyDocument"]["Statement"]
+    read = next(s for s in elsewhere if "ssm:GetParameters" in as_list(s["Action"]))
+    regions = read.get("Condition", {}).get("StringEquals", {}).get("aws:RequestedRegion")
+    for region, allowed in ((REGION, True), ("us-east-1", True), ("eu-west-1", False)):
+        arn = f"arn:aws:ssm:{region}:{ACCOUNT}:parameter/pipeline-pulse/prod/db-pass"
+        matches = any(fnmatch.fnmatchcase(arn, r) for r in as_list(read["Resource"])) and \
+            (regions is None or region in as_list(regions))
+        if matches != allowed:
+            problems.append(f"{name}: with ParameterRegions us-east-1, reading a parameter in {region} is "
+                            f"{'refused' if allowed else 'allowed'}")
+    via = next((s["Condition"]["StringEquals"]["kms:ViaService"] for s in elsewhere if "kms:Decrypt" in as_list(s["Action"])), [])
+    if "ssm.us-east-1.amazonaws.com" not in as_list(via):
+        problems.append(f"{name}: with ParameterRegions us-east-1, kms:Decrypt is not through ssm there: {via}")
     if any("ssm:" in action for s in roles["TaskRole"]["Policies"][0]["PolicyDocument"]["Statement"] for action in as_list(s["Action"])):
         problems.append(f"{name}: without ParameterNamePrefix, the task role may still read Parameter Store")
 
@@ -603,7 +665,8 @@ def check_cloudformation(path=TEMPLATE):
     for extra in sorted(set(by_name) - {alarm["AlarmName"] for alarm in expected_alarms}):
         problems.append(f"{name}: alarm {extra} is not in alarms.json")
     problems += check_alarms(alarms, label=name)
-    if any("AlarmActions" in alarm for alarm in Stack(template).resources("AWS::CloudWatch::Alarm").values()):
+    if any("AlarmActions" in alarm for alarm in
+           Stack(template, {"SecretArns": TEST_PARAMETERS["SecretArns"]}).resources("AWS::CloudWatch::Alarm").values()):
         problems.append(f"{name}: without AlarmTopicArn, an alarm still names an action")
 
     if Stack(template, TEST_PARAMETERS).resources("AWS::SecretsManager::RotationSchedule"):
@@ -680,6 +743,15 @@ def main():
     command = sys.argv[1]
     if command == "sync":
         sync()
+        return
+    if command == "render":
+        parameters = dict(argument.split("=", 1) for argument in sys.argv[2:])
+        try:
+            stack = Stack(load_template(TEMPLATE), parameters)
+            print(json.dumps({"Resources": stack.resources()}, indent=2, sort_keys=True))
+        except ValueError as refusal:
+            print(refusal)
+            sys.exit(1)
         return
     if command == "inline-configs":
         for path in TASKS:

@@ -5,15 +5,18 @@ public import HTTPTransport
 /// `credential_process` in the config file — then EC2 IMDSv2).
 public enum CredentialChain {
     /// The provider to use. Throws configuration errors (a disallowed FULL_URI, a token with a line
-    /// break, half-set keys) before any request is made.
-    public static func provider(environment: [String: String], transport: any HTTPTransport) throws(CredentialError)
-        -> any CredentialProvider
-    {
+    /// break, half-set keys) before any request is made. `withheld` names the variables a
+    /// `credential_process` must not see besides the injector's credentials (the SSRF token's).
+    public static func provider(
+        environment: [String: String], transport: any HTTPTransport, withheld: [String] = []
+    ) throws(CredentialError) -> any CredentialProvider {
         if let provider = try EnvironmentCredentialProvider(environment: environment) { return provider }
         if let provider = try ContainerCredentialProvider(environment: environment, transport: transport) {
             return provider
         }
-        if let provider = try SharedCredentialsFileProvider(environment: environment) { return provider }
+        if let provider = try SharedCredentialsFileProvider(environment: environment, withheld: withheld) {
+            return provider
+        }
         if let provider = InstanceMetadataProvider(environment: environment, transport: transport) {
             return LastResortProvider(inner: provider)
         }

@@ -56,10 +56,16 @@ public struct SharedCredentialsFileProvider: CredentialProvider {
     public let name: String
     let source: Source
 
+    /// Never in a `credential_process`'s environment: the injector's own credentials and tokens.
+    static let withheldAlways = [
+        "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_CONTAINER_AUTHORIZATION_TOKEN", "AWS_TOKEN",
+    ]
+
     /// nil when neither file holds the profile (and it was not named); an error when a named
-    /// profile is missing or unusable.
+    /// profile is missing or unusable. `withheld` names more variables a `credential_process` must
+    /// not see (the SSRF token's, `server.ssrfEnvVariables`, known only to the configuration).
     public init?(
-        environment: [String: String],
+        environment: [String: String], withheld: [String] = [],
         readFile: (String) -> String? = SharedCredentialsFileProvider.readProfileFile
     ) throws(CredentialError) {
         let home = environment["HOME"] ?? "/root"
@@ -102,13 +108,9 @@ public struct SharedCredentialsFileProvider: CredentialProvider {
                 )
             }
             name = "credential_process of profile [\(profile)] in \(configPath)"
-            // The command needs HOME, PATH and the profile's settings; never a credential of ours.
-            source = .process(
-                words,
-                environment: environment.filter {
-                    !["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_CONTAINER_AUTHORIZATION_TOKEN", "AWS_TOKEN"]
-                        .contains($0.key)
-                })
+            // The command needs HOME, PATH and the profile's settings; never a credential or token of ours.
+            let hidden = Set(Self.withheldAlways + withheld)
+            source = .process(words, environment: environment.filter { !hidden.contains($0.key) })
         } else if let keys = Self.keys(values, source: "config file") {
             name = "config file \(configPath) [profile \(profile)]"
             source = .keys(keys)

@@ -88,7 +88,8 @@ public struct Injector: Sendable {
             let clients = try await AWSSetup.secretsManagerClients(
                 environment: environment, transport: transport, configuredRegion: config.region,
                 configuredEndpoint: config.endpoint, failover: config.failover,
-                allowInsecureEndpoint: config.allowInsecureEndpoint, metadata: metadata, clock: clock, logger: logger)
+                allowInsecureEndpoint: config.allowInsecureEndpoint, withheld: config.server.ssrfEnvVariables,
+                metadata: metadata, clock: clock, logger: logger)
             let sources = clients.map { SecretsManagerSource(client: $0, logger: logger) }
             var source: any SecretSource =
                 sources.count == 1

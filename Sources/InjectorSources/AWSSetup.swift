@@ -15,25 +15,27 @@ public enum AWSSetup {
     /// ``SecretsManagerError`` (category `.configuration`) for settings that cannot work.
     public static func secretsManagerClient(
         environment: [String: String], transport: any HTTPTransport, configuredRegion: String? = nil,
-        configuredEndpoint: String? = nil, allowInsecureEndpoint: Bool = false,
+        configuredEndpoint: String? = nil, allowInsecureEndpoint: Bool = false, withheld: [String] = [],
         clock: any WallClock = SystemWallClock(), logger: Logger
     ) async throws -> SecretsManagerClient {
         try await secretsManagerClients(
             environment: environment, transport: transport, configuredRegion: configuredRegion,
-            configuredEndpoint: configuredEndpoint, allowInsecureEndpoint: allowInsecureEndpoint, clock: clock,
-            logger: logger)[0]
+            configuredEndpoint: configuredEndpoint, allowInsecureEndpoint: allowInsecureEndpoint, withheld: withheld,
+            clock: clock, logger: logger)[0]
     }
 
     /// The primary region's client, then one per failover region: the same credentials, each
     /// signed for its own region and sent to its own endpoint (the configured one, else the
-    /// region's; `AWS_ENDPOINT_URL*` name the primary's only).
+    /// region's; `AWS_ENDPOINT_URL*` name the primary's only). `withheld`: the variables a
+    /// profile's `credential_process` must not see (the configuration's SSRF token variables).
     public static func secretsManagerClients(
         environment: [String: String], transport: any HTTPTransport, configuredRegion: String? = nil,
         configuredEndpoint: String? = nil, failover: [FailoverRegion] = [], allowInsecureEndpoint: Bool = false,
-        metadata: TaskMetadata? = nil, clock: any WallClock = SystemWallClock(), logger: Logger
+        withheld: [String] = [], metadata: TaskMetadata? = nil, clock: any WallClock = SystemWallClock(),
+        logger: Logger
     ) async throws -> [SecretsManagerClient] {
         try checkCABundle(environment: environment)
-        let provider = try CredentialChain.provider(environment: environment, transport: transport)
+        let provider = try CredentialChain.provider(environment: environment, transport: transport, withheld: withheld)
         let region = try await RegionResolver.resolve(
             configured: configuredRegion, environment: environment, transport: transport, metadata: metadata)
         let endpoint = try Endpoint.resolve(environment: environment, configured: configuredEndpoint, region: region)

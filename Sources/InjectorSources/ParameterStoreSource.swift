@@ -38,7 +38,7 @@ public struct ParameterStoreSource: SecretSource {
     /// `GetParametersByPath`, recursive: the names only (their values are read with `GetParameters`
     /// as every parameter's are, by the round that follows).
     public func listParameters(path: String) async throws -> [String] {
-        try await client.getParametersByPath(path).map(\.name).sorted()
+        try await client.parameterNames(underPath: path).sorted()
     }
 
     public func fetch(_ requests: [SecretRequest]) async throws -> [SecretRequest: Result<

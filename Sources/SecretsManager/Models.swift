@@ -354,7 +354,11 @@ struct GetParametersByPathRequest: Encodable {
     var NextToken: String?
 }
 
+/// `GetParametersByPath`'s answer, names only: a value in it is never decoded.
 struct GetParametersByPathResponse: Decodable {
-    var Parameters: [Parameter]?
+    struct Listed: Decodable {
+        var Name: String
+    }
+    var Parameters: [Listed]?
     var NextToken: String?
 }

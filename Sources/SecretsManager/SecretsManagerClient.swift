@@ -275,21 +275,23 @@ public final class SecretsManagerClient: Sendable {
         return result
     }
 
-    /// `GetParametersByPath`, recursive and decrypted, paging while `NextToken` is present.
-    public func getParametersByPath(_ path: String) async throws(SecretsManagerError) -> [Parameter] {
-        var parameters: [Parameter] = []
+    /// The names under `path`: `GetParametersByPath`, recursive, paging while `NextToken` is
+    /// present. Never decrypted (no `kms:Decrypt` needed, so `review` can list a path), and only the
+    /// names are decoded: the values come with ``getParameters(names:)``.
+    public func parameterNames(underPath path: String) async throws(SecretsManagerError) -> [String] {
+        var names: [String] = []
         var token: String?
         var pages = 0
         repeat {
             let page = try await call(
                 "GetParametersByPath",
-                GetParametersByPathRequest(Path: path, Recursive: true, WithDecryption: true, NextToken: token),
+                GetParametersByPathRequest(Path: path, Recursive: true, WithDecryption: false, NextToken: token),
                 as: GetParametersByPathResponse.self, secretID: path)
-            parameters += page.Parameters ?? []
+            names += (page.Parameters ?? []).map(\.Name)
             token = page.NextToken.flatMap { $0.isEmpty ? nil : $0 }
             pages += 1
         } while token != nil && pages < 1000
-        return parameters
+        return names
     }
 
     // MARK: The call loop

@@ -270,7 +270,8 @@ struct Review: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "The quarterly review of the configured secrets: rotation, age, access, KMS key, replicas, policy.",
         discussion: """
-            Reads DescribeSecret, ListSecretVersionIds and GetResourcePolicy, never a value. Exit codes: \
+            Reads DescribeSecret, ListSecretVersionIds and GetResourcePolicy, never a value (a parameterPath is \
+            listed by name, undecrypted). Exit codes: \
             0 no finding; 1 findings; 2 bad usage or configuration; 3 DescribeSecret denied (a denied \
             ListSecretVersionIds or GetResourcePolicy only makes that field unknown); 4 network or service failure.
             """)
@@ -305,7 +306,8 @@ struct Review: AsyncParsableCommand {
         }
         let client = try await AWSSetup.secretsManagerClient(
             environment: environment, transport: transport, configuredRegion: config.region,
-            configuredEndpoint: config.endpoint, allowInsecureEndpoint: config.allowInsecureEndpoint, logger: logger)
+            configuredEndpoint: config.endpoint, allowInsecureEndpoint: config.allowInsecureEndpoint,
+            withheld: config.server.ssrfEnvVariables, logger: logger)
         let reviews = try await InjectorSources.Review.review(
             ids, client: client, failoverRegions: config.failover.map(\.region), maxAgeDays: maxAgeDays, now: Date())
         StandardStream.output.write(Array(InjectorSources.Review.render(reviews, format: format).utf8))

@@ -65,8 +65,8 @@ struct ParameterStoreClientTests {
         #expect((client.apiCalls["GetParameters"] ?? 0) - before == 3)
 
         // A path, recursively, paged (moto answers ten a page).
-        let path = try await client.getParametersByPath("/pipeline-pulse/")
-        #expect(Set(path.map(\.name)).count == 28, "\(path.map(\.name))")
+        let path = try await client.parameterNames(underPath: "/pipeline-pulse/")
+        #expect(Set(path).count == 28, "\(path)")
         #expect((client.apiCalls["GetParametersByPath"] ?? 0) >= 3)
     }
 

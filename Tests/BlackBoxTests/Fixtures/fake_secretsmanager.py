@@ -4,6 +4,9 @@
     fake_secretsmanager.py throttle     every call answers 400 ThrottlingException
     fake_secretsmanager.py silent       accepts connections and never answers (a timeout)
     fake_secretsmanager.py plaintext    every secret's value is plain text, not JSON
+    fake_secretsmanager.py nokms        Parameter Store, to a role that may not use the SecureString
+                                        key: GetParametersByPath answers AccessDeniedException
+                                        (kms:Decrypt) when asked WithDecryption, the names otherwise
 
 Prints {"port": N}, then serves until stdin closes.
 """
@@ -25,6 +28,17 @@ class Handler(BaseHTTPRequestHandler):
         target = self.headers.get("X-Amz-Target", "").split(".")[-1]
         if mode == "throttle":
             return self.answer(400, {"__type": "ThrottlingException", "message": "Rate exceeded"})
+        if mode == "nokms":
+            if target != "GetParametersByPath":
+                return self.answer(400, {"__type": "AccessDeniedException", "message": f"not authorized: ssm:{target}"})
+            if body.get("WithDecryption"):
+                return self.answer(400, {"__type": "AccessDeniedException", "message":
+                                         "not authorized to perform: kms:Decrypt on resource: arn:aws:kms:"
+                                         "ap-southeast-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"})
+            return self.answer(200, {"Parameters": [
+                {"Name": "/pipeline-pulse/prod/db-pass", "Type": "SecureString", "Version": 1,
+                 "Value": "AQICAHhciphertext-not-a-value", "ARN": "arn:aws:ssm:ap-southeast-1:123456789012:"
+                 "parameter/pipeline-pulse/prod/db-pass"}]})
         ids = body.get("SecretIdList") or [body.get("SecretId")]
         values = [{"ARN": f"arn:aws:secretsmanager:ap-southeast-1:123456789012:secret:{name}-AbCdEf", "Name": name,
                    "VersionId": "00000000-0000-4000-8000-000000000001", "SecretString": "plain text, not JSON",
