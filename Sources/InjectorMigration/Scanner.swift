@@ -74,11 +74,17 @@ public struct Scanner {
         self.workingDirectory = workingDirectory.hasSuffix("/") ? workingDirectory : workingDirectory + "/"
     }
 
-    /// Every finding under `paths`, sorted by file, line and name.
-    public static func scan(_ paths: [String], workingDirectory: String) throws(MigrationInputError) -> [Finding] {
+    /// The files that could not be read or parsed, one line each (naming the file, and its line
+    /// when there is one): the walk goes on past them, and `scan` exits 2.
+    private(set) var problems: [MigrationInputError] = []
+
+    /// Every finding under `paths`, sorted by file, line and name, and every file that could not be read.
+    public static func scan(_ paths: [String], workingDirectory: String) throws(MigrationInputError) -> (
+        findings: [Finding], problems: [MigrationInputError]
+    ) {
         var scanner = Scanner(workingDirectory: workingDirectory)
         for path in paths { try scanner.visit(path, explicit: true) }
-        return try scanner.findings()
+        return (try scanner.findings(), scanner.problems)
     }
 
     func findings() throws(MigrationInputError) -> [Finding] {
@@ -164,7 +170,11 @@ public struct Scanner {
                 StandardStream.error.write("secrets-injector: warning: \(message): skipped\n")
                 return
             }
-            try read(path, kind: Self.kind(ofFileNamed: name), explicit: explicit)
+            do {
+                try read(path, kind: Self.kind(ofFileNamed: name), explicit: explicit)
+            } catch {
+                problems.append(error)
+            }
         default:
             if explicit { throw MigrationInputError("\(display(path)): is not a regular file or a folder") }
         }

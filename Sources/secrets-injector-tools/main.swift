@@ -30,7 +30,8 @@ struct Scan: ParsableCommand {
         discussion: """
             Folders are walked (not .git, .build*, node_modules, nor symbolic links). Output names the file, \
             line, container, variable and rule, and the value's SHA-256, never the value. Exit codes: 0 nothing \
-            (new) found; 1 something found; 2 bad input (an unreadable or unparseable file, named with its line).
+            (new) found; 1 something found; 2 bad input (an unreadable or unparseable file, named with its line \
+            in one line on standard error; the other files are still scanned and reported).
             """)
 
     @Argument(help: "Files or folders (default: the working folder).") var paths: [String] = []
@@ -47,8 +48,12 @@ struct Scan: ParsableCommand {
         if let baseline, !updateBaseline {
             known = try ScanReport.baselineKeys(readInput(baseline, flag: "--baseline"), file: baseline)
         }
-        let findings = try Scanner.scan(paths.isEmpty ? ["."] : paths, workingDirectory: FileManagerless.cwd)
+        let (findings, problems) = try Scanner.scan(
+            paths.isEmpty ? ["."] : paths, workingDirectory: FileManagerless.cwd)
+        for problem in problems { StandardStream.error.write("secrets-injector: error: \(problem)\n") }
         if let baseline, updateBaseline {
+            // A baseline without the findings of a file that could not be read would hide them later.
+            if !problems.isEmpty { fail("\(baseline): not written while a file cannot be read", .usage) }
             try Migration.writeFile(baseline, ScanReport.baseline(findings, version: secretsInjectorVersion))
             StandardStream.error.write(
                 "secrets-injector: \(baseline): \(findings.count) finding\(findings.count == 1 ? "" : "s") recorded\n")
@@ -56,6 +61,7 @@ struct Scan: ParsableCommand {
         }
         let new = findings.filter { !known.contains($0.baselineKey) }
         StandardStream.output.write(Array(ScanReport.render(new, format: format, version: secretsInjectorVersion).utf8))
+        if !problems.isEmpty { throw ExitCode(ExitStatus.usage.rawValue) }
         if !new.isEmpty { throw ExitCode(1) }
     }
 }
