@@ -53,7 +53,9 @@ public enum ScanReport {
                 "shortDescription": .fields(["text": .string(rule.summary)]),
                 "fullDescription": .fields([
                     "text": .string(
-                        "\(rule.summary) in plain text. Move it to Secrets Manager: secrets-injector migrate.")
+                        rule == .envFileOutside
+                            ? "\(rule.summary): scan reads only the folders it is given, and follows no link."
+                            : "\(rule.summary) in plain text. Move it to Secrets Manager: secrets-injector migrate.")
                 ]),
                 "defaultConfiguration": .fields(["level": .string("error")]),
             ])
@@ -61,7 +63,9 @@ public enum ScanReport {
         let results = findings.map { finding in
             let container = finding.container.map { " in \($0)" } ?? ""
             let message =
-                "\(finding.name)\(container) holds a secret in plain text (\(finding.rule.summary.lowercasedFirst))."
+                finding.rule == .envFileOutside
+                ? "\(finding.name)\(container) names a file outside the scanned folders or behind a link: not read."
+                : "\(finding.name)\(container) holds a secret in plain text (\(finding.rule.summary.lowercasedFirst))."
             let location = JSONValue.fields([
                 "physicalLocation": .fields([
                     "artifactLocation": .fields([
