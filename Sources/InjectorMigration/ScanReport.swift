@@ -10,16 +10,17 @@ public enum ScanReport {
     public static func render(_ findings: [Finding], format: Format, version: String) -> String {
         switch format {
         case .text: text(findings)
-        case .json: json(findings).serialized + "\n"
-        case .sarif: sarif(findings, version: version).serialized + "\n"
+        case .json: json(findings).serialized.escapingControls(c0: false) + "\n"
+        case .sarif: sarif(findings, version: version).serialized.escapingControls(c0: false) + "\n"
         }
     }
 
     static func text(_ findings: [Finding]) -> String {
         var out = ""
         for finding in findings {
-            let container = finding.container.map { " (\($0))" } ?? ""
-            out += "\(finding.file):\(finding.line): \(finding.name)\(container): \(finding.rule.rawValue)\n"
+            let container = finding.container.map { " (\($0.escapingControls()))" } ?? ""
+            out +=
+                "\(finding.file.escapingControls()):\(finding.line): \(finding.name.escapingControls())\(container): \(finding.rule.rawValue)\n"
         }
         let files = Set(findings.map(\.file)).count
         out +=
@@ -142,7 +143,7 @@ public enum ScanReport {
     public static func baseline(_ findings: [Finding], version: String) -> String {
         var out = "{\n  \"generatedBy\": \"secrets-injector \(version) scan --update-baseline\",\n  \"findings\": ["
         for (index, finding) in findings.enumerated() {
-            out += (index == 0 ? "\n    " : ",\n    ") + object(finding).serialized
+            out += (index == 0 ? "\n    " : ",\n    ") + object(finding).serialized.escapingControls(c0: false)
         }
         return out + (findings.isEmpty ? "]\n}\n" : "\n  ]\n}\n")
     }

@@ -209,7 +209,7 @@ public struct Scanner {
                 let message =
                     "\(display(path)): larger than \(Self.sizeLimit >> 20) MiB, which no configuration file is"
                 if explicit { throw MigrationInputError(message) }
-                StandardStream.error.write("secrets-injector: warning: \(message): skipped\n")
+                StandardStream.error.write("secrets-injector: warning: \(message.escapingControls()): skipped\n")
                 return
             }
             do {

@@ -50,13 +50,16 @@ struct Scan: ParsableCommand {
         }
         let (findings, problems) = try Scanner.scan(
             paths.isEmpty ? ["."] : paths, workingDirectory: FileManagerless.cwd)
-        for problem in problems { StandardStream.error.write("secrets-injector: error: \(problem)\n") }
+        for problem in problems {
+            StandardStream.error.write("secrets-injector: error: \(problem.message.escapingControls())\n")
+        }
         if let baseline, updateBaseline {
             // A baseline without the findings of a file that could not be read would hide them later.
             if !problems.isEmpty { fail("\(baseline): not written while a file cannot be read", .usage) }
             try Migration.writeFile(baseline, ScanReport.baseline(findings, version: secretsInjectorVersion))
             StandardStream.error.write(
-                "secrets-injector: \(baseline): \(findings.count) finding\(findings.count == 1 ? "" : "s") recorded\n")
+                "secrets-injector: \(baseline.escapingControls()): \(findings.count) finding\(findings.count == 1 ? "" : "s") recorded\n"
+            )
             return
         }
         let new = findings.filter { !known.contains($0.baselineKey) }
@@ -127,7 +130,9 @@ struct Move: AsyncParsableCommand {
         let bytes = readInput(taskDefinition, flag: "--task-definition")
         let plan = try MigrationPlan(options: options, bytes: bytes)
         guard !plan.isEmpty else {
-            print("\(taskDefinition): nothing to move: no container has a secret in its environment or secrets[]")
+            print(
+                "\(taskDefinition.escapingControls()): nothing to move: no container has a secret in its environment or secrets[]"
+            )
             return
         }
         var command = "secrets-injector migrate --task-definition \(taskDefinition) --prefix \(prefix)"
@@ -153,12 +158,12 @@ struct Move: AsyncParsableCommand {
             {
                 if let arn = result.arn { arns[result.name] = arn }
                 if result.outcome == .refused { refused.append(result.name) }
-                print("\(result.name): \(result.outcome.rawValue)")
+                print("\(result.name.escapingControls()): \(result.outcome.rawValue)")
             }
         }
         try Migration.write(plan, to: out, arns: arns, command: command)
         print(
-            "moved \(plan.moved.count + plan.carried.count) variable\(plan.moved.count + plan.carried.count == 1 ? "" : "s") of \(plan.container ?? "") into \(plan.secrets.count) secret\(plan.secrets.count == 1 ? "" : "s"); see \(out)/MIGRATION.md"
+            "moved \(plan.moved.count + plan.carried.count) variable\(plan.moved.count + plan.carried.count == 1 ? "" : "s") of \((plan.container ?? "").escapingControls()) into \(plan.secrets.count) secret\(plan.secrets.count == 1 ? "" : "s"); see \(out.escapingControls())/MIGRATION.md"
         )
         if !refused.isEmpty {
             fail(
@@ -191,11 +196,11 @@ struct Verify: AsyncParsableCommand {
         var differs = 0
         for result in results {
             switch result.equal {
-            case true?: print("\(result.name) ok")
+            case true?: print("\(result.name.escapingControls()) ok")
             case false?:
-                print("\(result.name) differs")
+                print("\(result.name.escapingControls()) differs")
                 differs += 1
-            case nil: print("\(result.name) not in the old environment (not compared)")
+            case nil: print("\(result.name.escapingControls()) not in the old environment (not compared)")
             }
         }
         if differs > 0 { throw ExitCode(1) }
@@ -213,7 +218,8 @@ func readInput(_ path: String, flag: String) -> [UInt8] {
 
 func fail(_ message: String, _ status: ExitStatus) -> Never {
     StandardStream.error.write(
-        "secrets-injector: error: \(message.split(whereSeparator: \.isNewline).joined(separator: " "))\n")
+        "secrets-injector: error: \(message.split(whereSeparator: \.isNewline).joined(separator: " ").escapingControls())\n"
+    )
     exit(status.rawValue)
 }
 
@@ -253,10 +259,14 @@ do {
 } catch let error as ExitCode {
     exit(error.rawValue)
 } catch let error as ConfigurationError {
-    for issue in error.issues { StandardStream.error.write("secrets-injector: error: \(issue.description)\n") }
+    for issue in error.issues {
+        StandardStream.error.write("secrets-injector: error: \(issue.description.escapingControls())\n")
+    }
     exit(ExitStatus.usage.rawValue)
 } catch let failure as InjectorFailure {
-    for problem in failure.problems { StandardStream.error.write("secrets-injector: error: \(problem.message)\n") }
+    for problem in failure.problems {
+        StandardStream.error.write("secrets-injector: error: \(problem.message.escapingControls())\n")
+    }
     exit(failure.exitStatus.rawValue)
 } catch {
     fail("\(error)", ExitStatus.of(error))

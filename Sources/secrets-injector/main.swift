@@ -326,7 +326,9 @@ func fail(_ message: String, _ status: ExitStatus) -> Never {
     exit(status.rawValue)
 }
 
-func oneLine(_ message: String) -> String { message.split(whereSeparator: \.isNewline).joined(separator: " ") }
+func oneLine(_ message: String) -> String {
+    message.split(whereSeparator: \.isNewline).joined(separator: " ").escapingControls()
+}
 
 // SIGHUP (a refresh, once the sidecar serves) and SIGPIPE must not end the process at any moment,
 // start-up included (issue 17); children start with every signal at its default.
