@@ -7,7 +7,8 @@ import InjectorBase
     import Musl
 #endif
 
-/// One value in plain sight. It carries no part of the value: `hashedSecret` is its SHA-256.
+/// One value in plain sight. It carries no part of the value: `hashedSecret` is its HMAC-SHA-256
+/// under the run's key (``ScanKey``), which a dictionary of guesses cannot test without the key.
 public struct Finding: Sendable, Equatable {
     /// The file as given, or relative to the working directory when it is below it.
     public var file: String
@@ -84,9 +85,9 @@ public struct Scanner {
     private(set) var problems: [MigrationInputError] = []
 
     /// Every finding under `paths`, sorted by file, line and name, and every file that could not be read.
-    public static func scan(_ paths: [String], workingDirectory: String) throws(MigrationInputError) -> (
-        findings: [Finding], problems: [MigrationInputError]
-    ) {
+    public static func scan(_ paths: [String], workingDirectory: String, key: ScanKey) throws(MigrationInputError)
+        -> (findings: [Finding], problems: [MigrationInputError])
+    {
         var scanner = Scanner(workingDirectory: workingDirectory)
         for path in paths {
             if let root = realPath(path) {
@@ -96,10 +97,10 @@ public struct Scanner {
             }
             try scanner.visit(path, explicit: true)
         }
-        return (try scanner.findings(), scanner.problems)
+        return (try scanner.findings(key: key), scanner.problems)
     }
 
-    func findings() throws(MigrationInputError) -> [Finding] {
+    func findings(key: ScanKey) throws(MigrationInputError) -> [Finding] {
         var byPosition: [String: Finding] = [:]
         for candidate in candidates {
             guard
@@ -108,7 +109,7 @@ public struct Scanner {
             else { continue }
             let hash: String
             do {
-                hash = try SHA256.hexHash(Array(candidate.value.utf8))
+                hash = hex(try HMACSHA256.authenticationCode(key: key.bytes, data: Array(candidate.value.utf8)))
             } catch {
                 throw MigrationInputError("cannot hash: \(error)")
             }

@@ -29,7 +29,8 @@ struct Scan: ParsableCommand {
         abstract: "Find secrets in plain sight: task definitions, CloudFormation, Compose, dotenv files, Dockerfiles.",
         discussion: """
             Folders are walked (not .git, .build*, node_modules, nor symbolic links). Output names the file, \
-            line, container, variable and rule, and the value's SHA-256, never the value. Exit codes: 0 nothing \
+            line, container, variable and rule, and the value's HMAC-SHA-256 under the baseline's random key \
+            (without --baseline, a new key each run), never the value. Exit codes: 0 nothing \
             (new) found; 1 something found; 2 bad input (an unreadable or unparseable file, named with its line \
             in one line on standard error; the other files are still scanned and reported).
             """)
@@ -45,18 +46,23 @@ struct Scan: ParsableCommand {
         }
         if updateBaseline && baseline == nil { fail("--update-baseline needs --baseline FILE", .usage) }
         var known: Set<String> = []
+        var key = ScanKey.random()
         if let baseline, !updateBaseline {
-            known = try ScanReport.baselineKeys(readInput(baseline, flag: "--baseline"), file: baseline)
+            (key, known) = try ScanReport.baseline(readInput(baseline, flag: "--baseline"), file: baseline)
+        } else if let baseline, let bytes = try? SmallFile.read(baseline, limit: 16 << 20, followingLinks: true).bytes,
+            let old = try? ScanReport.baseline(bytes, file: baseline)
+        {
+            key = old.key  // the baseline written again keeps its key: its unchanged findings stay as they were
         }
         let (findings, problems) = try Scanner.scan(
-            paths.isEmpty ? ["."] : paths, workingDirectory: FileManagerless.cwd)
+            paths.isEmpty ? ["."] : paths, workingDirectory: FileManagerless.cwd, key: key)
         for problem in problems {
             StandardStream.error.write("secrets-injector: error: \(problem.message.escapingControls())\n")
         }
         if let baseline, updateBaseline {
             // A baseline without the findings of a file that could not be read would hide them later.
             if !problems.isEmpty { fail("\(baseline): not written while a file cannot be read", .usage) }
-            try Migration.writeFile(baseline, ScanReport.baseline(findings, version: secretsInjectorVersion))
+            try Migration.writeFile(baseline, ScanReport.baseline(findings, key: key, version: secretsInjectorVersion))
             StandardStream.error.write(
                 "secrets-injector: \(baseline.escapingControls()): \(findings.count) finding\(findings.count == 1 ? "" : "s") recorded\n"
             )
