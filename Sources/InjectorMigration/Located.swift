@@ -75,12 +75,20 @@ extension Located {
         return convert(value, line: 1)
     }
 
-    /// Every document of a YAML stream, read by libyaml through Yams (SPEC §2).
+    /// The most nodes a YAML file may hold, each alias counted as the nodes it names; and the
+    /// deepest nesting. Yams shares an anchored node among its aliases, but `Located` is a tree:
+    /// without a limit, nine levels of ten aliases (566 bytes) expand to 10⁹ nodes.
+    static let nodeLimit = 1_000_000
+    static let depthLimit = 100
+
+    /// Every document of a YAML stream, read by libyaml through Yams (SPEC §2), within
+    /// ``nodeLimit`` and ``depthLimit``.
     static func yaml(_ text: String) throws(DocumentError) -> [Located] {
         do {
             var documents: [Located] = []
             var stream = try Yams.compose_all(yaml: text)
-            while let node = stream.next() { documents.append(try convert(node)) }
+            var budget = nodeLimit
+            while let node = stream.next() { documents.append(try convert(node, depth: 0, budget: &budget)) }
             if let error = stream.error { throw error }
             return documents
         } catch let error as DocumentError {
@@ -92,8 +100,16 @@ extension Located {
         }
     }
 
-    private static func convert(_ node: Node) throws(DocumentError) -> Located {
+    private static func convert(_ node: Node, depth: Int, budget: inout Int) throws(DocumentError) -> Located {
         let line = node.mark?.line ?? 1
+        budget -= 1
+        guard budget >= 0 else {
+            throw DocumentError(
+                line: line, reason: "its aliases expand to more than \(nodeLimit) nodes, which no configuration has")
+        }
+        guard depth < depthLimit else {
+            throw DocumentError(line: line, reason: "nested more than \(depthLimit) deep, which no configuration is")
+        }
         switch node {
         case .scalar(let scalar):
             // A tag of its own (`!Ref`, `!Sub`…) makes no literal; nor does null, explicit or plain.
@@ -107,12 +123,12 @@ extension Located {
         case .mapping(let mapping):
             var members: [(key: String, value: Located)] = []
             for (key, value) in mapping {
-                members.append((key.string ?? "", try convert(value)))
+                members.append((key.string ?? "", try convert(value, depth: depth + 1, budget: &budget)))
             }
             return .mapping(members, line: line)
         case .sequence(let sequence):
             var elements: [Located] = []
-            for element in sequence { elements.append(try convert(element)) }
+            for element in sequence { elements.append(try convert(element, depth: depth + 1, budget: &budget)) }
             return .sequence(elements, line: line)
         case .alias:
             // An alias to a node we have not kept: a reference, never a literal of this position.

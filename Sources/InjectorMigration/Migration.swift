@@ -172,11 +172,14 @@ public enum Migration {
     // MARK: MIGRATION.md
 
     static func guide(_ plan: MigrationPlan, folder: String, applied: Bool, command: String) -> String {
-        var out = "# Migration of \(plan.definition.family ?? "the task definition")"
+        let folder = folder.escapingControls()
+        let command = command.escapingControls()
+        var out = "# Migration of \((plan.definition.family ?? "the task definition").escapingControls())"
         if let revision = plan.definition.revision { out += " (revision \(revision))" }
         out += "\n\nWritten by `\(command)`. This file names variables, secrets and keys only, never a value.\n\n"
         out += "## What moved\n\n"
-        out += "The container `\(plan.container ?? "")` loses these variables from its `environment`; each is now in "
+        out +=
+            "The container `\((plan.container ?? "").escapingControls())` loses these variables from its `environment`; each is now in "
         out += "AWS Secrets Manager:\n\n| Variable | Secret | Key |\n|---|---|---|\n"
         for secret in plan.secrets {
             for variable in secret.variables {
@@ -190,11 +193,12 @@ public enum Migration {
                 } else {
                     key = "`\(MigrationPlan.key(variable))`"
                 }
-                out += "| `\(variable)` | `\(secret.name)` | \(key) |\n"
+                out += "| `\(variable.escapingControls())` | `\(secret.name.escapingControls())` | \(key) |\n"
             }
         }
         for entry in plan.carried {
-            out += "| `\(entry.name)` | `\(ValueFromText.secretID(entry.valueFrom))` | from the old `secrets[]` |\n"
+            out +=
+                "| `\(entry.name.escapingControls())` | `\(ValueFromText.secretID(entry.valueFrom).escapingControls())` | from the old `secrets[]` |\n"
         }
         if plan.secrets.contains(where: \.rotationShape) {
             out +=
@@ -206,18 +210,18 @@ public enum Migration {
             plan.stayed.isEmpty
             ? "No other variable.\n"
             : "These variables are not secrets and stay in `environment`: "
-                + plan.stayed.map { "`\($0)`" }.joined(separator: ", ") + ".\n"
+                + plan.stayed.map { "`\($0.escapingControls())`" }.joined(separator: ", ") + ".\n"
         for (other, variables) in plan.leftInOtherContainers {
             out +=
-                "\n**Still in plain text:** container `\(other)` was not migrated (one container at a time), and its "
-            out += variables.map { "`\($0)`" }.joined(separator: ", ")
+                "\n**Still in plain text:** container `\(other.escapingControls())` was not migrated (one container at a time), and its "
+            out += variables.map { "`\($0.escapingControls())`" }.joined(separator: ", ")
             out +=
                 " keep their values in `task-definition.json`'s `environment`: `secrets-injector scan` flags them there.\n"
         }
         if !plan.leftToECS.isEmpty {
             out += "\nThese `secrets[]` entries name neither a Secrets Manager secret nor a Parameter Store parameter "
             out += "the injector can read; ECS keeps injecting them: "
-            out += plan.leftToECS.map { "`\($0.name)`" }.joined(separator: ", ") + ".\n"
+            out += plan.leftToECS.map { "`\($0.name.escapingControls())`" }.joined(separator: ", ") + ".\n"
         }
         out += "\n## How the app gets its variables back\n\n"
         out +=
@@ -262,7 +266,7 @@ public enum Migration {
         out += "\(step). Check the configuration and compare every value with the old task definition:\n\n"
         out += "   ```\n   secrets-injector check --config \(folder)/injector.json\n"
         out +=
-            "   secrets-injector migrate verify --task-definition \(plan.options.taskDefinition) --config \(folder)/injector.json\n   ```\n\n"
+            "   secrets-injector migrate verify --task-definition \(plan.options.taskDefinition.escapingControls()) --config \(folder)/injector.json\n   ```\n\n"
         step += 1
         out += "\(step). Register the new task definition and deploy it:\n\n"
         out +=

@@ -18,6 +18,9 @@ public enum Rule: String, Sendable, CaseIterable, Codable {
     case sensitiveName = "sensitive-name"
     case base64Entropy = "high-entropy-base64"
     case hexEntropy = "high-entropy-hex"
+    /// Not a value: a Compose `env_file` that `scan` does not read (outside the scanned folders, or
+    /// behind a symbolic link).
+    case envFileOutside = "env-file-outside"
 
     /// SARIF's `shortDescription`.
     public var summary: String {
@@ -34,6 +37,7 @@ public enum Rule: String, Sendable, CaseIterable, Codable {
         case .sensitiveName: "A literal value in a variable whose name says it is a secret"
         case .base64Entropy: "A high-entropy base64 string"
         case .hexEntropy: "A high-entropy hexadecimal string"
+        case .envFileOutside: "An env_file outside the scanned folders or behind a symbolic link, not read"
         }
     }
 }

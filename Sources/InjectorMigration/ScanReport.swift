@@ -10,16 +10,17 @@ public enum ScanReport {
     public static func render(_ findings: [Finding], format: Format, version: String) -> String {
         switch format {
         case .text: text(findings)
-        case .json: json(findings).serialized + "\n"
-        case .sarif: sarif(findings, version: version).serialized + "\n"
+        case .json: json(findings).serialized.escapingControls(c0: false) + "\n"
+        case .sarif: sarif(findings, version: version).serialized.escapingControls(c0: false) + "\n"
         }
     }
 
     static func text(_ findings: [Finding]) -> String {
         var out = ""
         for finding in findings {
-            let container = finding.container.map { " (\($0))" } ?? ""
-            out += "\(finding.file):\(finding.line): \(finding.name)\(container): \(finding.rule.rawValue)\n"
+            let container = finding.container.map { " (\($0.escapingControls()))" } ?? ""
+            out +=
+                "\(finding.file.escapingControls()):\(finding.line): \(finding.name.escapingControls())\(container): \(finding.rule.rawValue)\n"
         }
         let files = Set(findings.map(\.file)).count
         out +=
@@ -53,7 +54,9 @@ public enum ScanReport {
                 "shortDescription": .fields(["text": .string(rule.summary)]),
                 "fullDescription": .fields([
                     "text": .string(
-                        "\(rule.summary) in plain text. Move it to Secrets Manager: secrets-injector migrate.")
+                        rule == .envFileOutside
+                            ? "\(rule.summary): scan reads only the folders it is given, and follows no link."
+                            : "\(rule.summary) in plain text. Move it to Secrets Manager: secrets-injector migrate.")
                 ]),
                 "defaultConfiguration": .fields(["level": .string("error")]),
             ])
@@ -61,7 +64,9 @@ public enum ScanReport {
         let results = findings.map { finding in
             let container = finding.container.map { " in \($0)" } ?? ""
             let message =
-                "\(finding.name)\(container) holds a secret in plain text (\(finding.rule.summary.lowercasedFirst))."
+                finding.rule == .envFileOutside
+                ? "\(finding.name)\(container) names a file outside the scanned folders or behind a link: not read."
+                : "\(finding.name)\(container) holds a secret in plain text (\(finding.rule.summary.lowercasedFirst))."
             let location = JSONValue.fields([
                 "physicalLocation": .fields([
                     "artifactLocation": .fields([
@@ -70,8 +75,11 @@ public enum ScanReport {
                     "region": .fields(["startLine": .number(String(finding.line))]),
                 ])
             ])
-            // Stable across commits: the file, the name and the value's hash, not the line.
-            let fingerprint = (try? SHA256.hexHash(Array(finding.baselineKey.utf8))) ?? finding.hashedSecret
+            // Stable across commits and runs (each run without a baseline has a key of its own): the
+            // file, the name and the rule, not the line.
+            let fingerprint =
+                (try? SHA256.hexHash(Array("\(finding.file)\u{0}\(finding.name)\u{0}\(finding.rule.rawValue)".utf8)))
+                ?? finding.rule.rawValue
             return JSONValue.fields([
                 "ruleId": .string(finding.rule.rawValue),
                 "ruleIndex": .number(String(Rule.allCases.firstIndex(of: finding.rule)!)),
@@ -111,8 +119,10 @@ public enum ScanReport {
 
     // MARK: Baselines
 
-    /// The keys of a baseline file that `scan --update-baseline` wrote.
-    public static func baselineKeys(_ bytes: [UInt8], file: String) throws(MigrationInputError) -> Set<String> {
+    /// The key and the known findings of a baseline file that `scan --update-baseline` wrote.
+    public static func baseline(_ bytes: [UInt8], file: String) throws(MigrationInputError) -> (
+        key: ScanKey, known: Set<String>
+    ) {
         let document: JSONValue
         do {
             document = try JSONValue.parse(bytes)
@@ -121,6 +131,11 @@ public enum ScanReport {
         }
         guard case .array(let entries)? = document["findings"] else {
             throw MigrationInputError("\(file): not a baseline: no \"findings\" array")
+        }
+        guard case .string(let text)? = document["hashKey"], let key = ScanKey(text) else {
+            throw MigrationInputError(
+                "\(file): a baseline of unsalted hashes (or no \"hashKey\"): write it again with scan --baseline \(file) --update-baseline, and review what it records"
+            )
         }
         var keys: Set<String> = []
         for (index, entry) in entries.enumerated() {
@@ -131,16 +146,37 @@ public enum ScanReport {
             }
             keys.insert("\(path)\u{0}\(name)\u{0}\(hash)")
         }
-        return keys
+        return (key, keys)
     }
 
     /// A baseline: the JSON format's findings, one per line, so that a review reads its diff.
-    public static func baseline(_ findings: [Finding], version: String) -> String {
-        var out = "{\n  \"generatedBy\": \"secrets-injector \(version) scan --update-baseline\",\n  \"findings\": ["
+    public static func baseline(_ findings: [Finding], key: ScanKey, version: String) -> String {
+        var out = "{\n  \"generatedBy\": \"secrets-injector \(version) scan --update-baseline\",\n"
+        out += "  \"hashKey\": \"\(key.text)\",\n  \"findings\": ["
         for (index, finding) in findings.enumerated() {
-            out += (index == 0 ? "\n    " : ",\n    ") + object(finding).serialized
+            out += (index == 0 ? "\n    " : ",\n    ") + object(finding).serialized.escapingControls(c0: false)
         }
         return out + (findings.isEmpty ? "]\n}\n" : "\n  ]\n}\n")
+    }
+}
+
+/// The key of `hashedSecret`'s HMAC-SHA-256: 32 random bytes as 64 hex digits, whose text is the
+/// key. A baseline keeps its own (`hashKey`), so that its findings match run after run; a run
+/// without one makes a new key, so that the hashes it prints match no dictionary.
+public struct ScanKey: Sendable {
+    public let text: String
+    var bytes: [UInt8] { Array(text.utf8) }
+
+    public init?(_ text: String) {
+        guard text.utf8.count == 64, text.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) })
+        else { return nil }
+        self.text = text
+    }
+
+    /// A new key from the system's random source (getrandom).
+    public static func random() -> ScanKey {
+        var generator = SystemRandomNumberGenerator()
+        return ScanKey(hex((0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) }))!
     }
 }
 

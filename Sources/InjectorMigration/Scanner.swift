@@ -7,7 +7,8 @@ import InjectorBase
     import Musl
 #endif
 
-/// One value in plain sight. It carries no part of the value: `hashedSecret` is its SHA-256.
+/// One value in plain sight. It carries no part of the value: `hashedSecret` is its HMAC-SHA-256
+/// under the run's key (``ScanKey``), which a dictionary of guesses cannot test without the key.
 public struct Finding: Sendable, Equatable {
     /// The file as given, or relative to the working directory when it is below it.
     public var file: String
@@ -39,6 +40,8 @@ struct Candidate {
     var name: String
     var value: String
     var context: ValueContext
+    /// A finding whatever the value (an `env_file` outside the scanned folders), else the rules decide.
+    var rule: Rule? = nil
 }
 
 /// `scan`: walks files and folders, recognises each file, and applies ``SecretRules`` to every
@@ -69,26 +72,44 @@ public struct Scanner {
     private(set) var candidates: [Candidate] = []
     /// Files read as a Compose service's `env_file`, so that a walk does not read them again alone.
     private var envFilesRead: Set<String> = []
+    /// The folders named on the command line (a file's own folder), links resolved: no
+    /// `env_file` is read outside them.
+    private var roots: [String] = []
 
     public init(workingDirectory: String) {
         self.workingDirectory = workingDirectory.hasSuffix("/") ? workingDirectory : workingDirectory + "/"
     }
 
-    /// Every finding under `paths`, sorted by file, line and name.
-    public static func scan(_ paths: [String], workingDirectory: String) throws(MigrationInputError) -> [Finding] {
+    /// The files that could not be read or parsed, one line each (naming the file, and its line
+    /// when there is one): the walk goes on past them, and `scan` exits 2.
+    private(set) var problems: [MigrationInputError] = []
+
+    /// Every finding under `paths`, sorted by file, line and name, and every file that could not be read.
+    public static func scan(_ paths: [String], workingDirectory: String, key: ScanKey) throws(MigrationInputError)
+        -> (findings: [Finding], problems: [MigrationInputError])
+    {
         var scanner = Scanner(workingDirectory: workingDirectory)
-        for path in paths { try scanner.visit(path, explicit: true) }
-        return try scanner.findings()
+        for path in paths {
+            if let root = realPath(path) {
+                var status = stat()
+                let isFolder = stat(root, &status) == 0 && status.st_mode & S_IFMT == S_IFDIR
+                scanner.roots.append(isFolder ? root : "/" + components(root).dropLast().joined(separator: "/"))
+            }
+            try scanner.visit(path, explicit: true)
+        }
+        return (try scanner.findings(key: key), scanner.problems)
     }
 
-    func findings() throws(MigrationInputError) -> [Finding] {
+    func findings(key: ScanKey) throws(MigrationInputError) -> [Finding] {
         var byPosition: [String: Finding] = [:]
         for candidate in candidates {
-            guard let rule = SecretRules.rule(name: candidate.name, value: candidate.value, context: candidate.context)
+            guard
+                let rule = candidate.rule
+                    ?? SecretRules.rule(name: candidate.name, value: candidate.value, context: candidate.context)
             else { continue }
             let hash: String
             do {
-                hash = try SHA256.hexHash(Array(candidate.value.utf8))
+                hash = hex(try HMACSHA256.authenticationCode(key: key.bytes, data: Array(candidate.value.utf8)))
             } catch {
                 throw MigrationInputError("cannot hash: \(error)")
             }
@@ -106,24 +127,52 @@ public struct Scanner {
     /// How the file is shown, and what SARIF's `uri` holds: relative to the working directory
     /// (with `..` for a file outside it), the folders spelled once.
     func display(_ path: String) -> String {
-        func components(_ text: String) -> [Substring] {
-            var out: [Substring] = []
-            for part in text.split(separator: "/") where part != "." {
-                if part == "..", let last = out.last, last != ".." { out.removeLast() } else { out.append(part) }
-            }
-            return out
-        }
         guard path.hasPrefix("/") else {
-            let shown = components(path).joined(separator: "/")
+            let shown = Self.components(path).joined(separator: "/")
             return shown.isEmpty ? "." : shown
         }
-        let base = components(workingDirectory)
-        let target = components(path)
+        let base = Self.components(workingDirectory)
+        let target = Self.components(path)
         var common = 0
         while common < base.count, common < target.count, base[common] == target[common] { common += 1 }
         let shown = (Array(repeating: "..", count: base.count - common) + target[common...].map(String.init))
             .joined(separator: "/")
         return shown.isEmpty ? "." : shown
+    }
+
+    /// The path's parts with `.` dropped and `..` applied as text (a leading `..` kept).
+    static func components(_ text: String) -> [Substring] {
+        var out: [Substring] = []
+        for part in text.split(separator: "/") where part != "." {
+            if part == "..", let last = out.last, last != ".." { out.removeLast() } else { out.append(part) }
+        }
+        return out
+    }
+
+    /// The path with every link resolved, or nil (errno says why).
+    static func realPath(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+
+    /// Where an `env_file` leads from a Compose file's folder: `.inside(path)` when that is below a
+    /// scanned root and reached through no symbolic link, `.missing` when it does not exist there,
+    /// `.outside` otherwise: an absolute path or one leaving the roots is not even looked at.
+    enum EnvFilePlace: Equatable { case inside(String), missing, outside }
+
+    func place(ofEnvFile reference: String, folder: String) throws(MigrationInputError) -> EnvFilePlace {
+        guard !reference.hasPrefix("/"), let base = Self.realPath(folder.isEmpty ? "." : folder) else {
+            return .outside
+        }
+        let lexical = "/" + Self.components(base + "/" + reference).joined(separator: "/")
+        guard roots.contains(where: { lexical.hasPrefix($0 == "/" ? "/" : $0 + "/") }) else { return .outside }
+        guard let resolved = Self.realPath(lexical) else {
+            if errno == ENOENT { return .missing }
+            throw MigrationInputError(
+                "\(display(lexical)): env_file cannot be read: \(String(cString: strerror(errno)))")
+        }
+        return resolved == lexical ? .inside(lexical) : .outside
     }
 
     mutating func visit(_ path: String, explicit: Bool) throws(MigrationInputError) {
@@ -161,10 +210,14 @@ public struct Scanner {
                 let message =
                     "\(display(path)): larger than \(Self.sizeLimit >> 20) MiB, which no configuration file is"
                 if explicit { throw MigrationInputError(message) }
-                StandardStream.error.write("secrets-injector: warning: \(message): skipped\n")
+                StandardStream.error.write("secrets-injector: warning: \(message.escapingControls()): skipped\n")
                 return
             }
-            try read(path, kind: Self.kind(ofFileNamed: name), explicit: explicit)
+            do {
+                try read(path, kind: Self.kind(ofFileNamed: name), explicit: explicit)
+            } catch {
+                problems.append(error)
+            }
         default:
             if explicit { throw MigrationInputError("\(display(path)): is not a regular file or a folder") }
         }
@@ -302,7 +355,8 @@ public struct Scanner {
     }
 
     /// `services.*.environment` (map or list) and the `env_file`s each service names, relative to
-    /// the Compose file. An `env_file` that does not exist holds nothing in plain sight here.
+    /// the Compose file. An `env_file` that does not exist holds nothing in plain sight here; one
+    /// outside the scanned folders, or behind a link, is a finding of its own, not read.
     mutating func readCompose(_ services: Located, path: String, file: String) throws(MigrationInputError) {
         let folder = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
         for (service, definition) in services.members {
@@ -325,34 +379,31 @@ public struct Scanner {
                 }
             default: break
             }
-            var envFiles: [(path: String, required: Bool)] = []
+            var envFiles: [(path: String, line: Int)] = []
             switch definition["env_file"] {
-            case .scalar(let text, _, true)?: envFiles.append((text, true))
+            case .scalar(let text, let line, true)?: envFiles.append((text, line))
             case .sequence(let elements, _)?:
                 for element in elements {
-                    if let text = element.literal {
-                        envFiles.append((text, true))
-                    } else if let text = element["path"]?.literal {
-                        envFiles.append((text, element["required"]?.literal != "false"))
-                    }
+                    if let text = element.literal ?? element["path"]?.literal { envFiles.append((text, element.line)) }
                 }
             default: break
             }
             for envFile in envFiles {
-                let full =
-                    envFile.path.hasPrefix("/") ? envFile.path : (folder.isEmpty ? "" : folder + "/") + envFile.path
-                var status = stat()
-                guard stat(full, &status) == 0 else {
-                    if errno == ENOENT { continue }
-                    throw MigrationInputError(
-                        "\(file): line \(definition.line): env_file \(envFile.path) cannot be read: \(String(cString: strerror(errno)))"
-                    )
+                switch try place(ofEnvFile: envFile.path, folder: folder) {
+                case .missing: continue
+                case .outside:
+                    // Reported, never read: the walk follows no link and leaves no scanned folder.
+                    candidates.append(
+                        Candidate(
+                            file: file, line: envFile.line, container: service, name: "env_file", value: envFile.path,
+                            context: .literal, rule: .envFileOutside))
+                case .inside(let full):
+                    let shown = display(full)
+                    let (_, text) = try self.text(of: full)
+                    candidates.removeAll { $0.file == shown && $0.container == nil }
+                    envFilesRead.insert(shown)
+                    try readDotenv(text, file: shown, container: service)
                 }
-                let shown = display(full)
-                let (_, text) = try self.text(of: full)
-                candidates.removeAll { $0.file == shown && $0.container == nil }
-                envFilesRead.insert(shown)
-                try readDotenv(text, file: shown, container: service)
             }
         }
     }

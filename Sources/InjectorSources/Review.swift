@@ -133,7 +133,8 @@ extension Review {
     public static func render(_ reviews: [SecretReview], format: Format) -> String {
         switch format {
         case .text: text(reviews)
-        case .json: JSONValue.fields(["secrets": .array(reviews.map(object))]).serialized + "\n"
+        case .json:
+            JSONValue.fields(["secrets": .array(reviews.map(object))]).serialized.escapingControls(c0: false) + "\n"
         case .markdown: markdown(reviews)
         }
     }
@@ -160,9 +161,9 @@ extension Review {
     static func text(_ reviews: [SecretReview]) -> String {
         var out = ""
         for review in reviews {
-            out += review.id + "\n"
-            for (name, value) in fields(review) { out += "  \(name): \(value)\n" }
-            for finding in review.findings { out += "  finding: \(finding)\n" }
+            out += review.id.escapingControls() + "\n"
+            for (name, value) in fields(review) { out += "  \(name): \(value.escapingControls())\n" }
+            for finding in review.findings { out += "  finding: \(finding.escapingControls())\n" }
         }
         return out + summary(reviews) + "\n"
     }
@@ -196,7 +197,8 @@ extension Review {
             let cells =
                 ["`\(review.id)`"] + fields(review).map(\.1)
                 + [review.findings.isEmpty ? "—" : review.findings.joined(separator: "; ")]
-            out += "| " + cells.map { $0.replacing("|", with: "\\|") }.joined(separator: " | ") + " |\n"
+            out +=
+                "| " + cells.map { $0.escapingControls().replacing("|", with: "\\|") }.joined(separator: " | ") + " |\n"
         }
         return out + "\n" + summary(reviews) + "\n"
     }

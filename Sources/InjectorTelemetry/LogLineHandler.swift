@@ -45,12 +45,12 @@ public struct LogLineHandler: LogHandler {
                 .init(key: "message", value: .string("\(event.message)")), .init(key: "logger", value: .string(label)),
             ]
             for (key, value) in fields { members.append(.init(key: key, value: Self.json(value))) }
-            line = Self.escapingControls(JSONValue.object(members).serialized, c0: false)
+            line = JSONValue.object(members).serialized.escapingControls(c0: false)
         case .text:
             let pairs = fields.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-            line = Self.escapingControls(
-                "\(UTCTime.now().rfc3339) \(event.level) \(label):\(pairs.isEmpty ? "" : " " + pairs) [\(event.source)] \(event.message)",
-                c0: true)
+            line =
+                "\(UTCTime.now().rfc3339) \(event.level) \(label):\(pairs.isEmpty ? "" : " " + pairs) [\(event.source)] \(event.message)"
+                .escapingControls()
         }
         StandardStream.error.write(line + "\n")
     }
@@ -66,26 +66,5 @@ public struct LogLineHandler: LogHandler {
             }
         }
         return .string("\(value)")
-    }
-
-    /// `text` with C1 (U+0080–U+009F) and DEL written as `\u00XX`, and C0 (below U+0020, line
-    /// ends and tabs included) too when `c0`.
-    static func escapingControls(_ text: String, c0: Bool) -> String {
-        func escaped(_ scalar: Unicode.Scalar) -> Bool {
-            (c0 && scalar.value < 0x20) || (0x7F...0x9F).contains(scalar.value)
-        }
-        guard text.unicodeScalars.contains(where: escaped) else { return text }
-        let hex = Array("0123456789abcdef".unicodeScalars)
-        var out = String.UnicodeScalarView()
-        for scalar in text.unicodeScalars {
-            if escaped(scalar) {
-                out.append(contentsOf: "\\u00".unicodeScalars)
-                out.append(hex[Int(scalar.value >> 4)])
-                out.append(hex[Int(scalar.value & 0xF)])
-            } else {
-                out.append(scalar)
-            }
-        }
-        return String(out)
     }
 }

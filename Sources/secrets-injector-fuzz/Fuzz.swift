@@ -22,7 +22,7 @@ import SecretsManager
 enum Fuzz {
     static let targets: [String: @Sendable ([UInt8]) -> Void] = [
         "config": config, "template": template, "agent": agent, "json": json, "credentials": credentials,
-        "uri": uri, "files": files, "scan": scan,
+        "uri": uri, "files": files, "scan": scan, "yaml": yaml,
     ]
 
     /// What `scan` reads from files it does not trust: dotenv (python-dotenv's grammar), JSON with
@@ -38,6 +38,22 @@ enum Fuzz {
         _ = try? Located.json(bytes)
         _ = try? Located.yaml(text)
     }
+
+    /// YAML as `scan` reads a Compose file or a CloudFormation template: Yams, then ``Located``
+    /// within its node and depth limits (aliases expanded), then the scanner's walk of the
+    /// documents, whose `env_file`s name a folder that does not exist.
+    static func yaml(_ bytes: [UInt8]) {
+        guard let documents = try? Located.yaml(String(decoding: bytes, as: UTF8.self)) else { return }
+        func count(_ node: Located) -> Int {
+            1 + node.members.map { count($0.value) }.reduce(0, +) + node.elements.map(count).reduce(0, +)
+        }
+        precondition(documents.map(count).reduce(0, +) <= Located.nodeLimit, "more nodes than the limit")
+        var scanner = Scanner(workingDirectory: "/nonexistent/secrets-injector-fuzz")
+        try? scanner.readDocuments(documents, path: "/nonexistent/secrets-injector-fuzz/compose.yml", explicit: false)
+        _ = try? scanner.findings(key: fuzzKey)
+    }
+
+    static let fuzzKey = ScanKey(String(repeating: "0", count: 64))!
 
     /// The configuration reader and its validation, then the plan `check` prints.
     static func config(_ bytes: [UInt8]) {

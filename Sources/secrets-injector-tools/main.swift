@@ -29,8 +29,10 @@ struct Scan: ParsableCommand {
         abstract: "Find secrets in plain sight: task definitions, CloudFormation, Compose, dotenv files, Dockerfiles.",
         discussion: """
             Folders are walked (not .git, .build*, node_modules, nor symbolic links). Output names the file, \
-            line, container, variable and rule, and the value's SHA-256, never the value. Exit codes: 0 nothing \
-            (new) found; 1 something found; 2 bad input (an unreadable or unparseable file, named with its line).
+            line, container, variable and rule, and the value's HMAC-SHA-256 under the baseline's random key \
+            (without --baseline, a new key each run), never the value. Exit codes: 0 nothing \
+            (new) found; 1 something found; 2 bad input (an unreadable or unparseable file, named with its line \
+            in one line on standard error; the other files are still scanned and reported).
             """)
 
     @Argument(help: "Files or folders (default: the working folder).") var paths: [String] = []
@@ -44,18 +46,31 @@ struct Scan: ParsableCommand {
         }
         if updateBaseline && baseline == nil { fail("--update-baseline needs --baseline FILE", .usage) }
         var known: Set<String> = []
+        var key = ScanKey.random()
         if let baseline, !updateBaseline {
-            known = try ScanReport.baselineKeys(readInput(baseline, flag: "--baseline"), file: baseline)
+            (key, known) = try ScanReport.baseline(readInput(baseline, flag: "--baseline"), file: baseline)
+        } else if let baseline, let bytes = try? SmallFile.read(baseline, limit: 16 << 20, followingLinks: true).bytes,
+            let old = try? ScanReport.baseline(bytes, file: baseline)
+        {
+            key = old.key  // the baseline written again keeps its key: its unchanged findings stay as they were
         }
-        let findings = try Scanner.scan(paths.isEmpty ? ["."] : paths, workingDirectory: FileManagerless.cwd)
+        let (findings, problems) = try Scanner.scan(
+            paths.isEmpty ? ["."] : paths, workingDirectory: FileManagerless.cwd, key: key)
+        for problem in problems {
+            StandardStream.error.write("secrets-injector: error: \(problem.message.escapingControls())\n")
+        }
         if let baseline, updateBaseline {
-            try Migration.writeFile(baseline, ScanReport.baseline(findings, version: secretsInjectorVersion))
+            // A baseline without the findings of a file that could not be read would hide them later.
+            if !problems.isEmpty { fail("\(baseline): not written while a file cannot be read", .usage) }
+            try Migration.writeFile(baseline, ScanReport.baseline(findings, key: key, version: secretsInjectorVersion))
             StandardStream.error.write(
-                "secrets-injector: \(baseline): \(findings.count) finding\(findings.count == 1 ? "" : "s") recorded\n")
+                "secrets-injector: \(baseline.escapingControls()): \(findings.count) finding\(findings.count == 1 ? "" : "s") recorded\n"
+            )
             return
         }
         let new = findings.filter { !known.contains($0.baselineKey) }
         StandardStream.output.write(Array(ScanReport.render(new, format: format, version: secretsInjectorVersion).utf8))
+        if !problems.isEmpty { throw ExitCode(ExitStatus.usage.rawValue) }
         if !new.isEmpty { throw ExitCode(1) }
     }
 }
@@ -136,7 +151,9 @@ struct Move: AsyncParsableCommand {
         let bytes = readInput(taskDefinition, flag: "--task-definition")
         let plan = try MigrationPlan(options: options, bytes: bytes)
         guard !plan.isEmpty else {
-            print("\(taskDefinition): nothing to move: no container has a secret in its environment or secrets[]")
+            print(
+                "\(taskDefinition.escapingControls()): nothing to move: no container has a secret in its environment or secrets[]"
+            )
             return
         }
         var command = "secrets-injector migrate --task-definition \(taskDefinition) --prefix \(prefix)"
@@ -168,7 +185,7 @@ struct Move: AsyncParsableCommand {
                 case .exposed(let reasons): exposed.append("\(result.name): \(reasons.joined(separator: "; "))")
                 default: break
                 }
-                print("\(result.name): \(result.outcome.word)")
+                print("\(result.name.escapingControls()): \(result.outcome.word)")
             }
             // No file names a secret the value was kept out of: the migration is not done.
             if !exposed.isEmpty {
@@ -180,7 +197,7 @@ struct Move: AsyncParsableCommand {
         try Migration.write(plan, to: out, arns: arns, command: command)
         for (other, variables) in plan.leftInOtherContainers {
             StandardStream.error.write(
-                "secrets-injector: warning: container \(other) was not migrated: \(variables.joined(separator: ", ")) keep their values in \(out)/task-definition.json (MIGRATION.md)\n"
+                "secrets-injector: warning: container \(other.escapingControls()) was not migrated: \(variables.joined(separator: ", ").escapingControls()) keep their values in \(out.escapingControls())/task-definition.json (MIGRATION.md)\n"
             )
         }
         let wildcards = plan.wildcardResources(arns: arns)
@@ -192,11 +209,11 @@ struct Move: AsyncParsableCommand {
                 region ? "the region (--region or AWS_REGION)" : nil,
             ].compactMap { $0 }
             StandardStream.error.write(
-                "secrets-injector: warning: \(out)/task-role-policy.json grants \(wildcards.joined(separator: ", ")): any \(account && region ? "account's and region's" : account ? "account's" : "region's") secret or parameter of that name; give \(missing.joined(separator: " and ")) and run again\n"
+                "secrets-injector: warning: \(out.escapingControls())/task-role-policy.json grants \(wildcards.joined(separator: ", ").escapingControls()): any \(account && region ? "account's and region's" : account ? "account's" : "region's") secret or parameter of that name; give \(missing.joined(separator: " and ")) and run again\n"
             )
         }
         print(
-            "moved \(plan.moved.count + plan.carried.count) variable\(plan.moved.count + plan.carried.count == 1 ? "" : "s") of \(plan.container ?? "") into \(plan.secrets.count) secret\(plan.secrets.count == 1 ? "" : "s"); see \(out)/MIGRATION.md"
+            "moved \(plan.moved.count + plan.carried.count) variable\(plan.moved.count + plan.carried.count == 1 ? "" : "s") of \((plan.container ?? "").escapingControls()) into \(plan.secrets.count) secret\(plan.secrets.count == 1 ? "" : "s"); see \(out.escapingControls())/MIGRATION.md"
         )
         if !refused.isEmpty {
             fail(
@@ -229,11 +246,11 @@ struct Verify: AsyncParsableCommand {
         var differs = 0
         for result in results {
             switch result.equal {
-            case true?: print("\(result.name) ok")
+            case true?: print("\(result.name.escapingControls()) ok")
             case false?:
-                print("\(result.name) differs")
+                print("\(result.name.escapingControls()) differs")
                 differs += 1
-            case nil: print("\(result.name) not in the old environment (not compared)")
+            case nil: print("\(result.name.escapingControls()) not in the old environment (not compared)")
             }
         }
         if differs > 0 { throw ExitCode(1) }
@@ -251,7 +268,8 @@ func readInput(_ path: String, flag: String) -> [UInt8] {
 
 func fail(_ message: String, _ status: ExitStatus) -> Never {
     StandardStream.error.write(
-        "secrets-injector: error: \(message.split(whereSeparator: \.isNewline).joined(separator: " "))\n")
+        "secrets-injector: error: \(message.split(whereSeparator: \.isNewline).joined(separator: " ").escapingControls())\n"
+    )
     exit(status.rawValue)
 }
 
@@ -291,10 +309,14 @@ do {
 } catch let error as ExitCode {
     exit(error.rawValue)
 } catch let error as ConfigurationError {
-    for issue in error.issues { StandardStream.error.write("secrets-injector: error: \(issue.description)\n") }
+    for issue in error.issues {
+        StandardStream.error.write("secrets-injector: error: \(issue.description.escapingControls())\n")
+    }
     exit(ExitStatus.usage.rawValue)
 } catch let failure as InjectorFailure {
-    for problem in failure.problems { StandardStream.error.write("secrets-injector: error: \(problem.message)\n") }
+    for problem in failure.problems {
+        StandardStream.error.write("secrets-injector: error: \(problem.message.escapingControls())\n")
+    }
     exit(failure.exitStatus.rawValue)
 } catch {
     fail("\(error)", ExitStatus.of(error))

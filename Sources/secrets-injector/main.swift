@@ -228,7 +228,9 @@ struct Check: ParsableCommand {
     func run() throws {
         let config = try options.load(environment: ProcessInfo.processInfo.environment)
         print(config.plan)
-        for warning in config.warnings { StandardStream.error.write("secrets-injector: warning: \(warning)\n") }
+        for warning in config.warnings {
+            StandardStream.error.write("secrets-injector: warning: \(warning.escapingControls())\n")
+        }
         // An existing outputDir must be one nobody else can write into (SPEC §5), as init and run check.
         if let problem = OutputFolderPolicy.problem(of: config.outputDir, outputGroup: config.socketGroup) {
             fail(problem, .cannotWrite)
@@ -329,7 +331,9 @@ func fail(_ message: String, _ status: ExitStatus) -> Never {
     exit(status.rawValue)
 }
 
-func oneLine(_ message: String) -> String { message.split(whereSeparator: \.isNewline).joined(separator: " ") }
+func oneLine(_ message: String) -> String {
+    message.split(whereSeparator: \.isNewline).joined(separator: " ").escapingControls()
+}
 
 // SIGHUP (a refresh, once the sidecar serves) and SIGPIPE must not end the process at any moment,
 // start-up included (issue 17); children start with every signal at its default.
