@@ -127,7 +127,7 @@ struct Move: AsyncParsableCommand {
         options.region = region ?? environment["AWS_REGION"] ?? environment["AWS_DEFAULT_REGION"]
         options.container = container
         options.account = account
-        if let account, account.count != 12 || !account.allSatisfy { $0.isASCII && $0.isNumber } {
+        if let account, account.count != 12 || !account.allSatisfy({ $0.isASCII && $0.isNumber }) {
             fail("--account \(account): an AWS account id is 12 digits", .usage)
         }
         options.include = include
