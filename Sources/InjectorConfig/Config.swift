@@ -160,10 +160,12 @@ public struct Config: Sendable, Equatable {
             case .namePrefix: false
             }
         }
-            || (env?.entries.contains { $0.valueFrom.secret.parameter != nil } ?? false)
+            || env.contains { $0.entries.contains { $0.valueFrom.secret.parameter != nil } }
     }
     public var templates: [TemplateSpec]
-    public var env: EnvSpec?
+    /// The dotenv files of ECS-style entries: one (`"env": {…}`) or several (`"env": [{…}, …]`,
+    /// one a container, each with its own owner and mode).
+    public var env: [EnvSpec]
     public var refresh: RefreshSettings
     public var server: ServerSettings
     public var onChange: OnChangeSettings?
@@ -195,7 +197,7 @@ public struct Config: Sendable, Equatable {
     /// Every file the configuration writes (discovered secrets excepted).
     public var plannedFiles: [FileSpec] {
         secrets.flatMap { ($0.file.map { [$0] } ?? []) + $0.keys.map(\.file) } + templates.map(\.file)
-            + (env.map { [$0.file] } ?? [])
+            + env.map(\.file)
     }
 }
 

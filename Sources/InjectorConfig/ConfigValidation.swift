@@ -74,7 +74,9 @@ extension Config {
             for entry in secret.keys { claim(entry.file, by: "secrets[\(index)].keys.\(entry.key)") }
         }
         for (index, template) in templates.enumerated() { claim(template.file, by: "templates[\(index)].file") }
-        claim(env?.file, by: "env.file")
+        for (index, env) in env.enumerated() {
+            claim(env.file, by: self.env.count == 1 ? "env.file" : "env[\(index)].file")
+        }
         if let socket = socketRelativePath {
             for (file, owner) in owners.sorted(by: { $0.key < $1.key })
             where file == socket || file.hasPrefix(socket + "/") || socket.hasPrefix(file + "/") {
@@ -134,7 +136,10 @@ private struct Validation {
         config.allowInsecureEndpoint = allowInsecureEndpoint
         config.failover = failover(root["failover"], primary: region, allowInsecure: allowInsecureEndpoint)
         let configuredCount = (root["secrets"].flatMap { if case .array(let a) = $0 { a.count } else { 1 } } ?? 0)
-        let envCount = (root["env"]?["entries"]).flatMap { if case .array(let a) = $0 { a.count } else { 1 } } ?? 0
+        let envFiles: [JSONValue] = root["env"].map { if case .array(let files) = $0 { files } else { [$0] } } ?? []
+        let envCount = envFiles.reduce(0) { count, file in
+            count + ((file["entries"]).flatMap { if case .array(let a) = $0 { a.count } else { 1 } } ?? 0)
+        }
         config.crossCheck(&reader, nothingConfigured: configuredCount + envCount == 0)
         return config
     }
@@ -265,14 +270,23 @@ private struct Validation {
         return templates
     }
 
-    mutating func env(_ value: JSONValue?) -> EnvSpec? {
+    /// `env`: one object, or an array of them (a file each).
+    mutating func env(_ value: JSONValue?) -> [EnvSpec] {
+        guard let value else { return [] }
+        if case .array(let elements) = value {
+            return elements.enumerated().compactMap { index, element in envFile(element, at: "env[\(index)]") }
+        }
+        return envFile(value, at: "env").map { [$0] } ?? []
+    }
+
+    mutating func envFile(_ value: JSONValue, at at: String) -> EnvSpec? {
         var env: EnvSpec?
-        if let envObject = reader.object(value, at: "env", allowed: ["file", "mode", "uid", "gid", "entries"]) {
-            let file = outputFile(envObject, at: "env")
+        if let envObject = reader.object(value, at: at, allowed: ["file", "mode", "uid", "gid", "entries"]) {
+            let file = outputFile(envObject, at: at)
             var entries: [EnvEntry] = []
             var names: [String: Int] = [:]
-            for (index, element) in (reader.array(envObject["entries"], at: "env.entries") ?? []).enumerated() {
-                let path = "env.entries[\(index)]"
+            for (index, element) in (reader.array(envObject["entries"], at: "\(at).entries") ?? []).enumerated() {
+                let path = "\(at).entries[\(index)]"
                 guard let entry = reader.object(element, at: path, allowed: ["name", "valueFrom"]) else { continue }
                 let name = reader.string(entry["name"], at: "\(path).name")
                 if entry["name"] == nil { reader.report("\(path).name", "is required") }
@@ -283,7 +297,7 @@ private struct Validation {
                             "\"\(name)\" is not an environment variable name (A–Z a–z 0–9 _, not starting with a digit)"
                         )
                     } else if let first = names[name] {
-                        reader.report("\(path).name", "\"\(name)\" is also env.entries[\(first)]")
+                        reader.report("\(path).name", "\"\(name)\" is also \(at).entries[\(first)]")
                     } else {
                         names[name] = index
                     }

@@ -47,7 +47,7 @@ extension Config {
                     "  \(Self.describe(template.file)) uses \(template.template.aliases.joined(separator: ", "))")
             }
         }
-        if let env {
+        for env in env {
             lines.append("env file: \(Self.describe(env.file))")
             for entry in env.entries { lines.append("  \(entry.name) <- \(entry.valueFrom)") }
         }

@@ -193,7 +193,7 @@ public struct Injector: Sendable {
     /// Every value the outputs need: the secrets' own and the env entries'.
     public func requests(for secrets: [ResolvedSecret]) -> [SecretRequest] {
         var requests = secrets.map(\.request)
-        for entry in config.env?.entries ?? [] where !requests.contains(entry.request) {
+        for entry in config.env.flatMap(\.entries) where !requests.contains(entry.request) {
             requests.append(entry.request)
         }
         return requests
@@ -261,7 +261,7 @@ public struct Injector: Sendable {
             }
         }
 
-        if let env = config.env {
+        for env in config.env {
             var values: [(name: String, value: [UInt8])] = []
             for entry in env.entries {
                 let request = entry.request

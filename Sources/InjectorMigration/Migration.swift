@@ -147,7 +147,7 @@ public enum Migration {
         let injector = try await Injector.build(
             config: config, environment: environment, transport: transport, logger: logger)
         let outputs = try await injector.render()
-        let appFiles = Set([config.env?.file.path].compactMap { $0 } + config.templates.map(\.file.path))
+        let appFiles = Set(config.env.map(\.file.path) + config.templates.map(\.file.path))
         var rendered: [(name: String, value: String)] = []
         for output in outputs where appFiles.contains(output.path) {
             for binding in Dotenv.parse(String(decoding: output.bytes, as: UTF8.self)).bindings {

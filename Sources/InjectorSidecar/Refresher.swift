@@ -100,7 +100,7 @@ public actor Refresher {
 
     /// The requests the outputs cannot do without: required secrets' and every env entry's.
     private func required(_ secrets: [ResolvedSecret]) -> Set<SecretRequest> {
-        Set(secrets.filter(\.required).map(\.request) + (injector.config.env?.entries ?? []).map(\.request))
+        Set(secrets.filter(\.required).map(\.request) + injector.config.env.flatMap(\.entries).map(\.request))
     }
 
     /// One refresh round. Throws when nothing could be checked at all; per-secret failures are

@@ -53,7 +53,7 @@ enum Fixtures {
             config.secrets[3].file
                 == FileSpec(path: "jwt.json", mode: FileMode(0o440), owner: Ownership(uid: nil, gid: 1000)))
         #expect(config.templates.first?.template.aliases == ["database", "zoho", "currency"])
-        #expect(config.env?.entries.map(\.name) == ["JWT_SECRET", "JWT_ALGORITHM", "JWT_EXPIRE_MINUTES"])
+        #expect(config.env.first?.entries.map(\.name) == ["JWT_SECRET", "JWT_ALGORITHM", "JWT_EXPIRE_MINUTES"])
         #expect(config.server.socketPath == "/run/secrets/injector.sock")
         #expect(
             config.refresh
@@ -238,7 +238,7 @@ enum Fixtures {
         #expect(Set(keys(["properties", "secrets", "items"])) == Set(Config.secretKeys))
         #expect(Set(keys(["properties", "defaults"])) == ["mode", "uid", "gid"])
         #expect(Set(keys(["properties", "templates", "items"])) == ["file", "template", "mode", "uid", "gid"])
-        #expect(Set(keys(["properties", "env"])) == ["file", "mode", "uid", "gid", "entries"])
+        #expect(Set(keys(["$defs", "envFile"])) == ["file", "mode", "uid", "gid", "entries"])
         #expect(
             Set(keys(["properties", "refresh"])) == [
                 "intervalSeconds", "strategy", "maxStaleSeconds", "minRefreshSeconds",

@@ -136,7 +136,7 @@ struct MigrationPlanTests {
         // The configuration reader `check` runs: every section valid, and the plan it prints.
         let config = try Config(document: plan.injectorConfig)
         #expect(
-            config.env?.entries.map(\.name) == [
+            config.env.first?.entries.map(\.name) == [
                 "STRIPE_API_KEY", "SESSION_SECRET", "DB_PASSWORD", "LEGACY", "FEATURE_FLAGS", "SMTP_PASSWORD", "EU_KEY",
             ])
     }
