@@ -137,8 +137,9 @@ public enum Migration {
     // MARK: verify
 
     /// Renders `config` from Secrets Manager in memory and compares every variable its dotenv
-    /// files give with the old task definition's value: `(name, equal)` in the files' order. No
-    /// file is written.
+    /// files give, and every file an official image reads through `NAME_FILE`, with the old task
+    /// definition's value: `(name, equal)` in the files' order, `CONTAINER.NAME` when the task has
+    /// several apps. No file is written.
     public static func verify(
         taskDefinition bytes: [UInt8], file: String, config: Config, environment: [String: String],
         transport: any HTTPTransport, logger: Logger
@@ -148,24 +149,47 @@ public enum Migration {
             config: config, environment: environment, transport: transport, logger: logger)
         let outputs = try await injector.render()
         let appFiles = Set(config.env.map(\.file.path) + config.templates.map(\.file.path))
-        var rendered: [(name: String, value: String)] = []
-        for output in outputs where appFiles.contains(output.path) {
-            for binding in Dotenv.parse(String(decoding: output.bytes, as: UTF8.self)).bindings {
-                if let value = binding.value, binding.name != "SECRETS_INJECTOR_SH_GUARD" {
-                    rendered.append((binding.name, value))
+        // A file in a folder is that container's (several apps); a file at the top is the only app's.
+        func container(of path: String) -> TaskDefinition.Container? {
+            if let slash = path.firstIndex(of: "/") {
+                return old.containers.first { MigrationPlan.folderName($0.name) == path[..<slash] }
+            }
+            return nil
+        }
+        var rendered: [(container: TaskDefinition.Container?, name: String, value: [UInt8])] = []
+        for output in outputs {
+            if appFiles.contains(output.path) {
+                for binding in Dotenv.parse(String(decoding: output.bytes, as: UTF8.self)).bindings {
+                    if let value = binding.value, binding.name != "SECRETS_INJECTOR_SH_GUARD" {
+                        rendered.append((container(of: output.path), binding.name, Array(value.utf8)))
+                    }
+                }
+            } else {
+                // FOLDER/postgres_password, read by an official image as POSTGRES_PASSWORD_FILE.
+                let name = String(output.path.split(separator: "/").last ?? "").uppercased()
+                let owner =
+                    container(of: output.path)
+                    ?? old.containers.first { candidate in
+                        candidate.image.flatMap(OfficialImage.init(image:))?.fileVariables.contains(name) == true
+                    }
+                if let owner, owner.image.flatMap(OfficialImage.init(image:))?.fileVariables.contains(name) == true {
+                    rendered.append((owner, name, output.bytes))
                 }
             }
         }
-        // The container the variables came from: the one that sets most of them.
-        let container = old.containers.max { first, second in
+        // The only app: the container that sets most of the variables.
+        let only = old.containers.max { first, second in
             first.environment.filter { variable in rendered.contains { $0.name == variable.name } }.count
                 < second.environment.filter { variable in rendered.contains { $0.name == variable.name } }.count
         }
+        let several = rendered.contains { $0.container != nil }
         return rendered.map { variable in
-            guard let before = container?.environment.first(where: { $0.name == variable.name }) else {
-                return (variable.name, nil)
+            let owner = variable.container ?? only
+            let label = several ? "\(owner?.name ?? "?").\(variable.name)" : variable.name
+            guard let before = owner?.environment.first(where: { $0.name == variable.name }) else {
+                return (label, nil)
             }
-            return (variable.name, Array(before.value.utf8) == Array(variable.value.utf8))
+            return (label, Array(before.value.utf8) == variable.value)
         }
     }
 
@@ -174,31 +198,33 @@ public enum Migration {
     static func guide(_ plan: MigrationPlan, folder: String, applied: Bool, command: String) -> String {
         let folder = folder.escapingControls()
         let command = command.escapingControls()
+        func code(_ text: String) -> String { "`\(text.escapingControls())`" }
         var out = "# Migration of \((plan.definition.family ?? "the task definition").escapingControls())"
-        if let revision = plan.definition.revision { out += " (revision \(revision))" }
+        if let revision = plan.definition.revision { out += " (revision \(revision.escapingControls()))" }
         out += "\n\nWritten by `\(command)`. This file names variables, secrets and keys only, never a value.\n\n"
         out += "## What moved\n\n"
         out +=
-            "The container `\((plan.container ?? "").escapingControls())` loses these variables from its `environment`; each is now in "
-        out += "AWS Secrets Manager:\n\n| Variable | Secret | Key |\n|---|---|---|\n"
-        for secret in plan.secrets {
-            for variable in secret.variables {
+            "These variables leave their container's `environment` (or `secrets`); each is now in AWS Secrets Manager:\n\n"
+        out += "| Container | Variable | Secret | Key |\n|---|---|---|---|\n"
+        for app in plan.apps {
+            for variable in app.moved {
+                guard let secret = plan.secrets.first(where: { $0.variables.contains(variable.name) }) else { continue }
                 let key: String
                 if secret.keys.isEmpty {
                     key = "(the whole value)"
-                } else if plan.rebuilt.contains(where: { $0.name == variable }) {
+                } else if app.rebuilt.contains(where: { $0.name == variable.name }) {
                     key =
                         secret.keys.filter(DatabaseURL.keys.contains).map { "`\($0)`" }.joined(separator: ", ")
                         + " (rebuilt by a template)"
                 } else {
-                    key = "`\(MigrationPlan.key(variable))`"
+                    key = code(MigrationPlan.key(variable.name))
                 }
-                out += "| `\(variable.escapingControls())` | `\(secret.name.escapingControls())` | \(key) |\n"
+                out += "| \(code(app.name)) | \(code(variable.name)) | \(code(secret.name)) | \(key) |\n"
             }
-        }
-        for entry in plan.carried {
-            out +=
-                "| `\(entry.name.escapingControls())` | `\(ValueFromText.secretID(entry.valueFrom).escapingControls())` | from the old `secrets[]` |\n"
+            for entry in app.carried {
+                out +=
+                    "| \(code(app.name)) | \(code(entry.name)) | \(code(ValueFromText.secretID(entry.valueFrom))) | from the old `secrets[]` |\n"
+            }
         }
         if plan.secrets.contains(where: \.rotationShape) {
             out +=
@@ -206,53 +232,85 @@ public enum Migration {
                 + "`username`, `password`, `dbname`), so rotation can be turned on; a template rebuilds the URL byte for byte.\n"
         }
         out += "\n## What stayed\n\n"
-        out +=
-            plan.stayed.isEmpty
-            ? "No other variable.\n"
-            : "These variables are not secrets and stay in `environment`: "
-                + plan.stayed.map { "`\($0.escapingControls())`" }.joined(separator: ", ") + ".\n"
+        for app in plan.apps {
+            out +=
+                app.stayed.isEmpty
+                ? "\(code(app.name)): no other variable.\n"
+                : "\(code(app.name)): these variables are not secrets and stay in `environment`: "
+                    + app.stayed.filter { !app.keptForImage.contains($0) }.map(code).joined(separator: ", ") + ".\n"
+            if !app.keptForImage.isEmpty, let image = app.officialImage {
+                out += "\n**Still in plain text:** the official `\(image.rawValue)` image reads "
+                out += app.keptForImage.map(code).joined(separator: ", ")
+                out += " from its environment only (its entrypoint has no `_FILE` form for them): they stay in "
+                out += "`task-definition.json`. Set them another way, or accept them there.\n"
+            }
+            if !app.leftToECS.isEmpty {
+                out += "\nThese `secrets[]` entries of \(code(app.name)) stay with ECS"
+                out +=
+                    app.officialImage == nil
+                    ? " (they name neither a Secrets Manager secret nor a Parameter Store parameter the injector can read): "
+                    : " (its official image reads its environment, which ECS sets from them): "
+                out += app.leftToECS.map { code($0.name) }.joined(separator: ", ") + ".\n"
+            }
+        }
         for (other, variables) in plan.leftInOtherContainers {
             out +=
-                "\n**Still in plain text:** container `\(other.escapingControls())` was not migrated (one container at a time), and its "
-            out += variables.map { "`\($0.escapingControls())`" }.joined(separator: ", ")
+                "\n**Still in plain text:** container \(code(other)) was not migrated (`--container` chose another), and its "
+            out += variables.map(code).joined(separator: ", ")
             out +=
                 " keep their values in `task-definition.json`'s `environment`: `secrets-injector scan` flags them there.\n"
         }
-        if !plan.leftToECS.isEmpty {
-            out += "\nThese `secrets[]` entries name neither a Secrets Manager secret nor a Parameter Store parameter "
-            out += "the injector can read; ECS keeps injecting them: "
-            out += plan.leftToECS.map { "`\($0.name.escapingControls())`" }.joined(separator: ", ") + ".\n"
-        }
-        out += "\n## How the app gets its variables back\n\n"
+        out += "\n## How each app gets its variables back\n\n"
+        out += "The injector writes them to files in `\(MigrationPlan.outputDir)`, on a volume mounted read-only in "
+        out += "every app container"
         out +=
-            "The injector writes them, under their old names and with the same values byte for byte, to dotenv files "
-        out += "in `\(MigrationPlan.outputDir)`, mounted read-only in the app: "
-        out += plan.appFiles.map { "`\(MigrationPlan.outputDir)/\($0)`" }.joined(separator: ", ") + ".\n\n"
-        out +=
-            "In Python, before the settings are read (python-dotenv; `interpolate=False` keeps a `$` in a value as it is):\n\n"
-        out += "```python\nfrom dotenv import load_dotenv\n"
-        for file in plan.appFiles {
-            out += "load_dotenv(\"\(MigrationPlan.outputDir)/\(file)\", override=True, interpolate=False)\n"
-        }
-        out += "```\n\n"
-        guard case .array(let containers)? = JSONValue.object(plan.definition.register)["containerDefinitions"],
-            let app = containers.first(where: { $0["name"] == plan.container.map(JSONValue.string) })
+            plan.apps.count > 1
+            ? " (ECS mounts a volume whole: each app has a folder of its own, and could read the others', as it can reach every secret through the task role anyway).\n\n"
+            : ".\n\n"
+        guard case .array(let containers)? = JSONValue.object(plan.definition.register)["containerDefinitions"]
         else { return out }
-        if plan.wrappedCommand(app) != nil {
-            out +=
-                "No code change is needed: every value reads back exactly in sh, so `task-definition.json` wraps the "
-            out += "container's command in `/bin/sh -c 'set -a && . FILE && set +a && exec \"$0\" \"$@\"'`, which "
-            out += "exports the variables and then runs the old command.\n"
-        } else if app["command"] != nil && app["entryPoint"] == nil {
-            out += "The command is not wrapped in sh: some value holds characters sh would read differently "
-            out += "(a quote together with `$` or a backslash). Use the python-dotenv line above.\n"
-        } else {
-            out += "The task definition names no command of its own (the image's is used), so it is not wrapped: use "
-            out += "the python-dotenv line above, or wrap the image's command yourself with "
-            out += "`/bin/sh -c 'set -a && . FILE && set +a && exec \"$0\" \"$@\"'`.\n"
+        for app in plan.apps {
+            guard let container = containers.first(where: { $0["name"] == .string(app.name) }) else { continue }
+            out += "### \(code(app.name))\n\n"
+            if !app.fileVariables.isEmpty {
+                out += "Its official `\(app.officialImage?.rawValue ?? "")` image reads "
+                out += app.fileVariables.map { code($0.name) }.joined(separator: ", ")
+                out += " from the files that `task-definition.json` names in "
+                out +=
+                    app.fileVariables.map { code($0.name + "_FILE") }.joined(separator: ", ")
+                    + ": no change needed.\n\n"
+            }
+            guard !app.appFiles.isEmpty else { continue }
+            let files = app.appFiles.map { "\(MigrationPlan.outputDir)/\($0)" }
+            out += "Its dotenv files: " + files.map(code).joined(separator: ", ") + ".\n\n"
+            if plan.wrappedCommand(container, app: app) != nil {
+                out +=
+                    "No code change is needed: every value reads back exactly in sh, so `task-definition.json` wraps "
+                out +=
+                    "the container's command in `/bin/sh -c 'set -a && . FILE && set +a && exec \"$0\" \"$@\"'`, which "
+                out += "exports the variables and then runs the old command.\n\n"
+                continue
+            }
+            if container["command"] != nil && container["entryPoint"] == nil {
+                out += "The command is not wrapped in sh: some value holds characters sh would read differently "
+                out += "(a quote together with `$` or a backslash). Read the files in the app, before its settings:\n\n"
+            } else {
+                out += "The task definition names no command of its own (the image's is used), so it is not wrapped. "
+                out += "Read the files in the app, before its settings, or wrap the image's command yourself with "
+                out += "`/bin/sh -c 'set -a && . FILE && set +a && exec \"$0\" \"$@\"'`:\n\n"
+            }
+            var image = ""
+            if case .string(let text)? = container["image"] { image = text }
+            out += Runtime(image: image).snippet(files)
         }
-        out += "\n## Next\n\n"
+        out += "## Next\n\n"
         var step = 1
+        if plan.options.image.hasPrefix("secrets-injector:") {
+            out += "\(step). Push the injector's image to a registry the task can pull from (ECR), and name it: "
+            out += "`task-definition.json` says `\(plan.options.image.escapingControls())`, which ECS cannot pull. "
+            out += "Run this again with `--image ACCOUNT.dkr.ecr.REGION.amazonaws.com/secrets-injector:TAG`.\n"
+            step += 1
+        }
         if !applied {
             out += "\(step). Create the secrets (your own credentials: environment keys, or `AWS_PROFILE`):\n\n"
             out += "   ```\n   \(command) --apply\n   ```\n\n"
@@ -276,5 +334,55 @@ public enum Migration {
         out +=
             "(`aws ecs deregister-task-definition`), rotate every moved secret, and keep `secrets-injector scan` in CI.\n"
         return out
+    }
+
+}
+
+/// How an app reads its dotenv files, by the runtime its image's name says; sh's `set -a` wrapper
+/// for the rest.
+enum Runtime {
+    case python, node, ruby, php, go, other
+
+    init(image: String) {
+        let name = image.split(separator: "/").last.map { String($0.split(separator: ":")[0]).lowercased() } ?? ""
+        switch true {
+        case name.contains("python") || name.contains("django") || name.contains("flask"): self = .python
+        case name.contains("node") || name.contains("next") || name.contains("bun") || name.contains("deno"):
+            self = .node
+        case name.contains("ruby") || name.contains("rails"): self = .ruby
+        case name.contains("php") || name.contains("laravel"): self = .php
+        case name.contains("golang"): self = .go
+        default: self = .other
+        }
+    }
+
+    func snippet(_ files: [String]) -> String {
+        switch self {
+        case .python:
+            return "Python (python-dotenv; `interpolate=False` keeps a `$` in a value as it is):\n\n```python\n"
+                + "from dotenv import load_dotenv\n"
+                + files.map { "load_dotenv(\"\($0)\", override=True, interpolate=False)\n" }.joined() + "```\n\n"
+        case .node:
+            return "Node.js (the `dotenv` package; it expands nothing):\n\n```js\n"
+                + "require('dotenv').config({ path: [" + files.map { "'\($0)'" }.joined(separator: ", ")
+                + "], override: true });\n```\n\n"
+        case .ruby:
+            return "Ruby (the `dotenv` gem; `Dotenv.overload` lets the files win):\n\n```ruby\nrequire 'dotenv'\n"
+                + "Dotenv.overload(" + files.map { "'\($0)'" }.joined(separator: ", ") + ")\n```\n\n"
+        case .php:
+            return "PHP (vlucas/phpdotenv):\n\n```php\n"
+                + files.map { file in
+                    let slash = file.lastIndex(of: "/")!
+                    return
+                        "Dotenv\\Dotenv::createMutable('\(file[..<slash])', '\(file[file.index(after: slash)...])')->load();\n"
+                }.joined() + "```\n\n"
+        case .go:
+            return "Go (github.com/joho/godotenv):\n\n```go\nif err := godotenv.Overload("
+                + files.map { "\"\($0)\"" }.joined(separator: ", ") + "); err != nil {\n\tlog.Fatal(err)\n}\n```\n\n"
+        case .other:
+            return "Any runtime: a dotenv library for its language, or sh before the app starts:\n\n```sh\n"
+                + "set -a && " + files.map { ". \($0)" }.joined(separator: " && ")
+                + " && set +a && exec your-app\n```\n\n"
+        }
     }
 }

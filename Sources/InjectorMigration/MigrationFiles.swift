@@ -5,61 +5,82 @@ import InjectorOutputs
 extension MigrationPlan {
     /// The injector's configuration (`check` accepts it).
     public var injectorConfig: JSONValue {
-        let templated = secrets.filter { secret in rebuilt.contains { $0.secret == secret.name } }
-        let secretEntries = templated.map { secret in
-            let alias = rebuilt.first { $0.secret == secret.name }!.alias
-            return JSONValue.fields([
-                "id": .string(secret.name), "alias": .string(alias), "file": .string("\(alias).json"),
+        let listed = secrets.filter { $0.templated || !$0.files.isEmpty }
+        let secretEntries = listed.map { secret in
+            let folder = apps.first { $0.name == secret.app }?.folder ?? ""
+            let keyFiles = secret.files.compactMap { entry in
+                entry.key.map { JSONValue.Member(key: $0, value: .string(entry.file)) }
+            }
+            return JSONValue.someFields([
+                "id": .string(secret.name), "alias": .string(secret.alias),
+                "file": .string(secret.files.first { $0.key == nil }?.file ?? "\(folder)\(secret.alias).json"),
+                "keys": keyFiles.isEmpty ? nil : .object(keyFiles),
             ])
         }
-        let templates = rebuilt.map { JSONValue.fields(["file": .string($0.file), "template": .string($0.template)]) }
-        let entries = envEntries.map {
-            JSONValue.fields(["name": .string($0.name), "valueFrom": .string($0.valueFrom)])
+        let templates = apps.flatMap(\.rebuilt).map {
+            JSONValue.fields(["file": .string($0.file), "template": .string($0.template)])
+        }
+        let envFiles = apps.filter { !$0.envEntries.isEmpty }.map { app in
+            JSONValue.fields([
+                "file": .string(app.envFile),
+                "entries": .array(
+                    app.envEntries.map { .fields(["name": .string($0.name), "valueFrom": .string($0.valueFrom)]) }),
+            ])
         }
         return .someFields([
-            "region": options.region.map(JSONValue.string),
+            "region": region.map(JSONValue.string),
             "outputDir": .string(Self.outputDir),
-            "defaults": .fields(["mode": .string("0440"), "gid": .number(String(appGroup))]),
-            "secrets": templated.isEmpty ? nil : .array(secretEntries),
+            "defaults": .fields(["mode": .string(readableByAll ? "0444" : "0440"), "gid": .number(String(appGroup))]),
+            "secrets": secretEntries.isEmpty ? nil : .array(secretEntries),
             "templates": templates.isEmpty ? nil : .array(templates),
-            "env": entries.isEmpty ? nil : .fields(["file": .string(Self.envFile), "entries": .array(entries)]),
+            "env": envFiles.isEmpty ? nil : envFiles.count == 1 ? envFiles[0] : .array(envFiles),
             "server": options.mode == .sidecar
                 ? .fields(["socketPath": .string("\(Self.outputDir)/injector.sock")]) : nil,
             "log": .fields(["level": .string("info"), "format": .string("json")]),
         ])
     }
 
-    /// The files the app reads, in the order its variables come back.
-    public var appFiles: [String] {
-        (envEntries.isEmpty ? [] : [Self.envFile])
-            + rebuilt.map(\.file).reduce(into: []) { if !$0.contains($1) { $0.append($1) } }
-    }
+    /// The files every app reads, in the order its variables come back.
+    public var appFiles: [String] { apps.flatMap(\.appFiles) }
 
-    /// The app container's group, from its `user` (`uid:gid`), else 1000.
-    var appGroup: Int {
-        guard let container,
-            case .array(let containers)? = definition.register.first(where: { $0.key == "containerDefinitions" })?.value,
+    /// A container's group, from its `user` (`uid:gid`), else nil.
+    func group(of container: String) -> Int? {
+        guard case .array(let containers)? = JSONValue.object(definition.register)["containerDefinitions"],
             let app = containers.first(where: { $0["name"] == .string(container) }),
             case .string(let user)? = app["user"]
-        else { return 1000 }
+        else { return nil }
         let parts = user.split(separator: ":")
-        return parts.count == 2 ? Int(parts[1]) ?? 1000 : 1000
+        return parts.count == 2 ? Int(parts[1]) : nil
     }
 
-    /// Every value that comes back through the app's files is one sh reads back exactly.
-    var shellCanRead: Bool {
-        moved.allSatisfy { variable in
-            rebuilt.contains { $0.name == variable.name } || DotenvQuoting.quote(Array(variable.value.utf8)).shSafe
+    /// The group the files get: the first app's, else 1000 (the injector runs in it, and can give
+    /// its files no other: it is not root).
+    var appGroup: Int { apps.lazy.compactMap { group(of: $0.name) }.first ?? 1000 }
+
+    /// The files must be readable by every uid: an official image reads its files as its own user
+    /// (its entrypoint drops to it), and apps in other groups than the injector's could not read
+    /// theirs. Every container of the task holds the task role anyway (docs/SECURITY.md).
+    var readableByAll: Bool {
+        apps.contains { $0.officialImage != nil } || Set(apps.map { group(of: $0.name) ?? appGroup }).count > 1
+    }
+
+    /// Every value that comes back through the app's dotenv files is one sh reads back exactly.
+    func shellCanRead(_ app: AppMigration) -> Bool {
+        app.moved.allSatisfy { variable in
+            app.rebuilt.contains { $0.name == variable.name }
+                || app.fileVariables.contains { $0.name == variable.name }
+                || DotenvQuoting.quote(Array(variable.value.utf8)).shSafe
         }
     }
 
-    /// The app container's new command: its own, after the files are read into the environment by
+    /// The app container's new command: its own, after its files are read into the environment by
     /// sh, when the task definition names a command, no entry point, and sh reads every value back
     /// exactly. nil otherwise (the app reads the files itself: MIGRATION.md).
-    func wrappedCommand(_ app: JSONValue) -> JSONValue? {
-        guard case .array(let command)? = app["command"], !command.isEmpty, app["entryPoint"] == nil, shellCanRead
+    func wrappedCommand(_ container: JSONValue, app: AppMigration) -> JSONValue? {
+        guard !app.appFiles.isEmpty, case .array(let command)? = container["command"], !command.isEmpty,
+            container["entryPoint"] == nil, shellCanRead(app)
         else { return nil }
-        let sources = appFiles.map { ". \(Self.outputDir)/\($0)" }.joined(separator: " && ")
+        let sources = app.appFiles.map { ". \(Self.outputDir)/\($0)" }.joined(separator: " && ")
         return .array(
             [.string("/bin/sh"), .string("-c"), .string("set -a && \(sources) && set +a && exec \"$0\" \"$@\"")]
                 + command)
@@ -70,35 +91,38 @@ extension MigrationPlan {
         var register = JSONValue.object(definition.register)
         let condition = options.mode == .sidecar ? "HEALTHY" : "SUCCESS"
         guard case .array(let containers)? = register["containerDefinitions"] else { return register }
-        var newContainers: [JSONValue] = [
-            injectorContainer(app: containers.first { $0["name"] == container.map(JSONValue.string) })
-        ]
-        for var app in containers {
-            guard case .string(let name)? = app["name"], name == container else {
-                newContainers.append(app)
+        let first = apps.first.flatMap { app in containers.first { $0["name"] == .string(app.name) } }
+        var newContainers: [JSONValue] = [injectorContainer(app: first)]
+        for var container in containers {
+            guard case .string(let name)? = container["name"], let app = apps.first(where: { $0.name == name }) else {
+                newContainers.append(container)
                 continue
             }
-            let movedNames = Set(moved.map(\.name))
-            let carriedNames = Set(carried.map(\.name))
-            let environment = (app["environment"].flatMap(TaskDefinition.elements) ?? []).filter {
+            let movedNames = Set(app.moved.map(\.name))
+            let carriedNames = Set(app.carried.map(\.name))
+            var environment = (container["environment"].flatMap(TaskDefinition.elements) ?? []).filter {
                 guard case .string(let variable)? = $0["name"] else { return true }
                 return !movedNames.contains(variable)
             }
-            app = app.setting("environment", environment.isEmpty ? nil : .array(environment))
-            let secretEntries = (app["secrets"].flatMap(TaskDefinition.elements) ?? []).filter {
+            environment += app.fileVariables.map {
+                .fields(["name": .string($0.name + "_FILE"), "value": .string("\(Self.outputDir)/\($0.file)")])
+            }
+            container = container.setting("environment", environment.isEmpty ? nil : .array(environment))
+            let secretEntries = (container["secrets"].flatMap(TaskDefinition.elements) ?? []).filter {
                 guard case .string(let variable)? = $0["name"] else { return true }
                 return !carriedNames.contains(variable)
             }
-            app = app.setting("secrets", secretEntries.isEmpty ? nil : .array(secretEntries))
-            let mounts = (app["mountPoints"].flatMap(TaskDefinition.elements) ?? []) + [Self.mount(readOnly: true)]
-            app = app.setting("mountPoints", .array(mounts))
+            container = container.setting("secrets", secretEntries.isEmpty ? nil : .array(secretEntries))
+            let mounts =
+                (container["mountPoints"].flatMap(TaskDefinition.elements) ?? []) + [Self.mount(readOnly: true)]
+            container = container.setting("mountPoints", .array(mounts))
             let dependsOn =
-                (app["dependsOn"].flatMap(TaskDefinition.elements) ?? []) + [
+                (container["dependsOn"].flatMap(TaskDefinition.elements) ?? []) + [
                     .fields(["containerName": .string(Self.injectorName), "condition": .string(condition)])
                 ]
-            app = app.setting("dependsOn", .array(dependsOn))
-            if let command = wrappedCommand(app) { app = app.setting("command", command) }
-            newContainers.append(app)
+            container = container.setting("dependsOn", .array(dependsOn))
+            if let command = wrappedCommand(container, app: app) { container = container.setting("command", command) }
+            newContainers.append(container)
         }
         register = register.setting("containerDefinitions", .array(newContainers))
         let volumes = (register["volumes"].flatMap(TaskDefinition.elements) ?? []).filter {
@@ -128,7 +152,7 @@ extension MigrationPlan {
                 "scope": .string("task"), "driver": .string("local"),
                 "driverOpts": .fields([
                     "type": .string("tmpfs"), "device": .string("tmpfs"),
-                    "o": .string("size=16m,mode=0750,uid=10001,gid=\(appGroup)"),
+                    "o": .string("size=16m,mode=\(readableByAll ? "0755" : "0750"),uid=10001,gid=\(appGroup)"),
                 ]),
             ]),
         ])
@@ -213,7 +237,7 @@ extension MigrationPlan {
             if let parameter = SecretName(entry.valueFrom).parameter {
                 let resource =
                     parameter.arn
-                    ?? "arn:aws:ssm:\(options.region ?? "*"):\(account):parameter/\(parameter.name.drop { $0 == "/" })"
+                    ?? "arn:\(KnownRegions.partition(region)):ssm:\(region ?? "*"):\(account):parameter/\(parameter.name.drop { $0 == "/" })"
                 if !parameters.contains(resource) { parameters.append(resource) }
                 continue
             }
@@ -247,7 +271,7 @@ extension MigrationPlan {
     }
 
     func pattern(_ name: String, account: String) -> String {
-        "arn:aws:secretsmanager:\(options.region ?? "*"):\(account):secret:\(name)-??????"
+        "arn:\(KnownRegions.partition(region)):secretsmanager:\(region ?? "*"):\(account):secret:\(name)-??????"
     }
 }
 

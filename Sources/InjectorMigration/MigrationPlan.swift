@@ -9,7 +9,10 @@ public struct MigrationOptions: Sendable {
     public var prefix: String
     public var mode: Mode = .initContainer
     public var image: String
+    /// `--region`: before the task definition's own.
     public var region: String?
+    /// `AWS_REGION` or `AWS_DEFAULT_REGION`: after the task definition's own.
+    public var environmentRegion: String?
     /// The account the secrets are in (`--account`), when the task definition's roles do not say.
     public var account: String?
     public var container: String?
@@ -29,10 +32,23 @@ public struct PlannedSecret: Sendable, Equatable {
     public var value: String
     /// The JSON keys, in order; empty for a plain-string secret.
     public var keys: [String]
-    /// The variables it holds.
+    /// The variables it holds (of every app that shares it).
     public var variables: [String]
     /// In the shape AWS's rotation functions read (a split database URL).
     public var rotationShape: Bool
+    /// Its template alias in `injector.json`.
+    var alias: String = ""
+    /// The app whose folder its own files go to (the first that uses it).
+    var app: String = ""
+    /// A template reads it: `injector.json` lists it under `secrets` (its JSON in `FOLDER/ALIAS.json`).
+    var templated = false
+    /// Files an official image reads through `NAME_FILE`: the whole value (key nil) or one key's.
+    var files: [(key: String?, file: String)] = []
+
+    public static func == (left: PlannedSecret, right: PlannedSecret) -> Bool {
+        left.name == right.name && left.value == right.value && left.keys == right.keys
+            && left.variables == right.variables && left.rotationShape == right.rotationShape
+    }
 }
 
 /// A variable rebuilt from a secret's keys by a template: `NAME="…"` in a file of its own.
@@ -44,8 +60,78 @@ struct RebuiltVariable {
     var template: String
 }
 
-/// The migration of one container, decided offline: which variables move, into which secrets,
-/// and how the app gets each back.
+/// One app container's part of a migration: which of its variables move, into which secrets, and
+/// how it gets each back.
+public struct AppMigration {
+    public let name: String
+    /// Its files' folder below the output folder: "" when it is the only app, "NAME/" when several
+    /// apps share the volume (ECS mounts a volume whole, so each app sees the others' folders).
+    public let folder: String
+    /// The official database image it runs, which reads `NAME_FILE` (``OfficialImage``).
+    public let officialImage: OfficialImage?
+    /// The moved variables and their old values (for `verify`), in the task definition's order.
+    public internal(set) var moved: [(name: String, value: String)] = []
+    public internal(set) var stayed: [String] = []
+    /// `secrets[]` entries carried over to the injector (their `valueFrom` in the injector's form:
+    /// a Parameter Store name ECS takes bare becomes `parameter/NAME`), and those left to ECS (a
+    /// `valueFrom` neither a secret nor a parameter).
+    public internal(set) var carried: [(name: String, valueFrom: String)] = []
+    public internal(set) var leftToECS: [(name: String, valueFrom: String)] = []
+    /// Flagged variables its official image reads from its environment only: they stay there.
+    public internal(set) var keptForImage: [String] = []
+    /// `env.entries`: `(name, valueFrom)`, moved variables first, then carried `secrets[]`.
+    var envEntries: [(name: String, valueFrom: String)] = []
+    var rebuilt: [RebuiltVariable] = []
+    /// Variables its image reads through `NAME_FILE`, and the file each is written to.
+    public internal(set) var fileVariables: [(name: String, file: String)] = []
+
+    var envFile: String { folder + MigrationPlan.envFile }
+
+    /// The dotenv files the app reads, in the order its variables come back.
+    public var appFiles: [String] {
+        (envEntries.isEmpty ? [] : [envFile])
+            + rebuilt.map(\.file).reduce(into: []) { if !$0.contains($1) { $0.append($1) } }
+    }
+}
+
+/// The official images (Docker Hub's library, as their `docker-entrypoint.sh` reads them) that take
+/// a variable from a file named by `NAME_FILE`, so that their container needs no command wrapped.
+public enum OfficialImage: String, Sendable {
+    case postgres, mysql, mariadb, mongo
+
+    /// The image's repository name alone, or under `library/` on any registry
+    /// (`postgres:16`, `docker.io/library/postgres`, `public.ecr.aws/docker/library/mysql:8`).
+    init?(image: String) {
+        var path = Substring(image)
+        if let at = path.firstIndex(of: "@") { path = path[..<at] }
+        if let colon = path.lastIndex(of: ":"), !path[colon...].contains("/") { path = path[..<colon] }
+        let parts = path.split(separator: "/")
+        guard let last = parts.last, parts.count == 1 || parts.dropLast().last == "library" else { return nil }
+        self.init(rawValue: String(last))
+    }
+
+    /// The variables its entrypoint reads through `file_env` (docker-library/postgres, mysql and mongo,
+    /// MariaDB/mariadb-docker: `docker-entrypoint.sh`).
+    var fileVariables: Set<String> {
+        switch self {
+        case .postgres: ["POSTGRES_PASSWORD", "POSTGRES_USER", "POSTGRES_DB", "POSTGRES_INITDB_ARGS"]
+        case .mysql: ["MYSQL_ROOT_HOST", "MYSQL_DATABASE", "MYSQL_USER", "MYSQL_PASSWORD", "MYSQL_ROOT_PASSWORD"]
+        case .mariadb:
+            [
+                "MYSQL_ROOT_HOST", "MYSQL_DATABASE", "MYSQL_USER", "MYSQL_PASSWORD", "MYSQL_ROOT_PASSWORD",
+                "MARIADB_ROOT_HOST", "MARIADB_DATABASE", "MARIADB_USER", "MARIADB_PASSWORD", "MARIADB_ROOT_PASSWORD",
+                "MARIADB_PASSWORD_HASH", "MARIADB_ROOT_PASSWORD_HASH", "MARIADB_REPLICATION_USER",
+                "MARIADB_REPLICATION_PASSWORD", "MARIADB_REPLICATION_PASSWORD_HASH", "MARIADB_MASTER_HOST",
+                "MARIADB_MASTER_PORT", "MARIADB_USER_HOST",
+            ]
+        case .mongo: ["MONGO_INITDB_ROOT_USERNAME", "MONGO_INITDB_ROOT_PASSWORD"]
+        }
+    }
+}
+
+/// The migration of a task definition, decided offline: which containers' variables move, into
+/// which secrets, and how each app gets its own back. Every container with a secret moves in one
+/// run, with one injector.
 public struct MigrationPlan {
     public static let envFile = "secrets.env"
     public static let injectorName = "secrets-injector"
@@ -54,80 +140,109 @@ public struct MigrationPlan {
 
     let options: MigrationOptions
     let definition: TaskDefinition
-    public let container: String?
+    /// The app containers whose secrets move, in the task definition's order.
+    public private(set) var apps: [AppMigration] = []
     public private(set) var secrets: [PlannedSecret] = []
-    /// `env.entries`: `(name, valueFrom)`, moved variables first, then carried `secrets[]`.
-    private(set) var envEntries: [(name: String, valueFrom: String)] = []
-    private(set) var rebuilt: [RebuiltVariable] = []
-    /// The moved variables and their old values (for `verify`), in the task definition's order.
-    public private(set) var moved: [(name: String, value: String)] = []
-    public private(set) var stayed: [String] = []
-    /// `secrets[]` entries carried over to the injector (their `valueFrom` in the injector's form:
-    /// a Parameter Store name ECS takes bare becomes `parameter/NAME`), and those left to ECS (a
-    /// `valueFrom` neither a secret nor a parameter).
-    public private(set) var carried: [(name: String, valueFrom: String)] = []
-    public private(set) var leftToECS: [(name: String, valueFrom: String)] = []
 
-    /// The other containers' variables that `scan` flags: their values stay in the new task
-    /// definition, which `migrate` says (standard error and MIGRATION.md).
-    public var leftInOtherContainers: [(container: String, variables: [String])] {
-        definition.containers.compactMap { other in
-            guard other.name != container else { return nil }
-            let flagged = other.environment.filter { options.moves($0) }.map(\.name)
-            return flagged.isEmpty ? nil : (other.name, flagged)
-        }
-    }
+    /// The secrets' region: `--region`, else the task definition's (its ARNs, `awslogs-region`),
+    /// else the shell's.
+    public let region: String?
 
-    public var isEmpty: Bool { moved.isEmpty && carried.isEmpty }
+    /// The moved variables of every app.
+    public var moved: [(name: String, value: String)] { apps.flatMap(\.moved) }
+    public var carried: [(name: String, valueFrom: String)] { apps.flatMap(\.carried) }
+    public var isEmpty: Bool { apps.isEmpty }
 
     public init(options: MigrationOptions, bytes: [UInt8]) throws(MigrationInputError) {
         self.options = options
         definition = try TaskDefinition(bytes: bytes, file: options.taskDefinition)
+        let placeholders = definition.placeholderARNs
+        guard placeholders.isEmpty else {
+            throw MigrationInputError(
+                "\(options.taskDefinition): \(placeholders.joined(separator: "; ")): put the real values in the task definition (or use describe-task-definition's output)"
+            )
+        }
+        region = options.region ?? definition.region ?? options.environmentRegion
+        if let region, !KnownRegions.all.contains(region) {
+            let origin =
+                options.region != nil
+                ? "--region" : definition.region != nil ? "the task definition's region" : "AWS_REGION"
+            throw MigrationInputError("\(origin) \(region): not an AWS region (like ap-southeast-1)")
+        }
         try Self.checkPrefix(options.prefix)
         for name in options.include + options.exclude
         where !definition.containers.contains(where: { $0.environment.contains { $0.name == name } }) {
             throw MigrationInputError("--include/--exclude \(name): no container of the task definition sets it")
         }
-        let chosen: TaskDefinition.Container?
+        // A container with a variable to move or a secrets[] entry the injector can read; an official
+        // database image moves only what its entrypoint reads through NAME_FILE, and keeps its secrets[].
+        let candidates = definition.containers.filter { container in
+            let image = container.image.flatMap(OfficialImage.init(image:))
+            let movable = container.environment.contains { variable in
+                options.moves(variable) && (image?.fileVariables.contains(variable.name) ?? true)
+            }
+            let readable = image == nil && container.secrets.contains { Self.injectorValueFrom($0.valueFrom) != nil }
+            return container.name != Self.injectorName && (movable || readable)
+        }
+        if definition.containers.contains(where: { $0.name == Self.injectorName }) && !candidates.isEmpty {
+            throw MigrationInputError(
+                "\(options.taskDefinition): has a \(Self.injectorName) container already, and \(candidates.map(\.name).joined(separator: ", ")) still hold secrets: migrate the task definition from before the migration (every container moves in one run)"
+            )
+        }
+        var chosen = candidates
         if let wanted = options.container {
-            guard let found = definition.containers.first(where: { $0.name == wanted }) else {
+            guard definition.containers.contains(where: { $0.name == wanted }) else {
                 throw MigrationInputError(
                     "--container \(wanted): the task definition's containers are \(definition.containers.map(\.name).joined(separator: ", "))"
                 )
             }
-            chosen = found
-        } else {
-            let candidates = definition.containers.filter { container in
-                container.environment.contains(where: options.moves)
-                    || container.secrets.contains {
-                        Self.injectorValueFrom($0.valueFrom) != nil
-                    }
-            }
-            guard candidates.count <= 1 else {
+            guard let found = candidates.first(where: { $0.name == wanted }) else {
                 throw MigrationInputError(
-                    "containers \(candidates.map(\.name).joined(separator: " and ")) both have secrets to move; the injector writes one env file: migrate one at a time with --container NAME"
+                    "--container \(wanted): has no secret to move"
+                        + (candidates.isEmpty
+                            ? "; no container of the task definition has one"
+                            : "; \(candidates.map(\.name).joined(separator: ", ")) \(candidates.count == 1 ? "has" : "have")")
                 )
             }
-            chosen = candidates.first
+            chosen = [found]
         }
-        container = chosen?.name
-        guard let chosen else { return }
-        for variable in chosen.environment {
-            if options.moves(variable) {
-                moved.append((variable.name, variable.value))
-            } else {
-                stayed.append(variable.name)
+        for container in chosen {
+            var app = AppMigration(
+                name: container.name, folder: chosen.count > 1 ? Self.folderName(container.name) + "/" : "",
+                officialImage: container.image.flatMap(OfficialImage.init(image:)))
+            for variable in container.environment {
+                if options.moves(variable) {
+                    if let image = app.officialImage, !image.fileVariables.contains(variable.name) {
+                        app.keptForImage.append(variable.name)
+                        app.stayed.append(variable.name)
+                    } else {
+                        app.moved.append((variable.name, variable.value))
+                    }
+                } else {
+                    app.stayed.append(variable.name)
+                }
             }
-        }
-        for secret in chosen.secrets {
-            if let valueFrom = Self.injectorValueFrom(secret.valueFrom) {
-                carried.append((secret.name, valueFrom))
-            } else {
-                leftToECS.append(secret)
+            for secret in container.secrets {
+                if let valueFrom = Self.injectorValueFrom(secret.valueFrom), app.officialImage == nil {
+                    app.carried.append((secret.name, valueFrom))
+                } else {
+                    app.leftToECS.append(secret)
+                }
             }
+            try group(&app)
+            app.envEntries += app.carried
+            if !app.moved.isEmpty || !app.carried.isEmpty { apps.append(app) }
         }
-        try group()
-        envEntries += carried
+    }
+
+    /// The other containers' variables that `scan` flags, when `--container` chose one: their values
+    /// stay in the new task definition, which `migrate` says (standard error and MIGRATION.md).
+    public var leftInOtherContainers: [(container: String, variables: [String])] {
+        definition.containers.compactMap { other in
+            guard !apps.contains(where: { $0.name == other.name }), other.name != Self.injectorName else { return nil }
+            let flagged = other.environment.filter { options.moves($0) }.map(\.name)
+            return flagged.isEmpty ? nil : (other.name, flagged)
+        }
     }
 
     /// An ECS `valueFrom` as the injector's configuration takes it, or nil when the injector cannot
@@ -152,11 +267,16 @@ public struct MigrationPlan {
         }
     }
 
+    /// A container's name as a folder and alias part: `[A-Za-z0-9_-]` already; lowercased.
+    static func folderName(_ container: String) -> String { container.lowercased() }
+
     // MARK: Grouping (issue 19)
 
-    mutating func group() throws(MigrationInputError) {
+    /// The app's moved variables grouped into secrets, and how it gets each back: an env entry, a
+    /// rebuilt URL, or a file its official image reads.
+    mutating func group(_ app: inout AppMigration) throws(MigrationInputError) {
         var groups: [(segment: String, members: [(name: String, value: String)])] = []
-        for variable in moved {
+        for variable in app.moved {
             let segment =
                 variable.name.split(separator: "_", maxSplits: 1).count == 2
                 ? String(variable.name.split(separator: "_", maxSplits: 1)[0]) : variable.name
@@ -167,63 +287,110 @@ public struct MigrationPlan {
             }
         }
         for (segment, members) in groups {
-            let alias = Self.alias(segment)
-            let groupName = options.prefix + segment.lowercased()
-            // A database URL's split, when it rebuilds the URL exactly.
+            // A database URL's split, when it rebuilds the URL exactly (an official image reads no template).
             var split: (member: String, shape: DatabaseURL)?
-            for member in members {
-                if let shape = DatabaseURL(member.value), shape.rebuilds(member.value, alias: alias) {
-                    split = (member.name, shape)
-                    break
+            if app.officialImage == nil {
+                for member in members {
+                    if let shape = DatabaseURL(member.value), shape.rebuilds(member.value, alias: Self.alias(segment)) {
+                        split = (member.name, shape)
+                        break
+                    }
                 }
             }
             if members.count == 1 && split == nil {
                 let member = members[0]
-                let name = options.prefix + member.name.lowercased().replacingAll("_", "-")
-                try add(
+                let secret = try claim(
                     PlannedSecret(
-                        name: name, value: member.value, keys: [], variables: [member.name], rotationShape: false))
-                envEntries.append((member.name, name))
+                        name: options.prefix + member.name.lowercased().replacingAll("_", "-"), value: member.value,
+                        keys: [], variables: [member.name], rotationShape: false),
+                    segment: member.name, app: app)
+                if app.officialImage != nil {
+                    let file = app.folder + member.name.lowercased()
+                    app.fileVariables.append((member.name, file))
+                    secrets[secrets.firstIndex { $0.name == secret.name }!].files.append((nil, file))
+                } else {
+                    app.envEntries.append((member.name, secret.name))
+                }
                 continue
             }
             var object: [JSONValue.Member] = []
             var variables: [String] = []
-            if let split,
-                members.allSatisfy({ $0.name == split.member || !DatabaseURL.keys.contains(Self.key($0.name)) })
-            {
+            let splitUsed =
+                split.map { split in
+                    members.allSatisfy { $0.name == split.member || !DatabaseURL.keys.contains(Self.key($0.name)) }
+                } ?? false
+            if let split, splitUsed {
                 object += split.shape.members
                 variables.append(split.member)
-                let file = segment.lowercased() + ".env"
-                rebuilt.append(
-                    RebuiltVariable(
-                        name: split.member, secret: groupName, alias: alias, file: file,
-                        template: split.shape.template(variable: split.member, alias: alias)))
             }
             for member in members where !variables.contains(member.name) {
                 let key = Self.key(member.name)
                 guard !object.contains(where: { $0.key == key }) else {
                     throw MigrationInputError(
-                        "\(member.name): its key \"\(key)\" in \(groupName) is taken by another variable; keep one with --exclude"
+                        "\(member.name): its key \"\(key)\" in \(options.prefix + segment.lowercased()) is taken by another variable; keep one with --exclude"
                     )
                 }
                 object.append(.init(key: key, value: .string(member.value)))
                 variables.append(member.name)
-                envEntries.append((member.name, "\(groupName):\(key)::"))
             }
-            try add(
+            let secret = try claim(
                 PlannedSecret(
-                    name: groupName, value: JSONValue.object(object).serialized, keys: object.map(\.key),
-                    variables: variables, rotationShape: object.contains { $0.key == "engine" }))
+                    name: options.prefix + segment.lowercased(), value: JSONValue.object(object).serialized,
+                    keys: object.map(\.key), variables: variables, rotationShape: object.contains { $0.key == "engine" }
+                ),
+                segment: segment, app: app)
+            let index = secrets.firstIndex { $0.name == secret.name }!
+            if let split, splitUsed {
+                secrets[index].templated = true
+                let file = app.folder + segment.lowercased() + ".env"
+                app.rebuilt.append(
+                    RebuiltVariable(
+                        name: split.member, secret: secret.name, alias: secret.alias, file: file,
+                        template: split.shape.template(variable: split.member, alias: secret.alias)))
+            }
+            for member in members where member.name != split?.member || !splitUsed {
+                let key = Self.key(member.name)
+                if app.officialImage != nil {
+                    let file = app.folder + member.name.lowercased()
+                    app.fileVariables.append((member.name, file))
+                    secrets[index].files.append((key, file))
+                } else {
+                    app.envEntries.append((member.name, "\(secret.name):\(key)::"))
+                }
+            }
         }
     }
 
-    mutating func add(_ secret: PlannedSecret) throws(MigrationInputError) {
-        if let other = secrets.first(where: { $0.name == secret.name }) {
-            throw MigrationInputError(
-                "\(secret.variables.joined(separator: ", ")) and \(other.variables.joined(separator: ", ")) would both become \(secret.name); keep one with --exclude"
-            )
+    /// The secret as planned: a new one, or the same secret another app planned already (same name
+    /// and value: shared), or, when another app's secret of that name holds another value, one named
+    /// under this app's own folder (`PREFIX/APP/…`).
+    mutating func claim(_ planned: PlannedSecret, segment: String, app: AppMigration) throws(MigrationInputError)
+        -> PlannedSecret
+    {
+        var secret = planned
+        secret.alias = Self.alias(segment)
+        secret.app = app.name
+        if let index = secrets.firstIndex(where: { $0.name == secret.name }) {
+            if secrets[index].value == secret.value && secrets[index].keys == secret.keys {
+                secrets[index].variables += secret.variables.filter { !secrets[index].variables.contains($0) }
+                return secrets[index]
+            }
+            guard !app.folder.isEmpty else {
+                throw MigrationInputError(
+                    "\(secret.variables.joined(separator: ", ")) and \(secrets[index].variables.joined(separator: ", ")) would both become \(secret.name); keep one with --exclude"
+                )
+            }
+            secret.name = options.prefix + app.folder + secret.name.dropFirst(options.prefix.count)
+            secret.alias = Self.alias(String(app.folder.dropLast()).replacingAll("-", "_") + "_" + segment)
+            if secrets.contains(where: { $0.name == secret.name }) {
+                throw MigrationInputError(
+                    "\(secret.variables.joined(separator: ", ")) of \(app.name) would become \(secret.name), which another variable takes; keep one with --exclude"
+                )
+            }
         }
+        while secrets.contains(where: { $0.alias == secret.alias }) { secret.alias += "_" }
         secrets.append(secret)
+        return secret
     }
 
     /// `ZOHO_CLIENT_SECRET` → `client_secret`.

@@ -9,6 +9,7 @@ struct TaskDefinition {
 
     struct Container {
         var name: String
+        var image: String?
         var environment: [Variable]
         /// `secrets[]`: `(name, valueFrom)`.
         var secrets: [(name: String, valueFrom: String)]
@@ -18,6 +19,8 @@ struct TaskDefinition {
     var register: [JSONValue.Member]
     var family: String?
     var revision: String?
+    /// `taskDefinitionArn`, which describe-task-definition gives (not registered again).
+    var arn: String?
     var containers: [Container]
 
     /// What `describe-task-definition` adds and `register-task-definition` refuses.
@@ -31,6 +34,10 @@ struct TaskDefinition {
         do {
             document = try JSONValue.parse(bytes)
         } catch {
+            let text = String(decoding: bytes.prefix(1 << 16), as: UTF8.self)
+            if text.contains("AWSTemplateFormatVersion") || text.contains("AWS::ECS::TaskDefinition") {
+                throw Self.cloudFormation(file)
+            }
             throw MigrationInputError(
                 "\(file): line \(Lines(bytes).line(at: error.offset)): not valid JSON: \(error.reason)")
         }
@@ -38,13 +45,20 @@ struct TaskDefinition {
         guard case .object(let members) = definition,
             case .array(let containerValues)? = definition["containerDefinitions"]
         else {
+            if document["Resources"] != nil || document["AWSTemplateFormatVersion"] != nil {
+                throw Self.cloudFormation(file)
+            }
             throw MigrationInputError(
                 "\(file): not an ECS task definition (no containerDefinitions; register form or {\"taskDefinition\": …})"
             )
         }
-        register = members.filter { !Self.readOnlyKeys.contains($0.key) }
+        // The console's JSON export keeps null members (proxyConfiguration, inferenceAccelerators…),
+        // which RegisterTaskDefinition refuses.
+        register = members.filter { !Self.readOnlyKeys.contains($0.key) && $0.value != .null }
+            .map { JSONValue.Member(key: $0.key, value: $0.value.droppingNulls) }
         if case .string(let family)? = definition["family"] { self.family = family }
         if case .number(let revision)? = definition["revision"] { self.revision = revision }
+        if case .string(let arn)? = definition["taskDefinitionArn"] { self.arn = arn }
         var containers: [Container] = []
         for (index, value) in containerValues.enumerated() {
             let at = "\(file): containerDefinitions[\(index)]"
@@ -82,9 +96,76 @@ struct TaskDefinition {
                 }
                 secrets.append((variable, valueFrom))
             }
-            containers.append(Container(name: name, environment: environment, secrets: secrets))
+            var image: String?
+            if case .string(let text)? = value["image"] { image = text }
+            containers.append(Container(name: name, image: image, environment: environment, secrets: secrets))
         }
         self.containers = containers
+    }
+
+    /// `migrate` reads the task definition ECS registers, not the template that declares one.
+    static func cloudFormation(_ file: String) -> MigrationInputError {
+        MigrationInputError(
+            "\(file): a CloudFormation template; migrate reads an ECS task definition in JSON: deploy the stack, then give it `aws ecs describe-task-definition --task-definition FAMILY` (and carry the changes back into the template's ContainerDefinitions by hand), or find the template's secrets with `secrets-injector scan`"
+        )
+    }
+
+    /// The region the task definition names: its ARN's, a container's `awslogs-region`, or a
+    /// secret's ARN's; nil when none does.
+    var region: String? {
+        let object = JSONValue.object(register)
+        var candidates: [String] = arn.map { [$0] } ?? []
+        if case .array(let containers)? = object["containerDefinitions"] {
+            for container in containers {
+                if case .string(let region)? = container["logConfiguration"]?["options"]?["awslogs-region"] {
+                    return region
+                }
+            }
+        }
+        candidates += containers.flatMap { $0.secrets.map(\.valueFrom) }
+        for arn in candidates where arn.hasPrefix("arn:") {
+            let parts = arn.split(separator: ":", omittingEmptySubsequences: false)
+            if parts.count > 4, !parts[3].isEmpty { return String(parts[3]) }
+        }
+        return nil
+    }
+
+    /// The ARNs in the task definition that cannot be real (`ACCOUNT_ID`, `REGION`,
+    /// `region:account`): each with why, for one line that names them all.
+    var placeholderARNs: [String] {
+        let object = JSONValue.object(register)
+        var named: [(String, String)] = []
+        for key in ["taskRoleArn", "executionRoleArn"] {
+            if case .string(let arn)? = object[key] { named.append((key, arn)) }
+        }
+        for container in containers {
+            for secret in container.secrets where secret.valueFrom.hasPrefix("arn:") {
+                named.append(("\(container.name) secrets \(secret.name)", secret.valueFrom))
+            }
+        }
+        if case .array(let containers)? = object["containerDefinitions"] {
+            for container in containers {
+                if case .string(let region)? = container["logConfiguration"]?["options"]?["awslogs-region"],
+                    !KnownRegions.all.contains(region)
+                {
+                    named.append(("awslogs-region", region))
+                }
+            }
+        }
+        return named.compactMap { place, text in
+            guard text.hasPrefix("arn:") else { return "\(place) \"\(text)\" is not an AWS region" }
+            let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+            guard parts.count >= 6, ["aws", "aws-cn", "aws-us-gov"].contains(parts[1]) else {
+                return "\(place) \"\(text)\" is not an ARN (arn:aws:SERVICE:REGION:ACCOUNT:RESOURCE)"
+            }
+            if !parts[3].isEmpty, !KnownRegions.all.contains(String(parts[3])) {
+                return "\(place) \"\(text)\": \"\(parts[3])\" is not an AWS region"
+            }
+            if !parts[4].isEmpty, parts[4].count != 12 || !parts[4].allSatisfy(\.isASCIIDigit) {
+                return "\(place) \"\(text)\": \"\(parts[4])\" is not an account id (12 digits)"
+            }
+            return nil
+        }
     }
 
     static func elements(_ value: JSONValue) -> [JSONValue]? {
@@ -100,7 +181,39 @@ struct TaskDefinition {
     }
 }
 
+/// The regions of AWS's public partitions, as botocore's `endpoints.json` lists them
+/// (`KnownRegionsTests` compares): `migrate` refuses a region that is not one.
+public enum KnownRegions {
+    public static let all: Set<String> = [
+        "af-south-1", "ap-east-1", "ap-east-2", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3", "ap-south-1",
+        "ap-south-2", "ap-southeast-1", "ap-southeast-2", "ap-southeast-3", "ap-southeast-4", "ap-southeast-5",
+        "ap-southeast-6", "ap-southeast-7", "ca-central-1", "ca-west-1", "eu-central-1", "eu-central-2", "eu-north-1",
+        "eu-south-1", "eu-south-2", "eu-west-1", "eu-west-2", "eu-west-3", "il-central-1", "me-central-1",
+        "me-south-1", "mx-central-1", "sa-east-1", "us-east-1", "us-east-2", "us-west-1", "us-west-2",
+        "cn-north-1", "cn-northwest-1", "us-gov-east-1", "us-gov-west-1",
+    ]
+
+    /// The partition of a region's ARNs.
+    public static func partition(_ region: String?) -> String {
+        guard let region else { return "aws" }
+        if region.hasPrefix("cn-") { return "aws-cn" }
+        if region.hasPrefix("us-gov-") { return "aws-us-gov" }
+        return "aws"
+    }
+}
+
 extension JSONValue {
+    /// The value with every null object member left out, at any depth.
+    var droppingNulls: JSONValue {
+        switch self {
+        case .object(let members):
+            return .object(
+                members.filter { $0.value != .null }.map { .init(key: $0.key, value: $0.value.droppingNulls) })
+        case .array(let elements): return .array(elements.map(\.droppingNulls))
+        default: return self
+        }
+    }
+
     /// ``fields(_:)``, leaving out the members whose value is nil.
     static func someFields(_ members: KeyValuePairs<String, JSONValue?>) -> JSONValue {
         .object(members.compactMap { member in member.value.map { Member(key: member.key, value: $0) } })

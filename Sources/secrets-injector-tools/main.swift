@@ -99,8 +99,10 @@ struct Move: AsyncParsableCommand {
     @Option(help: "The secrets' name prefix, e.g. pipeline-pulse/prod/.") var prefix: String
     @Option(help: "The folder to write (default ./migration).") var out: String = "migration"
     @Option(help: "init (an init container, the default) or sidecar.") var mode: String = "init"
-    @Option(help: "The injector's image.") var image: String = "secrets-injector:\(secretsInjectorVersion)"
-    @Option(help: "The secrets' region (else AWS_REGION, AWS_DEFAULT_REGION).") var region: String?
+    @Option(help: "The injector's image, as ECS pulls it (ACCOUNT.dkr.ecr.REGION.amazonaws.com/secrets-injector:TAG).")
+    var image: String?
+    @Option(help: "The secrets' region (else the task definition's ARNs or awslogs-region, else AWS_REGION).")
+    var region: String?
     @Option(help: "The secrets' account, when the task definition names no role (12 digits).") var account: String?
     @Option(help: "The container to migrate, when several have secrets.") var container: String?
     @Option(help: "Also move this variable (repeatable).") var include: [String] = []
@@ -122,9 +124,14 @@ struct Move: AsyncParsableCommand {
         guard let mode = MigrationOptions.Mode(rawValue: mode) else {
             fail("--mode \(mode): use init or sidecar", .usage)
         }
-        var options = MigrationOptions(taskDefinition: taskDefinition, prefix: prefix, image: image)
+        // A prefix names a folder of secrets: `myapp` would give `myapppostgres-password`.
+        let prefix = prefix.last.map { "/-_.".contains($0) } == true ? prefix : prefix + "/"
+        var options = MigrationOptions(
+            taskDefinition: taskDefinition, prefix: prefix, image: image ?? "secrets-injector:\(secretsInjectorVersion)"
+        )
         options.mode = mode
-        options.region = region ?? environment["AWS_REGION"] ?? environment["AWS_DEFAULT_REGION"]
+        options.region = region
+        options.environmentRegion = environment["AWS_REGION"] ?? environment["AWS_DEFAULT_REGION"]
         options.container = container
         options.account = account
         if let account, account.count != 12 || !account.allSatisfy({ $0.isASCII && $0.isNumber }) {
@@ -132,9 +139,6 @@ struct Move: AsyncParsableCommand {
         }
         options.include = include
         options.exclude = exclude
-        if let region = options.region, !RegionName.isValid(region) {
-            fail("--region \(region): not an AWS region", .usage)
-        }
         var tags: [SecretTag] = []
         for text in tag {
             guard let equals = text.firstIndex(of: "="), equals != text.startIndex else {
@@ -156,7 +160,13 @@ struct Move: AsyncParsableCommand {
             )
             return
         }
+        if image == nil {
+            StandardStream.error.write(
+                "secrets-injector: warning: \(out.escapingControls())/task-definition.json names the image \(options.image), which ECS cannot pull: push the injector's image to your registry and give --image (MIGRATION.md)\n"
+            )
+        }
         var command = "secrets-injector migrate --task-definition \(taskDefinition) --prefix \(prefix)"
+        if let image { command += " --image \(image)" }
         if out != "migration" { command += " --out \(out)" }
         if mode == .sidecar { command += " --mode sidecar" }
         if let container { command += " --container \(container)" }
@@ -164,8 +174,8 @@ struct Move: AsyncParsableCommand {
         var arns: [String: String] = [:]
         var refused: [String] = []
         if apply {
-            guard let region = options.region else {
-                fail("--apply needs a region: --region, AWS_REGION or AWS_DEFAULT_REGION", .usage)
+            guard let region = plan.region else {
+                fail("--apply needs a region: --region, a region in the task definition, or AWS_REGION", .usage)
             }
             let logger = LogLineHandler.bootstrap(
                 level: environment["SECRETS_INJECTOR_LOG_LEVEL"] ?? "warning", format: .text)
@@ -203,7 +213,7 @@ struct Move: AsyncParsableCommand {
         let wildcards = plan.wildcardResources(arns: arns)
         if !wildcards.isEmpty {
             let account = plan.account(arns: arns) == "*"
-            let region = options.region == nil
+            let region = plan.region == nil
             let missing = [
                 account ? "the account (--account, or a role ARN in the task definition)" : nil,
                 region ? "the region (--region or AWS_REGION)" : nil,
@@ -212,9 +222,15 @@ struct Move: AsyncParsableCommand {
                 "secrets-injector: warning: \(out.escapingControls())/task-role-policy.json grants \(wildcards.joined(separator: ", ").escapingControls()): any \(account && region ? "account's and region's" : account ? "account's" : "region's") secret or parameter of that name; give \(missing.joined(separator: " and ")) and run again\n"
             )
         }
-        print(
-            "moved \(plan.moved.count + plan.carried.count) variable\(plan.moved.count + plan.carried.count == 1 ? "" : "s") of \((plan.container ?? "").escapingControls()) into \(plan.secrets.count) secret\(plan.secrets.count == 1 ? "" : "s"); see \(out.escapingControls())/MIGRATION.md"
-        )
+        func count(_ number: Int, _ noun: String) -> String { "\(number) \(noun)\(number == 1 ? "" : "s")" }
+        var summary = "moved \(count(plan.moved.count + plan.carried.count, "variable")) of "
+        summary += plan.apps.map(\.name).joined(separator: ", ").escapingControls() + ": "
+        var parts: [String] = []
+        if !plan.moved.isEmpty { parts.append("\(plan.moved.count) into \(count(plan.secrets.count, "new secret"))") }
+        if !plan.carried.isEmpty {
+            parts.append("\(plan.carried.count) from secrets[] references, read by the injector now")
+        }
+        print(summary + parts.joined(separator: ", ") + "; see \(out.escapingControls())/MIGRATION.md")
         if !refused.isEmpty {
             fail(
                 "\(refused.joined(separator: ", ")) already hold\(refused.count == 1 ? "s" : "") another value: left alone; run again with --overwrite to put a new version (the old one stays as AWSPREVIOUS)",

@@ -49,7 +49,7 @@ struct MigrationPlanTests {
         // ECS reads a bare valueFrom from Parameter Store: the injector's form says so.
         #expect(plan.carried[3].valueFrom == "parameter/smtp-password")
         // What is neither stays with ECS.
-        #expect(plan.leftToECS.map(\.name) == ["ODD"])
+        #expect(plan.apps.first?.leftToECS.map(\.name) == ["ODD"])
 
         let config = plan.injectorConfig
         let entries = config["env"]?["entries"]

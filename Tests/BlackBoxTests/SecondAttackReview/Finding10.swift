@@ -28,7 +28,10 @@ extension SecondAttackReviewTests {
             let policy = try fixture.json("\(fixture.folder)/\(out)/task-role-policy.json") as! [String: Any]
             return (policy["Statement"] as! [[String: Any]]).flatMap { $0["Resource"] as! [String] }
         }
-        let migrate = ["migrate", "--task-definition", "before.json", "--prefix", "shop/prod/"]
+        let migrate = [
+            "migrate", "--task-definition", "before.json", "--prefix", "shop/prod/", "--image",
+            "123456789012.dkr.ecr.ap-southeast-1.amazonaws.com/secrets-injector:1",
+        ]
 
         // Offline, nothing says the account or the region: one warning line names the wildcards.
         let unknown = try await fixture.tool(migrate + ["--out", "unknown"])

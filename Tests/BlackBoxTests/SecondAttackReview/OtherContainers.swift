@@ -29,7 +29,8 @@ extension SecondAttackReviewTests {
             "/bin/sh",
             [
                 "-c", "cd \"$0\" && exec \"$@\"", folder, BlackBox.binary, "migrate", "--task-definition", "td.json",
-                "--prefix", "shop/", "--container", "app", "--region", "ap-southeast-1",
+                "--prefix", "shop/", "--container", "app", "--region", "ap-southeast-1", "--image",
+                "registry.example/secrets-injector:1",
             ],
             environment: ["HOME": folder, "PATH": "/usr/bin:/bin"])
         #expect(result.status == 0, "\(result.stderr)")
