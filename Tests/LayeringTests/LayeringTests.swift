@@ -2,33 +2,53 @@ import Foundation
 import TestSupport
 import Testing
 
-/// The rooms' import rules (docs/ARCHITECTURE.md, "The rooms"): each target of `Sources/` and
-/// `bench/` imports only what its row of the table allows, and no shipped room imports full
-/// Foundation. SwiftPM already refuses an import of a target that is not a dependency; this also
-/// refuses a dependency the layering does not allow, and modules from outside (NIO, CProcess).
+/// The rooms' import rules (docs/ARCHITECTURE.md). What a target may import is what `Package.swift`
+/// declares: SwiftPM refuses an undeclared import of one of our targets (`scripts/test` builds with
+/// `--explicit-target-dependency-import-check error`), and this suite checks every import against the
+/// declarations too, read from `swift package dump-package`. It keeps the rules SwiftPM cannot
+/// express: SwiftNIO only in the HTTP room, `CProcess` only in the base and output rooms, no full
+/// Foundation in any target the daemon links, and the fleet simulation off the server.
 @Suite struct LayeringTests {
     /// Modules every room may import: the standard library's and the platform's own.
     static let everywhere: Set<String> = ["Glibc", "Musl", "Synchronization", "FoundationEssentials", "Testing"]
 
-    /// The table's rows: `| `Target` | … | `Allowed`, `Allowed` |`, the last column listing what the
-    /// target may import (`—` for nothing).
-    static func table(_ markdown: String) -> [String: Set<String>] {
-        var rows: [String: Set<String>] = [:]
-        for line in markdown.split(separator: "\n") where line.hasPrefix("| `") {
-            let cells = line.split(separator: "|", omittingEmptySubsequences: false).map {
-                $0.trimmingCharacters(in: .whitespaces)
-            }
-            guard cells.count >= 4, let target = codeSpans(cells[1]).first else { continue }
-            rows[target] = Set(codeSpans(cells[cells.count - 2]))
-        }
-        return rows
+    struct Target {
+        var name: String
+        var folder: URL
+        /// Its declared dependencies: our targets and packages' products, by module name.
+        var dependencies: Set<String>
+        var isExecutable: Bool
     }
 
-    static func codeSpans(_ text: String) -> [String] {
-        text.split(separator: "`", omittingEmptySubsequences: false).enumerated().filter { $0.offset % 2 == 1 }.map {
-            String($0.element)
+    /// The package's targets of `Sources/` and `bench/` (not the tests' support), as `swift package dump-package` gives them. A scratch path of
+    /// its own: the running `swift test` holds the build folder's lock.
+    static let package: [String: Target] = {
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("layering-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let result = try! runCommand(
+            "/usr/bin/env",
+            ["swift", "package", "--package-path", Repository.root.path, "--scratch-path", scratch, "dump-package"],
+            environment: ProcessInfo.processInfo.environment, timeout: 120)
+        precondition(result.status == 0, "swift package dump-package: \(result.stderr)")
+        let document = try! JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as! [String: Any]
+        var targets: [String: Target] = [:]
+        for target in document["targets"] as! [[String: Any]] {
+            let type = target["type"] as! String
+            let path = (target["path"] as? String) ?? "Sources/\(target["name"] as! String)"
+            guard type == "regular" || type == "executable", !path.hasPrefix("Tests/") else { continue }
+            let name = target["name"] as! String
+            let dependencies = (target["dependencies"] as! [[String: Any]]).compactMap { dependency -> String? in
+                if let byName = dependency["byName"] as? [Any] { return byName[0] as? String }
+                if let target = dependency["target"] as? [Any] { return target[0] as? String }
+                if let product = dependency["product"] as? [Any] { return product[0] as? String }
+                return nil
+            }
+            targets[name] = Target(
+                name: name, folder: Repository.root.appendingPathComponent(path), dependencies: Set(dependencies),
+                isExecutable: type == "executable")
         }
-    }
+        return targets
+    }()
 
     /// The modules a Swift file imports (`import X`, `public import X`, `@testable import X`, …).
     static func imports(_ source: String) -> [String] {
@@ -43,7 +63,7 @@ import Testing
         }
     }
 
-    /// Every import a target's files make that its row does not allow, as `File.swift: Module`.
+    /// Every import a target's files make that `allowed` does not hold, as `Target/File.swift: Module`.
     static func violations(target: String, files: [(name: String, source: String)], allowed: Set<String>) -> [String] {
         files.flatMap { file in
             imports(file.source).filter { !allowed.contains($0) && !everywhere.contains($0) && $0 != target }.map {
@@ -52,57 +72,56 @@ import Testing
         }
     }
 
-    static func targets() throws -> [(name: String, folder: URL)] {
-        let sources = Repository.root.appendingPathComponent("Sources")
-        let bench = Repository.root.appendingPathComponent("bench/fleet")
-        var found: [(String, URL)] = []
-        for parent in [sources, bench] {
-            for name in try FileManager.default.contentsOfDirectory(atPath: parent.path).sorted() {
-                let folder = parent.appendingPathComponent(name)
-                let swift = FileManager.default.enumerator(atPath: folder.path)?.contains {
-                    ($0 as? String)?.hasSuffix(".swift") == true
-                }
-                if swift == true { found.append((name, folder)) }
-            }
-        }
-        return found
-    }
-
     static func swiftFiles(in folder: URL) throws -> [(name: String, source: String)] {
         (FileManager.default.enumerator(atPath: folder.path)?.compactMap { $0 as? String } ?? []).filter {
             $0.hasSuffix(".swift")
         }.sorted().map { ($0, try! String(contentsOf: folder.appendingPathComponent($0), encoding: .utf8)) }
     }
 
-    static let architecture = Repository.root.appendingPathComponent("docs/ARCHITECTURE.md")
+    /// A target and everything it depends on, our targets only.
+    static func closure(of name: String) -> Set<String> {
+        var seen: Set<String> = []
+        var queue = [name]
+        while let next = queue.popLast() {
+            guard seen.insert(next).inserted, let target = package[next] else { continue }
+            queue += target.dependencies.filter { package[$0] != nil }
+        }
+        return seen
+    }
 
-    @Test func everyTargetImportsOnlyWhatItsRoomAllows() throws {
-        let rows = Self.table(try String(contentsOf: Self.architecture, encoding: .utf8))
-        #expect(rows.count >= 12, "the table in docs/ARCHITECTURE.md has a row per target")
+    @Test func everyImportIsDeclared() throws {
+        #expect(Self.package.count >= 20, "dump-package gave \(Self.package.count) targets")
         var problems: [String] = []
-        for (target, folder) in try Self.targets() {
-            guard let allowed = rows[target] else {
-                problems.append("\(target): no row in docs/ARCHITECTURE.md's table; add one before the code")
-                continue
-            }
-            problems += Self.violations(target: target, files: try Self.swiftFiles(in: folder), allowed: allowed)
+        for target in Self.package.values.sorted(by: { $0.name < $1.name }) {
+            problems += Self.violations(
+                target: target.name, files: try Self.swiftFiles(in: target.folder), allowed: target.dependencies)
         }
         #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
     }
 
-    /// The rules the issue set, read from the table itself: NIO only in the HTTP room, CProcess
-    /// only in the system and output rooms, full Foundation nowhere, and the fleet simulation on
-    /// the sources and the refresh policy, not the server.
-    @Test func theTableKeepsTheRoomsApart() throws {
-        let rows = Self.table(try String(contentsOf: Self.architecture, encoding: .utf8))
-        for (target, allowed) in rows {
-            if allowed.contains(where: { $0.hasPrefix("NIO") }) { #expect(target == "InjectorHTTP", "\(target)") }
-            if allowed.contains("CProcess") {
-                #expect(["InjectorBase", "InjectorOutputs"].contains(target), "\(target)")
+    /// The rules Package.swift cannot say, on what the files import.
+    @Test func theRoomsStayApart() throws {
+        var problems: [String] = []
+        let daemon = Self.closure(of: "secrets-injector")
+        #expect(daemon.contains("InjectorSidecar") && !daemon.contains("InjectorMigration"))
+        for target in Self.package.values {
+            for file in try Self.swiftFiles(in: target.folder) {
+                for module in Self.imports(file.source) {
+                    if module.hasPrefix("NIO") && target.name != "InjectorHTTP" {
+                        problems.append("\(target.name)/\(file.name): only InjectorHTTP imports SwiftNIO (\(module))")
+                    }
+                    if module == "CProcess" && !["InjectorBase", "InjectorOutputs"].contains(target.name) {
+                        problems.append(
+                            "\(target.name)/\(file.name): only InjectorBase and InjectorOutputs import CProcess")
+                    }
+                    if module == "Foundation" && daemon.contains(target.name) {
+                        problems.append("\(target.name)/\(file.name): the daemon links it: FoundationEssentials only")
+                    }
+                }
             }
-            #expect(!allowed.contains("Foundation"), "\(target)")
         }
-        let fleet = rows["FleetSimulation"] ?? []
+        #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
+        let fleet = Self.closure(of: "FleetSimulation")
         #expect(fleet.contains("InjectorSources") && fleet.contains("InjectorRefresh"))
         #expect(fleet.isDisjoint(with: ["InjectorHTTP", "InjectorState", "InjectorSidecar"]))
     }
