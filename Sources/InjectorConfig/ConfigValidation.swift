@@ -52,22 +52,10 @@ extension Config {
                 aliases[alias] = index
             }
         }
-        var owners: [String: String] = [:]
+        var claimed = ClaimedPaths()
         func claim(_ file: FileSpec?, by path: String) {
             guard let file else { return }
-            for (other, owner) in owners {
-                if other == file.path {
-                    reader.report(path, "\"\(file.path)\" is also the file of \(owner)")
-                    return
-                }
-                if other.hasPrefix(file.path + "/") || file.path.hasPrefix(other + "/") {
-                    reader.report(
-                        path,
-                        "\"\(file.path)\" and \"\(other)\" of \(owner) cannot both exist (one is inside the other)")
-                    return
-                }
-            }
-            owners[file.path] = path
+            if let problem = claimed.claim(file.path, by: path) { reader.report(path, problem) }
         }
         for (index, secret) in secrets.enumerated() {
             claim(secret.file, by: "secrets[\(index)].file")
@@ -77,16 +65,8 @@ extension Config {
         for (index, env) in env.enumerated() {
             claim(env.file, by: self.env.count == 1 ? "env.file" : "env[\(index)].file")
         }
-        if let socket = socketRelativePath {
-            for (file, owner) in owners.sorted(by: { $0.key < $1.key })
-            where file == socket || file.hasPrefix(socket + "/") || socket.hasPrefix(file + "/") {
-                reader.report(
-                    "server.socketPath",
-                    file == socket
-                        ? "\"\(server.socketPath)\" is also the file of \(owner)"
-                        : "\"\(server.socketPath)\" and \"\(file)\" of \(owner) cannot both exist (one is inside the other)"
-                )
-            }
+        if let socket = socketRelativePath, let problem = claimed.collision(socket) {
+            reader.report("server.socketPath", "the socket's path: \(problem)")
         }
         // Discovered secrets and parameters get their aliases only when they are listed.
         if !discovers, !secrets.contains(where: { if case .parameterPath = $0.selector { true } else { false } }) {

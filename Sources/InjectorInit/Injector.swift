@@ -310,8 +310,8 @@ public struct Injector: Sendable {
                     keys: spec.keys, required: spec.required, origin: "secrets[\(index)]"))
         }
         var claimed = ClaimedPaths()
-        for file in config.plannedFiles { claimed.insert(file.path, by: "the configuration") }
-        if let socket = config.socketRelativePath { claimed.insert(socket, by: "the socket (server.socketPath)") }
+        for file in config.plannedFiles { _ = claimed.claim(file.path, by: "the configuration") }
+        if let socket = config.socketRelativePath { _ = claimed.claim(socket, by: "the socket (server.socketPath)") }
         for (index, spec) in config.secrets.enumerated() {
             let prefix: String
             let key: String
@@ -355,14 +355,13 @@ public struct Injector: Sendable {
                             exitStatus: .usage))
                     continue
                 }
-                if let problem = OutputPath.problem(relative) ?? claimed.collision(relative) {
+                if let problem = OutputPath.problem(relative) ?? claimed.claim(relative, by: "secret \(name)") {
                     problems.append(
                         Problem(
                             message: "\(origin): discovered secret \(name) cannot be written: \(problem)",
                             exitStatus: .usage))
                     continue
                 }
-                claimed.insert(relative, by: "secret \(name)")
                 resolved.append(
                     ResolvedSecret(
                         request: SecretRequest(id: name), alias: alias,
@@ -371,41 +370,6 @@ public struct Injector: Sendable {
             }
         }
         return resolved
-    }
-}
-
-/// The output paths below `outputDir` taken so far, and whose each is, with every folder they
-/// need: a discovered name collides when it is one of them, lies inside one, or is a folder of one
-/// (issue 17: `p/a` and `p/a/b`, or a name at the socket's path). Each check walks the name's own
-/// folders only, so a round that discovers a thousand secrets stays linear.
-struct ClaimedPaths {
-    private var owners: [String: String] = [:]
-    /// Each folder the claimed paths need, with one path inside it.
-    private var folders: [String: String] = [:]
-
-    mutating func insert(_ path: String, by owner: String) {
-        owners[path] = owners[path] ?? owner
-        var folder = Substring(path)
-        while let slash = folder.lastIndex(of: "/") {
-            folder = folder[..<slash]
-            if folders[String(folder)] == nil { folders[String(folder)] = path }
-        }
-    }
-
-    /// Why `relative` cannot be written, or nil.
-    func collision(_ relative: String) -> String? {
-        if let owner = owners[relative] { return "\"\(relative)\" is already the path of \(owner)" }
-        if let inside = folders[relative] { return clash(relative, inside) }
-        var folder = Substring(relative)
-        while let slash = folder.lastIndex(of: "/") {
-            folder = folder[..<slash]
-            if owners[String(folder)] != nil { return clash(relative, String(folder)) }
-        }
-        return nil
-    }
-
-    private func clash(_ relative: String, _ other: String) -> String {
-        "\"\(relative)\" and \"\(other)\" of \(owners[other] ?? "?") cannot both exist (one is inside the other)"
     }
 }
 

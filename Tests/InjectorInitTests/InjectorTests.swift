@@ -149,21 +149,3 @@ import Testing
             ])
     }
 }
-
-/// Discovered names against the paths already taken (issue 17), both ways round.
-@Suite struct ClaimedPathsTests {
-    @Test func aNameCollidesWithAPathAFolderOrAFileAboveIt() {
-        var claimed = ClaimedPaths()
-        claimed.insert("db/password", by: "the configuration")
-        claimed.insert("injector.sock", by: "the socket (server.socketPath)")
-        claimed.insert("p/a", by: "secret p/a")
-        #expect(claimed.collision("db")?.contains("\"db/password\" of the configuration") == true)
-        #expect(claimed.collision("db/password")?.contains("already the path of the configuration") == true)
-        #expect(claimed.collision("db/password/x")?.contains("\"db/password\"") == true)
-        #expect(claimed.collision("injector.sock")?.contains("the socket") == true)
-        #expect(claimed.collision("p/a/b")?.contains("\"p/a\" of secret p/a") == true)
-        #expect(claimed.collision("p/b") == nil)
-        #expect(claimed.collision("dbx") == nil)
-        #expect(claimed.collision("p") != nil, "p is the folder of p/a")
-    }
-}
