@@ -28,17 +28,23 @@ public struct ValueFrom: Sendable, Hashable, CustomStringConvertible {
         case nil:
             break
         }
-        let parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
-        let idParts = text.hasPrefix("arn:") ? 7 : 1
-        guard parts.count >= idParts, parts.count <= idParts + 3 else {
+        // A secret's ARN is its first seven `:` parts (ARN.secretPrefix); a name has no `:`.
+        let id: String
+        let rest: [String]
+        if let prefix = ARN.secretPrefix(of: text) {
+            (id, rest) = prefix
+        } else if text.hasPrefix("arn:") {
+            (id, rest) = (text, [])
+        } else {
+            let parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+            (id, rest) = (parts[0], Array(parts.dropFirst()))
+        }
+        guard rest.count <= 3 else {
             throw ConfigIssue("", "\"\(text)\" is not <name-or-ARN>[:json-key[:version-stage[:version-id]]]")
         }
-        let secret = SecretName(parts[0..<idParts].joined(separator: ":"))
+        let secret = SecretName(id)
         if let problem = secret.problem { throw ConfigIssue("", problem) }
-        func part(_ index: Int) -> String? {
-            let position = idParts + index
-            return position < parts.count && !parts[position].isEmpty ? parts[position] : nil
-        }
+        func part(_ index: Int) -> String? { index < rest.count && !rest[index].isEmpty ? rest[index] : nil }
         self.init(secret: secret, jsonKey: part(0), versionStage: part(1), versionID: part(2))
     }
 

@@ -81,7 +81,7 @@ struct ExistingSecret {
                             add("\(member.key) \(value)")
                             continue
                         }
-                        let owner = value.allSatisfy(\.isASCIIDigit) ? value : Self.account(value)
+                        let owner = ARN.isAccountID(value) ? value : Self.account(value)
                         if value == "*" || owner == nil || owner != account { add(value) }
                     }
                 }
@@ -92,10 +92,9 @@ struct ExistingSecret {
     }
 
     /// The account field of an ARN (`arn:PARTITION:SERVICE:REGION:ACCOUNT:…`), when it has one.
-    static func account(_ arn: String) -> String? {
-        let parts = arn.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count > 5, parts[0] == "arn", parts[4].count == 12 else { return nil }
-        return String(parts[4])
+    static func account(_ text: String) -> String? {
+        guard let arn = ARN(text), arn.account.count == 12 else { return nil }
+        return arn.account
     }
 
     static func isDefaultKey(_ key: String) -> Bool {

@@ -223,7 +223,7 @@ public enum Migration {
             }
             for entry in app.carried {
                 out +=
-                    "| \(code(app.name)) | \(code(entry.name)) | \(code(ValueFromText.secretID(entry.valueFrom))) | from the old `secrets[]` |\n"
+                    "| \(code(app.name)) | \(code(entry.name)) | \(code(MigrationPlan.secretID(entry.valueFrom))) | from the old `secrets[]` |\n"
             }
         }
         if plan.secrets.contains(where: \.rotationShape) {

@@ -1,4 +1,5 @@
 import InjectorBase
+import InjectorConfig
 import InjectorOutputs
 
 /// What `migrate` writes to its folder. No value is in any of them: names, keys and ARNs only.
@@ -202,11 +203,7 @@ extension MigrationPlan {
             ["taskRoleArn", "executionRoleArn", "taskDefinitionArn"].compactMap { key -> String? in
                 if case .string(let arn)? = register[key] { return arn } else { return nil }
             } + arns.values.sorted()
-        for arn in known {
-            let parts = arn.split(separator: ":", omittingEmptySubsequences: false)
-            if parts.count > 4, parts[4].count == 12, parts[4].allSatisfy(\.isASCIIDigit) { return String(parts[4]) }
-        }
-        return "*"
+        return known.lazy.compactMap { ARN($0)?.account }.first(where: ARN.isAccountID) ?? "*"
     }
 
     /// The policy's resources that leave the account or the region open (`*`): what `migrate` warns
@@ -216,9 +213,8 @@ extension MigrationPlan {
         return statements.flatMap { statement -> [String] in
             guard case .array(let resources)? = statement["Resource"] else { return [] }
             return resources.compactMap { resource in
-                guard case .string(let arn) = resource else { return nil }
-                let parts = arn.split(separator: ":", omittingEmptySubsequences: false)
-                return parts.count > 4 && (parts[3] == "*" || parts[4] == "*") ? arn : nil
+                guard case .string(let text) = resource, let arn = ARN(text) else { return nil }
+                return arn.region == "*" || arn.account == "*" ? text : nil
             }
         }
     }
@@ -237,13 +233,17 @@ extension MigrationPlan {
             if let parameter = SecretName(entry.valueFrom).parameter {
                 let resource =
                     parameter.arn
-                    ?? "arn:\(KnownRegions.partition(region)):ssm:\(region ?? "*"):\(account):parameter/\(parameter.name.drop { $0 == "/" })"
+                    ?? ARN(
+                        service: "ssm", region: region, account: account,
+                        resource: "parameter/\(parameter.name.drop { $0 == "/" })"
+                    ).description
                 if !parameters.contains(resource) { parameters.append(resource) }
                 continue
             }
-            let id = ValueFromText.secretID(entry.valueFrom)
-            let hasSuffix = SecretName(id).name != id.split(separator: ":", maxSplits: 6).last.map(String.init)
-            let resource = id.hasPrefix("arn:") ? (hasSuffix ? id : id + "-??????") : pattern(id, account: account)
+            let id = Self.secretID(entry.valueFrom)
+            // An ARN with its random suffix names the one secret; one without it, any suffix.
+            let hasSuffix = ARN(id).map { SecretName(id).name != $0.resource.dropFirst("secret:".count) } ?? false
+            let resource = ARN(id) != nil ? (hasSuffix ? id : id + "-??????") : pattern(id, account: account)
             if !resources.contains(resource) { resources.append(resource) }
         }
         let actions: [JSONValue] =
@@ -271,14 +271,13 @@ extension MigrationPlan {
     }
 
     func pattern(_ name: String, account: String) -> String {
-        "arn:\(KnownRegions.partition(region)):secretsmanager:\(region ?? "*"):\(account):secret:\(name)-??????"
+        ARN(service: "secretsmanager", region: region, account: account, resource: "secret:\(name)-??????").description
     }
 }
 
-/// The secret part of an ECS `valueFrom`: an ARN's first seven `:` parts, else the first.
-enum ValueFromText {
+extension MigrationPlan {
+    /// The secret an ECS `valueFrom` names, as the configuration reads it (``ValueFrom``).
     static func secretID(_ valueFrom: String) -> String {
-        let parts = valueFrom.split(separator: ":", omittingEmptySubsequences: false)
-        return parts.prefix(valueFrom.hasPrefix("arn:") ? 7 : 1).joined(separator: ":")
+        (try? ValueFrom(parsing: valueFrom))?.secret.id ?? valueFrom
     }
 }

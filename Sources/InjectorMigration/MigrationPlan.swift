@@ -251,8 +251,7 @@ public struct MigrationPlan {
     /// `parameter/NAME` to the injector, whose bare names are Secrets Manager's (README, "Parameter
     /// Store"). Anything else (an ARN of another service) stays with ECS.
     static func injectorValueFrom(_ valueFrom: String) -> String? {
-        if valueFrom.hasPrefix("arn:") {
-            let service = valueFrom.split(separator: ":").dropFirst(2).first
+        if let service = ARN.service(of: valueFrom) {
             if service == "secretsmanager" { return valueFrom }
             return service == "ssm" && SecretName(valueFrom).parameter != nil ? valueFrom : nil
         }

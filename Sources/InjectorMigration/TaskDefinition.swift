@@ -123,9 +123,8 @@ struct TaskDefinition {
             }
         }
         candidates += containers.flatMap { $0.secrets.map(\.valueFrom) }
-        for arn in candidates where arn.hasPrefix("arn:") {
-            let parts = arn.split(separator: ":", omittingEmptySubsequences: false)
-            if parts.count > 4, !parts[3].isEmpty { return String(parts[3]) }
+        for text in candidates {
+            if let arn = ARN(text), !arn.region.isEmpty { return arn.region }
         }
         return nil
     }
@@ -154,15 +153,14 @@ struct TaskDefinition {
         }
         return named.compactMap { place, text in
             guard text.hasPrefix("arn:") else { return "\(place) \"\(text)\" is not an AWS region" }
-            let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-            guard parts.count >= 6, ["aws", "aws-cn", "aws-us-gov"].contains(parts[1]) else {
+            guard let arn = ARN(text), ["aws", "aws-cn", "aws-us-gov"].contains(arn.partition) else {
                 return "\(place) \"\(text)\" is not an ARN (arn:aws:SERVICE:REGION:ACCOUNT:RESOURCE)"
             }
-            if !parts[3].isEmpty, !KnownRegions.all.contains(String(parts[3])) {
-                return "\(place) \"\(text)\": \"\(parts[3])\" is not an AWS region"
+            if !arn.region.isEmpty, !KnownRegions.all.contains(arn.region) {
+                return "\(place) \"\(text)\": \"\(arn.region)\" is not an AWS region"
             }
-            if !parts[4].isEmpty, parts[4].count != 12 || !parts[4].allSatisfy(\.isASCIIDigit) {
-                return "\(place) \"\(text)\": \"\(parts[4])\" is not an account id (12 digits)"
+            if !arn.account.isEmpty, !ARN.isAccountID(arn.account) {
+                return "\(place) \"\(text)\": \"\(arn.account)\" is not an account id (12 digits)"
             }
             return nil
         }
@@ -193,13 +191,6 @@ public enum KnownRegions {
         "cn-north-1", "cn-northwest-1", "us-gov-east-1", "us-gov-west-1",
     ]
 
-    /// The partition of a region's ARNs.
-    public static func partition(_ region: String?) -> String {
-        guard let region else { return "aws" }
-        if region.hasPrefix("cn-") { return "aws-cn" }
-        if region.hasPrefix("us-gov-") { return "aws-us-gov" }
-        return "aws"
-    }
 }
 
 extension JSONValue {

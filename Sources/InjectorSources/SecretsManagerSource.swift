@@ -242,7 +242,11 @@ public struct SecretsManagerSource: SecretSource {
 
     /// The IAM resource pattern that covers a secret: its ARN, or the ARN of its name with any suffix.
     private func resourcePattern(_ id: String) -> String {
-        id.hasPrefix("arn:") ? id : "arn:aws:secretsmanager:\(client.configuration.region):*:secret:\(id)-*"
+        ARN(id).map(\.description)
+            ?? ARN(
+                service: "secretsmanager", region: client.configuration.region, account: nil, resource: "secret:\(id)-*"
+            )
+            .description
     }
 
     /// The version carrying the request's stage (`AWSCURRENT` unless set), or a not-found failure.

@@ -1,6 +1,7 @@
 public import AWSCredentials
 import FoundationEssentials
 public import HTTPTransport
+import InjectorBase
 
 /// Where Secrets Manager calls go: the URL, and the `Host` header signed for it.
 public struct Endpoint: Sendable, Equatable, CustomStringConvertible {
@@ -87,13 +88,13 @@ public enum RegionResolver {
             throw SecretsManagerError.configuration(
                 "no AWS region: AWS_REGION is not set and the ECS task metadata at \(url) did not give one (\(reason))")
         case .success(let document):
-            let arn = document.taskARN ?? ""
-            let parts = arn.split(separator: ":", omittingEmptySubsequences: false)
-            guard parts.count > 3 else {
+            let text = document.taskARN ?? ""
+            guard let arn = ARN(text), !arn.region.isEmpty else {
                 throw SecretsManagerError.configuration(
-                    "no AWS region: AWS_REGION is not set and the ECS task metadata's TaskARN \"\(arn)\" has no region")
+                    "no AWS region: AWS_REGION is not set and the ECS task metadata's TaskARN \"\(text)\" has no region"
+                )
             }
-            return try validate(String(parts[3]), origin: "the ECS task ARN")
+            return try validate(arn.region, origin: "the ECS task ARN")
         }
     }
 

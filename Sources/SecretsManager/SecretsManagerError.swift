@@ -124,15 +124,20 @@ public struct SecretsManagerError: Error, Sendable, CustomStringConvertible {
             let action = operation ?? "GetSecretValue"
             if parameters {
                 let name = secretID.map { id in
-                    id.hasPrefix("arn:") ? id : "arn:aws:ssm:\(region ?? "*"):*:parameter/\(id.drop { $0 == "/" })"
+                    ARN(id).map(\.description)
+                        ?? ARN(
+                            service: "ssm", region: region, account: nil, resource: "parameter/\(id.drop { $0 == "/" })"
+                        )
+                        .description
                 }
                 return
                     "\(codeText) for \(subject ?? action): the task role needs ssm:\(action) on \(name ?? "the parameters")\(aws)"
             }
             if let secretID {
                 let resource =
-                    secretID.hasPrefix("arn:")
-                    ? secretID : "arn:aws:secretsmanager:\(region ?? "*"):*:secret:\(secretID)-*"
+                    ARN(secretID).map(\.description)
+                    ?? ARN(service: "secretsmanager", region: region, account: nil, resource: "secret:\(secretID)-*")
+                    .description
                 let also = action == "BatchGetSecretValue" ? " and secretsmanager:GetSecretValue" : ""
                 return
                     "\(codeText) for \(subject ?? secretID): the task role needs secretsmanager:\(action)\(also) on \(resource)\(aws)"

@@ -1,4 +1,5 @@
 import Foundation
+import InjectorBase
 import TestSupport
 import Testing
 
@@ -24,7 +25,7 @@ struct KnownRegionsTests {
             "ours only: \(KnownRegions.all.subtracting(botocore)), botocore's only: \(botocore.subtracting(KnownRegions.all))"
         )
         #expect(
-            KnownRegions.partition("cn-north-1") == "aws-cn" && KnownRegions.partition("us-gov-west-1") == "aws-us-gov")
+            ARN.partition(region: "cn-north-1") == "aws-cn" && ARN.partition(region: "us-gov-west-1") == "aws-us-gov")
     }
 
     @Test func officialImagesByName() {

@@ -37,18 +37,16 @@ public struct ParameterReference: Sendable, Hashable, CustomStringConvertible {
         var resource: Substring
         var arn: String?
         var region: String?
-        let isSSMARN = text.hasPrefix("arn:") && text.split(separator: ":", maxSplits: 3).dropFirst(2).first == "ssm"
-        if isSSMARN {
-            let parts = text.split(separator: ":", maxSplits: 5, omittingEmptySubsequences: false)
-            guard parts.count == 6, parts[1].hasPrefix("aws"), !parts[3].isEmpty, parts[4].count == 12,
-                parts[4].allSatisfy(\.isASCIIDigit), parts[5].hasPrefix("parameter/")
+        if ARN.service(of: text) == "ssm" {
+            guard let parsed = ARN(text), parsed.partition.hasPrefix("aws"), !parsed.region.isEmpty,
+                ARN.isAccountID(parsed.account), parsed.resource.hasPrefix("parameter/")
             else {
                 return .failure(
                     ParameterReferenceError(
                         text, "is not a Parameter Store ARN (arn:aws:ssm:<region>:<account>:parameter/<name>)"))
             }
-            resource = parts[5].dropFirst("parameter/".count)
-            region = String(parts[3])
+            resource = Substring(parsed.resource.dropFirst("parameter/".count))
+            region = parsed.region
         } else if text.hasPrefix("parameter/") {
             resource = text.dropFirst("parameter/".count)
         } else if text.hasPrefix("/") {
@@ -78,7 +76,7 @@ public struct ParameterReference: Sendable, Hashable, CustomStringConvertible {
             return .failure(
                 ParameterReferenceError(text, "is not a parameter name (A–Z a–z 0–9 _ . - and / between levels)"))
         }
-        if isSSMARN { arn = String(text.dropLast(selector.map { $0.count + 1 } ?? 0)) }
+        if region != nil { arn = String(text.dropLast(selector.map { $0.count + 1 } ?? 0)) }
         return .success(ParameterReference(name: name, arn: arn, region: region, selector: selector))
     }
 

@@ -20,10 +20,9 @@ public struct SecretName: Sendable, Hashable, CustomStringConvertible {
         if let parameter {
             return parameter.name.hasPrefix("/") ? String(parameter.name.dropFirst()) : parameter.name
         }
-        guard isARN else { return id }
-        let parts = id.split(separator: ":", maxSplits: 6, omittingEmptySubsequences: false)
-        guard parts.count == 7 else { return id }
-        return String(Self.withoutRandomSuffix(parts[6]) ?? parts[6])
+        guard let arn = ARN(id), arn.resource.hasPrefix("secret:") else { return id }
+        let resource = arn.resource.dropFirst("secret:".count)
+        return String(Self.withoutRandomSuffix(resource) ?? resource)
     }
 
     /// Secrets Manager's one ARN rule: a secret's ARN ends in `-` and six random letters or digits
@@ -68,10 +67,9 @@ public struct SecretName: Sendable, Hashable, CustomStringConvertible {
         if case .failure(let error)? = ParameterReference.parse(id) { return error.description }
         if ParameterReference.parse(id) != nil { return nil }
         if isARN {
-            let parts = id.split(separator: ":", maxSplits: 6, omittingEmptySubsequences: false)
-            guard parts.count == 7, parts[0] == "arn", parts[1].hasPrefix("aws"), parts[2] == "secretsmanager",
-                !parts[3].isEmpty,
-                parts[4].count == 12, parts[4].allSatisfy(\.isNumber), parts[5] == "secret", !parts[6].isEmpty
+            guard let arn = ARN(id), arn.partition.hasPrefix("aws"), arn.service == "secretsmanager",
+                !arn.region.isEmpty, ARN.isAccountID(arn.account), arn.resource.hasPrefix("secret:"),
+                arn.resource.count > "secret:".count, !arn.resource.dropFirst("secret:".count).contains(":")
             else {
                 return
                     "\"\(id)\" is not a Secrets Manager ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>)"
