@@ -85,54 +85,32 @@ public struct Injector: Sendable {
         case .local(let path):
             return Injector(config: config, source: LocalFileSource(path: path), logger: logger, emf: emf)
         case .secretsManager:
-            let clients = try await AWSSetup.secretsManagerClients(
+            let clients = try await AWSSetup.clients(
                 environment: environment, transport: transport, configuredRegion: config.region,
                 configuredEndpoint: config.endpoint, failover: config.failover,
-                allowInsecureEndpoint: config.allowInsecureEndpoint, withheld: config.server.ssrfEnvVariables,
-                metadata: metadata, clock: clock, logger: logger)
-            let sources = clients.map { SecretsManagerSource(client: $0, logger: logger) }
-            var source: any SecretSource =
-                sources.count == 1
-                ? sources[0]
-                : FailoverSource(
-                    regions: zip(clients, sources).map { .init(name: $0.configuration.region, source: $1) },
-                    logger: logger)
-            if config.usesParameterStore {
-                // Parameter Store in the primary region (issue 22): `AWS_ENDPOINT_URL_SSM`,
-                // `AWS_ENDPOINT_URL`, else the regional ssm endpoint.
-                let primary = clients[0]
-                let endpoint = try Endpoint.resolve(
-                    environment: environment, configured: nil, region: primary.configuration.region,
-                    service: .parameterStore)
-                if let problem = Endpoint.plainHTTPProblem(endpoint.url) {
-                    guard config.allowInsecureEndpoint else {
-                        throw SecretsManagerError.configuration("\(endpoint.origin) \(problem)")
-                    }
-                    logger.warning(
-                        "allowInsecureEndpoint: Parameter Store is reached over plain http, not loopback; signed requests and the session token cross the network in the clear",
-                        metadata: ["endpoint": "\(endpoint.url)", "origin": "\(endpoint.origin)"])
-                }
-                // A parameter ARN in another region is read there (ECS does), at that region's
-                // endpoint: `AWS_ENDPOINT_URL*` name the task region's, as for failover regions.
-                var elsewhere = environment
-                elsewhere["AWS_ENDPOINT_URL_SSM"] = nil
-                elsewhere["AWS_ENDPOINT_URL"] = nil
-                let clientForRegion: @Sendable (String) throws -> SecretsManagerClient = { [elsewhere] region in
-                    guard RegionName.isValid(region) else {
-                        throw SecretsManagerError.configuration("\"\(region)\" is not an AWS region")
-                    }
-                    let endpoint = try Endpoint.resolve(
-                        environment: elsewhere, configured: nil, region: region, service: .parameterStore)
-                    return primary.client(for: .parameterStore, endpoint: endpoint, region: region)
-                }
-                source = CombinedSource(
-                    secrets: source,
-                    parameters: ParameterStoreSource(
-                        client: primary.client(for: .parameterStore, endpoint: endpoint), logger: logger,
-                        clientForRegion: clientForRegion))
-            }
-            return Injector(config: config, source: source, logger: logger, emf: emf)
+                parameterStore: config.usesParameterStore, allowInsecureEndpoint: config.allowInsecureEndpoint,
+                withheld: config.server.ssrfEnvVariables, metadata: metadata, clock: clock, logger: logger)
+            return Injector(config: config, clients: clients, logger: logger, emf: emf)
         }
+    }
+
+    /// The sources over `clients`: Secrets Manager (with its failover regions), and Parameter Store
+    /// beside it when the configuration reads parameters.
+    public init(config: Config, clients: AWSClients, logger: Logger, emf: EMFWriter? = nil) {
+        let sources = clients.secretsManager.map { SecretsManagerSource(client: $0, logger: logger) }
+        var source: any SecretSource =
+            sources.count == 1
+            ? sources[0]
+            : FailoverSource(
+                regions: zip(clients.secretsManager, sources).map { .init(name: $0.configuration.region, source: $1) },
+                logger: logger)
+        if let parameterStore = clients.parameterStore {
+            source = CombinedSource(
+                secrets: source,
+                parameters: ParameterStoreSource(
+                    client: parameterStore, logger: logger, clientForRegion: clients.parameterStoreIn))
+        }
+        self.init(config: config, source: source, logger: logger, emf: emf)
     }
 
     /// Fetches and renders, then commits one generation. On any problem nothing is committed and

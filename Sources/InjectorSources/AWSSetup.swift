@@ -11,29 +11,35 @@ public import SecretsManager
 /// region, the endpoint and the retry budget of SPEC §3. Everything here is checked before the
 /// first Secrets Manager call.
 public enum AWSSetup {
-    /// A Secrets Manager client for this environment. Throws ``CredentialError`` or
-    /// ``SecretsManagerError`` (category `.configuration`) for settings that cannot work.
+    /// A Secrets Manager client for this environment (`get`, `migrate --apply`). Throws
+    /// ``CredentialError`` or ``SecretsManagerError`` (category `.configuration`) for settings that
+    /// cannot work.
     public static func secretsManagerClient(
         environment: [String: String], transport: any HTTPTransport, configuredRegion: String? = nil,
         configuredEndpoint: String? = nil, allowInsecureEndpoint: Bool = false, withheld: [String] = [],
         clock: any WallClock = SystemWallClock(), logger: Logger
     ) async throws -> SecretsManagerClient {
-        try await secretsManagerClients(
+        try await clients(
             environment: environment, transport: transport, configuredRegion: configuredRegion,
             configuredEndpoint: configuredEndpoint, allowInsecureEndpoint: allowInsecureEndpoint, withheld: withheld,
-            clock: clock, logger: logger)[0]
+            clock: clock, logger: logger
+        ).primary
     }
 
-    /// The primary region's client, then one per failover region: the same credentials, each
-    /// signed for its own region and sent to its own endpoint (the configured one, else the
-    /// region's; `AWS_ENDPOINT_URL*` name the primary's only). `withheld`: the variables a
-    /// profile's `credential_process` must not see (the configuration's SSRF token variables).
-    public static func secretsManagerClients(
+    /// Every client a configuration needs, built once: Secrets Manager in the primary region and in
+    /// each failover region, with the same credentials, each signed for its own region and sent to its
+    /// own endpoint (the configured one, else the region's; `AWS_ENDPOINT_URL*` name the primary's
+    /// only); and, with `parameterStore`, Parameter Store in the primary region (`AWS_ENDPOINT_URL_SSM`,
+    /// `AWS_ENDPOINT_URL`, else the regional endpoint) with a factory for a parameter ARN's other
+    /// region (its regional endpoint, as ECS reads it there). Every endpoint passes one rule: plain
+    /// http only to loopback, unless `allowInsecureEndpoint` (warned about). `withheld`: the variables
+    /// a profile's `credential_process` must not see (the configuration's SSRF token variables).
+    public static func clients(
         environment: [String: String], transport: any HTTPTransport, configuredRegion: String? = nil,
-        configuredEndpoint: String? = nil, failover: [FailoverRegion] = [], allowInsecureEndpoint: Bool = false,
-        withheld: [String] = [], metadata: TaskMetadata? = nil, clock: any WallClock = SystemWallClock(),
-        logger: Logger
-    ) async throws -> [SecretsManagerClient] {
+        configuredEndpoint: String? = nil, failover: [FailoverRegion] = [], parameterStore: Bool = false,
+        allowInsecureEndpoint: Bool = false, withheld: [String] = [], metadata: TaskMetadata? = nil,
+        clock: any WallClock = SystemWallClock(), logger: Logger
+    ) async throws -> AWSClients {
         try checkCABundle(environment: environment)
         let provider = try CredentialChain.provider(environment: environment, transport: transport, withheld: withheld)
         let region = try await RegionResolver.resolve(
@@ -43,33 +49,54 @@ public enum AWSSetup {
             "AWS setup",
             metadata: ["credentials": "\(provider.name)", "region": "\(region)", "endpoint": "\(endpoint)"])
         let credentials = RefreshingCredentials(provider: provider, clock: clock, logger: logger)
-        var replicaEnvironment = environment
-        replicaEnvironment["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = nil
-        replicaEnvironment["AWS_ENDPOINT_URL"] = nil
-        var regions = [(region, endpoint)]
-        for replica in failover {
-            regions.append(
-                (
-                    replica.region,
-                    try Endpoint.resolve(
-                        environment: replicaEnvironment, configured: replica.endpoint, region: replica.region)
-                ))
+        // Other regions are reached at their own endpoints: the variables name the primary region's.
+        var elsewhere = environment
+        for name in ["AWS_ENDPOINT_URL_SECRETS_MANAGER", "AWS_ENDPOINT_URL_SSM", "AWS_ENDPOINT_URL"] {
+            elsewhere[name] = nil
         }
-        for (_, endpoint) in regions where Endpoint.plainHTTPProblem(endpoint.url) != nil {
-            guard allowInsecureEndpoint else {
-                throw SecretsManagerError.configuration(
-                    "\(endpoint.origin) \(Endpoint.plainHTTPProblem(endpoint.url) ?? endpoint.url)")
-            }
-            logger.warning(
-                "allowInsecureEndpoint: Secrets Manager is reached over plain http, not loopback; signed requests and the session token cross the network in the clear",
-                metadata: ["endpoint": "\(endpoint.url)", "origin": "\(endpoint.origin)"])
+        var regions = [(region, try checked(endpoint, allowInsecureEndpoint, logger))]
+        for replica in failover {
+            let endpoint = try Endpoint.resolve(
+                environment: elsewhere, configured: replica.endpoint, region: replica.region)
+            regions.append((replica.region, try checked(endpoint, allowInsecureEndpoint, logger)))
         }
         let maxAttempts = try SecretsManagerClient.Configuration.maxAttempts(environment: environment)
-        return regions.map { region, endpoint in
+        let secretsManager = regions.map { region, endpoint in
             SecretsManagerClient(
                 configuration: .init(endpoint: endpoint, region: region, maxAttempts: maxAttempts),
                 credentials: credentials, transport: transport, clock: clock, logger: logger)
         }
+        var clients = AWSClients(secretsManager: secretsManager)
+        if parameterStore {
+            let primary = secretsManager[0]
+            let endpoint = try checked(
+                Endpoint.resolve(environment: environment, configured: nil, region: region, service: .parameterStore),
+                allowInsecureEndpoint, logger)
+            clients.parameterStore = primary.client(for: .parameterStore, endpoint: endpoint)
+            clients.parameterStoreIn = { [elsewhere] region in
+                guard RegionName.isValid(region) else {
+                    throw SecretsManagerError.configuration("\"\(region)\" is not an AWS region")
+                }
+                let endpoint = try Endpoint.resolve(
+                    environment: elsewhere, configured: nil, region: region, service: .parameterStore)
+                return primary.client(for: .parameterStore, endpoint: endpoint, region: region)
+            }
+        }
+        return clients
+    }
+
+    /// The endpoint rule, once for every client: plain http only to loopback (the token and a
+    /// replayable signed request would cross the network), unless `allowInsecureEndpoint`, which is
+    /// warned about at every start.
+    static func checked(_ endpoint: Endpoint, _ allowInsecure: Bool, _ logger: Logger) throws(SecretsManagerError)
+        -> Endpoint
+    {
+        guard let problem = Endpoint.plainHTTPProblem(endpoint.url) else { return endpoint }
+        guard allowInsecure else { throw SecretsManagerError.configuration("\(endpoint.origin) \(problem)") }
+        logger.warning(
+            "allowInsecureEndpoint: AWS is reached over plain http, not loopback; signed requests and the session token cross the network in the clear",
+            metadata: ["endpoint": "\(endpoint.url)", "origin": "\(endpoint.origin)"])
+        return endpoint
     }
 
     /// `AWS_CA_BUNDLE` decides whom the injector trusts: whoever can write it can add a CA and read
@@ -90,6 +117,20 @@ public enum AWSSetup {
         CurlTransport(
             configuration: .init(caBundlePath: environment["AWS_CA_BUNDLE"].flatMap { $0.isEmpty ? nil : $0 }))
     }
+}
+
+/// The AWS clients of one configuration (``AWSSetup/clients(environment:transport:configuredRegion:configuredEndpoint:failover:parameterStore:allowInsecureEndpoint:withheld:metadata:clock:logger:)``).
+public struct AWSClients: Sendable {
+    /// Secrets Manager: the primary region's client first, then each failover region's.
+    public var secretsManager: [SecretsManagerClient]
+    /// Parameter Store in the primary region, when the configuration reads parameters.
+    public var parameterStore: SecretsManagerClient?
+    /// Parameter Store in another region (a parameter ARN's).
+    public var parameterStoreIn: @Sendable (String) throws -> SecretsManagerClient = { region in
+        throw SecretsManagerError.configuration("Parameter Store in \(region) is not set up")
+    }
+
+    public var primary: SecretsManagerClient { secretsManager[0] }
 }
 
 /// A replica region (`failover[]`): its name, and an endpoint other than its regional one.

@@ -292,8 +292,13 @@ struct Review: AsyncParsableCommand {
         let config = try options.load(environment: environment)
         let logger = makeLogger(level: environment["SECRETS_INJECTOR_LOG_LEVEL"] ?? "warning")
         let transport = AWSSetup.transport(environment: environment)
-        let injector = try await Injector.build(
-            config: config, environment: environment, transport: transport, logger: logger)
+        // One set of clients: the listing that resolves the secrets, and the review itself.
+        let clients = try await AWSSetup.clients(
+            environment: environment, transport: transport, configuredRegion: config.region,
+            configuredEndpoint: config.endpoint, failover: config.failover,
+            parameterStore: config.usesParameterStore, allowInsecureEndpoint: config.allowInsecureEndpoint,
+            withheld: config.server.ssrfEnvVariables, logger: logger)
+        let injector = Injector(config: config, clients: clients, logger: logger)
         var problems: [Problem] = []
         let secrets = try await injector.resolveSecrets(&problems)
         if !problems.isEmpty { throw InjectorFailure(problems: problems) }
@@ -306,12 +311,9 @@ struct Review: AsyncParsableCommand {
         where SecretName(secret.request.id).parameter == nil && seen.insert(secret.request.id).inserted {
             ids.append((secret.request.id, databaseAliases.contains(secret.alias)))
         }
-        let client = try await AWSSetup.secretsManagerClient(
-            environment: environment, transport: transport, configuredRegion: config.region,
-            configuredEndpoint: config.endpoint, allowInsecureEndpoint: config.allowInsecureEndpoint,
-            withheld: config.server.ssrfEnvVariables, logger: logger)
         let reviews = try await InjectorSources.Review.review(
-            ids, client: client, failoverRegions: config.failover.map(\.region), maxAgeDays: maxAgeDays, now: Date())
+            ids, client: clients.primary, failoverRegions: config.failover.map(\.region), maxAgeDays: maxAgeDays,
+            now: Date())
         StandardStream.output.write(Array(InjectorSources.Review.render(reviews, format: format).utf8))
         if reviews.contains(where: { !$0.findings.isEmpty }) { throw ExitCode(1) }
     }
