@@ -266,8 +266,9 @@ public struct MigrationPlan {
         }
     }
 
-    /// A container's name as a folder and alias part: `[A-Za-z0-9_-]` already; lowercased.
-    static func folderName(_ container: String) -> String { container.lowercased() }
+    /// A container's name as a folder: `[A-Za-z0-9_-]` (``TaskDefinition``), as it is, since ECS
+    /// tells `Web` from `web`.
+    static func folderName(_ container: String) -> String { container }
 
     // MARK: Grouping (issue 19)
 

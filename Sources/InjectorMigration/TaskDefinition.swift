@@ -63,6 +63,17 @@ struct TaskDefinition {
         for (index, value) in containerValues.enumerated() {
             let at = "\(file): containerDefinitions[\(index)]"
             guard case .string(let name)? = value["name"] else { throw MigrationInputError("\(at): has no name") }
+            // ECS's rule; the name becomes a folder and an alias part, so nothing else may pass.
+            guard (1...255).contains(name.utf8.count),
+                name.utf8.allSatisfy({
+                    ("a"..."z").contains(Unicode.Scalar($0)) || ("A"..."Z").contains(Unicode.Scalar($0))
+                        || ("0"..."9").contains(Unicode.Scalar($0)) || $0 == UInt8(ascii: "_")
+                        || $0 == UInt8(ascii: "-")
+                })
+            else {
+                throw MigrationInputError(
+                    "\(at): the container name \"\(name)\" is not one ECS takes (1 to 255 of A–Z a–z 0–9 _ -)")
+            }
             if containers.contains(where: { $0.name == name }) {
                 throw MigrationInputError("\(at): the container \(name) is named twice")
             }

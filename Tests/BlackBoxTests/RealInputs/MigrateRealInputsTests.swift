@@ -234,6 +234,12 @@ struct MigrateRealInputsTests {
         #expect(placeholders.status == 2 && placeholders.stderr.split(separator: "\n").count == 1, "\(placeholders)")
         #expect(placeholders.stderr.contains("ACCOUNT_ID") && placeholders.stderr.contains("\"REGION\""))
 
+        // A container name ECS would refuse never becomes a folder.
+        try write("dots.json", ["family": "d", "containerDefinitions": [app([token], name: "../escape")]])
+        let dots = try await fixture.tool(["migrate", "--task-definition", "dots.json", "--prefix", "d/"])
+        #expect(dots.status == 2 && dots.stderr.contains("is not one ECS takes"), "\(dots)")
+        #expect(!FileManager.default.fileExists(atPath: "\(fixture.folder)/escape"))
+
         // The console's null members are dropped: botocore accepts the result.
         try write(
             "console.json",

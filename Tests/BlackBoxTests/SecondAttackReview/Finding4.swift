@@ -32,20 +32,30 @@ extension SecondAttackReviewTests {
         #expect(scan.stdout.contains("\\u000a::error file=app.py"), "\(scan.stdout)")
         expectClean(scan.stdout, "scan")
 
-        let definition: [String: Any] = [
-            "family": "app\n::add-mask::family\u{1B}]0;title\u{07}",
-            "containerDefinitions": [
-                [
-                    "name": "app\n::error::forged\u{1B}[2J\u{9B}", "image": "app:1", "essential": true,
-                    "environment": [["name": "DB_PASSWORD", "value": "hunter2-but-longer"]],
-                ] as [String: Any]
-            ],
-        ]
-        try JSONSerialization.data(withJSONObject: definition).write(to: URL(fileURLWithPath: "\(folder)/td.json"))
+        // The family is the task definition's to name; a container named so is refused in one clean line.
+        func definition(container: String) -> [String: Any] {
+            [
+                "family": "app\n::add-mask::family\u{1B}]0;title\u{07}",
+                "containerDefinitions": [
+                    [
+                        "name": container, "image": "app:1", "essential": true,
+                        "environment": [["name": "DB_PASSWORD", "value": "hunter2-but-longer"]],
+                    ] as [String: Any]
+                ],
+            ]
+        }
+        try JSONSerialization.data(withJSONObject: definition(container: "app")).write(
+            to: URL(fileURLWithPath: "\(folder)/td.json"))
         let migrate = try await MigrationTests.tool(
             ["migrate", "--task-definition", "td.json", "--prefix", "app/"], in: folder)
         #expect(migrate.status == 0, "\(migrate.stderr)")
         expectClean(migrate.stdout + migrate.stderr, "migrate")
         expectClean(try String(contentsOfFile: "\(folder)/migration/MIGRATION.md", encoding: .utf8), "MIGRATION.md")
+        try JSONSerialization.data(withJSONObject: definition(container: "app\n::error::forged\u{1B}[2J\u{9B}"))
+            .write(to: URL(fileURLWithPath: "\(folder)/forged.json"))
+        let refused = try await MigrationTests.tool(
+            ["migrate", "--task-definition", "forged.json", "--prefix", "app/", "--out", "forged"], in: folder)
+        #expect(refused.status == 2 && refused.stderr.split(separator: "\n").count == 1, "\(refused.stderr)")
+        expectClean(refused.stdout + refused.stderr, "migrate refusing a container name")
     }
 }
