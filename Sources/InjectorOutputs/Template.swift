@@ -139,12 +139,8 @@ public struct Template: Sendable, Equatable {
                 for filter in expression.filters {
                     bytes = try filter.apply(bytes, path: expression.path)
                 }
-                // `| dotenv` and `| shell` write quotes of their own; every other value must stay
-                // inside the quotes it stands in, or sh would run it and dotenv readers split it.
-                if let context = expression.dotenv, expression.filters.last != .dotenv,
-                    expression.filters.last != .shell, !context.admits(bytes)
-                {
-                    throw RenderError.breaksQuotes(path: expression.path, context: context)
+                if let context = expression.dotenv {
+                    try context.check(bytes, after: expression.filters.last, path: expression.path)
                 }
                 out += bytes
             }
@@ -299,6 +295,24 @@ extension Template.Filter {
 /// and nowhere a control character (a newline starts another variable).
 public enum DotenvContext: Sendable, Equatable {
     case unquoted, singleQuoted, doubleQuoted
+
+    /// Holds a rendered value to these quotes, or throws. Outside quotes, `| dotenv` and `| shell`
+    /// bring quotes of their own: a dotenv value is one every reader takes back; a shell-quoted one
+    /// is sh's, but a quote and a line break in it would end python-dotenv's quotes and start a
+    /// line of the secret's choosing. Inside quotes they are held like any value.
+    func check(_ bytes: [UInt8], after filter: Template.Filter?, path: String) throws(RenderError) {
+        if self == .unquoted, filter == .dotenv { return }
+        if self == .unquoted, filter == .shell {
+            let breaksLine = bytes.contains(0x0A) || bytes.contains(0x0D)
+            guard breaksLine && bytes.dropFirst().dropLast().contains(UInt8(ascii: "'")) else { return }
+            throw RenderError.filter(
+                .shell, path: path,
+                reason:
+                    "the value holds a quote and a line break, which would end a dotenv reader's quotes and start another variable: not written; use | dotenv in a dotenv file"
+            )
+        }
+        guard admits(bytes) else { throw RenderError.breaksQuotes(path: path, context: self) }
+    }
 
     package func admits(_ bytes: [UInt8]) -> Bool {
         bytes.allSatisfy { byte in

@@ -149,6 +149,12 @@ import Testing
                 #expect(throws: RenderError.self, "\(source) \(value)") { try render(source, value) }
             }
         }
+        // Inside quotes, a filter's own quotes are held like any value: `"{{ v | dotenv }}"` would
+        // give sh `"'$(id)'"`, which runs; a shell-quoted value may not carry a quote and a line break
+        // into a dotenv file, where python-dotenv would read a second variable.
+        #expect(throws: RenderError.self) { try render("A=\"{{ s | dotenv }}\"\n", "$(id)") }
+        #expect(throws: RenderError.self) { try render("A={{ s | shell }}\n", "x'\nB=evil #") }
+        #expect(try render("A={{ s | shell }}\n", "two\nlines") == "A='two\nlines'\n")
         // `| dotenv` and `| shell` bring quotes of their own; `| plain` refuses quotes anywhere.
         #expect(try render("A={{ s | dotenv }}\n", "a b$c") == "A='a b$c'\n")
         #expect(try render("A={{ s | shell }}\n", "it's") == "A='it'\\''s'\n")
