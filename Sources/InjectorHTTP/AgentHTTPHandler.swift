@@ -16,12 +16,26 @@ struct PeerCredentials: Sendable {
     var gid: UInt32 = 0
 }
 
+/// `SO_MEMINFO` of <linux/sock_diag.h>: a socket's memory, `SK_MEMINFO_VARS` counters.
+struct SocketMemory: Sendable {
+    var counters: (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32) = (0, 0, 0, 0, 0, 0, 0, 0, 0)
+    /// What the socket holds to send: `SK_MEMINFO_WMEM_ALLOC` (sent, not yet taken by the peer of
+    /// a Unix socket) and `SK_MEMINFO_WMEM_QUEUED` (TCP's queue, not yet acknowledged).
+    var sendQueued: Int { Int(counters.2) + Int(counters.5) }
+}
+
 /// One connection: reads HTTP/1.1 requests with NIO's decoder and answers each in order — at once
 /// from the snapshot on the event loop, or later for `/health`, `/metrics` and `refreshNow` — by
-/// writing the answer's bytes (pre-encoded for the answers served most). While an answer is being
-/// produced, or while the channel is not writable (the client does not read), reading stops and
-/// requests already received (pipelined) wait their turn, at most ``SidecarServer/maximumWaiting``.
-/// Keeps the connection rules (``SidecarServer``).
+/// writing the answer's bytes (pre-encoded for the answers served most). Keeps the connection rules
+/// (``SidecarServer``).
+///
+/// Pipelined requests are bounded by backpressure, not by their number: the channel reads only when
+/// this handler asks (`autoRead` off), and it asks only when every request received is answered, no
+/// answer is being produced and the channel is writable (what waits to be sent is under the high
+/// water mark). ``InputGate`` hands the decoder what was read a slice at a time, on the same asks,
+/// so the requests parsed ahead of their answers come from one slice at most. A client that reads
+/// its answers is served whatever its depth; one that does not is no longer read, and the write
+/// timeout (``SidecarServer/writeTimeout`` without any byte taken) closes it.
 final class AgentHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundIn = ByteBuffer
@@ -49,12 +63,18 @@ final class AgentHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var peerAllowed = true
     /// An answer is being produced off the event loop; what arrives meanwhile waits in `waiting`.
     private var answering = false
+    /// Requests received while answers must wait: at most those parsed from one slice of input.
     private var waiting = CircularBuffer<Received>()
-    private var readWanted = false
     /// The client half-closed: answer what was received, then close.
     private var inputClosed = false
     /// An answer that ends the connection was written: nothing more is answered.
     private var closing = false
+    /// While the channel is not writable: the check, once a second, that the client takes bytes.
+    private var stallCheck: RepeatedTask?
+    /// When the client last took some of the bytes waiting to be sent, and how many waited at the
+    /// last check: in NIO's buffer, and in the socket's (``SocketMemory``).
+    private var lastProgress = NIODeadline.now()
+    private var lastWaiting = (buffered: 0, socket: 0)
 
     init(
         router: AgentRouter, metrics: SidecarMetrics, transport: AgentTransport, connections: ConnectionTable,
@@ -88,7 +108,15 @@ final class AgentHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
             }
         }
         context.fireChannelActive()
+        readIfReady(context: context)
     }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        stopStallCheck()
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) { stopStallCheck() }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !closing else { return }
@@ -96,7 +124,7 @@ final class AgentHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .head(let head):
             self.head = head
             bodyBytes = 0
-            if !answering { connections.set(context.channel, .receiving) }
+            if !answering, context.channel.isWritable { connections.set(context.channel, .receiving) }
         case .body(let bytes):
             bodyBytes += bytes.readableBytes
             if bodyBytes > SidecarServer.maximumBodyBytes, head != nil {
@@ -110,22 +138,94 @@ final class AgentHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
+    /// What was read is decoded and answered as far as it could be: read on if nothing waits.
+    func channelReadComplete(context: ChannelHandlerContext) {
+        context.fireChannelReadComplete()
+        readIfReady(context: context)
+    }
+
     /// Answers must wait: one is being produced, or those written are not being read.
     private func mustWait(_ context: ChannelHandlerContext) -> Bool { answering || !context.channel.isWritable }
 
-    /// Outbound: reading pauses while answers must wait or requests are waiting.
+    /// Outbound: this handler reads when it is ready (`autoRead` is off); a read asked by anyone else
+    /// goes through only then.
     func read(context: ChannelHandlerContext) {
-        if mustWait(context) || !waiting.isEmpty {
-            readWanted = true
+        if isReady(context) { context.read() }
+    }
+
+    /// Ready for more input: every request received is answered, none is being produced, and what
+    /// waits to be sent is under the high water mark.
+    private func isReady(_ context: ChannelHandlerContext) -> Bool {
+        !closing && !inputClosed && !mustWait(context) && waiting.isEmpty && context.channel.isActive
+    }
+
+    private func readIfReady(context: ChannelHandlerContext) {
+        if isReady(context) { context.read() }
+    }
+
+    /// Over the high water mark, the client does not read: nothing more is answered or read, and the
+    /// write timeout runs. Under the low one again: answer what came meanwhile, then read again.
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        context.fireChannelWritabilityChanged()
+        if context.channel.isWritable {
+            stopStallCheck()
+            if !answering { connections.set(context.channel, head == nil ? .idle : .receiving) }
+            answerWaiting(context: context)
         } else {
-            context.read()
+            if !answering { connections.set(context.channel, .sending) }
+            startStallCheck(context: context)
         }
     }
 
-    /// The client read what was waiting to be sent: answer what came meanwhile, then read again.
-    func channelWritabilityChanged(context: ChannelHandlerContext) {
-        context.fireChannelWritabilityChanged()
-        if context.channel.isWritable { answerWaiting(context: context) }
+    /// The write timeout: once a second while the channel is not writable, whether the client took
+    /// any of the bytes waiting to be sent; after ``SidecarServer/writeTimeout`` without, the
+    /// connection is closed (not while an answer is being produced: that one is never cut).
+    ///
+    /// Taken means: fewer bytes in NIO's buffer, or fewer in the socket's send queue, than at the
+    /// last check. NIO's buffer alone would miss a slow reader: it drains only once the kernel's
+    /// send buffer (megabytes on loopback) has room again.
+    private func startStallCheck(context: ChannelHandlerContext) {
+        guard stallCheck == nil else { return }
+        lastProgress = .now()
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        Self.waitingBytes(context.channel).whenSuccess { loopBound.value.0.lastWaiting = $0 }
+        stallCheck = context.eventLoop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
+            let (handler, context) = loopBound.value
+            guard context.channel.isActive, !context.channel.isWritable else { return handler.stopStallCheck() }
+            Self.waitingBytes(context.channel).whenSuccess { bytes in
+                let (handler, context) = loopBound.value
+                handler.judgeStall(bytes, context: context)
+            }
+        }
+    }
+
+    private func judgeStall(_ bytes: (buffered: Int, socket: Int), context: ChannelHandlerContext) {
+        guard stallCheck != nil else { return }
+        let now = NIODeadline.now()
+        if bytes.buffered < lastWaiting.buffered || bytes.socket < lastWaiting.socket { lastProgress = now }
+        lastWaiting = bytes
+        guard now - lastProgress >= SidecarServer.writeTimeout, !answering else { return }
+        // A client that sends and does not read: it gets no more of our memory, nor the slot.
+        stopStallCheck()
+        closing = true
+        waiting.removeAll()
+        context.close(promise: nil)
+    }
+
+    private func stopStallCheck() {
+        stallCheck?.cancel()
+        stallCheck = nil
+    }
+
+    /// The bytes waiting to be sent: in NIO's buffer, and in the socket's send queue (`SO_MEMINFO`).
+    private static func waitingBytes(_ channel: any Channel) -> EventLoopFuture<(buffered: Int, socket: Int)> {
+        let buffered = (try? channel.syncOptions?.getOption(.bufferedWritableBytes)) ?? 0
+        guard let provider = channel as? any SocketOptionProvider else {
+            return channel.eventLoop.makeSucceededFuture((buffered, 0))
+        }
+        let memory: EventLoopFuture<SocketMemory> = provider.unsafeGetSocketOption(
+            level: .init(SOL_SOCKET), name: .init(SO_MEMINFO))
+        return memory.map { (buffered, $0.sendQueued) }.recover { _ in (buffered, 0) }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -147,15 +247,10 @@ final class AgentHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         receive(.refusal(.text(400, "Bad Request")), context: context)
     }
 
+    /// Answers a request at once, or queues it behind those that must wait. No count bounds the
+    /// queue: nothing more is read while it holds anything, so it holds one slice's requests at most.
     private func receive(_ received: Received, context: ChannelHandlerContext) {
         guard mustWait(context) || !waiting.isEmpty else { return answer(received, context: context) }
-        guard waiting.count < SidecarServer.maximumWaiting else {
-            // A client that sends and never reads: it gets no more of our memory.
-            closing = true
-            waiting.removeAll()
-            context.close(promise: nil)
-            return
-        }
         waiting.append(received)
     }
 
@@ -233,9 +328,8 @@ final class AgentHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         guard !mustWait(context), !closing, waiting.isEmpty else { return }
         if inputClosed {
             context.close(promise: nil)
-        } else if readWanted {
-            readWanted = false
-            context.read()
+        } else {
+            readIfReady(context: context)
         }
     }
 
@@ -252,7 +346,7 @@ final class AgentHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let channel = context.channel
         if keepOpen {
             context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
-            if !answering { connections.set(channel, .idle) }
+            if !answering { connections.set(channel, channel.isWritable ? .idle : .sending) }
         } else {
             closing = true
             waiting.removeAll()

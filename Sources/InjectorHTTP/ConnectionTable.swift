@@ -8,7 +8,9 @@ import Synchronization
 /// One listener's connections and what each is doing, against `maxConnections`: the table the
 /// connection rules work on. Touched from the event loop and, at shutdown, the service's task.
 final class ConnectionTable: Sendable {
-    enum Phase: Sendable { case idle, receiving, answering }
+    /// `sending`: answers wait to be sent and the client does not take them; its own handler times
+    /// it out (``SidecarServer/writeTimeout``, counted from the last byte taken), not the sweep.
+    enum Phase: Sendable { case idle, receiving, answering, sending }
     enum Admission: Sendable { case admitted, overLimit }
 
     private struct Entry {
@@ -23,9 +25,10 @@ final class ConnectionTable: Sendable {
 
     init(limit: Int) { self.limit = limit }
 
-    /// Takes a new connection in. At the limit, the connection idle (or partly received) the
-    /// longest is closed to make room; when every one is answering, the new one is admitted over
-    /// the limit (it may ask `/ping`), up to a small allowance; past that, nil.
+    /// Takes a new connection in. At the limit, the connection idle (or partly received, or not
+    /// reading its answers) the longest is closed to make room; when every one is answering, the
+    /// new one is admitted over the limit (it may ask `/ping`), up to a small allowance; past
+    /// that, nil.
     func admit(_ channel: any Channel, now: NIODeadline = .now()) -> Admission? {
         let (admission, evicted): (Admission?, (any Channel)?) = entries.withLock { table in
             var evicted: (any Channel)?
@@ -73,7 +76,7 @@ final class ConnectionTable: Sendable {
                 switch entry.phase {
                 case .idle: now - entry.since > idle
                 case .receiving: now - entry.since > partial
-                case .answering: false
+                case .answering, .sending: false
                 }
             }.map(\.channel)
         }

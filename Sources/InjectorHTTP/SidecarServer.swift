@@ -23,25 +23,41 @@ import ServiceLifecycle
 /// - an idle keep-alive connection is kept 60 s, a partly received request (head or body) 10 s;
 /// - any 4xx ends the connection right after it is written; a request followed by a half-close
 ///   is answered, then the connection closed;
-/// - a connection whose client does not read its answers is not read either while its answers
-///   wait to be sent, and one with more than 32 requests waiting is closed: memory stays bounded;
+/// - pipelined requests are bounded by backpressure, in bytes, not by their number: a connection is
+///   read only when every request received is answered and its unsent answers are under the high
+///   water mark (64 KiB), and its decoder is handed what was read 4 KiB at a time
+///   (``InputGate``); a client that reads its answers is served whatever its depth, one that does
+///   not is no longer read, and is closed once none of its answers' bytes were taken for 10 s
+///   (`writeTimeout`);
 /// - each listener holds `maxConnections`; a new connection beyond it drops the one idle (or
-///   partly received) the longest; only when every one is busy answering is it refused, and even
-///   then `/ping` is answered.
+///   partly received, or not reading its answers) the longest; only when every one is busy
+///   answering is it refused, and even then `/ping` is answered.
 ///
 /// On graceful shutdown it stops accepting, closes every connection that is not answering, lets
 /// answers in flight finish (up to 3 s), then closes.
 public struct SidecarServer: Service, CustomStringConvertible {
     public static let idleTimeout: TimeAmount = .seconds(60)
     public static let partialRequestTimeout: TimeAmount = .seconds(10)
+    /// The write timeout: a connection whose answers wait to be sent (over the high water mark)
+    /// and whose client takes none of their bytes for this long is closed.
+    public static let writeTimeout: TimeAmount = .seconds(10)
     public static let drainTimeout: Duration = .seconds(3)
     /// Connections accepted beyond the limit while every slot is answering: they get `/ping` or 429.
     static let overLimitAllowance = 16
     /// A request body is read and ignored up to the Agent's buffer (321 KiB); beyond, 413.
     static let maximumBodyBytes = 321 * 1024
-    /// Requests a connection may have waiting for their answers (pipelined while one is produced,
-    /// or while the client does not read what it was sent); one more closes it (issue 17).
-    static let maximumWaiting = 32
+    /// The most one read of a connection takes from its socket (the receive allocator's ceiling):
+    /// with reads asked only once everything held is delivered, the input a connection holds.
+    static let maximumReadBytes = 64 * 1024
+    /// What the decoder is handed at a time (``InputGate``): the requests parsed ahead of their
+    /// answers come from this many bytes at most.
+    static let decodeSliceBytes = 4 * 1024
+    /// Input held beyond one read comes only from a half-close, after which NIO reads the socket to
+    /// its end: past this much held, the connection is closed.
+    static let maximumHeldBytes = 256 * 1024
+    /// Answers waiting to be sent: over the high mark the connection stops answering and reading,
+    /// under the low one it goes on.
+    static let writeBufferWaterMark = ChannelOptions.Types.WriteBufferWaterMark(low: 32 * 1024, high: 64 * 1024)
 
     let settings: ServerSettings
     let socketGroup: UInt32?
@@ -166,6 +182,7 @@ public struct SidecarServer: Service, CustomStringConvertible {
                     channel.closeFuture.whenComplete { _ in connections.remove(channel) }
                     let sync = channel.pipeline.syncOperations
                     try sync.addHandler(RequestActivityHandler(connections: connections))
+                    try sync.addHandler(InputGate())
                     try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
                     try sync.addHandler(
                         AgentHTTPHandler(
@@ -173,7 +190,14 @@ public struct SidecarServer: Service, CustomStringConvertible {
                             overConnectionLimit: admission == .overLimit, allowUIDs: allowUIDs, audit: audit))
                 }
             }
+            // Read only when AgentHTTPHandler asks, one read at a time, of at most maximumReadBytes.
+            .childChannelOption(.autoRead, value: false)
             .childChannelOption(.maxMessagesPerRead, value: 1)
+            .childChannelOption(
+                .recvAllocator,
+                value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 2048, maximum: Self.maximumReadBytes)
+            )
+            .childChannelOption(.writeBufferWaterMark, value: Self.writeBufferWaterMark)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
     }
 

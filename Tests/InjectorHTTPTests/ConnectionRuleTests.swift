@@ -76,6 +76,20 @@ import Testing
         #expect(busy.isActive)
     }
 
+    @Test func aConnectionNotReadingItsAnswersIsLeftToTheWriteTimeoutAndMakesRoom() throws {
+        // `sending`: its handler's write timeout closes it, counted from the last byte taken, not
+        // the sweep; at the limit it makes room as an idle one does.
+        let table = ConnectionTable(limit: 2)
+        let (sending, busy) = (connected(), connected())
+        for channel in [sending, busy] { _ = table.admit(channel, now: at(0)) }
+        table.set(sending, .sending, now: at(0))
+        table.set(busy, .answering, now: at(0))
+        table.closeExpired(idle: .seconds(60), partial: .seconds(10), now: at(10_000))
+        #expect(sending.isActive)
+        #expect(table.admit(connected(), now: at(10_001)) == .admitted)
+        #expect(!sending.isActive && busy.isActive)
+    }
+
     /// The sidecar's server alone, in-process, on a socket and a free TCP port.
     struct Server {
         let folder: String
