@@ -44,25 +44,16 @@ extension MigrationPlan {
     /// The files every app reads, in the order its variables come back.
     public var appFiles: [String] { apps.flatMap(\.appFiles) }
 
-    /// A container's group, from its `user` (`uid:gid`), else nil.
-    func group(of container: String) -> Int? {
-        guard case .array(let containers)? = JSONValue.object(definition.register)["containerDefinitions"],
-            let app = containers.first(where: { $0["name"] == .string(container) }),
-            case .string(let user)? = app["user"]
-        else { return nil }
-        let parts = user.split(separator: ":")
-        return parts.count == 2 ? Int(parts[1]) : nil
-    }
-
     /// The group the files get: the first app's, else 1000 (the injector runs in it, and can give
     /// its files no other: it is not root).
-    var appGroup: Int { apps.lazy.compactMap { group(of: $0.name) }.first ?? 1000 }
+    var appGroup: Int { apps.lazy.compactMap(\.group).first ?? 1000 }
 
     /// The files must be readable by every uid: an official image reads its files as its own user
     /// (its entrypoint drops to it), and apps in other groups than the injector's could not read
     /// theirs. Every container of the task holds the task role anyway (docs/SECURITY.md).
     var readableByAll: Bool {
-        apps.contains { $0.officialImage != nil } || Set(apps.map { group(of: $0.name) ?? appGroup }).count > 1
+        let group = appGroup
+        return apps.contains { $0.officialImage != nil } || Set(apps.map { $0.group ?? group }).count > 1
     }
 
     /// Every value that comes back through the app's dotenv files is one sh reads back exactly.

@@ -69,6 +69,8 @@ public struct AppMigration {
     public let folder: String
     /// The official database image it runs, which reads `NAME_FILE` (``OfficialImage``).
     public let officialImage: OfficialImage?
+    /// Its group, from its `user` (`uid:gid`), when that names one.
+    public let group: Int?
     /// The moved variables and their old values (for `verify`), in the task definition's order.
     public internal(set) var moved: [(name: String, value: String)] = []
     public internal(set) var stayed: [String] = []
@@ -209,7 +211,7 @@ public struct MigrationPlan {
         for container in chosen {
             var app = AppMigration(
                 name: container.name, folder: chosen.count > 1 ? Self.folderName(container.name) + "/" : "",
-                officialImage: container.image.flatMap(OfficialImage.init(image:)))
+                officialImage: container.image.flatMap(OfficialImage.init(image:)), group: container.group)
             for variable in container.environment {
                 if options.moves(variable) {
                     if let image = app.officialImage, !image.fileVariables.contains(variable.name) {
@@ -342,7 +344,11 @@ public struct MigrationPlan {
             let index = secrets.firstIndex { $0.name == secret.name }!
             if let split, splitUsed {
                 secrets[index].templated = true
-                let file = app.folder + segment.lowercased() + ".env"
+                // `SECRETS_URL` would take the env file's own name.
+                let base =
+                    segment.lowercased() + ".env" == MigrationPlan.envFile
+                    ? segment.lowercased() + "-url" : segment.lowercased()
+                let file = app.folder + base + ".env"
                 app.rebuilt.append(
                     RebuiltVariable(
                         name: split.member, secret: secret.name, alias: secret.alias, file: file,
@@ -371,11 +377,15 @@ public struct MigrationPlan {
         secret.alias = Self.alias(segment)
         secret.app = app.name
         if let index = secrets.firstIndex(where: { $0.name == secret.name }) {
-            if secrets[index].value == secret.value && secrets[index].keys == secret.keys {
+            // Apps that read the same value through env files share it; a file an official image
+            // reads is one per app, and a secret has one file (or one per key): not shared.
+            if secrets[index].value == secret.value && secrets[index].keys == secret.keys
+                && secrets[index].files.isEmpty && app.officialImage == nil
+            {
                 secrets[index].variables += secret.variables.filter { !secrets[index].variables.contains($0) }
                 return secrets[index]
             }
-            guard !app.folder.isEmpty else {
+            guard !app.folder.isEmpty || secrets[index].value == secret.value else {
                 throw MigrationInputError(
                     "\(secret.variables.joined(separator: ", ")) and \(secrets[index].variables.joined(separator: ", ")) would both become \(secret.name); keep one with --exclude"
                 )

@@ -10,6 +10,8 @@ struct TaskDefinition {
     struct Container {
         var name: String
         var image: String?
+        /// The group of its `user` (`uid:gid`, numbers), when it names one the injector can give.
+        var group: Int?
         var environment: [Variable]
         /// `secrets[]`: `(name, valueFrom)`.
         var secrets: [(name: String, valueFrom: String)]
@@ -40,6 +42,11 @@ struct TaskDefinition {
             }
             throw MigrationInputError(
                 "\(file): line \(Lines(bytes).line(at: error.offset)): not valid JSON: \(error.reason)")
+        }
+        if let key = document.repeatedKey {
+            throw MigrationInputError(
+                "\(file): an object repeats the key \"\(key)\", and JSON readers disagree on which one counts: keep one"
+            )
         }
         let definition = document["taskDefinition"] ?? document
         guard case .object(let members) = definition,
@@ -105,11 +112,22 @@ struct TaskDefinition {
                 else {
                     throw MigrationInputError("\(at).secrets[\(position)]: needs name and valueFrom")
                 }
+                guard Self.isEnvironmentName(variable) else {
+                    throw MigrationInputError(
+                        "\(at).secrets[\(position)]: \"\(variable)\" is not an environment variable name (A–Z a–z 0–9 _, not starting with a digit)"
+                    )
+                }
                 secrets.append((variable, valueFrom))
             }
             var image: String?
             if case .string(let text)? = value["image"] { image = text }
-            containers.append(Container(name: name, image: image, environment: environment, secrets: secrets))
+            var group: Int?
+            if case .string(let user)? = value["user"] {
+                let parts = user.split(separator: ":", omittingEmptySubsequences: false)
+                if parts.count == 2, let number = Int(parts[1]), (0..<2_147_483_647).contains(number) { group = number }
+            }
+            containers.append(
+                Container(name: name, image: image, group: group, environment: environment, secrets: secrets))
         }
         self.containers = containers
     }
@@ -205,6 +223,21 @@ public enum KnownRegions {
 }
 
 extension JSONValue {
+    /// A key some object holds twice, at any depth, or nil.
+    var repeatedKey: String? {
+        switch self {
+        case .object(let members):
+            var seen: Set<String> = []
+            for member in members {
+                if !seen.insert(member.key).inserted { return member.key }
+                if let key = member.value.repeatedKey { return key }
+            }
+            return nil
+        case .array(let elements): return elements.lazy.compactMap(\.repeatedKey).first
+        default: return nil
+        }
+    }
+
     /// The value with every null object member left out, at any depth.
     var droppingNulls: JSONValue {
         switch self {

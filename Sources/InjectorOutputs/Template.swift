@@ -54,10 +54,11 @@ public struct Template: Sendable, Equatable {
         self.parts = dotenv ? DotenvContext.annotate(parts) : parts
     }
 
-    /// Whether a file of this name is a dotenv file: `.env`, `NAME.env` or `.env.NAME`.
+    /// Whether a file of this name is a dotenv file, whatever its case: `.env`, `NAME.env`,
+    /// `.env.NAME`, or direnv's `.envrc` (which bash sources).
     public static func isDotenvFile(_ path: String) -> Bool {
-        let name = path.split(separator: "/").last.map(String.init) ?? path
-        return name == ".env" || name.hasSuffix(".env") || name.hasPrefix(".env.")
+        let name = (path.split(separator: "/").last.map(String.init) ?? path).lowercased()
+        return name == ".env" || name.hasSuffix(".env") || name.hasPrefix(".env.") || name == ".envrc"
     }
 
     /// The expressions of a dotenv template that no filter makes safe there: a bare value, or one
@@ -295,13 +296,16 @@ extension Template.Filter {
 /// and nowhere a control character (a newline starts another variable).
 public enum DotenvContext: Sendable, Equatable {
     case unquoted, singleQuoted, doubleQuoted
+    /// Where a variable's name goes: the expression writes whole lines of the secret's choosing,
+    /// as configured (a secret that is a dotenv file); not held, and `check` warns without a filter.
+    case wholeLines
 
     /// Holds a rendered value to these quotes, or throws. Outside quotes, `| dotenv` and `| shell`
     /// bring quotes of their own: a dotenv value is one every reader takes back; a shell-quoted one
     /// is sh's, but a quote and a line break in it would end python-dotenv's quotes and start a
     /// line of the secret's choosing. Inside quotes they are held like any value.
     func check(_ bytes: [UInt8], after filter: Template.Filter?, path: String) throws(RenderError) {
-        if self == .unquoted, filter == .dotenv { return }
+        if self == .wholeLines || (self == .unquoted && filter == .dotenv) { return }
         if self == .unquoted, filter == .shell {
             let breaksLine = bytes.contains(0x0A) || bytes.contains(0x0D)
             guard breaksLine && bytes.dropFirst().dropLast().contains(UInt8(ascii: "'")) else { return }
@@ -315,14 +319,17 @@ public enum DotenvContext: Sendable, Equatable {
     }
 
     package func admits(_ bytes: [UInt8]) -> Bool {
-        bytes.allSatisfy { byte in
+        // C1 controls, U+0080–U+009F: 0xC2 then 0x80–0x9F in UTF-8.
+        if zip(bytes, bytes.dropFirst()).contains(where: { $0 == 0xC2 && (0x80...0x9F).contains($1) }) { return false }
+        return bytes.allSatisfy { byte in
             if byte < 0x20 || byte == 0x7F { return false }
             switch self {
             case .doubleQuoted: return !"\"\\$`".utf8.contains(byte)
             case .singleQuoted: return !"'\\".utf8.contains(byte)
             case .unquoted:
                 return byte >= 0x80 || (byte >= 0x30 && byte <= 0x39) || (byte | 0x20 >= 0x61 && byte | 0x20 <= 0x7A)
-                    || "_./:@%+,=-~".utf8.contains(byte)
+                    || "_./:@%+,=-".utf8.contains(byte)
+            case .wholeLines: return true
             }
         }
     }
@@ -332,14 +339,16 @@ public enum DotenvContext: Sendable, Equatable {
         case .unquoted: return "a value outside quotes"
         case .singleQuoted: return "a value in single quotes"
         case .doubleQuoted: return "a value in double quotes"
+        case .wholeLines: return "a whole line"
         }
     }
 
     var forbidden: String {
         switch self {
-        case .unquoted: return "a character other than A-Z a-z 0-9 _ . / : @ % + , = - ~"
+        case .unquoted: return "a character other than A-Z a-z 0-9 _ . / : @ % + , = -"
         case .singleQuoted: return "a single quote, a backslash or a control character"
         case .doubleQuoted: return "a double quote, a backslash, $, a backtick or a control character"
+        case .wholeLines: return "anything"
         }
     }
 
@@ -351,6 +360,8 @@ public enum DotenvContext: Sendable, Equatable {
         enum State { case name, unquoted, single, double, comment }
         var state = State.name
         var escaped = false
+        // Outside quotes, `#` starts a comment at the start of a word, for sh and dotenv readers alike.
+        var wordStart = true
         return parts.map { part in
             switch part {
             case .expression(var expression):
@@ -358,15 +369,21 @@ public enum DotenvContext: Sendable, Equatable {
                 case .single: expression.dotenv = .singleQuoted
                 case .double: expression.dotenv = .doubleQuoted
                 case .unquoted, .comment: expression.dotenv = .unquoted
-                case .name: break  // whole lines from a secret: the secret is the file, as written
+                case .name: expression.dotenv = .wholeLines
                 }
+                // A backslash before an expression escapes its first byte, not the text after it.
+                escaped = false
+                wordStart = false
                 return .expression(expression)
             case .text(let text):
                 for character in text.utf8 {
                     if escaped {
                         escaped = false
+                        wordStart = false
                         continue
                     }
+                    let atWordStart = wordStart
+                    wordStart = character == 0x20 || character == 0x09 || character == 0x0A
                     switch (state, character) {
                     case (.double, UInt8(ascii: "\\")): escaped = true
                     case (.double, UInt8(ascii: "\"")), (.single, UInt8(ascii: "'")): state = .unquoted
@@ -376,6 +393,7 @@ public enum DotenvContext: Sendable, Equatable {
                     case (.name, UInt8(ascii: "#")): state = .comment
                     case (.name, UInt8(ascii: "=")): state = .unquoted
                     case (.name, _): break
+                    case (.unquoted, UInt8(ascii: "#")) where atWordStart: state = .comment
                     case (.unquoted, UInt8(ascii: "'")): state = .single
                     case (.unquoted, UInt8(ascii: "\"")): state = .double
                     case (.unquoted, UInt8(ascii: "\\")): escaped = true

@@ -330,4 +330,87 @@ struct MigrateRealInputsTests {
             #expect(containers.count >= 3, "\(file): the injector and at least two containers")
         }
     }
+
+    /// What an attack review of `migrate` found: every configuration it writes is one `check`
+    /// accepts, and input JSON readers disagree on is refused.
+    @Test func everyConfigurationMigrateWritesIsOneCheckAccepts() async throws {
+        let fixture = try await MigrateFixture.start()
+        defer { fixture.stop() }
+        func migrate(_ name: String, _ definition: Any) async throws -> CommandResult {
+            try JSONSerialization.data(withJSONObject: definition).write(
+                to: URL(fileURLWithPath: "\(fixture.folder)/\(name).json"))
+            return try await fixture.tool([
+                "migrate", "--task-definition", "\(name).json", "--prefix", "p/", "--image", Self.image, "--out", name,
+                "--region", "ap-southeast-1",
+            ])
+        }
+        func checked(_ name: String) async throws {
+            let check = try await run(
+                BlackBox.binary, ["check", "--config", "\(fixture.folder)/\(name)/injector.json"], environment: [:])
+            #expect(check.status == 0 || check.status == 5, "\(name): \(check.stderr)")
+            #expect(!check.stderr.contains("error"), "\(name): \(check.stderr)")
+        }
+        let password = ["name": "POSTGRES_PASSWORD", "value": "Pg-Same-Pa55"]
+        // Two official images with one password: each gets its own file.
+        let twoDatabases = try await migrate(
+            "two",
+            [
+                "family": "t",
+                "containerDefinitions": [
+                    ["name": "db1", "image": "postgres:16", "environment": [password]],
+                    ["name": "db2", "image": "postgres:16", "environment": [password]],
+                ],
+            ])
+        #expect(twoDatabases.status == 0, "\(twoDatabases.stderr)")
+        try await checked("two")
+        let config = try String(contentsOfFile: "\(fixture.folder)/two/injector.json", encoding: .utf8)
+        #expect(config.contains("db1/postgres_password") && config.contains("db2/postgres_password"), "\(config)")
+        // A variable whose segment is SECRETS: its URL's file is not the env file.
+        let url = try await migrate(
+            "url",
+            [
+                "family": "u",
+                "containerDefinitions": [
+                    [
+                        "name": "app", "image": "a", "command": ["run"],
+                        "environment": [
+                            ["name": "SECRETS_URL", "value": "postgresql://u:Pa55-w0rd@db/x"],
+                            ["name": "API_TOKEN", "value": "tok-7Hq2Lw9xVb4Nc6Zr"],
+                        ],
+                    ]
+                ],
+            ])
+        #expect(url.status == 0, "\(url.stderr)")
+        try await checked("url")
+        // A user whose group the injector cannot give: the default group.
+        let user = try await migrate(
+            "user",
+            [
+                "family": "g",
+                "containerDefinitions": [
+                    [
+                        "name": "app", "image": "a", "user": "1000:-1",
+                        "environment": [["name": "API_TOKEN", "value": "tok-7Hq2Lw9xVb4Nc6Zr"]],
+                    ]
+                ],
+            ])
+        #expect(user.status == 0, "\(user.stderr)")
+        try await checked("user")
+        // A secrets[] name that is no variable name, and keys given twice: refused in one line.
+        let badName = try await migrate(
+            "bad",
+            [
+                "family": "b",
+                "containerDefinitions": [
+                    ["name": "app", "image": "a", "secrets": [["name": "Y;touch /tmp/x", "valueFrom": "/b/y"]]]
+                ],
+            ])
+        #expect(badName.status == 2 && badName.stderr.contains("not an environment variable name"), "\(badName)")
+        try
+            #"{"family": "d", "containerDefinitions": [{"name": "app", "image": "a", "environment": [{"name": "API_TOKEN", "value": "tok-7Hq2Lw9xVb4Nc6Zr"}], "environment": []}]}"#
+            .write(toFile: "\(fixture.folder)/dup.json", atomically: true, encoding: .utf8)
+        let duplicate = try await fixture.tool(["migrate", "--task-definition", "dup.json", "--prefix", "d/"])
+        #expect(duplicate.status == 2 && duplicate.stderr.contains("repeats the key \"environment\""), "\(duplicate)")
+        #expect(duplicate.stderr.split(separator: "\n").count == 1)
+    }
 }
