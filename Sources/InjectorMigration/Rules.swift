@@ -66,22 +66,42 @@ public enum SecretRules {
         let trimmed = value.trimmingBlanks
         guard !trimmed.isEmpty, !isReference(trimmed), !isPlaceholder(trimmed) else { return nil }
         let literal = context == .interpolated ? withoutInterpolation(value) : value
-        guard literal.contains(where: { $0.isLetter || $0.isNumber }) else { return nil }
+        let literalTrimmed = literal.trimmingBlanks
+        guard literal.contains(where: { $0.isLetter || $0.isNumber }), !isPlaceholder(literalTrimmed),
+            !isReference(literalTrimmed)
+        else { return nil }
         if let format = knownFormat(literal) { return format }
-        if isSensitive(name: name), !isSetting(value: trimmed) { return .sensitiveName }
-        return entropy(literal)
+        if isSensitive(name: name), !isSetting(value: literalTrimmed), !isPlainURL(literalTrimmed) {
+            return .sensitiveName
+        }
+        return isChecksum(name: name) ? nil : entropy(literal)
     }
 
     // MARK: Names
 
-    /// The sensitive words of SPEC §10 / issue 19, matched against the name's words.
+    /// The sensitive words of SPEC §10 / issue 19, matched against the name's words; `pass` and `pw`
+    /// as `DB_PASS`, `SMTP_PASS`, `DB_PW` use them; `creds` as gitleaks has it.
     static let sensitiveWords: Set<String> = [
-        "password", "passwords", "passwd", "pwd", "secret", "token", "tokens", "apikey", "apikeys",
-        "accesskey", "privatekey", "credential", "credentials", "auth", "dsn", "connectionstring", "passphrase",
+        "password", "passwords", "passwd", "pwd", "pass", "pw", "secret", "token", "tokens", "apikey",
+        "apikeys", "accesskey", "privatekey", "credential", "credentials", "creds", "auth", "dsn", "connectionstring",
+        "passphrase",
     ]
+    /// Two words that name a secret together: detect-secrets' `*_key` entries (client, service,
+    /// account, database, private key), the keys frameworks sign with (Laravel's `APP_KEY`, Rails'
+    /// `MASTER_KEY`), and RabbitMQ's `ERLANG_COOKIE`.
     static let sensitivePairs: Set<[String]> = [
-        ["api", "key"], ["api", "keys"], ["access", "key"], ["private", "key"], ["connection", "string"],
+        ["api", "key"], ["api", "keys"], ["access", "key"], ["private", "key"], ["priv", "key"],
+        ["connection", "string"], ["client", "key"], ["service", "key"], ["account", "key"], ["db", "key"],
+        ["database", "key"], ["master", "key"], ["signing", "key"], ["encryption", "key"], ["app", "key"],
+        ["app", "keys"], ["erlang", "cookie"],
     ]
+    /// A word written as one with its qualifier (`DBPASS`, `PGPASSWORD`, `ADMINPASSWORD`,
+    /// `CLIENTSECRET`, `AUTHTOKEN`) ends in one of these; English words that end in `pass` are not.
+    static let sensitiveEndings = ["password", "passwd", "pass", "secret", "token"]
+    static let wordsEndingInPass: Set<String> = [
+        "bypass", "compass", "encompass", "overpass", "underpass", "surpass", "trespass", "impass",
+    ]
+
     /// A name that ends in one of these holds a setting about a secret, not the secret itself
     /// (`JWT_EXPIRE_MINUTES`, `TOKEN_URL`, `PASSWORD_MIN_LENGTH`, `SECRET_FILE`).
     static let settingWords: Set<String> = [
@@ -93,9 +113,23 @@ public enum SecretRules {
     public static func isSensitive(name: String) -> Bool {
         let words = self.words(name)
         guard let last = words.last else { return false }
-        if settingWords.contains(last) && !sensitiveWords.contains(last) { return false }
-        if words.contains(where: sensitiveWords.contains) { return true }
+        if settingWords.contains(last) && !isSensitive(word: last) { return false }
+        if words.contains(where: isSensitive(word:)) { return true }
         return zip(words, words.dropFirst()).contains { sensitivePairs.contains([$0, $1]) }
+    }
+
+    static func isSensitive(word: String) -> Bool {
+        sensitiveWords.contains(word)
+            || (!wordsEndingInPass.contains(word) && sensitiveEndings.contains { word.hasSuffix($0) })
+    }
+
+    /// A name whose last word says it holds a published checksum (`NODE_SHA256`,
+    /// `RUBY_SOURCE_SHA256SUM`, `GOSU_CHECKSUM`): a Dockerfile pins downloads with these, and their hex
+    /// is random by design. Entropy alone is no finding there.
+    static func isChecksum(name: String) -> Bool {
+        guard let last = words(name).last else { return false }
+        return ["checksum", "digest", "md5", "sha", "sha1", "sha256", "sha512", "sha256sum", "sha512sum", "sum"]
+            .contains(last)
     }
 
     /// The words of a name, split at `_`, `-`, `.` and camelCase (`apiKey`, `APIKey`), lowercased.
@@ -133,7 +167,9 @@ public enum SecretRules {
 
     // MARK: Not findings
 
-    /// A reference to a value kept elsewhere.
+    /// A reference to a value kept elsewhere: Secrets Manager and Parameter Store, CloudFormation's
+    /// dynamic references, 1Password's `op://`, and a file under `/run/secrets/` (Docker and Compose
+    /// secrets, the pattern to encourage).
     public static func isReference(_ value: String) -> Bool {
         let lowered = value.lowercased()
         for partition in ["aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b"] {
@@ -142,23 +178,57 @@ public enum SecretRules {
             }
         }
         return lowered.hasPrefix("{{resolve:secretsmanager:") || lowered.hasPrefix("{{resolve:ssm-secure:")
-            || lowered.hasPrefix("{{resolve:ssm:")
+            || lowered.hasPrefix("{{resolve:ssm:") || lowered.hasPrefix("op://") || isPath(value)
     }
 
-    /// `[…]`, `<…>`, `changeme`, `xxx…`, `***…`, and the same inside a URL's password.
+    /// An absolute path (`/run/secrets/db-password`, `/app/service-account.json`): the value names a
+    /// file that holds the secret, which is where a secret should be.
+    static func isPath(_ value: String) -> Bool {
+        guard value.hasPrefix("/"), value.dropFirst().contains("/") else { return false }
+        return value.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "/._-".contains($0)) }
+    }
+
+    /// Words that say a value is to be replaced: `your_api_key_here`, `your-client-secret`,
+    /// `change-me-too`, `changethis`, `CHANGE_IT`, Strapi's generated `tobemodified`.
+    static let placeholderWords: Set<String> = ["your", "here", "changeme", "changethis", "changeit", "tobemodified"]
+
+    /// `[…]`, `<…>`, a whole template expression (`{{API_KEY}}`, `${{ secrets.X }}`: a CI system,
+    /// Helm or Jinja substitutes it), `changeme`, `xxx…`, `***…`, a value made of words one of
+    /// which is a placeholder word or begins with `change`, and the same inside a URL's password.
     public static func isPlaceholder(_ value: String) -> Bool {
         let lowered = value.lowercased()
-        if (value.hasPrefix("[") && value.hasSuffix("]")) || (value.hasPrefix("<") && value.hasSuffix(">")) {
+        if (value.hasPrefix("[") && value.hasSuffix("]")) || (value.hasPrefix("<") && value.hasSuffix(">"))
+            || (value.hasPrefix("{{") && value.hasSuffix("}}")) || (value.hasPrefix("${{") && value.hasSuffix("}}"))
+        {
             return true
         }
         if ["changeme", "change-me", "change_me", "change me", "replaceme", "replace-me", "todo"].contains(lowered) {
             return true
         }
         if value.count >= 3, lowered.allSatisfy({ $0 == "x" }) || value.allSatisfy({ $0 == "*" }) { return true }
-        return false
+        // A list of placeholders (Strapi's `APP_KEYS=toBeModified1,toBeModified2`).
+        let items = value.split(separator: ",", omittingEmptySubsequences: false)
+        if items.count > 1 { return items.allSatisfy { isPlaceholder(String($0).trimmingBlanks) } }
+        // Words only (letters, digits, `_`, `-`, `.`, blanks): a phrase, not a random string.
+        guard value.allSatisfy({ $0.isLetter || $0.isNumber || "_-. ".contains($0) }) else { return false }
+        let words = self.words(value)
+        let joined = String(words.joined().reversed().drop(while: \.isASCIIDigit).reversed())
+        return words.contains { placeholderWords.contains($0) } || placeholderWords.contains(joined)
+            || joined.hasPrefix("change")
     }
 
-    /// The value with every `$VAR`, `${…}` and `$$` taken out.
+    /// A URL with no userinfo and no query (`mongodb://db:27017/app`): a place, not a secret, even in
+    /// a variable named a connection string; one with a password is `url-password`'s.
+    static func isPlainURL(_ value: String) -> Bool {
+        guard URLUserinfo.split(value) == nil, let schemeEnd = value.firstRange(of: "://"),
+            value[..<schemeEnd.lowerBound].allSatisfy({ $0.isLetter || $0.isNumber || "+-.".contains($0) })
+        else { return false }
+        return !value.contains("?") && !value.contains("@")
+    }
+
+    /// The value with every `$VAR`, `${…}` and `$$` taken out; a default or alternative value
+    /// (`${VAR:-postgres}`, `${VAR-x}`, `${VAR:+x}`) is kept, as it is a literal in plain sight,
+    /// and `${VAR:?message}`'s message is not.
     static func withoutInterpolation(_ value: String) -> String {
         var out = ""
         var scalars = Array(value.unicodeScalars)[...]
@@ -172,6 +242,7 @@ public enum SecretRules {
                 scalars = scalars.dropFirst()
             } else if scalars.first == "{" {
                 var depth = 0
+                var body = String.UnicodeScalarView()
                 while let next = scalars.first {
                     scalars = scalars.dropFirst()
                     if next == "{" { depth += 1 }
@@ -179,7 +250,9 @@ public enum SecretRules {
                         depth -= 1
                         if depth == 0 { break }
                     }
+                    if depth > 1 || (depth == 1 && next != "{") { body.append(next) }
                 }
+                out += defaultValue(in: String(body))
             } else {
                 while let next = scalars.first,
                     next == "_" || next.properties.isAlphabetic || ("0"..."9").contains(next)
@@ -189,6 +262,18 @@ public enum SecretRules {
             }
         }
         return out
+    }
+
+    /// The literal a `${NAME:-word}`, `${NAME-word}`, `${NAME:+word}` or `${NAME+word}` may give
+    /// (its own references taken out), or nothing.
+    static func defaultValue(in body: String) -> String {
+        guard let operatorStart = body.firstIndex(where: { !($0 == "_" || $0.isLetter || $0.isNumber) }) else {
+            return ""
+        }
+        var rest = body[operatorStart...]
+        if rest.hasPrefix(":") { rest = rest.dropFirst() }
+        guard let sign = rest.first, sign == "-" || sign == "+" else { return "" }
+        return withoutInterpolation(String(rest.dropFirst()))
     }
 
     // MARK: Formats

@@ -7,11 +7,17 @@ public enum ScanReport {
         case text, json, sarif
     }
 
-    public static func render(_ findings: [Finding], format: Format, version: String) -> String {
+    /// The report. Notes are on standard error in every format (the caller writes them); JSON and
+    /// SARIF carry them too, so that an uploaded report says which files were not read.
+    public static func render(
+        _ findings: [Finding], notes: [ScanNote] = [], strict: Bool = false, format: Format, version: String
+    ) -> String {
         switch format {
         case .text: text(findings)
-        case .json: json(findings).serialized.escapingControls(c0: false) + "\n"
-        case .sarif: sarif(findings, version: version).serialized.escapingControls(c0: false) + "\n"
+        case .json: json(findings, notes: notes).serialized.escapingControls(c0: false) + "\n"
+        case .sarif:
+            sarif(findings, notes: notes, strict: strict, version: version).serialized.escapingControls(c0: false)
+                + "\n"
         }
     }
 
@@ -38,8 +44,27 @@ public enum ScanReport {
         ])
     }
 
-    static func json(_ findings: [Finding]) -> JSONValue {
-        .fields(["findings": .array(findings.map(object))])
+    static func json(_ findings: [Finding], notes: [ScanNote]) -> JSONValue {
+        let notes = notes.map { note in
+            JSONValue.fields([
+                "file": .string(note.file), "line": note.line.map { .number(String($0)) } ?? .null,
+                "message": .string(note.reason),
+            ])
+        }
+        return .fields(["findings": .array(findings.map(object)), "notes": .array(notes)])
+    }
+
+    /// A file and, when known, a line, as SARIF locates them.
+    static func location(file: String, line: Int?) -> JSONValue {
+        var physical = [
+            JSONValue.Member(
+                key: "artifactLocation",
+                value: .fields(["uri": .string(uriReference(file)), "uriBaseId": .string("%SRCROOT%")]))
+        ]
+        if let line {
+            physical.append(JSONValue.Member(key: "region", value: .fields(["startLine": .number(String(line))])))
+        }
+        return .fields(["physicalLocation": .object(physical)])
     }
 
     // MARK: SARIF 2.1.0 (SPEC §10), as GitHub code scanning takes it
@@ -47,7 +72,7 @@ public enum ScanReport {
     static let sarifSchema =
         "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 
-    static func sarif(_ findings: [Finding], version: String) -> JSONValue {
+    static func sarif(_ findings: [Finding], notes: [ScanNote], strict: Bool, version: String) -> JSONValue {
         let rules = Rule.allCases.map { rule in
             JSONValue.fields([
                 "id": .string(rule.rawValue), "name": .string(rule.rawValue),
@@ -67,14 +92,7 @@ public enum ScanReport {
                 finding.rule == .envFileOutside
                 ? "\(finding.name)\(container) names a file outside the scanned folders or behind a link: not read."
                 : "\(finding.name)\(container) holds a secret in plain text (\(finding.rule.summary.lowercasedFirst))."
-            let location = JSONValue.fields([
-                "physicalLocation": .fields([
-                    "artifactLocation": .fields([
-                        "uri": .string(uriReference(finding.file)), "uriBaseId": .string("%SRCROOT%"),
-                    ]),
-                    "region": .fields(["startLine": .number(String(finding.line))]),
-                ])
-            ])
+            let location = location(file: finding.file, line: finding.line)
             // Stable across commits and runs (each run without a baseline has a key of its own): the
             // file, the name and the rule, not the line.
             let fingerprint =
@@ -92,12 +110,24 @@ public enum ScanReport {
             "name": .string("secrets-injector"), "semanticVersion": .string(version),
             "informationUri": .string("https://github.com/pipeline-pulse/secrets-injector"), "rules": .array(rules),
         ])
+        // SARIF §3.20 (invocation): a file not read is a tool execution notification, at level
+        // `warning`, or `error` when --strict makes it fail the run.
+        let notifications = notes.map { note in
+            JSONValue.fields([
+                "level": .string(strict ? "error" : "warning"), "message": .fields(["text": .string(note.reason)]),
+                "locations": .array([location(file: note.file, line: note.line)]),
+            ])
+        }
+        let invocation = JSONValue.fields([
+            "executionSuccessful": .bool(!(strict && !notes.isEmpty)),
+            "toolExecutionNotifications": .array(notifications),
+        ])
         return .fields([
             "$schema": .string(sarifSchema), "version": .string("2.1.0"),
             "runs": .array([
                 .fields([
-                    "tool": .fields(["driver": driver]), "columnKind": .string("unicodeCodePoints"),
-                    "results": .array(results),
+                    "tool": .fields(["driver": driver]), "invocations": .array([invocation]),
+                    "columnKind": .string("unicodeCodePoints"), "results": .array(results),
                 ])
             ]),
         ])

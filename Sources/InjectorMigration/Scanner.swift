@@ -32,6 +32,16 @@ public struct MigrationInputError: Error, Sendable, CustomStringConvertible, Exi
     public var exitStatus: ExitStatus { .usage }
 }
 
+/// A file `scan` could not read, parse or recognise: one line naming it (and its line when there
+/// is one), never any of its text. The scan goes on past it; `--strict` makes it exit 2.
+public struct ScanNote: Error, Sendable, Equatable, CustomStringConvertible {
+    public var file: String
+    public var line: Int?
+    public var reason: String
+
+    public var description: String { line.map { "\(file): line \($0): \(reason)" } ?? "\(file): \(reason)" }
+}
+
 /// A name and a literal value in one of the positions `scan` reads.
 struct Candidate {
     var file: String
@@ -56,16 +66,58 @@ public struct Scanner {
 
     static let sizeLimit = 16 << 20
 
+    /// The kind a file's name says, case aside: `Dockerfile`, `dockerfile.app`, `Dockerfile-dev`,
+    /// `api.Dockerfile`; `.env`, `db.env`, `.env.example`, `.env-example`, `env.example`; `*.json`,
+    /// `*.yaml`, `*.yml`, and those with a template's or an example's suffix (``templateSuffixes``).
     static func kind(ofFileNamed name: String) -> Kind? {
-        if name == "Dockerfile" || name == "Containerfile" || name.hasPrefix("Dockerfile.")
-            || name.hasSuffix(".Dockerfile") || name.hasSuffix(".dockerfile")
-        {
-            return .dockerfile
+        let lowered = name.lowercased()
+        for base in ["dockerfile", "containerfile"] {
+            if lowered == base || lowered.hasSuffix(".\(base)")
+                || [".", "-", "_"].contains(where: { lowered.hasPrefix(base + $0) })
+            {
+                return .dockerfile
+            }
         }
-        if name == ".env" || name.hasSuffix(".env") || name.hasPrefix(".env.") { return .dotenv }
-        if name.hasSuffix(".json") { return .json }
-        if name.hasSuffix(".yaml") || name.hasSuffix(".yml") { return .yaml }
-        return nil
+        if lowered == ".env" || lowered.hasSuffix(".env")
+            || [".env.", ".env-", ".env_"].contains(where: lowered.hasPrefix)
+            || ["example", "sample", "template", "dist"].contains(where: { lowered == "env.\($0)" })
+        {
+            return .dotenv
+        }
+        let parts = lowered.split(separator: ".")
+        guard parts.count >= 2 else { return nil }
+        let last =
+            parts.count >= 3 && templateSuffixes.contains(String(parts.last!)) ? parts[parts.count - 2] : parts.last!
+        switch last {
+        case "json": return .json
+        case "yaml", "yml": return .yaml
+        default: return nil
+        }
+    }
+
+    /// `task.json.tpl`, `docker-compose.yml.example`: what Terraform's `templatefile`, envsubst or a
+    /// team's copy-me convention reads.
+    static let templateSuffixes: Set<String> = ["tpl", "tmpl", "template", "j2", "example", "sample", "dist"]
+
+    /// A template's name (`*.tpl`, `*.tmpl`, `*.j2`, `*.template`): its `${…}` are substituted before
+    /// anyone reads it, as Compose's are.
+    static func isTemplate(_ name: String) -> Bool {
+        ["tpl", "tmpl", "j2", "template"].contains(String(name.lowercased().split(separator: ".").last ?? ""))
+    }
+
+    /// A JSON or YAML file met in a walk that does not parse is a note only when it looks like one of
+    /// ours (its name or a key we read): a `tsconfig.json` with comments, an editor's `launch.json`
+    /// or a Helm template is not worth a line.
+    static func looksLikeOurs(name: String, text: String) -> Bool {
+        let lowered = name.lowercased()
+        if ["task-definition", "task_definition", "taskdef", "container-definitions", "container_definitions"]
+            .contains(where: lowered.contains)
+            || ["docker-compose", "compose.", "compose-"].contains(where: lowered.hasPrefix)
+        {
+            return true
+        }
+        return text.contains("containerDefinitions") || text.contains("AWS::ECS::TaskDefinition")
+            || text.hasPrefix("services:") || text.contains("\nservices:")
     }
 
     let workingDirectory: String
@@ -80,13 +132,13 @@ public struct Scanner {
         self.workingDirectory = workingDirectory.hasSuffix("/") ? workingDirectory : workingDirectory + "/"
     }
 
-    /// The files that could not be read or parsed, one line each (naming the file, and its line
-    /// when there is one): the walk goes on past them, and `scan` exits 2.
-    private(set) var problems: [MigrationInputError] = []
+    /// The files that could not be read, parsed or recognised (``ScanNote``): the walk goes on past them.
+    private(set) var notes: [ScanNote] = []
 
-    /// Every finding under `paths`, sorted by file, line and name, and every file that could not be read.
+    /// Every finding under `paths`, sorted by file, line and name, and every file noted. A path that
+    /// does not exist, or is neither a file nor a folder, is bad usage.
     public static func scan(_ paths: [String], workingDirectory: String, key: ScanKey) throws(MigrationInputError)
-        -> (findings: [Finding], problems: [MigrationInputError])
+        -> (findings: [Finding], notes: [ScanNote])
     {
         var scanner = Scanner(workingDirectory: workingDirectory)
         for path in paths {
@@ -97,7 +149,7 @@ public struct Scanner {
             }
             try scanner.visit(path, explicit: true)
         }
-        return (try scanner.findings(key: key), scanner.problems)
+        return (try scanner.findings(key: key), scanner.notes)
     }
 
     func findings(key: ScanKey) throws(MigrationInputError) -> [Finding] {
@@ -161,7 +213,7 @@ public struct Scanner {
     /// `.outside` otherwise: an absolute path or one leaving the roots is not even looked at.
     enum EnvFilePlace: Equatable { case inside(String), missing, outside }
 
-    func place(ofEnvFile reference: String, folder: String) throws(MigrationInputError) -> EnvFilePlace {
+    func place(ofEnvFile reference: String, folder: String) throws(ScanNote) -> EnvFilePlace {
         guard !reference.hasPrefix("/"), let base = Self.realPath(folder.isEmpty ? "." : folder) else {
             return .outside
         }
@@ -169,8 +221,8 @@ public struct Scanner {
         guard roots.contains(where: { lexical.hasPrefix($0 == "/" ? "/" : $0 + "/") }) else { return .outside }
         guard let resolved = Self.realPath(lexical) else {
             if errno == ENOENT { return .missing }
-            throw MigrationInputError(
-                "\(display(lexical)): env_file cannot be read: \(String(cString: strerror(errno)))")
+            throw ScanNote(
+                file: display(lexical), reason: "env_file cannot be read: \(String(cString: strerror(errno)))")
         }
         return resolved == lexical ? .inside(lexical) : .outside
     }
@@ -178,12 +230,15 @@ public struct Scanner {
     mutating func visit(_ path: String, explicit: Bool) throws(MigrationInputError) {
         var status = stat()
         guard (explicit ? stat(path, &status) : lstat(path, &status)) == 0 else {
-            throw MigrationInputError("\(display(path)): cannot be read: \(String(cString: strerror(errno)))")
+            let reason = "cannot be read: \(String(cString: strerror(errno)))"
+            if explicit { throw MigrationInputError("\(display(path)): \(reason)") }
+            return notes.append(ScanNote(file: display(path), reason: reason))
         }
         switch status.st_mode & S_IFMT {
         case S_IFDIR:
             guard let directory = opendir(path) else {
-                throw MigrationInputError("\(display(path)): cannot be read: \(String(cString: strerror(errno)))")
+                return notes.append(
+                    ScanNote(file: display(path), reason: "cannot be read: \(String(cString: strerror(errno)))"))
             }
             var names: [String] = []
             while let entry = readdir(directory) {
@@ -206,44 +261,42 @@ public struct Scanner {
         case S_IFREG:
             let name = String(path.split(separator: "/").last ?? Substring(path))
             guard Int(status.st_size) <= Self.sizeLimit else {
-                // A configuration file is never this large: a named one is refused, a walked one skipped.
-                let message =
-                    "\(display(path)): larger than \(Self.sizeLimit >> 20) MiB, which no configuration file is"
-                if explicit { throw MigrationInputError(message) }
-                StandardStream.error.write("secrets-injector: warning: \(message.escapingControls()): skipped\n")
-                return
+                return notes.append(
+                    ScanNote(
+                        file: display(path),
+                        reason: "larger than \(Self.sizeLimit >> 20) MiB, which no configuration file is: skipped"))
             }
-            do {
-                try read(path, kind: Self.kind(ofFileNamed: name), explicit: explicit)
+            do throws(ScanNote) {
+                try read(path, name: name, explicit: explicit)
             } catch {
-                problems.append(error)
+                notes.append(error)
             }
         default:
             if explicit { throw MigrationInputError("\(display(path)): is not a regular file or a folder") }
         }
     }
 
-    /// The text of a file, or exit 2 naming it.
-    func text(of path: String) throws(MigrationInputError) -> (bytes: [UInt8], text: String) {
+    /// The text of a file, or a note naming it.
+    func text(of path: String) throws(ScanNote) -> (bytes: [UInt8], text: String) {
         // Never waited on: a file swapped for a FIFO after the walk looked at it is refused, not read.
         let descriptor = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)
         guard descriptor >= 0 else {
-            throw MigrationInputError("\(display(path)): cannot be read: \(String(cString: strerror(errno)))")
+            throw ScanNote(file: display(path), reason: "cannot be read: \(String(cString: strerror(errno)))")
         }
         defer { close(descriptor) }
         var status = stat()
         guard fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFREG, Int(status.st_size) <= Self.sizeLimit
         else {
-            throw MigrationInputError("\(display(path)): is not a regular file of at most \(Self.sizeLimit >> 20) MiB")
+            throw ScanNote(file: display(path), reason: "is not a regular file of at most \(Self.sizeLimit >> 20) MiB")
         }
         let bytes: [UInt8]
         do {
             bytes = try readAll(descriptor, path: path)
         } catch {
-            throw MigrationInputError("\(display(path)): cannot be read: \(String(cString: strerror(error.code)))")
+            throw ScanNote(file: display(path), reason: "cannot be read: \(String(cString: strerror(error.code)))")
         }
         guard let text = String(validating: bytes, as: UTF8.self) else {
-            throw MigrationInputError("\(display(path)): line \(Self.firstBadLine(bytes)): is not UTF-8 text")
+            throw ScanNote(file: display(path), line: Self.firstBadLine(bytes), reason: "is not UTF-8 text")
         }
         return (bytes, text)
     }
@@ -259,46 +312,95 @@ public struct Scanner {
         return line
     }
 
-    mutating func read(_ path: String, kind: Kind?, explicit: Bool) throws(MigrationInputError) {
+    /// Reads one file by the kind its name says, or, for a file named on the command line whose
+    /// name says none, by its content. What cannot be read is thrown; a dotenv line that does not
+    /// parse is noted and the rest of the file read.
+    mutating func read(_ path: String, name: String, explicit: Bool) throws(ScanNote) {
         let (bytes, text) = try self.text(of: path)
         let file = display(path)
+        let context: ValueContext = Self.isTemplate(name) ? .interpolated : .literal
+        let kind = Self.kind(ofFileNamed: name) ?? Self.kind(ofContent: bytes, text: text)
         switch kind {
         case .dockerfile: candidates += Dockerfile.variables(text, file: file)
         case .dotenv:
             guard !envFilesRead.contains(file) else { return }
-            try readDotenv(text, file: file, container: nil)
-        case .json: try readDocuments([try located(json: bytes, file: file)], path: path, explicit: explicit)
-        case .yaml: try readDocuments(try located(yaml: text, file: file), path: path, explicit: explicit)
-        case nil:
-            // A file named on the command line whose name says nothing: by its content.
-            let first = bytes.first { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }
-            let documents =
-                first == UInt8(ascii: "{")
-                ? [try located(json: bytes, file: file)] : try located(yaml: text, file: file)
-            try readDocuments(documents, path: path, explicit: explicit)
+            readDotenv(text, file: file, container: nil)
+        case .json, .yaml:
+            let documents: [Located]
+            do {
+                documents =
+                    kind == .yaml
+                    ? try Located.yaml(text)
+                    : [try Located.json(context == .interpolated ? Self.withoutTemplateExpressions(bytes) : bytes)]
+            } catch {
+                guard explicit || Self.looksLikeOurs(name: name, text: text) else { return }
+                if text.allSatisfy(\.isWhitespace) { throw ScanNote(file: file, reason: "is empty") }
+                throw ScanNote(file: file, line: error.line, reason: error.reason)
+            }
+            let recognised = readDocuments(documents, path: path, context: context)
+            if !recognised && explicit {
+                throw ScanNote(
+                    file: file,
+                    reason:
+                        "is not an ECS task definition, a CloudFormation template with an AWS::ECS::TaskDefinition, a Compose file, a dotenv file or a Dockerfile: not read"
+                )
+            }
         }
     }
 
-    func located(json bytes: [UInt8], file: String) throws(MigrationInputError) -> Located {
-        do {
-            return try Located.json(bytes)
-        } catch {
-            throw MigrationInputError("\(file): \(error)")
+    /// A JSON template's text with each `${…}` outside a string (Terraform's `"cpu": ${cpu}`) read
+    /// as `0`, its line ends kept, so that it parses with every value on its own line.
+    static func withoutTemplateExpressions(_ bytes: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        var index = 0
+        var inString = false
+        while index < bytes.count {
+            let byte = bytes[index]
+            if inString {
+                if byte == UInt8(ascii: "\\"), index + 1 < bytes.count {
+                    out += [byte, bytes[index + 1]]
+                    index += 2
+                    continue
+                }
+                if byte == UInt8(ascii: "\"") { inString = false }
+            } else if byte == UInt8(ascii: "\"") {
+                inString = true
+            } else if byte == UInt8(ascii: "$"), index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "{"),
+                let close = bytes[index...].firstIndex(of: UInt8(ascii: "}"))
+            {
+                out.append(UInt8(ascii: "0"))
+                out += bytes[index...close].filter { $0 == 0x0A }
+                index = close + 1
+                continue
+            }
+            out.append(byte)
+            index += 1
         }
+        return out
     }
 
-    func located(yaml text: String, file: String) throws(MigrationInputError) -> [Located] {
-        do {
-            return try Located.yaml(text)
-        } catch {
-            throw MigrationInputError("\(file): \(error)")
-        }
+    /// What a file named on the command line holds, when its name does not say: JSON when it
+    /// starts with `{` or `[`; a Dockerfile when its first instruction is `FROM` or `ARG`; dotenv
+    /// when every line is a binding; else YAML.
+    static func kind(ofContent bytes: [UInt8], text: String) -> Kind {
+        let first = bytes.first { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }
+        if first == UInt8(ascii: "{") || first == UInt8(ascii: "[") { return .json }
+        if Dockerfile.looksLikeOne(text) { return .dockerfile }
+        let dotenv = Dotenv.parse(text)
+        if dotenv.unparsedLines.isEmpty, dotenv.bindings.contains(where: { $0.value != nil }) { return .dotenv }
+        return .yaml
     }
 
-    mutating func readDotenv(_ text: String, file: String, container: String?) throws(MigrationInputError) {
+    /// A dotenv file's bindings; its first line that python-dotenv could not parse is a note (a
+    /// scanner that skipped it silently could miss a secret).
+    mutating func readDotenv(_ text: String, file: String, container: String?) {
         let parsed = Dotenv.parse(text)
         if let line = parsed.unparsedLines.first {
-            throw MigrationInputError("\(file): line \(line): not a dotenv line (NAME=value)")
+            let more = parsed.unparsedLines.count - 1
+            notes.append(
+                ScanNote(
+                    file: file, line: line,
+                    reason: "not a dotenv line (NAME=value)\(more > 0 ? ", nor are \(more) more" : ""): not read"))
         }
         for binding in parsed.bindings {
             guard let value = binding.value else { continue }
@@ -309,7 +411,8 @@ public struct Scanner {
         }
     }
 
-    mutating func readDocuments(_ documents: [Located], path: String, explicit: Bool) throws(MigrationInputError) {
+    /// Reads every document we recognise, and says whether there was one.
+    mutating func readDocuments(_ documents: [Located], path: String, context: ValueContext) -> Bool {
         let file = display(path)
         var recognised = false
         for document in documents {
@@ -317,47 +420,59 @@ public struct Scanner {
                 recognised = true
                 for container in definition {
                     for entry in container.node["environment"]?.elements ?? [] {
-                        add(entry, nameKey: "name", valueKey: "value", container: container.name, file: file)
+                        add(
+                            entry, nameKey: "name", valueKey: "value", container: container.name, file: file,
+                            context: context)
                     }
                 }
             }
             if let resources = document["Resources"], case .mapping = resources {
+                var hasTask = false
                 for (_, resource) in resources.members where resource["Type"]?.literal == "AWS::ECS::TaskDefinition" {
-                    recognised = true
+                    hasTask = true
                     for container in resource["Properties"]?["ContainerDefinitions"]?.elements ?? [] {
                         for entry in container["Environment"]?.elements ?? [] {
                             add(
                                 entry, nameKey: "Name", valueKey: "Value", container: container["Name"]?.literal,
-                                file: file)
+                                file: file, context: context)
                         }
                     }
                 }
+                if hasTask {
+                    recognised = true
+                    // A parameter's default is a literal in the template (`DbPassword: {Default: …}`).
+                    for (name, parameter) in document["Parameters"]?.members ?? [] {
+                        guard let value = parameter["Default"], let text = value.literal else { continue }
+                        candidates.append(
+                            Candidate(
+                                file: file, line: value.line, container: nil, name: name, value: text, context: context)
+                        )
+                    }
+                }
             }
-            if let services = document["services"], case .mapping = services {
+            if let services = ComposeShape.services(in: document) {
                 recognised = true
-                try readCompose(services, path: path, file: file)
+                readCompose(services, path: path, file: file)
             }
         }
-        if explicit && !recognised {
-            throw MigrationInputError(
-                "\(file): is not an ECS task definition, a CloudFormation template with an AWS::ECS::TaskDefinition, or a Compose file"
-            )
-        }
+        return recognised
     }
 
-    mutating func add(_ entry: Located, nameKey: String, valueKey: String, container: String?, file: String) {
+    mutating func add(
+        _ entry: Located, nameKey: String, valueKey: String, container: String?, file: String, context: ValueContext
+    ) {
         guard let name = entry[nameKey]?.literal, let valueNode = entry[valueKey], let value = valueNode.literal else {
             return
         }
         candidates.append(
             Candidate(
-                file: file, line: valueNode.line, container: container, name: name, value: value, context: .literal))
+                file: file, line: valueNode.line, container: container, name: name, value: value, context: context))
     }
 
     /// `services.*.environment` (map or list) and the `env_file`s each service names, relative to
     /// the Compose file. An `env_file` that does not exist holds nothing in plain sight here; one
     /// outside the scanned folders, or behind a link, is a finding of its own, not read.
-    mutating func readCompose(_ services: Located, path: String, file: String) throws(MigrationInputError) {
+    mutating func readCompose(_ services: Located, path: String, file: String) {
         let folder = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
         for (service, definition) in services.members {
             switch definition["environment"] {
@@ -389,99 +504,140 @@ public struct Scanner {
             default: break
             }
             for envFile in envFiles {
-                switch try place(ofEnvFile: envFile.path, folder: folder) {
-                case .missing: continue
-                case .outside:
-                    // Reported, never read: the walk follows no link and leaves no scanned folder.
-                    candidates.append(
-                        Candidate(
-                            file: file, line: envFile.line, container: service, name: "env_file", value: envFile.path,
-                            context: .literal, rule: .envFileOutside))
-                case .inside(let full):
-                    let shown = display(full)
-                    let (_, text) = try self.text(of: full)
-                    candidates.removeAll { $0.file == shown && $0.container == nil }
-                    envFilesRead.insert(shown)
-                    try readDotenv(text, file: shown, container: service)
+                do throws(ScanNote) {
+                    switch try place(ofEnvFile: envFile.path, folder: folder) {
+                    case .missing: continue
+                    case .outside:
+                        // Reported, never read: the walk follows no link and leaves no scanned folder.
+                        candidates.append(
+                            Candidate(
+                                file: file, line: envFile.line, container: service, name: "env_file",
+                                value: envFile.path, context: .literal, rule: .envFileOutside))
+                    case .inside(let full):
+                        let shown = display(full)
+                        let (_, text) = try self.text(of: full)
+                        candidates.removeAll { $0.file == shown && $0.container == nil }
+                        notes.removeAll { $0.file == shown }
+                        envFilesRead.insert(shown)
+                        readDotenv(text, file: shown, container: service)
+                    }
+                } catch {
+                    notes.append(error)
                 }
             }
         }
     }
 }
 
-/// The two forms of a task definition (SPEC §10).
+/// The two forms of a task definition (SPEC §10), and a bare array of container definitions (what
+/// Terraform's `container_definitions = file(…)` reads): every element a mapping with an `image`.
 enum TaskDefinitionShape {
     static func containers(in document: Located) -> [(name: String?, node: Located)]? {
         let definition = document["taskDefinition"] ?? document
-        guard case .sequence(let containers, _)? = definition["containerDefinitions"] else { return nil }
+        if case .sequence(let containers, _)? = definition["containerDefinitions"] {
+            return containers.map { ($0["name"]?.literal, $0) }
+        }
+        guard case .sequence(let containers, _) = document, !containers.isEmpty,
+            containers.allSatisfy({ $0["image"] != nil })
+        else { return nil }
         return containers.map { ($0["name"]?.literal, $0) }
     }
 }
 
+/// A Compose file's services: `services:` (the Compose specification, v2 and v3), or the v1 format's
+/// top level, where every key is a service with an `image`, a `build` or an `extends`.
+enum ComposeShape {
+    static func services(in document: Located) -> Located? {
+        if let services = document["services"], case .mapping = services { return services }
+        guard case .mapping(let members, _) = document, !members.isEmpty,
+            members.allSatisfy({ $0.value["image"] != nil || $0.value["build"] != nil || $0.value["extends"] != nil })
+        else { return nil }
+        return document
+    }
+}
+
 /// `ENV` and `ARG` defaults in a Dockerfile: `ENV NAME=value NAME2="v 2"`, the older `ENV NAME
-/// value`, `ARG NAME=default`; lines continued with `\`, comments and quotes as Docker reads them.
+/// value`, `ARG NAME=default`; lines continued with `\`, comments and empty lines inside them skipped,
+/// quotes as Docker reads them. Lines end at LF or CRLF (BuildKit's line scanner); each variable
+/// carries the line it is written on, a continuation line's own.
 enum Dockerfile {
     static func variables(_ text: String, file: String) -> [Candidate] {
         var candidates: [Candidate] = []
         var logical = ""
-        var startLine = 0
-        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            var line = Substring(rawLine)
-            if line.hasSuffix("\r") { line = line.dropLast() }
+        var length = 0
+        /// Where each physical line of the instruction starts in `logical`, and its number.
+        var starts: [(offset: Int, line: Int)] = []
+        let lines = text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" })
+        for (index, line) in lines.enumerated() {
             let trimmed = line.drop(while: \.isWhitespace)
-            if logical.isEmpty {
-                if trimmed.hasPrefix("#") || trimmed.isEmpty { continue }
-                startLine = index + 1
-            } else if trimmed.hasPrefix("#") {
-                continue  // a comment inside a continued instruction
-            }
-            if line.hasSuffix("\\") {
-                logical += line.dropLast() + " "
+            if trimmed.hasPrefix("#") || trimmed.isEmpty { continue }  // also inside a continued instruction
+            starts.append((length, index + 1))
+            var body = line
+            while let last = body.last, last == " " || last == "\t" { body = body.dropLast() }
+            if body.hasSuffix("\\") {
+                logical += body.dropLast() + " "
+                length += body.count
                 continue
             }
             logical += line
-            candidates += instruction(logical, line: startLine, file: file)
+            candidates += instruction(logical, starts: starts, file: file)
             logical = ""
+            length = 0
+            starts = []
         }
-        if !logical.isEmpty { candidates += instruction(logical, line: startLine, file: file) }
+        if !starts.isEmpty { candidates += instruction(logical, starts: starts, file: file) }
         return candidates
     }
 
-    static func instruction(_ text: String, line: Int, file: String) -> [Candidate] {
-        let trimmed = text.drop(while: \.isWhitespace)
-        guard let space = trimmed.firstIndex(where: \.isWhitespace) else { return [] }
-        let keyword = trimmed[..<space].uppercased()
-        guard keyword == "ENV" || keyword == "ARG" else { return [] }
-        let arguments = trimmed[space...].drop(while: \.isWhitespace)
-        let words = self.words(arguments)
+    /// A Dockerfile's first instruction is `FROM`, or `ARG` before it (parser directives and
+    /// comments aside).
+    static func looksLikeOne(_ text: String) -> Bool {
+        for line in text.split(whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
+            let trimmed = line.drop(while: \.isWhitespace)
+            if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
+            let keyword = trimmed.prefix(while: { !$0.isWhitespace }).uppercased()
+            return (keyword == "FROM" || keyword == "ARG") && trimmed.count > keyword.count
+        }
+        return false
+    }
+
+    static func instruction(_ text: String, starts: [(offset: Int, line: Int)], file: String) -> [Candidate] {
+        func line(at offset: Int) -> Int { starts.last { $0.offset <= offset }?.line ?? starts[0].line }
+        let words = self.words(text)
+        guard let keyword = words.first?.text.uppercased(), keyword == "ENV" || keyword == "ARG" else { return [] }
         var candidates: [Candidate] = []
-        if keyword == "ENV", let first = words.first, !first.contains("=") {
-            // The older form: the rest of the line is the value.
-            let rest = arguments.drop(while: { !$0.isWhitespace }).drop(while: \.isWhitespace)
+        if keyword == "ENV", words.count > 1, !words[1].text.contains("=") {
+            // The older form: the rest of the instruction is the value.
+            let rest = Array(text)[words[1].end...]
             candidates.append(
                 Candidate(
-                    file: file, line: line, container: nil, name: first, value: String(rest).trimmingBlanks,
-                    context: .interpolated))
+                    file: file, line: line(at: words[1].start), container: nil, name: words[1].text,
+                    value: String(rest).trimmingBlanks, context: .interpolated))
             return candidates
         }
-        for word in words {
-            guard let equals = word.firstIndex(of: "=") else { continue }
+        for word in words.dropFirst() {
+            guard let equals = word.text.firstIndex(of: "=") else { continue }
             candidates.append(
                 Candidate(
-                    file: file, line: line, container: nil, name: String(word[..<equals]),
-                    value: String(word[word.index(after: equals)...]), context: .interpolated))
+                    file: file, line: line(at: word.start), container: nil, name: String(word.text[..<equals]),
+                    value: String(word.text[word.text.index(after: equals)...]), context: .interpolated))
         }
         return candidates
     }
 
-    /// Words split at blanks, with quotes removed and `\` escapes applied.
-    static func words(_ text: Substring) -> [String] {
-        var words: [String] = []
+    /// Words split at blanks, with quotes removed and `\` escapes applied, each with the offsets
+    /// (in characters) where it starts and ends in `text`.
+    static func words(_ text: String) -> [(text: String, start: Int, end: Int)] {
+        var words: [(text: String, start: Int, end: Int)] = []
         var current = ""
+        var start = 0
         var inWord = false
         var quote: Character?
         var escaped = false
+        var offset = 0
         for character in text {
+            defer { offset += 1 }
+            if !inWord && !character.isWhitespace { start = offset }
             if escaped {
                 current.append(character)
                 escaped = false
@@ -500,7 +656,7 @@ enum Dockerfile {
                 quote = character
                 inWord = true
             } else if character.isWhitespace {
-                if inWord { words.append(current) }
+                if inWord { words.append((current, start, offset)) }
                 current = ""
                 inWord = false
             } else {
@@ -508,7 +664,7 @@ enum Dockerfile {
                 inWord = true
             }
         }
-        if inWord { words.append(current) }
+        if inWord { words.append((current, start, offset)) }
         return words
     }
 }

@@ -49,7 +49,7 @@ enum Fuzz {
         }
         precondition(documents.map(count).reduce(0, +) <= Located.nodeLimit, "more nodes than the limit")
         var scanner = Scanner(workingDirectory: "/nonexistent/secrets-injector-fuzz")
-        try? scanner.readDocuments(documents, path: "/nonexistent/secrets-injector-fuzz/compose.yml", explicit: false)
+        _ = scanner.readDocuments(documents, path: "/nonexistent/secrets-injector-fuzz/compose.yml", context: .literal)
         _ = try? scanner.findings(key: fuzzKey)
     }
 

@@ -28,17 +28,22 @@ struct Scan: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Find secrets in plain sight: task definitions, CloudFormation, Compose, dotenv files, Dockerfiles.",
         discussion: """
-            Folders are walked (not .git, .build*, node_modules, nor symbolic links). Output names the file, \
-            line, container, variable and rule, and the value's HMAC-SHA-256 under the baseline's random key \
-            (without --baseline, a new key each run), never the value. Exit codes: 0 nothing \
-            (new) found; 1 something found; 2 bad input (an unreadable or unparseable file, named with its line \
-            in one line on standard error; the other files are still scanned and reported).
+            Folders are walked (not .git, .build*, node_modules, nor symbolic links); a file named on the \
+            command line is read by its content whatever its name. Output names the file, line, container, \
+            variable and rule, and the value's HMAC-SHA-256 under the baseline's random key (without \
+            --baseline, a new key each run), never the value. A file that cannot be read, parsed or \
+            recognised is a note: one line on standard error naming it (and its line), and in the JSON \
+            ("notes") and SARIF (invocations[].toolExecutionNotifications) output; the other files are \
+            still scanned. A walked file that is not one of ours (a tsconfig.json with comments, a Helm \
+            template) is passed over without a note. Exit codes: 0 nothing (new) found; 1 something found; \
+            2 bad usage (a flag, a path that does not exist), or with --strict any note.
             """)
 
     @Argument(help: "Files or folders (default: the working folder).") var paths: [String] = []
     @Option(help: "text, json or sarif.") var format: String = "text"
     @Option(help: "Known findings (file, name and hashedSecret) that are not reported.") var baseline: String?
     @Flag(help: "Write the current findings to the --baseline file and exit 0.") var updateBaseline = false
+    @Flag(help: "Exit 2 when a file cannot be read, parsed or recognised (after the report).") var strict = false
 
     func run() throws {
         guard let format = ScanReport.Format(rawValue: format) else {
@@ -54,14 +59,14 @@ struct Scan: ParsableCommand {
         {
             key = old.key  // the baseline written again keeps its key: its unchanged findings stay as they were
         }
-        let (findings, problems) = try Scanner.scan(
+        let (findings, notes) = try Scanner.scan(
             paths.isEmpty ? ["."] : paths, workingDirectory: FileManagerless.cwd, key: key)
-        for problem in problems {
-            StandardStream.error.write("secrets-injector: error: \(problem.message.escapingControls())\n")
+        for note in notes {
+            StandardStream.error.write(
+                "secrets-injector: \(strict ? "error" : "note"): \(note.description.escapingControls())\n")
         }
         if let baseline, updateBaseline {
-            // A baseline without the findings of a file that could not be read would hide them later.
-            if !problems.isEmpty { fail("\(baseline): not written while a file cannot be read", .usage) }
+            if strict && !notes.isEmpty { fail("\(baseline): not written with --strict while a file is noted", .usage) }
             try Migration.writeFile(baseline, ScanReport.baseline(findings, key: key, version: secretsInjectorVersion))
             StandardStream.error.write(
                 "secrets-injector: \(baseline.escapingControls()): \(findings.count) finding\(findings.count == 1 ? "" : "s") recorded\n"
@@ -69,8 +74,11 @@ struct Scan: ParsableCommand {
             return
         }
         let new = findings.filter { !known.contains($0.baselineKey) }
-        StandardStream.output.write(Array(ScanReport.render(new, format: format, version: secretsInjectorVersion).utf8))
-        if !problems.isEmpty { throw ExitCode(ExitStatus.usage.rawValue) }
+        StandardStream.output.write(
+            Array(
+                ScanReport.render(new, notes: notes, strict: strict, format: format, version: secretsInjectorVersion)
+                    .utf8))
+        if strict && !notes.isEmpty { throw ExitCode(ExitStatus.usage.rawValue) }
         if !new.isEmpty { throw ExitCode(1) }
     }
 }
