@@ -17,6 +17,70 @@ struct RulesTests {
         #expect(SecretRules.isSensitive(name: name) == sensitive, "\(name): \(SecretRules.words(name))")
     }
 
+    /// Issue 30: a qualifier written as one word with its secret word, `pass` and `pw`, and the pairs
+    /// detect-secrets' keyword list has; English words ending in `pass` and settings stay out.
+    @Test(arguments: [
+        ("DBPASS", true), ("RABBITMQ_PASS", true), ("SMTP_PASS", true), ("DB_PW", true), ("PGPASSWORD", true),
+        ("RABBITMQ_ERLANG_COOKIE", true), ("ME_CONFIG_MONGODB_ADMINPASSWORD", true), ("clientSecret", true),
+        ("SLACK_AUTHTOKEN", true), ("APP_KEY", true), ("SUPABASE_SERVICE_KEY", true), ("AZURE_ACCOUNT_KEY", true),
+        ("BYPASS_CACHE", false), ("COMPASS_URL", false), ("PGPASSFILE", false), ("DB_PASS_FILE", false),
+        ("SESSION_COOKIE_NAME", false), ("PUBLIC_KEY", false), ("KEY_NAME", false),
+    ])
+    func namesWrittenAsOneWordOrShortened(name: String, sensitive: Bool) {
+        #expect(SecretRules.isSensitive(name: name) == sensitive, "\(name): \(SecretRules.words(name))")
+    }
+
+    /// Issue 30: placeholders (`your_…`, `…_here`, `change…`, Strapi's `tobemodified`, a list of
+    /// them), a whole CI or Helm substitution, a file path (a Docker secret), 1Password's `op://`, and
+    /// a URL without userinfo are no findings; a real value beside such words still is.
+    @Test func placeholdersReferencesAndPaths() {
+        for value in [
+            "your_api_key_here", "your-client-secret", "YOUR_API_KEY", "api_key_here", "changethis", "CHANGE_IT",
+            "change-me-too", "tobemodified", "toBeModified1,toBeModified2", "changeme1, changeme2", "{{API_KEY}}",
+            "{{ .Values.password }}", "${{ secrets.DB_PASSWORD }}", "/run/secrets/db-password",
+            "/app/firebase-service-account.json", "op://vault/item/password", "mongodb://meandb:27017/meanauth",
+        ] {
+            #expect(SecretRules.rule(name: "DB_PASSWORD", value: value, context: .literal) == nil, "\(value)")
+        }
+        for value in ["mysecretpassword", "holy_cow_ambassador", "Abc123456*", "password", "postgres", "a,b"] {
+            #expect(
+                SecretRules.rule(name: "DB_PASSWORD", value: value, context: .literal) == .sensitiveName, "\(value)")
+        }
+        // A placeholder word in the host does not hide a password in the userinfo.
+        #expect(
+            SecretRules.rule(name: "DATABASE_URL", value: "postgres://app:s3cret@your-db-host/app", context: .literal)
+                == .urlPassword)
+        #expect(
+            SecretRules.rule(name: "SENTRY_DSN", value: "https://abc123@o1.ingest.sentry.io/42", context: .literal)
+                == .sensitiveName)
+    }
+
+    /// `${VAR:-default}` and `${VAR:+alt}` hold a literal that ends up in the variable; `${VAR:?msg}`
+    /// holds a message.
+    @Test func interpolationDefaultsAreValues() {
+        #expect(
+            SecretRules.rule(name: "DB_PASSWORD", value: "${DB_PASSWORD:-postgres}", context: .interpolated)
+                == .sensitiveName)
+        #expect(
+            SecretRules.rule(name: "DB_PASSWORD", value: "${DB_PASSWORD-postgres}", context: .interpolated)
+                == .sensitiveName)
+        #expect(SecretRules.rule(name: "DB_PASSWORD", value: "${DB_PASSWORD:-}", context: .interpolated) == nil)
+        #expect(SecretRules.rule(name: "DB_PASSWORD", value: "${DB_PASSWORD:?required}", context: .interpolated) == nil)
+        #expect(SecretRules.rule(name: "DB_PASSWORD", value: "${A:-${B:-changeme}}", context: .interpolated) == nil)
+        #expect(
+            SecretRules.rule(
+                name: "DATABASE_URL", value: "postgresql://${U:-postgres}:${P:-postgres}@db:5432/${N:-app}",
+                context: .interpolated) == .urlPassword)
+    }
+
+    /// A published checksum is random by design: entropy alone makes no finding in a name that says so.
+    @Test func checksumsAreNotEntropyFindings() {
+        let hex = "3f9a1c7e2b8d4f6a0c5e9b1d7a3f8c2e"
+        #expect(SecretRules.rule(name: "RUBY_SOURCE_SHA256SUM", value: hex, context: .interpolated) == nil)
+        #expect(SecretRules.rule(name: "GOSU_CHECKSUM", value: hex, context: .interpolated) == nil)
+        #expect(SecretRules.rule(name: "BUILD_REF", value: hex, context: .interpolated) == .hexEntropy)
+    }
+
     @Test func wordsSplitAtSeparatorsAndCamelCase() {
         #expect(SecretRules.words("apiKey") == ["api", "key"])
         #expect(SecretRules.words("APIKey") == ["api", "key"])
