@@ -228,52 +228,43 @@ public enum SecretRules {
 
     /// The value with every `$VAR`, `${…}` and `$$` taken out; a default or alternative value
     /// (`${VAR:-postgres}`, `${VAR-x}`, `${VAR:+x}`) is kept, as it is a literal in plain sight,
-    /// and `${VAR:?message}`'s message is not.
+    /// and `${VAR:?message}`'s message is not. One pass, whatever the nesting.
     static func withoutInterpolation(_ value: String) -> String {
-        var out = ""
+        var out = String.UnicodeScalarView()
+        /// One per open `${`: whether its word would be kept, and whether its name has ended.
+        var frames: [(keeps: Bool, inWord: Bool)] = []
         var scalars = Array(value.unicodeScalars)[...]
-        while let first = scalars.first {
-            scalars = scalars.dropFirst()
-            guard first == "$" else {
-                out.unicodeScalars.append(first)
+        func isNamePart(_ scalar: Unicode.Scalar) -> Bool {
+            scalar == "_" || scalar.properties.isAlphabetic || ("0"..."9").contains(scalar)
+        }
+        while let first = scalars.popFirst() {
+            let keeping = frames.last.map { $0.keeps && $0.inWord } ?? true
+            if first == "$" {
+                if scalars.first == "$" {
+                    scalars.removeFirst()
+                } else if scalars.first == "{" {
+                    scalars.removeFirst()
+                    frames.append((keeping, false))
+                } else {
+                    while let next = scalars.first, isNamePart(next) { scalars.removeFirst() }
+                }
                 continue
             }
-            if scalars.first == "$" {
-                scalars = scalars.dropFirst()
-            } else if scalars.first == "{" {
-                var depth = 0
-                var body = String.UnicodeScalarView()
-                while let next = scalars.first {
-                    scalars = scalars.dropFirst()
-                    if next == "{" { depth += 1 }
-                    if next == "}" {
-                        depth -= 1
-                        if depth == 0 { break }
-                    }
-                    if depth > 1 || (depth == 1 && next != "{") { body.append(next) }
+            if let frame = frames.last {
+                if first == "}" {
+                    frames.removeLast()
+                    continue
                 }
-                out += defaultValue(in: String(body))
-            } else {
-                while let next = scalars.first,
-                    next == "_" || next.properties.isAlphabetic || ("0"..."9").contains(next)
-                {
-                    scalars = scalars.dropFirst()
+                if !frame.inWord {
+                    // The name, an optional `:`, then the operator: `-` and `+` give a word, others none.
+                    if isNamePart(first) || first == ":" { continue }
+                    frames[frames.count - 1] = (frame.keeps && (first == "-" || first == "+"), true)
+                    continue
                 }
             }
+            if keeping { out.append(first) }
         }
-        return out
-    }
-
-    /// The literal a `${NAME:-word}`, `${NAME-word}`, `${NAME:+word}` or `${NAME+word}` may give
-    /// (its own references taken out), or nothing.
-    static func defaultValue(in body: String) -> String {
-        guard let operatorStart = body.firstIndex(where: { !($0 == "_" || $0.isLetter || $0.isNumber) }) else {
-            return ""
-        }
-        var rest = body[operatorStart...]
-        if rest.hasPrefix(":") { rest = rest.dropFirst() }
-        guard let sign = rest.first, sign == "-" || sign == "+" else { return "" }
-        return withoutInterpolation(String(rest.dropFirst()))
+        return String(out)
     }
 
     // MARK: Formats

@@ -365,9 +365,12 @@ public struct Scanner {
                 if byte == UInt8(ascii: "\"") { inString = false }
             } else if byte == UInt8(ascii: "\"") {
                 inString = true
-            } else if byte == UInt8(ascii: "$"), index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "{"),
-                let close = bytes[index...].firstIndex(of: UInt8(ascii: "}"))
-            {
+            } else if byte == UInt8(ascii: "$"), index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "{") {
+                // Each search starts past the last expression; with no `}` left the rest is copied as
+                // it is (and will not parse), so no byte is searched twice.
+                guard let close = bytes[index...].firstIndex(of: UInt8(ascii: "}")) else {
+                    return out + bytes[index...]
+                }
                 out.append(UInt8(ascii: "0"))
                 out += bytes[index...close].filter { $0 == 0x0A }
                 index = close + 1
@@ -602,7 +605,12 @@ enum Dockerfile {
     }
 
     static func instruction(_ text: String, starts: [(offset: Int, line: Int)], file: String) -> [Candidate] {
-        func line(at offset: Int) -> Int { starts.last { $0.offset <= offset }?.line ?? starts[0].line }
+        // Words come in order: the physical line of each is found by moving forward, never searched.
+        var current = 0
+        func line(at offset: Int) -> Int {
+            while current + 1 < starts.count, starts[current + 1].offset <= offset { current += 1 }
+            return starts[current].line
+        }
         let words = self.words(text)
         guard let keyword = words.first?.text.uppercased(), keyword == "ENV" || keyword == "ARG" else { return [] }
         var candidates: [Candidate] = []
