@@ -84,6 +84,15 @@ import Testing
         #expect(strict.status == 2 && strict.stdout == text.stdout, "\(strict)")
         #expect(strict.stderr.hasPrefix("secrets-injector: error: deploy/task-definition.json: line 5"))
 
+        // A baseline is written whatever the notes (their files' findings are new later, never
+        // hidden), but not with --strict.
+        let strictBaseline = try await MigrationTests.tool(
+            ["scan", "--strict", "--baseline", "known.json", "--update-baseline"], in: folder)
+        #expect(strictBaseline.status == 2 && !FileManager.default.fileExists(atPath: "\(folder)/known.json"))
+        let baseline = try await MigrationTests.tool(
+            ["scan", "--baseline", "known.json", "--update-baseline"], in: folder)
+        #expect(baseline.status == 0 && FileManager.default.fileExists(atPath: "\(folder)/known.json"), "\(baseline)")
+
         // Named, a file that is not one of ours is a note too; one that does not exist is bad usage.
         let named = try await MigrationTests.tool(["scan", "tsconfig.app.json", "app.env"], in: folder)
         #expect(named.status == 1 && named.stderr.hasPrefix("secrets-injector: note: tsconfig.app.json: line 1: "))
