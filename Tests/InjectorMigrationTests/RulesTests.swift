@@ -17,7 +17,7 @@ struct RulesTests {
         #expect(SecretRules.isSensitive(name: name) == sensitive, "\(name): \(SecretRules.words(name))")
     }
 
-    /// Issue 30: a qualifier written as one word with its secret word, `pass` and `pw`, and the pairs
+    /// A qualifier written as one word with its secret word, `pass` and `pw`, and the pairs
     /// detect-secrets' keyword list has; English words ending in `pass` and settings stay out.
     @Test(arguments: [
         ("DBPASS", true), ("RABBITMQ_PASS", true), ("SMTP_PASS", true), ("DB_PW", true), ("PGPASSWORD", true),
@@ -30,7 +30,7 @@ struct RulesTests {
         #expect(SecretRules.isSensitive(name: name) == sensitive, "\(name): \(SecretRules.words(name))")
     }
 
-    /// Issue 30: placeholders (`your_…`, `…_here`, `change…`, Strapi's `tobemodified`, a list of
+    /// Placeholders (`your_…`, `…_here`, `change…`, Strapi's `tobemodified`, a list of
     /// them), a whole CI or Helm substitution, a file path (a Docker secret), 1Password's `op://`, and
     /// a URL without userinfo are no findings; a real value beside such words still is.
     @Test func placeholdersReferencesAndPaths() {

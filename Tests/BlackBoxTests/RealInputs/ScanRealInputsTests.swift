@@ -3,7 +3,7 @@ import TestSupport
 import Testing
 
 /// `scan` as a new user runs it at the root of a repository, on files of the kinds teams commit
-/// (issue 30): what stopped the scan or was skipped silently, names the rules missed, and
+/// that stopped the scan or were skipped silently, names the rules missed, and
 /// placeholders they flagged. Each file is written here, shaped like the public file named beside it.
 @Suite struct ScanRealInputsTests {
     /// The folder's files, written; `scan` run in it with `arguments`.
