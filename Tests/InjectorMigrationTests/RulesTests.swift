@@ -73,14 +73,13 @@ struct RulesTests {
                 context: .interpolated) == .urlPassword)
     }
 
-    /// A hostile file's nesting is read in one pass: 200,000 levels of `${a:-` take no longer than
-    /// their length (they took minutes when each level was read again).
-    @Test func nestedDefaultsAreReadInOnePass() {
+    /// A hostile file's nesting is read in one pass: 200,000 levels of `${a:-` (they took minutes
+    /// when each level was read again). No clock here: the suite's time limit is the bound, and
+    /// speed is for benchmarks.
+    @Test(.timeLimit(.minutes(1))) func nestedDefaultsAreReadInOnePass() {
         let depth = 200_000
         let value = String(repeating: "${a:-", count: depth) + "x" + String(repeating: "}", count: depth)
-        let start = ContinuousClock.now
         #expect(SecretRules.withoutInterpolation(value) == "x")
-        #expect(ContinuousClock.now - start < .seconds(5))
     }
 
     /// A published checksum is random by design: entropy alone makes no finding in a name that says so.
