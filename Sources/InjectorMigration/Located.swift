@@ -81,7 +81,7 @@ extension Located {
     static let nodeLimit = 1_000_000
     static let depthLimit = 100
 
-    /// Every document of a YAML stream, read by libyaml through Yams (SPEC §2), within
+    /// Every document of a YAML stream, read by libyaml through Yams (github.com/jpsim/Yams), within
     /// ``nodeLimit`` and ``depthLimit``.
     static func yaml(_ text: String) throws(DocumentError) -> [Located] {
         do {

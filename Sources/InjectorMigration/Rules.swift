@@ -79,7 +79,7 @@ public enum SecretRules {
 
     // MARK: Names
 
-    /// The sensitive words of SPEC §10 / issue 19, matched against the name's words; `pass` and `pw`
+    /// The sensitive words (password, secret, token…), matched against the name's words; `pass` and `pw`
     /// as `DB_PASS`, `SMTP_PASS`, `DB_PW` use them; `creds` as gitleaks has it.
     static let sensitiveWords: Set<String> = [
         "password", "passwords", "passwd", "pwd", "pass", "pw", "secret", "token", "tokens", "apikey",

@@ -532,7 +532,7 @@ public struct Scanner {
     }
 }
 
-/// The two forms of a task definition (SPEC §10), and a bare array of container definitions (what
+/// A task definition (register or describe form), and a bare array of container definitions (what
 /// Terraform's `container_definitions = file(…)` reads): every element a mapping with an `image`.
 enum TaskDefinitionShape {
     static func containers(in document: Located) -> [(name: String?, node: Located)]? {
