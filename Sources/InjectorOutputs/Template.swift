@@ -408,13 +408,16 @@ public enum DotenvContext: Sendable, Equatable {
 
 /// The filters' encodings, as pure functions.
 public enum TemplateFilters {
-    /// RFC 3986 percent-encoding: every byte outside `A–Z a–z 0–9 - . _ ~` as `%XX`.
+    /// RFC 3986 percent-encoding: every byte outside `A–Z a–z 0–9 - . _` as `%XX`. `~` is
+    /// unreserved, and `%7E` means the same to every URL reader (RFC 3986, 2.3), but sh expands an
+    /// unquoted `~` after `:` or `=`: encoded, the value is safe outside quotes in a dotenv file,
+    /// where a rotated password holding `~` would otherwise be refused.
     public static func urlencode(_ bytes: [UInt8]) -> String {
         let hex = Array("0123456789ABCDEF".utf8)
         var out: [UInt8] = []
         for byte in bytes {
             switch byte {
-            case 0x41...0x5A, 0x61...0x7A, 0x30...0x39, 0x2D, 0x2E, 0x5F, 0x7E: out.append(byte)
+            case 0x41...0x5A, 0x61...0x7A, 0x30...0x39, 0x2D, 0x2E, 0x5F: out.append(byte)
             default: out += [0x25, hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]]
             }
         }

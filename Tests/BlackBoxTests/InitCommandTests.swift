@@ -33,7 +33,7 @@ import Testing
     func urlencode(_ text: String) -> String {
         text.addingPercentEncoding(
             withAllowedCharacters: CharacterSet(
-                charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"))!
+                charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._"))!
     }
 
     func mode(_ path: String) throws -> Int {

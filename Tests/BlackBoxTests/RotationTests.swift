@@ -262,7 +262,9 @@ final class Rotation: @unchecked Sendable {
             found = (currentCredential()["username"] as? String) ?? ""
             return found == user
         }
-        try #require(arrived, "\(user) did not arrive within \(deadline) s")
+        try #require(
+            arrived,
+            "\(user) did not arrive within \(deadline) s; the sidecar's log: \(Self.read("\(folder)/sidecar.log"))")
         return found
     }
 
@@ -271,7 +273,10 @@ final class Rotation: @unchecked Sendable {
         let arrived = await SidecarCommandTests.waitFor(deadline) { [self] in
             (currentCredential()["password"] as? String).map { $0 != old } ?? false
         }
-        try #require(arrived, "the new password did not arrive within \(deadline) s")
+        try #require(
+            arrived,
+            "the new password did not arrive within \(deadline) s; the sidecar's log: \(Self.read("\(folder)/sidecar.log"))"
+        )
         return currentCredential()["password"] as? String ?? ""
     }
 

@@ -76,12 +76,22 @@ import Testing
     }
 
     @Test func urlencodeKeepsOnlyUnreservedAndDecodesBack() {
-        #expect(TemplateFilters.urlencode(Array("AZaz09-._~".utf8)) == "AZaz09-._~")
-        #expect(TemplateFilters.urlencode(Array(" !/:@".utf8)) == "%20%21%2F%3A%40")
+        #expect(TemplateFilters.urlencode(Array("AZaz09-._".utf8)) == "AZaz09-._")
+        #expect(TemplateFilters.urlencode(Array(" !/:@~".utf8)) == "%20%21%2F%3A%40%7E")
         for text in randomStrings(500) {
             let encoded = TemplateFilters.urlencode(Array(text.utf8))
-            #expect(encoded.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-._~%".contains($0)) })
+            #expect(encoded.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-._%".contains($0)) })
             #expect(encoded.removingPercentEncoding == text, "\(text.debugDescription)")
+        }
+    }
+
+    /// A URL built with `| urlencode` is safe outside quotes in a dotenv file whatever the password
+    /// (a rotation function's punctuation, `~` included): no rotated value is refused.
+    @Test func urlencodedValuesAreAdmittedOutsideQuotes() {
+        let every = (0...255).map { UInt8($0) }
+        #expect(DotenvContext.unquoted.admits(Array(TemplateFilters.urlencode(every).utf8)))
+        for text in randomStrings(300) {
+            #expect(DotenvContext.unquoted.admits(Array(TemplateFilters.urlencode(Array(text.utf8)).utf8)))
         }
     }
 
