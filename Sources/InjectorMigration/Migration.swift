@@ -20,10 +20,10 @@ public enum Migration {
     /// Writes the four files to `folder` (created when missing), each through a temporary file and
     /// a rename, so that an interrupted run leaves either the old file or the new one.
     public static func write(_ plan: MigrationPlan, to folder: String, arns: [String: String], command: String)
-        throws(MigrationInputError)
+        throws(InputError)
     {
         if mkdir(folder, 0o755) != 0 && errno != EEXIST {
-            throw MigrationInputError("--out \(folder): cannot be created: \(String(cString: strerror(errno)))")
+            throw InputError("--out \(folder): cannot be created: \(String(cString: strerror(errno)))")
         }
         let files: [(String, String)] = [
             ("injector.json", plan.injectorConfig.pretty() + "\n"),
@@ -36,13 +36,13 @@ public enum Migration {
 
     /// Writes `text` to `path` through a temporary file beside it and a rename: an interrupted run
     /// leaves the old file or the new one, never half of one.
-    public static func writeFile(_ path: String, _ text: String) throws(MigrationInputError) {
+    public static func writeFile(_ path: String, _ text: String) throws(InputError) {
         let slash = path.lastIndex(of: "/")
         let temporary =
             slash.map { String(path[...$0]) + "." + String(path[path.index(after: $0)...]) } ?? ".\(path)"
         let descriptor = open(temporary + ".tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o644)
         guard descriptor >= 0 else {
-            throw MigrationInputError("\(path): cannot be written: \(String(cString: strerror(errno)))")
+            throw InputError("\(path): cannot be written: \(String(cString: strerror(errno)))")
         }
         let bytes = Array(text.utf8)
         var written = 0
@@ -52,13 +52,13 @@ public enum Migration {
             guard count > 0 else {
                 close(descriptor)
                 unlink(temporary + ".tmp")
-                throw MigrationInputError("\(path): cannot be written: \(String(cString: strerror(errno)))")
+                throw InputError("\(path): cannot be written: \(String(cString: strerror(errno)))")
             }
             written += count
         }
         guard fsync(descriptor) == 0, close(descriptor) == 0, rename(temporary + ".tmp", path) == 0 else {
             unlink(temporary + ".tmp")
-            throw MigrationInputError("\(path): cannot be written: \(String(cString: strerror(errno)))")
+            throw InputError("\(path): cannot be written: \(String(cString: strerror(errno)))")
         }
     }
 

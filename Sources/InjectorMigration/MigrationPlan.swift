@@ -155,12 +155,12 @@ public struct MigrationPlan {
     public var carried: [(name: String, valueFrom: String)] { apps.flatMap(\.carried) }
     public var isEmpty: Bool { apps.isEmpty }
 
-    public init(options: MigrationOptions, bytes: [UInt8]) throws(MigrationInputError) {
+    public init(options: MigrationOptions, bytes: [UInt8]) throws(InputError) {
         self.options = options
         definition = try TaskDefinition(bytes: bytes, file: options.taskDefinition)
         let placeholders = definition.placeholderARNs
         guard placeholders.isEmpty else {
-            throw MigrationInputError(
+            throw InputError(
                 "\(options.taskDefinition): \(placeholders.joined(separator: "; ")): put the real values in the task definition (or use describe-task-definition's output)"
             )
         }
@@ -169,12 +169,12 @@ public struct MigrationPlan {
             let origin =
                 options.region != nil
                 ? "--region" : definition.region != nil ? "the task definition's region" : "AWS_REGION"
-            throw MigrationInputError("\(origin) \(region): not an AWS region (like ap-southeast-1)")
+            throw InputError("\(origin) \(region): not an AWS region (like ap-southeast-1)")
         }
         try Self.checkPrefix(options.prefix)
         for name in options.include + options.exclude
         where !definition.containers.contains(where: { $0.environment.contains { $0.name == name } }) {
-            throw MigrationInputError("--include/--exclude \(name): no container of the task definition sets it")
+            throw InputError("--include/--exclude \(name): no container of the task definition sets it")
         }
         // A container with a variable to move or a secrets[] entry the injector can read; an official
         // database image moves only what its entrypoint reads through NAME_FILE, and keeps its secrets[].
@@ -187,19 +187,19 @@ public struct MigrationPlan {
             return container.name != Self.injectorName && (movable || readable)
         }
         if definition.containers.contains(where: { $0.name == Self.injectorName }) && !candidates.isEmpty {
-            throw MigrationInputError(
+            throw InputError(
                 "\(options.taskDefinition): has a \(Self.injectorName) container already, and \(candidates.map(\.name).joined(separator: ", ")) still hold secrets: migrate the task definition from before the migration (every container moves in one run)"
             )
         }
         var chosen = candidates
         if let wanted = options.container {
             guard definition.containers.contains(where: { $0.name == wanted }) else {
-                throw MigrationInputError(
+                throw InputError(
                     "--container \(wanted): the task definition's containers are \(definition.containers.map(\.name).joined(separator: ", "))"
                 )
             }
             guard let found = candidates.first(where: { $0.name == wanted }) else {
-                throw MigrationInputError(
+                throw InputError(
                     "--container \(wanted): has no secret to move"
                         + (candidates.isEmpty
                             ? "; no container of the task definition has one"
@@ -260,10 +260,10 @@ public struct MigrationPlan {
         return valueFrom.hasPrefix("/") || valueFrom.hasPrefix("parameter/") ? valueFrom : "parameter/" + valueFrom
     }
 
-    static func checkPrefix(_ prefix: String) throws(MigrationInputError) {
+    static func checkPrefix(_ prefix: String) throws(InputError) {
         let allowed = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/_+=.@-")
         guard !prefix.isEmpty, prefix.allSatisfy(allowed.contains) else {
-            throw MigrationInputError(
+            throw InputError(
                 "--prefix \"\(prefix)\": a secret name holds only A–Z a–z 0–9 and /_+=.@- (e.g. pipeline-pulse/prod/)")
         }
     }
@@ -276,7 +276,7 @@ public struct MigrationPlan {
 
     /// The app's moved variables grouped into secrets, and how it gets each back: an env entry, a
     /// rebuilt URL, or a file its official image reads.
-    mutating func group(_ app: inout AppMigration) throws(MigrationInputError) {
+    mutating func group(_ app: inout AppMigration) throws(InputError) {
         var groups: [(segment: String, members: [(name: String, value: String)])] = []
         for variable in app.moved {
             let segment =
@@ -328,7 +328,7 @@ public struct MigrationPlan {
             for member in members where !variables.contains(member.name) {
                 let key = Self.key(member.name)
                 guard !object.contains(where: { $0.key == key }) else {
-                    throw MigrationInputError(
+                    throw InputError(
                         "\(member.name): its key \"\(key)\" in \(options.prefix + segment.lowercased()) is taken by another variable; keep one with --exclude"
                     )
                 }
@@ -370,7 +370,7 @@ public struct MigrationPlan {
     /// The secret as planned: a new one, or the same secret another app planned already (same name
     /// and value: shared), or, when another app's secret of that name holds another value, one named
     /// under this app's own folder (`PREFIX/APP/…`).
-    mutating func claim(_ planned: PlannedSecret, segment: String, app: AppMigration) throws(MigrationInputError)
+    mutating func claim(_ planned: PlannedSecret, segment: String, app: AppMigration) throws(InputError)
         -> PlannedSecret
     {
         var secret = planned
@@ -386,14 +386,14 @@ public struct MigrationPlan {
                 return secrets[index]
             }
             guard !app.folder.isEmpty || secrets[index].value == secret.value else {
-                throw MigrationInputError(
+                throw InputError(
                     "\(secret.variables.joined(separator: ", ")) and \(secrets[index].variables.joined(separator: ", ")) would both become \(secret.name); keep one with --exclude"
                 )
             }
             secret.name = options.prefix + app.folder + secret.name.dropFirst(options.prefix.count)
             secret.alias = Self.alias(String(app.folder.dropLast()).replacingAll("-", "_") + "_" + segment)
             if secrets.contains(where: { $0.name == secret.name }) {
-                throw MigrationInputError(
+                throw InputError(
                     "\(secret.variables.joined(separator: ", ")) of \(app.name) would become \(secret.name), which another variable takes; keep one with --exclude"
                 )
             }

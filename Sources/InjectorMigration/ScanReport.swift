@@ -150,20 +150,20 @@ public enum ScanReport {
     // MARK: Baselines
 
     /// The key and the known findings of a baseline file that `scan --update-baseline` wrote.
-    public static func baseline(_ bytes: [UInt8], file: String) throws(MigrationInputError) -> (
+    public static func baseline(_ bytes: [UInt8], file: String) throws(InputError) -> (
         key: ScanKey, known: Set<String>
     ) {
         let document: JSONValue
         do {
             document = try JSONValue.parse(bytes)
         } catch {
-            throw MigrationInputError("\(file): not a baseline: \(error)")
+            throw InputError("\(file): not a baseline: \(error)")
         }
         guard case .array(let entries)? = document["findings"] else {
-            throw MigrationInputError("\(file): not a baseline: no \"findings\" array")
+            throw InputError("\(file): not a baseline: no \"findings\" array")
         }
         guard case .string(let text)? = document["hashKey"], let key = ScanKey(text) else {
-            throw MigrationInputError(
+            throw InputError(
                 "\(file): a baseline of unsalted hashes (or no \"hashKey\"): write it again with scan --baseline \(file) --update-baseline, and review what it records"
             )
         }
@@ -172,7 +172,7 @@ public enum ScanReport {
             guard case .string(let path)? = entry["file"], case .string(let name)? = entry["name"],
                 case .string(let hash)? = entry["hashedSecret"]
             else {
-                throw MigrationInputError("\(file): findings[\(index)] needs \"file\", \"name\" and \"hashedSecret\"")
+                throw InputError("\(file): findings[\(index)] needs \"file\", \"name\" and \"hashedSecret\"")
             }
             keys.insert("\(path)\u{0}\(name)\u{0}\(hash)")
         }

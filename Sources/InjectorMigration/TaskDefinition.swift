@@ -31,7 +31,7 @@ struct TaskDefinition {
         "registeredBy", "deregisteredAt",
     ]
 
-    init(bytes: [UInt8], file: String) throws(MigrationInputError) {
+    init(bytes: [UInt8], file: String) throws(InputError) {
         let document: JSONValue
         do {
             document = try JSONValue.parse(bytes)
@@ -40,11 +40,11 @@ struct TaskDefinition {
             if text.contains("AWSTemplateFormatVersion") || text.contains("AWS::ECS::TaskDefinition") {
                 throw Self.cloudFormation(file)
             }
-            throw MigrationInputError(
+            throw InputError(
                 "\(file): line \(Lines(bytes).line(at: error.offset)): not valid JSON: \(error.reason)")
         }
         if let key = document.repeatedKey {
-            throw MigrationInputError(
+            throw InputError(
                 "\(file): an object repeats the key \"\(key)\", and JSON readers disagree on which one counts: keep one"
             )
         }
@@ -55,7 +55,7 @@ struct TaskDefinition {
             if document["Resources"] != nil || document["AWSTemplateFormatVersion"] != nil {
                 throw Self.cloudFormation(file)
             }
-            throw MigrationInputError(
+            throw InputError(
                 "\(file): not an ECS task definition (no containerDefinitions; register form or {\"taskDefinition\": …})"
             )
         }
@@ -69,7 +69,7 @@ struct TaskDefinition {
         var containers: [Container] = []
         for (index, value) in containerValues.enumerated() {
             let at = "\(file): containerDefinitions[\(index)]"
-            guard case .string(let name)? = value["name"] else { throw MigrationInputError("\(at): has no name") }
+            guard case .string(let name)? = value["name"] else { throw InputError("\(at): has no name") }
             // ECS's rule; the name becomes a folder and an alias part, so nothing else may pass.
             guard (1...255).contains(name.utf8.count),
                 name.utf8.allSatisfy({
@@ -78,31 +78,31 @@ struct TaskDefinition {
                         || $0 == UInt8(ascii: "-")
                 })
             else {
-                throw MigrationInputError(
+                throw InputError(
                     "\(at): the container name \"\(name)\" is not one ECS takes (1 to 255 of A–Z a–z 0–9 _ -)")
             }
             if containers.contains(where: { $0.name == name }) {
-                throw MigrationInputError("\(at): the container \(name) is named twice")
+                throw InputError("\(at): the container \(name) is named twice")
             }
             var environment: [Variable] = []
             for (position, entry) in (value["environment"].flatMap(Self.elements) ?? []).enumerated() {
                 guard case .string(let variable)? = entry["name"] else {
-                    throw MigrationInputError("\(at).environment[\(position)]: has no name")
+                    throw InputError("\(at).environment[\(position)]: has no name")
                 }
                 guard Self.isEnvironmentName(variable) else {
-                    throw MigrationInputError(
+                    throw InputError(
                         "\(at).environment[\(position)]: \"\(variable)\" is not an environment variable name (A–Z a–z 0–9 _, not starting with a digit)"
                     )
                 }
                 if environment.contains(where: { $0.name == variable }) {
-                    throw MigrationInputError("\(at): \(name) sets \(variable) twice")
+                    throw InputError("\(at): \(name) sets \(variable) twice")
                 }
                 let text: String
                 switch entry["value"] {
                 case .string(let string)?: text = string
                 case nil, .null?: text = ""
                 default:
-                    throw MigrationInputError("\(at).environment[\(position)]: \(variable)'s value is not a string")
+                    throw InputError("\(at).environment[\(position)]: \(variable)'s value is not a string")
                 }
                 environment.append(Variable(name: variable, value: text))
             }
@@ -110,10 +110,10 @@ struct TaskDefinition {
             for (position, entry) in (value["secrets"].flatMap(Self.elements) ?? []).enumerated() {
                 guard case .string(let variable)? = entry["name"], case .string(let valueFrom)? = entry["valueFrom"]
                 else {
-                    throw MigrationInputError("\(at).secrets[\(position)]: needs name and valueFrom")
+                    throw InputError("\(at).secrets[\(position)]: needs name and valueFrom")
                 }
                 guard Self.isEnvironmentName(variable) else {
-                    throw MigrationInputError(
+                    throw InputError(
                         "\(at).secrets[\(position)]: \"\(variable)\" is not an environment variable name (A–Z a–z 0–9 _, not starting with a digit)"
                     )
                 }
@@ -133,8 +133,8 @@ struct TaskDefinition {
     }
 
     /// `migrate` reads the task definition ECS registers, not the template that declares one.
-    static func cloudFormation(_ file: String) -> MigrationInputError {
-        MigrationInputError(
+    static func cloudFormation(_ file: String) -> InputError {
+        InputError(
             "\(file): a CloudFormation template; migrate reads an ECS task definition in JSON: deploy the stack, then give it `aws ecs describe-task-definition --task-definition FAMILY` (and carry the changes back into the template's ContainerDefinitions by hand), or find the template's secrets with `secrets-injector scan`"
         )
     }
