@@ -168,7 +168,7 @@ struct Health: AsyncParsableCommand {
                 unhealthy("cannot read the configuration to find the socket: \(error)")
             }
         }
-        switch await HealthCheck.ask(socket: path) {
+        switch await HealthProbe.ask(socket: path) {
         case .healthy: print("healthy")
         case .degraded(let reason): print(oneLine("degraded: \(reason)"))
         case .unhealthy(let reason): unhealthy(reason)

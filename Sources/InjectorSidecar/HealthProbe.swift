@@ -4,7 +4,7 @@ import InjectorBase
 /// `secrets-injector health`, the ECS `healthCheck` command: asks the running sidecar's socket for
 /// `/health`. Healthy and degraded (still serving its last values) pass; unhealthy, or no answer
 /// within 4 s, fails.
-public enum HealthCheck {
+public enum HealthProbe {
     public enum Verdict: Sendable, Equatable {
         case healthy
         case degraded(reason: String)
