@@ -168,7 +168,7 @@ struct Health: AsyncParsableCommand {
                 unhealthy("cannot read the configuration to find the socket: \(error)")
             }
         }
-        switch await HealthProbe.ask(socket: path) {
+        switch await SidecarClient.health(socket: path) {
         case .healthy: print("healthy")
         case .degraded(let reason): print(oneLine("degraded: \(reason)"))
         case .unhealthy(let reason): unhealthy(reason)
@@ -209,7 +209,7 @@ struct Refresh: AsyncParsableCommand {
                 fail("cannot read the configuration to find the socket: \(error)", .failure)
             }
         }
-        switch await RefreshClient.ask(socket: path, secretID: secretID) {
+        switch await SidecarClient.refresh(socket: path, secretID: secretID) {
         case .answered(let line): print(line)
         case .refused(let reason): fail(reason, .failure)
         case .missing(let reason): fail(reason, .notFoundOrDenied)

@@ -2,9 +2,35 @@ import HTTPTransport
 import InjectorBase
 import InjectorOutputs
 
-/// `secrets-injector refresh`: `POST /refresh` on the running sidecar's socket, as an app's
-/// reconnect path sends it (issue 20). One line for each outcome, never a value.
-public enum RefreshClient {
+/// The commands that ask a running sidecar on its socket: `secrets-injector health` (the ECS
+/// `healthCheck` command) and `secrets-injector refresh`.
+public enum SidecarClient {
+    public enum Verdict: Sendable, Equatable {
+        case healthy
+        case degraded(reason: String)
+        case unhealthy(reason: String)
+    }
+
+    /// `GET /health`; healthy and degraded (still serving its last values) pass; unhealthy, or no
+    /// answer within 4 s, fails.
+    public static func health(socket path: String) async -> Verdict {
+        let response: HTTPResponse
+        do {
+            response = try await send("GET", "/health", socket: path, timeout: .seconds(4))
+        } catch {
+            return .unhealthy(reason: "no answer on \(path): \(error)")
+        }
+        // 200 with `healthy` or `degraded`, 503 with `unhealthy`.
+        let report: JSONValue? = try? JSONValue.parse(response.body)
+        let status = report?["status"]?.text
+        let reason = report?["reason"]?.text
+        switch (response.status, status) {
+        case (200, "healthy"?): return .healthy
+        case (200, "degraded"?): return .degraded(reason: reason ?? "a check failed")
+        default: return .unhealthy(reason: "\(status ?? "HTTP \(response.status)"): \(reason ?? "no reason given")")
+        }
+    }
+
     public enum Outcome: Sendable, Equatable {
         /// 0: the sidecar checked (or answered its last check): what changed, or `unchanged`.
         case answered(String)
@@ -14,16 +40,13 @@ public enum RefreshClient {
         case missing(String)
     }
 
-    public static func ask(socket path: String, secretID: String?) async -> Outcome {
-        let transport = CurlTransport(configuration: .init(maximumConcurrentTransfers: 1))
+    /// `POST /refresh`, as an app's reconnect path sends it: one line for each outcome, never a value.
+    public static func refresh(socket path: String, secretID: String?) async -> Outcome {
         let query = secretID.map { "?secretId=" + TemplateFilters.urlencode(Array($0.utf8)) } ?? ""
         let response: HTTPResponse
         do {
             // A check is one Secrets Manager call with its retries: at most about half a minute.
-            response = try await transport.send(
-                HTTPRequest(
-                    method: "POST", url: "http://localhost/refresh\(query)", connectTimeout: .seconds(2),
-                    timeout: .seconds(60), proxy: .never, unixSocketPath: path))
+            response = try await send("POST", "/refresh\(query)", socket: path, timeout: .seconds(60))
         } catch {
             return .refused("no answer on \(path): \(error)")
         }
@@ -56,5 +79,15 @@ public enum RefreshClient {
             let text = String(decoding: response.body.prefix(200), as: UTF8.self)
             return .refused("HTTP \(response.status): \(text.split(whereSeparator: \.isNewline).first ?? "")")
         }
+    }
+
+    private static func send(_ method: String, _ target: String, socket path: String, timeout: Duration)
+        async throws -> HTTPResponse
+    {
+        let transport = CurlTransport(configuration: .init(maximumConcurrentTransfers: 1))
+        return try await transport.send(
+            HTTPRequest(
+                method: method, url: "http://localhost\(target)", connectTimeout: .seconds(2), timeout: timeout,
+                proxy: .never, unixSocketPath: path))
     }
 }
