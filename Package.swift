@@ -115,30 +115,36 @@ let package = Package(
         .target(
             name: "InjectorMigration",
             dependencies: [
-                "InjectorBase", "InjectorOutputs", "InjectorSources", "InjectorConfig", "InjectorInit",
-                "SecretsManager", "AWSSigning", "HTTPTransport",
+                "InjectorBase", "InjectorOutputs", "InjectorSources", "InjectorTelemetry", "InjectorConfig",
+                "InjectorInit", "SecretsManager", "AWSSigning", "HTTPTransport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: strict
+        ),
+        // The one entry of both executables: parse, run, and every error as one line with its exit code.
+        .target(
+            name: "InjectorCommandLine",
+            dependencies: [
+                "InjectorBase", "InjectorConfig", "InjectorInit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
         ),
         .executableTarget(
             name: "secrets-injector-tools",
             dependencies: [
-                "InjectorMigration", "InjectorBase", "InjectorConfig", "InjectorInit", "InjectorSources",
-                "InjectorTelemetry", "SecretsManager",
+                "InjectorCommandLine", "InjectorMigration", "InjectorBase", "SecretsManager",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
         .executableTarget(
             name: "secrets-injector",
             dependencies: [
-                "InjectorBase", "InjectorOutputs", "InjectorSources", "InjectorTelemetry", "InjectorConfig",
+                "InjectorCommandLine", "InjectorBase", "InjectorSources", "InjectorTelemetry", "InjectorConfig",
                 "InjectorInit", "InjectorSidecar", "SecretsManager",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
             ],
             exclude: ["startup.order", "exports.map"],
             swiftSettings: strict,
@@ -234,6 +240,10 @@ let package = Package(
             name: "InjectorTelemetryTests",
             dependencies: ["InjectorTelemetry", "InjectorRefresh", "InjectorBase", "TestSupport"], swiftSettings: strict
         ),
+        .testTarget(
+            name: "InjectorCommandLineTests",
+            dependencies: ["InjectorCommandLine", "InjectorInit", "InjectorConfig", "InjectorBase"],
+            swiftSettings: strict),
         .testTarget(
             name: "InjectorConfigTests",
             dependencies: ["InjectorConfig", "InjectorBase", "InjectorOutputs", "InjectorAgent", "TestSupport"],

@@ -4,6 +4,19 @@ import InjectorOutputs
 import InjectorSources
 
 extension Config {
+    /// `secrets-injector check`: the plan on standard output, each warning on standard error, and
+    /// an existing `outputDir` held to the rule `init` and `run` hold it to: one that others could
+    /// write into ends the check with exit 5. No network call.
+    public func check() throws(CommandExit) {
+        print(plan)
+        for warning in warnings {
+            StandardStream.error.write("secrets-injector: warning: \(warning.escapingControls())\n")
+        }
+        if let problem = OutputFolderPolicy.problem(of: outputDir, outputGroup: socketGroup) {
+            throw CommandExit(.cannotWrite, problem)
+        }
+    }
+
     /// What `secrets-injector check` prints: which secrets, which files, modes, owners and
     /// templates — without any call and without any value.
     public var plan: String {

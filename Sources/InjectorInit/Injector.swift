@@ -85,13 +85,25 @@ public struct Injector: Sendable {
         case .local(let path):
             return Injector(config: config, source: LocalFileSource(path: path), logger: logger, emf: emf)
         case .secretsManager:
-            let clients = try await AWSSetup.clients(
-                environment: environment, transport: transport, configuredRegion: config.region,
-                configuredEndpoint: config.endpoint, failover: config.failover,
-                parameterStore: config.usesParameterStore, allowInsecureEndpoint: config.allowInsecureEndpoint,
-                withheld: config.server.ssrfEnvVariables, metadata: metadata, clock: clock, logger: logger)
+            let clients = try await clients(
+                config: config, environment: environment, transport: transport, metadata: metadata, clock: clock,
+                logger: logger)
             return Injector(config: config, clients: clients, logger: logger, emf: emf)
         }
+    }
+
+    /// Every AWS client `config` names, built once through ``AWSSetup``: its region, endpoint,
+    /// failover regions and Parameter Store, its endpoint rule, and the variables a
+    /// `credential_process` must not see.
+    public static func clients(
+        config: Config, environment: [String: String], transport: any HTTPTransport, metadata: TaskMetadata? = nil,
+        clock: any WallClock = SystemWallClock(), logger: Logger
+    ) async throws -> AWSClients {
+        try await AWSSetup.clients(
+            environment: environment, transport: transport, configuredRegion: config.region,
+            configuredEndpoint: config.endpoint, failover: config.failover,
+            parameterStore: config.usesParameterStore, allowInsecureEndpoint: config.allowInsecureEndpoint,
+            withheld: config.server.ssrfEnvVariables, metadata: metadata, clock: clock, logger: logger)
     }
 
     /// The sources over `clients`: Secrets Manager (with its failover regions), and Parameter Store

@@ -26,6 +26,18 @@ public enum AWSSetup {
         ).primary
     }
 
+    /// The Secrets Manager client of a command that reads no configuration (`get`, `migrate
+    /// --apply`): libcurl, and a plain http endpoint beyond loopback only with
+    /// `SECRETS_INJECTOR_ALLOW_INSECURE_ENDPOINT=true`.
+    public static func secretsManagerClient(environment: [String: String], logger: Logger) async throws
+        -> SecretsManagerClient
+    {
+        try await secretsManagerClient(
+            environment: environment, transport: transport(environment: environment),
+            allowInsecureEndpoint: environment["SECRETS_INJECTOR_ALLOW_INSECURE_ENDPOINT"]?.lowercased() == "true",
+            logger: logger)
+    }
+
     /// Every client a configuration needs, built once: Secrets Manager in the primary region and in
     /// each failover region, with the same credentials, each signed for its own region and sent to its
     /// own endpoint (the configured one, else the region's; `AWS_ENDPOINT_URL*` name the primary's

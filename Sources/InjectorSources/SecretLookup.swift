@@ -1,5 +1,10 @@
 public import InjectorBase
+public import Logging
 public import SecretsManager
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// What `secrets-injector get` asks for: a secret, optionally a version and one top-level JSON key.
 public struct SecretLookup: Sendable {
@@ -13,6 +18,14 @@ public struct SecretLookup: Sendable {
         self.versionStage = versionStage
         self.versionID = versionID
         self.jsonKey = jsonKey
+    }
+
+    /// `get`: the bytes on standard output (and a line end on a terminal), read with the client
+    /// ``AWSSetup`` builds from `environment`.
+    public func run(environment: [String: String], logger: Logger) async throws {
+        let client = try await AWSSetup.secretsManagerClient(environment: environment, logger: logger)
+        let bytes = try await output(client: client)
+        StandardStream.output.write(bytes + (isatty(STDOUT_FILENO) == 1 ? [0x0A] : []))
     }
 
     /// The bytes to print: the value as stored, or the key's value (a string as itself, anything

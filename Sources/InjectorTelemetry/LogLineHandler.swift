@@ -29,6 +29,12 @@ public struct LogLineHandler: LogHandler {
         return Logger(label: "secrets-injector")
     }
 
+    /// The logger of a command that runs once and reads no configuration's `log` (`get`, `review`,
+    /// `migrate`): `SECRETS_INJECTOR_LOG_LEVEL`, else `warning`, as text.
+    public static func bootstrap(environment: [String: String]) -> Logger {
+        bootstrap(level: environment["SECRETS_INJECTOR_LOG_LEVEL"] ?? "warning", format: .text)
+    }
+
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }

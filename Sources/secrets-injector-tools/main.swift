@@ -1,12 +1,8 @@
 import ArgumentParser
 import FoundationEssentials
 import InjectorBase
-import InjectorConfig
-import InjectorInit
+import InjectorCommandLine
 import InjectorMigration
-import InjectorSources
-import InjectorTelemetry
-import Logging
 import SecretsManager
 
 #if canImport(Glibc)
@@ -15,7 +11,8 @@ import SecretsManager
 
 /// `secrets-injector scan` and `secrets-injector migrate` (SPEC §10): the operator's tools, in an
 /// executable of their own because Yams brings full Foundation (docs/ARCHITECTURE.md). The daemon
-/// runs this one for those two commands. Usage errors exit 2.
+/// runs this one for those two commands; the room does the work, and ``CommandLineEntry`` maps its
+/// errors to the documented exit codes.
 struct Tools: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "secrets-injector",
@@ -46,40 +43,8 @@ struct Scan: ParsableCommand {
     @Flag(help: "Exit 2 when a file cannot be read, parsed or recognised (after the report).") var strict = false
 
     func run() throws {
-        guard let format = ScanReport.Format(rawValue: format) else {
-            fail("--format \(format): use text, json or sarif", .usage)
-        }
-        if updateBaseline && baseline == nil { fail("--update-baseline needs --baseline FILE", .usage) }
-        var known: Set<String> = []
-        var key = ScanKey.random()
-        if let baseline, !updateBaseline {
-            (key, known) = try ScanReport.baseline(readInput(baseline, flag: "--baseline"), file: baseline)
-        } else if let baseline, let bytes = try? SmallFile.read(baseline, limit: 16 << 20, followingLinks: true).bytes,
-            let old = try? ScanReport.baseline(bytes, file: baseline)
-        {
-            key = old.key  // the baseline written again keeps its key: its unchanged findings stay as they were
-        }
-        let (findings, notes) = try Scanner.scan(
-            paths.isEmpty ? ["."] : paths, workingDirectory: FileManagerless.cwd, key: key)
-        for note in notes {
-            StandardStream.error.write(
-                "secrets-injector: \(strict ? "error" : "note"): \(note.description.escapingControls())\n")
-        }
-        if let baseline, updateBaseline {
-            if strict && !notes.isEmpty { fail("\(baseline): not written with --strict while a file is noted", .usage) }
-            try Migration.writeFile(baseline, ScanReport.baseline(findings, key: key, version: secretsInjectorVersion))
-            StandardStream.error.write(
-                "secrets-injector: \(baseline.escapingControls()): \(findings.count) finding\(findings.count == 1 ? "" : "s") recorded\n"
-            )
-            return
-        }
-        let new = findings.filter { !known.contains($0.baselineKey) }
-        StandardStream.output.write(
-            Array(
-                ScanReport.render(new, notes: notes, strict: strict, format: format, version: secretsInjectorVersion)
-                    .utf8))
-        if strict && !notes.isEmpty { throw ExitCode(ExitStatus.usage.rawValue) }
-        if !new.isEmpty { throw ExitCode(1) }
+        try Migration.scan(
+            paths: paths, format: format, baseline: baseline, updateBaseline: updateBaseline, strict: strict)
     }
 }
 
@@ -128,124 +93,12 @@ struct Move: AsyncParsableCommand {
     @Option(help: "With --apply: a tag K=V for new secrets (repeatable).") var tag: [String] = []
 
     func run() async throws {
-        let environment = ProcessInfo.processInfo.environment
-        guard let mode = MigrationOptions.Mode(rawValue: mode) else {
-            fail("--mode \(mode): use init or sidecar", .usage)
-        }
-        // A prefix names a folder of secrets: `myapp` would give `myapppostgres-password`.
-        let prefix = prefix.last.map { "/-_.".contains($0) } == true ? prefix : prefix + "/"
-        var options = MigrationOptions(
-            taskDefinition: taskDefinition, prefix: prefix, image: image ?? "secrets-injector:\(secretsInjectorVersion)"
-        )
-        options.mode = mode
-        options.region = region
-        options.environmentRegion = environment["AWS_REGION"] ?? environment["AWS_DEFAULT_REGION"]
-        options.container = container
-        options.account = account
-        if let account, account.count != 12 || !account.allSatisfy({ $0.isASCII && $0.isNumber }) {
-            fail("--account \(account): an AWS account id is 12 digits", .usage)
-        }
-        options.include = include
-        options.exclude = exclude
-        var tags: [SecretTag] = []
-        for text in tag {
-            guard let equals = text.firstIndex(of: "="), equals != text.startIndex else {
-                fail("--tag \(text): use KEY=VALUE", .usage)
-            }
-            tags.append(SecretTag(key: String(text[..<equals]), value: String(text[text.index(after: equals)...])))
-        }
-        if !apply && (overwrite || kmsKeyID != nil || !tags.isEmpty) {
-            fail("--overwrite, --kms-key-id and --tag take effect with --apply only", .usage)
-        }
-        if acceptExistingAccess && !overwrite {
-            fail("--accept-existing-access takes effect with --overwrite only", .usage)
-        }
-        let bytes = readInput(taskDefinition, flag: "--task-definition")
-        let plan = try MigrationPlan(options: options, bytes: bytes)
-        guard !plan.isEmpty else {
-            print(
-                "\(taskDefinition.escapingControls()): nothing to move: no container has a secret in its environment or secrets[]"
-            )
-            return
-        }
-        if image == nil {
-            StandardStream.error.write(
-                "secrets-injector: warning: \(out.escapingControls())/task-definition.json names the image \(options.image), which ECS cannot pull: push the injector's image to your registry and give --image (MIGRATION.md)\n"
-            )
-        }
-        var command = "secrets-injector migrate --task-definition \(taskDefinition) --prefix \(prefix)"
-        if let image { command += " --image \(image)" }
-        if out != "migration" { command += " --out \(out)" }
-        if mode == .sidecar { command += " --mode sidecar" }
-        if let container { command += " --container \(container)" }
-        command += include.map { " --include \($0)" }.joined() + exclude.map { " --exclude \($0)" }.joined()
-        var arns: [String: String] = [:]
-        var refused: [String] = []
-        if apply {
-            guard let region = plan.region else {
-                fail("--apply needs a region: --region, a region in the task definition, or AWS_REGION", .usage)
-            }
-            let logger = LogLineHandler.bootstrap(
-                level: environment["SECRETS_INJECTOR_LOG_LEVEL"] ?? "warning", format: .text)
-            let client = try await AWSSetup.secretsManagerClient(
-                environment: environment.merging(["AWS_REGION": region]) { $1 },
-                transport: AWSSetup.transport(environment: environment),
-                allowInsecureEndpoint: environment["SECRETS_INJECTOR_ALLOW_INSECURE_ENDPOINT"]?.lowercased() == "true",
-                logger: logger)
-            var exposed: [String] = []
-            for result in try await Migration.apply(
-                plan, client: client, region: region, kmsKeyID: kmsKeyID, tags: tags, overwrite: overwrite,
-                acceptExistingAccess: acceptExistingAccess)
-            {
-                if let arn = result.arn { arns[result.name] = arn }
-                switch result.outcome {
-                case .refused: refused.append(result.name)
-                case .exposed(let reasons): exposed.append("\(result.name): \(reasons.joined(separator: "; "))")
-                default: break
-                }
-                print("\(result.name.escapingControls()): \(result.outcome.word)")
-            }
-            // No file names a secret the value was kept out of: the migration is not done.
-            if !exposed.isEmpty {
-                fail(
-                    "not written into \(exposed.joined(separator: "; also ")): left alone, and nothing written to \(out); use another --prefix, fix the secret, or run again with --accept-existing-access if those may read the value",
-                    .failure)
-            }
-        }
-        try Migration.write(plan, to: out, arns: arns, command: command)
-        for (other, variables) in plan.leftInOtherContainers {
-            StandardStream.error.write(
-                "secrets-injector: warning: container \(other.escapingControls()) was not migrated: \(variables.joined(separator: ", ").escapingControls()) keep their values in \(out.escapingControls())/task-definition.json (MIGRATION.md)\n"
-            )
-        }
-        let wildcards = plan.wildcardResources(arns: arns)
-        if !wildcards.isEmpty {
-            let account = plan.account(arns: arns) == "*"
-            let region = plan.region == nil
-            let missing = [
-                account ? "the account (--account, or a role ARN in the task definition)" : nil,
-                region ? "the region (--region or AWS_REGION)" : nil,
-            ].compactMap { $0 }
-            StandardStream.error.write(
-                "secrets-injector: warning: \(out.escapingControls())/task-role-policy.json grants \(wildcards.joined(separator: ", ").escapingControls()): any \(account && region ? "account's and region's" : account ? "account's" : "region's") secret or parameter of that name; give \(missing.joined(separator: " and ")) and run again\n"
-            )
-        }
-        func count(_ number: Int, _ noun: String) -> String { "\(number) \(noun)\(number == 1 ? "" : "s")" }
-        var summary = "moved \(count(plan.moved.count + plan.carried.count, "variable")) of "
-        summary += plan.apps.map(\.name).joined(separator: ", ").escapingControls() + ": "
-        var parts: [String] = []
-        if !plan.moved.isEmpty { parts.append("\(plan.moved.count) into \(count(plan.secrets.count, "new secret"))") }
-        if !plan.carried.isEmpty {
-            parts.append("\(plan.carried.count) from secrets[] references, read by the injector now")
-        }
-        print(summary + parts.joined(separator: ", ") + "; see \(out.escapingControls())/MIGRATION.md")
-        if !refused.isEmpty {
-            fail(
-                "\(refused.joined(separator: ", ")) already hold\(refused.count == 1 ? "s" : "") another value: left alone; run again with --overwrite to put a new version (the old one stays as AWSPREVIOUS)",
-                .failure)
-        }
+        try await MigrateCommand(
+            taskDefinition: taskDefinition, prefix: prefix, out: out, mode: mode, image: image, region: region,
+            account: account, container: container, include: include, exclude: exclude, apply: apply,
+            overwrite: overwrite, acceptExistingAccess: acceptExistingAccess, kmsKeyID: kmsKeyID, tags: tag
+        ).run(environment: ProcessInfo.processInfo.environment)
     }
-
 }
 
 struct Verify: AsyncParsableCommand {
@@ -259,89 +112,11 @@ struct Verify: AsyncParsableCommand {
     @Option(help: "The configuration migrate wrote (injector.json).") var config: String
 
     func run() async throws {
-        let environment = ProcessInfo.processInfo.environment
-        let bytes = readInput(taskDefinition, flag: "--task-definition")
-        let loaded = try ConfigLoader.load(configFile: config, overrides: ConfigOverrides(), environment: [:])
-        let logger = LogLineHandler.bootstrap(
-            level: environment["SECRETS_INJECTOR_LOG_LEVEL"] ?? "warning", format: .text)
-        let results = try await Migration.verify(
-            taskDefinition: bytes, file: taskDefinition, config: loaded, environment: environment,
-            transport: AWSSetup.transport(environment: environment), logger: logger)
-        var differs = 0
-        for result in results {
-            switch result.equal {
-            case true?: print("\(result.name.escapingControls()) ok")
-            case false?:
-                print("\(result.name.escapingControls()) differs")
-                differs += 1
-            case nil: print("\(result.name.escapingControls()) not in the old environment (not compared)")
-            }
-        }
-        if differs > 0 { throw ExitCode(1) }
-    }
-}
-
-/// A file a flag names (a regular file of at most 16 MiB, never waited on), or exit 2 saying why not.
-func readInput(_ path: String, flag: String) -> [UInt8] {
-    do {
-        return try SmallFile.read(path, limit: 16 << 20, followingLinks: true).bytes
-    } catch {
-        fail("\(flag) \(error)", .usage)
-    }
-}
-
-func fail(_ message: String, _ status: ExitStatus) -> Never {
-    StandardStream.error.write(
-        "secrets-injector: error: \(message.split(whereSeparator: \.isNewline).joined(separator: " ").escapingControls())\n"
-    )
-    exit(status.rawValue)
-}
-
-enum FileManagerless {
-    static var cwd: String {
-        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        return getcwd(&buffer, buffer.count).map { String(cString: $0) } ?? "."
+        try await Migration.verify(
+            taskDefinitionFile: taskDefinition, configFile: config, environment: ProcessInfo.processInfo.environment)
     }
 }
 
 signal(SIGPIPE, SIG_IGN)
 ProcessHardening.disableCoreDumps()
-let command: any ParsableCommand
-do {
-    command = try Tools.parseAsRoot()
-} catch {
-    if Tools.exitCode(for: error) == .success { Tools.exit(withError: error) }
-    StandardStream.error.write(Tools.fullMessage(for: error) + "\n")
-    exit(ExitStatus.usage.rawValue)
-}
-
-/// Runs a command's async `run()` (the existential alone would pick the synchronous one).
-func runAsync<Command: AsyncParsableCommand>(_ command: Command) async throws {
-    var command = command
-    try await command.run()
-}
-
-do {
-    if let asyncCommand = command as? any AsyncParsableCommand {
-        try await runAsync(asyncCommand)
-    } else {
-        var command = command
-        try command.run()
-    }
-} catch let error where Tools.exitCode(for: error) == .success {
-    Tools.exit(withError: error)
-} catch let error as ExitCode {
-    exit(error.rawValue)
-} catch let error as ConfigurationError {
-    for issue in error.issues {
-        StandardStream.error.write("secrets-injector: error: \(issue.description.escapingControls())\n")
-    }
-    exit(ExitStatus.usage.rawValue)
-} catch let failure as InjectorFailure {
-    for problem in failure.problems {
-        StandardStream.error.write("secrets-injector: error: \(problem.message.escapingControls())\n")
-    }
-    exit(failure.exitStatus.rawValue)
-} catch {
-    fail("\(error)", ExitStatus.of(error))
-}
+await CommandLineEntry.main(Tools.self)

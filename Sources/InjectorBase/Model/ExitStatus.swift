@@ -23,3 +23,18 @@ public enum ExitStatus: Int32, Sendable {
 public protocol ExitStatusProviding: Error {
     var exitStatus: ExitStatus { get }
 }
+
+/// How a command ends when no room's error says it: a usage mistake it found, a refusal, or an
+/// outcome with a code of its own (`scan`'s and `review`'s findings: 1, after the report). The
+/// command line prints `message`, when there is one, as one line on standard error.
+public struct CommandExit: Error, Sendable, Equatable, CustomStringConvertible, ExitStatusProviding {
+    public var exitStatus: ExitStatus
+    public var message: String?
+
+    public init(_ exitStatus: ExitStatus, _ message: String? = nil) {
+        self.exitStatus = exitStatus
+        self.message = message
+    }
+
+    public var description: String { message ?? "exit status \(exitStatus.rawValue)" }
+}

@@ -12,6 +12,10 @@ extension StringProtocol {
 }
 
 extension String {
+    /// The text on one line, as every message on standard error is: its lines joined by spaces,
+    /// then ``escapingControls(c0:)``.
+    public var oneLine: String { split(whereSeparator: \.isNewline).joined(separator: " ").escapingControls() }
+
     /// The text with C1 (U+0080–U+009F) and DEL written as `\u00XX`, and C0 (below U+0020, line
     /// ends and tabs included) too when `c0`: what a log line, `scan`, `migrate` and `review` print
     /// from names others chose, so that none starts a line of its own (a forged log line, a GitHub
