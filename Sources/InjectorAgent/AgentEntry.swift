@@ -113,9 +113,9 @@ package struct AgentEntry: Sendable {
 /// changes; the event loop reads it without waiting (issue: serving at nginx speed).
 package struct AgentSnapshot: Sendable {
     package let byID: [String: [AgentEntry]]
-    package let lastErrors: [SecretRequest: SecretsManagerError]
+    package let lastErrors: [SecretRequest: AWSCallError]
 
-    package init(entries: some Sequence<AgentEntry> = [], lastErrors: [SecretRequest: SecretsManagerError] = [:]) {
+    package init(entries: some Sequence<AgentEntry> = [], lastErrors: [SecretRequest: AWSCallError] = [:]) {
         var byID: [String: [AgentEntry]] = [:]
         // The Agent API is Secrets Manager's: a Parameter Store parameter is not one of its answers.
         for entry in entries where SecretName(entry.request.id).parameter == nil {

@@ -66,7 +66,7 @@ public struct AgentResponse: Sendable, Equatable {
 
     /// A failed `refreshNow`, as the Agent answers it (`cache_manager.rs` `svc_err`): Secrets
     /// Manager's own status, code and message; 504 for a timeout, 502 for a connection failure.
-    package static func failure(_ error: SecretsManagerError) -> AgentResponse {
+    package static func failure(_ error: AWSCallError) -> AgentResponse {
         if let status = error.httpStatus, let code = error.code {
             return serviceError(status, type: code, message: error.awsMessage ?? "")
         }

@@ -149,7 +149,7 @@ public struct Injector: Sendable {
     public func render() async throws -> [OutputFile] {
         var problems: [Problem] = []
         let secrets = try await resolveSecrets(&problems)
-        let results: [SecretRequest: Result<SecretValue, SecretsManagerError>]
+        let results: [SecretRequest: Result<SecretValue, AWSCallError>]
         do {
             results = try await fetch(requests(for: secrets))
         } catch {
@@ -160,9 +160,7 @@ public struct Injector: Sendable {
 
     /// The first generation's fetch (`init`, and `run`'s start), counted in CloudWatch: one
     /// `FetchSuccess`/`FetchFailure`/`RefreshLatency` line.
-    public func fetch(_ requests: [SecretRequest]) async throws -> [SecretRequest: Result<
-        SecretValue, SecretsManagerError
-    >] {
+    public func fetch(_ requests: [SecretRequest]) async throws -> [SecretRequest: Result<SecretValue, AWSCallError>] {
         let started = ContinuousClock.now
         let failovers = source.failovers
         do {
@@ -191,7 +189,7 @@ public struct Injector: Sendable {
 
     /// The outputs from fetched values (or their errors). Pure: the sidecar re-renders from its cache.
     public func renderFiles(
-        secrets: [ResolvedSecret], results: [SecretRequest: Result<SecretValue, SecretsManagerError>],
+        secrets: [ResolvedSecret], results: [SecretRequest: Result<SecretValue, AWSCallError>],
         problems: [Problem] = []
     ) throws(InjectorFailure) -> [OutputFile] {
         var problems = problems

@@ -75,7 +75,7 @@ public actor Refresher {
         var problems: [Problem] = []
         let secrets = try await injector.resolveSecrets(&problems)
         let requests = injector.requests(for: secrets)
-        let results: [SecretRequest: Result<SecretValue, SecretsManagerError>]
+        let results: [SecretRequest: Result<SecretValue, AWSCallError>]
         do {
             results = try await injector.fetch(requests)
         } catch {
@@ -210,8 +210,8 @@ public actor Refresher {
     /// confirmed. Rotation dates go into `report`.
     private func changes(
         _ requests: [SecretRequest], probe: ProbeResult, at now: Date, report: inout RefreshStateMachine.RoundReport
-    ) async throws -> [SecretRequest: Result<SecretValue, SecretsManagerError>] {
-        var outcomes: [SecretRequest: Result<SecretValue, SecretsManagerError>] = [:]
+    ) async throws -> [SecretRequest: Result<SecretValue, AWSCallError>] {
+        var outcomes: [SecretRequest: Result<SecretValue, AWSCallError>] = [:]
         var toFetch: [SecretRequest] = []
         var byVersion: [SecretRequest: SecretRequest] = [:]
         for request in requests {
@@ -259,7 +259,7 @@ public actor Refresher {
             SecretRequest(id: request.id, versionStage: query.versionStage, versionID: $0)
         }
         let asked = [request] + (exact.map { $0 == request ? [] : [$0] } ?? [])
-        var outcomes: [SecretRequest: Result<SecretValue, SecretsManagerError>]
+        var outcomes: [SecretRequest: Result<SecretValue, AWSCallError>]
         do {
             outcomes = try await injector.source.fetch(asked)
         } catch {
@@ -335,7 +335,7 @@ public actor Refresher {
     /// their quotas are 100 a second for the whole account, and a fleet's apps ask at the same
     /// moment when a rotation breaks their logins (`scripts/bench fleet --rotate`).
     private func check(_ requests: [SecretRequest], at now: Date) async {
-        let outcomes: [SecretRequest: Result<SecretValue, SecretsManagerError>]
+        let outcomes: [SecretRequest: Result<SecretValue, AWSCallError>]
         do {
             let strategy: RefreshStrategy = injector.config.refresh.strategy == .get ? .get : .describe
             let probe = try await injector.source.probeEach(requests, strategy: strategy)
@@ -354,7 +354,7 @@ public actor Refresher {
 
     /// What a check of `requests` found (`changed` nil: the new generation could not be written).
     private func remember(
-        _ requests: [SecretRequest], outcomes: [SecretRequest: Result<SecretValue, SecretsManagerError>],
+        _ requests: [SecretRequest], outcomes: [SecretRequest: Result<SecretValue, AWSCallError>],
         changed: Set<SecretRequest>?, at now: Date
     ) {
         for request in requests {
@@ -380,7 +380,7 @@ public actor Refresher {
             case .changed: changed.append(.string(request.id))
             case .unchanged: continue
             case .failed(let error):
-                let serviceError = error as? SecretsManagerError
+                let serviceError = AWSCallError(error)
                 if results.count == 1, let serviceError { return .failure(serviceError) }
                 let code = serviceError.map { $0.code ?? "\($0.category)" } ?? "\(error)"
                 failed.append(.fields(["secretId": .string(request.id), "error": .string(code)]))
@@ -398,7 +398,7 @@ public actor Refresher {
         return .json(200, Array(JSONValue.object(members).serialized.utf8))
     }
 
-    private func logFailure(_ error: SecretsManagerError, of request: SecretRequest) {
+    private func logFailure(_ error: AWSCallError, of request: SecretRequest) {
         logger.error(
             "refresh failed for a secret; its last value stays",
             metadata: [
@@ -411,7 +411,7 @@ public actor Refresher {
     /// socket's answers switch when the generation is committed, not before.
     @discardableResult
     private func publish(
-        _ outcomes: [SecretRequest: Result<SecretValue, SecretsManagerError>], secrets: [ResolvedSecret],
+        _ outcomes: [SecretRequest: Result<SecretValue, AWSCallError>], secrets: [ResolvedSecret],
         membershipChanged: Bool, at now: Date
     ) async throws -> Set<SecretRequest> {
         var changed: [String] = []

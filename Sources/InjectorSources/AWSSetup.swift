@@ -12,8 +12,8 @@ public import SecretsManager
 /// first Secrets Manager call.
 public enum AWSSetup {
     /// A Secrets Manager client for this environment (`get`, `migrate --apply`). Throws
-    /// ``CredentialError`` or ``SecretsManagerError`` (category `.configuration`) for settings that
-    /// cannot work.
+    /// ``CredentialError`` or ``AWSCallError`` (category `.configuration`) for settings that cannot
+    /// work.
     public static func secretsManagerClient(
         environment: [String: String], transport: any HTTPTransport, configuredRegion: String? = nil,
         configuredEndpoint: String? = nil, allowInsecureEndpoint: Bool = false, withheld: [String] = [],
@@ -72,26 +72,29 @@ public enum AWSSetup {
                 environment: elsewhere, configured: replica.endpoint, region: replica.region)
             regions.append((replica.region, try checked(endpoint, allowInsecureEndpoint, logger)))
         }
-        let maxAttempts = try SecretsManagerClient.Configuration.maxAttempts(environment: environment)
+        let maxAttempts = try AWSJSONClient.Configuration.maxAttempts(environment: environment)
         let secretsManager = regions.map { region, endpoint in
             SecretsManagerClient(
-                configuration: .init(endpoint: endpoint, region: region, maxAttempts: maxAttempts),
-                credentials: credentials, transport: transport, clock: clock, logger: logger)
+                AWSJSONClient(
+                    configuration: .init(
+                        service: .secretsManager, endpoint: endpoint, region: region, maxAttempts: maxAttempts),
+                    credentials: credentials, transport: transport, clock: clock, logger: logger))
         }
         var clients = AWSClients(secretsManager: secretsManager)
         if parameterStore {
-            let primary = secretsManager[0]
+            // The same credentials, transport, clock and retry budget as Secrets Manager's.
+            let primary = secretsManager[0].jsonClient
             let endpoint = try checked(
                 Endpoint.resolve(environment: environment, configured: nil, region: region, service: .parameterStore),
                 allowInsecureEndpoint, logger)
-            clients.parameterStore = primary.client(for: .parameterStore, endpoint: endpoint)
+            clients.parameterStore = ParameterStoreClient(primary.client(for: .parameterStore, endpoint: endpoint))
             clients.parameterStoreIn = { [elsewhere] region in
                 guard RegionName.isValid(region) else {
-                    throw SecretsManagerError.configuration("\"\(region)\" is not an AWS region")
+                    throw AWSCallError.configuration("\"\(region)\" is not an AWS region", service: .parameterStore)
                 }
                 let endpoint = try Endpoint.resolve(
                     environment: elsewhere, configured: nil, region: region, service: .parameterStore)
-                return primary.client(for: .parameterStore, endpoint: endpoint, region: region)
+                return ParameterStoreClient(primary.client(for: .parameterStore, endpoint: endpoint, region: region))
             }
         }
         return clients
@@ -100,11 +103,11 @@ public enum AWSSetup {
     /// The endpoint rule, once for every client: plain http only to loopback (the token and a
     /// replayable signed request would cross the network), unless `allowInsecureEndpoint`, which is
     /// warned about at every start.
-    static func checked(_ endpoint: Endpoint, _ allowInsecure: Bool, _ logger: Logger) throws(SecretsManagerError)
+    static func checked(_ endpoint: Endpoint, _ allowInsecure: Bool, _ logger: Logger) throws(AWSCallError)
         -> Endpoint
     {
         guard let problem = Endpoint.plainHTTPProblem(endpoint.url) else { return endpoint }
-        guard allowInsecure else { throw SecretsManagerError.configuration("\(endpoint.origin) \(problem)") }
+        guard allowInsecure else { throw AWSCallError.configuration("\(endpoint.origin) \(problem)") }
         logger.warning(
             "allowInsecureEndpoint: AWS is reached over plain http, not loopback; signed requests and the session token cross the network in the clear",
             metadata: ["endpoint": "\(endpoint.url)", "origin": "\(endpoint.origin)"])
@@ -112,13 +115,13 @@ public enum AWSSetup {
     }
 
     /// `AWS_CA_BUNDLE` decides whom the injector trusts: whoever can write it can add a CA and read
-    /// every request. One writable by group or others is refused (issue 17).
-    static func checkCABundle(environment: [String: String]) throws(SecretsManagerError) {
+    /// every request. One writable by group or others is refused.
+    static func checkCABundle(environment: [String: String]) throws(AWSCallError) {
         guard let path = environment["AWS_CA_BUNDLE"], !path.isEmpty else { return }
         var status = stat()
         guard stat(path, &status) == 0 else { return }  // libcurl names a missing bundle at the first call
         if status.st_mode & 0o022 != 0 {
-            throw SecretsManagerError.configuration(
+            throw AWSCallError.configuration(
                 "AWS_CA_BUNDLE \(path) is writable by group or others (mode 0\(String(status.st_mode & 0o7777, radix: 8))), so they could add a CA and read every request: chmod go-w it"
             )
         }
@@ -136,10 +139,10 @@ public struct AWSClients: Sendable {
     /// Secrets Manager: the primary region's client first, then each failover region's.
     public var secretsManager: [SecretsManagerClient]
     /// Parameter Store in the primary region, when the configuration reads parameters.
-    public var parameterStore: SecretsManagerClient?
+    public var parameterStore: ParameterStoreClient?
     /// Parameter Store in another region (a parameter ARN's).
-    public var parameterStoreIn: @Sendable (String) throws -> SecretsManagerClient = { region in
-        throw SecretsManagerError.configuration("Parameter Store in \(region) is not set up")
+    public var parameterStoreIn: @Sendable (String) throws -> ParameterStoreClient = { region in
+        throw AWSCallError.configuration("Parameter Store in \(region) is not set up", service: .parameterStore)
     }
 
     public var primary: SecretsManagerClient { secretsManager[0] }

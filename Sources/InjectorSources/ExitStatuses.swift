@@ -2,9 +2,9 @@ public import AWSCredentials
 public import InjectorBase
 public import SecretsManager
 
-/// What a Secrets Manager failure means for the exit code: fix the setup (2), the secret is not
-/// there for us (3), or retrying may work (4).
-extension SecretsManagerError: ExitStatusProviding {
+/// What a failed AWS call means for the exit code: fix the setup (2), the secret or parameter is
+/// not there for us (3), or retrying may work (4).
+extension AWSCallError: ExitStatusProviding {
     public var exitStatus: ExitStatus {
         switch category {
         case .configuration: .usage
@@ -12,6 +12,16 @@ extension SecretsManagerError: ExitStatusProviding {
         case .throttled, .service, .network, .credentials: .unavailable
         }
     }
+}
+
+/// A Secrets Manager call's failure means what the call failure it wraps means.
+extension SecretsManagerError: ExitStatusProviding {
+    public var exitStatus: ExitStatus { underlying.exitStatus }
+}
+
+/// A Parameter Store call's failure means what the call failure it wraps means.
+extension ParameterStoreError: ExitStatusProviding {
+    public var exitStatus: ExitStatus { underlying.exitStatus }
 }
 
 /// A credential variable that cannot work is a usage error (2); an endpoint that does not answer

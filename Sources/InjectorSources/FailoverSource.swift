@@ -53,7 +53,7 @@ public final class FailoverSource: SecretSource {
 
     /// A failure no other region can do better with is an answer; these are outages.
     static func isOutage(_ error: any Error) -> Bool {
-        guard let error = error as? SecretsManagerError else { return false }
+        guard let error = AWSCallError(error) else { return false }
         switch error.category {
         case .network, .throttled, .service: return true
         default: return false
@@ -96,14 +96,12 @@ public final class FailoverSource: SecretSource {
         throw lastError!
     }
 
-    public func fetch(_ requests: [SecretRequest]) async throws -> [SecretRequest: Result<
-        SecretValue, SecretsManagerError
-    >] {
-        var results: [SecretRequest: Result<SecretValue, SecretsManagerError>] = [:]
+    public func fetch(_ requests: [SecretRequest]) async throws -> [SecretRequest: Result<SecretValue, AWSCallError>] {
+        var results: [SecretRequest: Result<SecretValue, AWSCallError>] = [:]
         var remaining = requests
         var lastError: (any Error)?
         for index in order(from: current) where !remaining.isEmpty {
-            let answered: [SecretRequest: Result<SecretValue, SecretsManagerError>]
+            let answered: [SecretRequest: Result<SecretValue, AWSCallError>]
             do {
                 answered = try await regions[index].source.fetch(remaining)
             } catch  where Self.isOutage(error) {

@@ -17,12 +17,12 @@ public struct LocalFileSource: SecretSource {
         do {
             document = try JSONValue.parse(try readWholeFile(path))
         } catch let error as JSONParseError {
-            throw SecretsManagerError.configuration("source.local \(path): not valid JSON (\(error))")
+            throw AWSCallError.configuration("source.local \(path): not valid JSON (\(error))")
         } catch {
-            throw SecretsManagerError.configuration("source.local: \(error)")
+            throw AWSCallError.configuration("source.local: \(error)")
         }
         guard case .object(let members) = document else {
-            throw SecretsManagerError.configuration(
+            throw AWSCallError.configuration(
                 "source.local \(path): must be a JSON object of {\"secret name\": value}")
         }
         var values: [String: [UInt8]] = [:]
@@ -34,11 +34,9 @@ public struct LocalFileSource: SecretSource {
         try load().keys.filter { $0.hasPrefix(namePrefix) }.sorted()
     }
 
-    public func fetch(_ requests: [SecretRequest]) async throws -> [SecretRequest: Result<
-        SecretValue, SecretsManagerError
-    >] {
+    public func fetch(_ requests: [SecretRequest]) async throws -> [SecretRequest: Result<SecretValue, AWSCallError>] {
         let values = try load()
-        var results: [SecretRequest: Result<SecretValue, SecretsManagerError>] = [:]
+        var results: [SecretRequest: Result<SecretValue, AWSCallError>] = [:]
         for request in requests {
             let name = SecretName(request.id).name
             if let bytes = values[name], request.isCurrent {
@@ -48,9 +46,10 @@ public struct LocalFileSource: SecretSource {
                         arn: "local:\(name)", name: name, versionID: "local-" + Self.fingerprint(bytes),
                         secretString: text, versionStages: ["AWSCURRENT"]))
             } else {
-                var error = SecretsManagerError(
-                    category: .notFound, code: "ResourceNotFoundException", secretID: request.id,
-                    region: "local file \(path)")
+                // Worded as Secrets Manager's answer, which the file stands in for.
+                var error = AWSCallError(
+                    service: .secretsManager, category: .notFound, code: "ResourceNotFoundException",
+                    resourceID: request.id, region: "local file \(path)")
                 error.versionStage = request.versionStage
                 error.versionID = request.versionID
                 results[request] = .failure(error)

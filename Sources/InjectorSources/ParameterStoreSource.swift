@@ -3,7 +3,7 @@ public import Logging
 public import SecretsManager
 import Synchronization
 
-/// Parameter Store parameters (issue 22), read with `GetParameters`: ten names a call, decrypted.
+/// Parameter Store parameters, read with `GetParameters`: ten names a call, decrypted.
 /// A parameter's value is its `Value` (a `StringList` as its comma-separated text) and its version
 /// id its `Version`, so a round that reads it sees a new version as a new id. A name Parameter
 /// Store lists in `InvalidParameters` is `ParameterNotFound`, as a missing secret is
@@ -15,15 +15,15 @@ import Synchronization
 /// parameter ARN in another region is asked in that region, as ECS reads it, with a client made
 /// for it once (`clientForRegion`).
 public struct ParameterStoreSource: SecretSource {
-    let client: SecretsManagerClient
+    let client: ParameterStoreClient
     let logger: Logger
     private let regional: RegionalClients
 
     /// `clientForRegion` makes the client for another region (its endpoint and signing region);
     /// nil reads the task's region only.
     public init(
-        client: SecretsManagerClient, logger: Logger,
-        clientForRegion: (@Sendable (String) throws -> SecretsManagerClient)? = nil
+        client: ParameterStoreClient, logger: Logger,
+        clientForRegion: (@Sendable (String) throws -> ParameterStoreClient)? = nil
     ) {
         self.client = client
         self.logger = logger
@@ -41,19 +41,17 @@ public struct ParameterStoreSource: SecretSource {
         try await client.parameterNames(underPath: path).sorted()
     }
 
-    public func fetch(_ requests: [SecretRequest]) async throws -> [SecretRequest: Result<
-        SecretValue, SecretsManagerError
-    >] {
-        var results: [SecretRequest: Result<SecretValue, SecretsManagerError>] = [:]
+    public func fetch(_ requests: [SecretRequest]) async throws -> [SecretRequest: Result<SecretValue, AWSCallError>] {
+        var results: [SecretRequest: Result<SecretValue, AWSCallError>] = [:]
         var plain: [(SecretRequest, ParameterReference)] = []
         var selected: [(SecretRequest, ParameterReference)] = []
         for request in requests {
             guard let reference = SecretName(request.id).parameter else {
                 results[request] = .failure(
-                    SecretsManagerError(
-                        category: .invalidRequest, code: "ValidationException",
-                        awsMessage: "not a Parameter Store reference", operation: "GetParameters", secretID: request.id,
-                        region: client.configuration.region))
+                    AWSCallError(
+                        service: .parameterStore, category: .invalidRequest, code: "ValidationException",
+                        awsMessage: "not a Parameter Store reference", operation: "GetParameters",
+                        resourceID: request.id, region: client.configuration.region))
                 continue
             }
             if reference.selector == nil {
@@ -67,24 +65,24 @@ public struct ParameterStoreSource: SecretSource {
         let regions = Dictionary(grouping: plain) { $0.1.region ?? client.configuration.region }
         for key in regions.keys.sorted() {
             let group = regions[key]!
-            calls += stride(from: 0, to: group.count, by: SecretsManagerClient.parametersLimit).map {
-                Array(group[$0..<min($0 + SecretsManagerClient.parametersLimit, group.count)])
+            calls += stride(from: 0, to: group.count, by: ParameterStoreClient.parametersLimit).map {
+                Array(group[$0..<min($0 + ParameterStoreClient.parametersLimit, group.count)])
             }
         }
         calls += selected.map { [$0] }
-        var lastError: SecretsManagerError?
+        var lastError: AWSCallError?
         for call in calls {
-            do {
+            do throws(ParameterStoreError) {
                 let client = try regional.client(for: call[0].1.region ?? client.configuration.region)
                 let answer = try await client.getParameters(names: call.map(\.1.requestName))
                 for (request, reference) in call {
                     results[request] = value(for: request, reference, in: answer, alone: call.count == 1)
                 }
             } catch {
-                lastError = error
+                lastError = error.underlying
                 for (request, _) in call {
-                    var error = error
-                    error.secretID = request.id
+                    var error = error.underlying
+                    error.resourceID = request.id
                     results[request] = .failure(error)
                 }
             }
@@ -100,7 +98,7 @@ public struct ParameterStoreSource: SecretSource {
     /// The answer for one request: by name (an ARN's answer by its ARN too) and selector.
     private func value(
         for request: SecretRequest, _ reference: ParameterReference, in answer: ParametersResult, alone: Bool
-    ) -> Result<SecretValue, SecretsManagerError> {
+    ) -> Result<SecretValue, AWSCallError> {
         let candidates = answer.parameters.filter { parameter in
             (parameter.name == reference.name || (reference.arn != nil && parameter.arn == reference.arn))
                 && (parameter.selector == nil || parameter.selector == reference.selector)
@@ -108,12 +106,12 @@ public struct ParameterStoreSource: SecretSource {
         guard let parameter = alone ? candidates.first : candidates.first(where: { $0.selector == reference.selector })
         else {
             return .failure(
-                SecretsManagerError(
-                    category: .notFound, code: "ParameterNotFound",
+                AWSCallError(
+                    service: .parameterStore, category: .notFound, code: "ParameterNotFound",
                     awsMessage: answer.invalid.contains(reference.requestName)
                         ? "Parameter Store lists it in InvalidParameters (it does not exist, or this version or label does not)"
                         : "not in the GetParameters answer",
-                    operation: "GetParameters", secretID: request.id,
+                    operation: "GetParameters", resourceID: request.id,
                     region: reference.region ?? client.configuration.region))
         }
         return .success(
@@ -132,7 +130,7 @@ public struct ParameterStoreSource: SecretSource {
     }
 }
 
-/// Secrets Manager and Parameter Store together (issue 22): each request goes to the source its
+/// Secrets Manager and Parameter Store together: each request goes to the source its
 /// id names (``SecretName/parameter``), and their answers come back as one. Listings, failover
 /// and the strategy are Secrets Manager's.
 public struct CombinedSource: SecretSource {
@@ -167,9 +165,7 @@ public struct CombinedSource: SecretSource {
         return split
     }
 
-    public func fetch(_ requests: [SecretRequest]) async throws -> [SecretRequest: Result<
-        SecretValue, SecretsManagerError
-    >] {
+    public func fetch(_ requests: [SecretRequest]) async throws -> [SecretRequest: Result<SecretValue, AWSCallError>] {
         let (secretRequests, parameterRequests) = split(requests)
         async let fromParameters = parameterRequests.isEmpty ? [:] : parameters.fetch(parameterRequests)
         let fromSecrets = secretRequests.isEmpty ? [:] : try await secrets.fetch(secretRequests)
@@ -208,30 +204,30 @@ public struct CombinedSource: SecretSource {
 /// The Parameter Store client of each region asked so far: the task's, and one made on first use
 /// for each other region a parameter ARN names.
 final class RegionalClients: Sendable {
-    private let primary: SecretsManagerClient
-    private let make: (@Sendable (String) throws -> SecretsManagerClient)?
-    private let made = Mutex<[String: SecretsManagerClient]>([:])
+    private let primary: ParameterStoreClient
+    private let make: (@Sendable (String) throws -> ParameterStoreClient)?
+    private let made = Mutex<[String: ParameterStoreClient]>([:])
 
-    init(primary: SecretsManagerClient, make: (@Sendable (String) throws -> SecretsManagerClient)?) {
+    init(primary: ParameterStoreClient, make: (@Sendable (String) throws -> ParameterStoreClient)?) {
         self.primary = primary
         self.make = make
     }
 
-    func client(for region: String) throws(SecretsManagerError) -> SecretsManagerClient {
+    func client(for region: String) throws(ParameterStoreError) -> ParameterStoreClient {
         if region == primary.configuration.region { return primary }
         if let client = made.withLock({ $0[region] }) { return client }
         guard let make else {
-            throw SecretsManagerError.configuration(
-                "a parameter in \(region) cannot be read: Parameter Store is read in \(primary.configuration.region) only"
-            )
+            throw ParameterStoreError(
+                .configuration(
+                    "a parameter in \(region) cannot be read: Parameter Store is read in \(primary.configuration.region) only"
+                ))
         }
-        let client: SecretsManagerClient
+        let client: ParameterStoreClient
         do {
             client = try make(region)
-        } catch let error as SecretsManagerError {
-            throw error
         } catch {
-            throw SecretsManagerError.configuration("Parameter Store in \(region): \(error)")
+            throw ParameterStoreError(
+                AWSCallError(error) ?? .configuration("Parameter Store in \(region): \(error)"))
         }
         made.withLock { $0[region] = client }
         return client

@@ -15,10 +15,10 @@ public protocol SecretSource: Sendable {
     var failovers: Int { get }
     /// The names of every secret whose name starts with `namePrefix`.
     func list(namePrefix: String) async throws -> [String]
-    /// The names of every Parameter Store parameter under `path`, recursively (issue 22).
+    /// The names of every Parameter Store parameter under `path`, recursively.
     func listParameters(path: String) async throws -> [String]
     /// A value or an error for every request; throws only when nothing could be asked at all.
-    func fetch(_ requests: [SecretRequest]) async throws -> [SecretRequest: Result<SecretValue, SecretsManagerError>]
+    func fetch(_ requests: [SecretRequest]) async throws -> [SecretRequest: Result<SecretValue, AWSCallError>]
     /// What each request's current version is, as cheaply as `strategy` and the role's permissions
     /// allow (SPEC §6); throws only when nothing could be asked at all.
     func probe(_ requests: [SecretRequest], strategy: RefreshStrategy, discoveryPrefixes: [String]) async throws
@@ -50,9 +50,9 @@ public enum Probe: Sendable {
     case version(String, stages: [String]?, nextRotation: Date?)
     /// The value itself (the `get` strategy, the local file).
     case value(SecretValue)
-    case failure(SecretsManagerError)
+    case failure(AWSCallError)
 
-    package init(_ result: Result<SecretValue, SecretsManagerError>) {
+    package init(_ result: Result<SecretValue, AWSCallError>) {
         switch result {
         case .success(let value): self = .value(value)
         case .failure(let error): self = .failure(error)

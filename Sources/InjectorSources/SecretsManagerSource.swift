@@ -33,10 +33,8 @@ public struct SecretsManagerSource: SecretSource {
         try await client.listSecrets(namePrefix: namePrefix).map(\.name)
     }
 
-    public func fetch(_ requests: [SecretRequest]) async throws -> [SecretRequest: Result<
-        SecretValue, SecretsManagerError
-    >] {
-        var results: [SecretRequest: Result<SecretValue, SecretsManagerError>] = [:]
+    public func fetch(_ requests: [SecretRequest]) async throws -> [SecretRequest: Result<SecretValue, AWSCallError>] {
+        var results: [SecretRequest: Result<SecretValue, AWSCallError>] = [:]
         let current = requests.filter(\.isCurrent)
         var single = requests.filter { !$0.isCurrent }
         var spread = false
@@ -56,15 +54,13 @@ public struct SecretsManagerSource: SecretSource {
                             // UpdateSecretVersionStage does not move): read it by its stage.
                             single.append(request)
                         }
-                    } else if let error = batch.errors.first(where: { $0.secretID == request.id }) {
+                    } else if let error = batch.errors.first(where: { $0.resourceID == request.id }) {
                         // A per-secret AccessDenied here is a real denial of that secret.
-                        results[request] = .failure(error)
+                        results[request] = .failure(error.underlying)
                     } else {
                         results[request] = .failure(
-                            SecretsManagerError(
-                                category: .notFound, code: "ResourceNotFoundException",
-                                operation: "BatchGetSecretValue", secretID: request.id,
-                                region: client.configuration.region, endpoint: client.configuration.endpoint.url))
+                            client.jsonClient.failure(
+                                .notFound, "BatchGetSecretValue", request.id, code: "ResourceNotFoundException"))
                     }
                 }
             } catch {
@@ -93,10 +89,12 @@ public struct SecretsManagerSource: SecretSource {
     /// `GetSecretValue` for each request, at most ``concurrency`` at a time; `spread` waits a
     /// random 20–250 ms before each call (after throttling).
     private func readEach(_ requests: [SecretRequest], spread: Bool) async -> [(
-        SecretRequest, Result<SecretValue, SecretsManagerError>
+        SecretRequest, Result<SecretValue, AWSCallError>
     )] {
         await requests.concurrentMap(limit: Self.concurrency) { [client] request in
-            if spread { try? await client.pause(.milliseconds(20 + Int(client.randomFraction() * 230))) }
+            if spread {
+                try? await client.jsonClient.pause(.milliseconds(20 + Int(client.jsonClient.randomFraction() * 230)))
+            }
             do throws(SecretsManagerError) {
                 // The current version is asked for by its stage, explicitly: the answer is then
                 // always the version that carries AWSCURRENT (moto otherwise answers its default
@@ -106,7 +104,7 @@ public struct SecretsManagerSource: SecretSource {
                     versionID: request.versionID)
                 return (request, .success(value))
             } catch {
-                var error = error
+                var error = error.underlying
                 error.versionStage = request.versionStage
                 return (request, .failure(error))
             }
@@ -172,12 +170,10 @@ public struct SecretsManagerSource: SecretSource {
                     request, versions: entry.versionIDsToStages, nextRotation: entry.nextRotationDate)
             } else {
                 probes[request] = .failure(
-                    SecretsManagerError(
-                        category: .notFound, code: "ResourceNotFoundException",
+                    client.jsonClient.failure(
+                        .notFound, "ListSecrets", request.id, code: "ResourceNotFoundException",
                         awsMessage:
-                            "not in ListSecrets (deleted, or not yet visible: ListSecrets is eventually consistent)",
-                        operation: "ListSecrets", secretID: request.id, region: client.configuration.region,
-                        endpoint: client.configuration.endpoint.url))
+                            "not in ListSecrets (deleted, or not yet visible: ListSecrets is eventually consistent)"))
             }
         }
         var listed: [String: [String]] = [:]
@@ -209,9 +205,9 @@ public struct SecretsManagerSource: SecretSource {
             // the first DescribeSecret round of the sidecar crashed (found by bench/fleet).
             do throws(SecretsManagerError) {
                 let description = try await client.describeSecret(id: request.id)
-                return (request, Result<SecretDescription, SecretsManagerError>.success(description))
+                return (request, Result<SecretDescription, AWSCallError>.success(description))
             } catch {
-                return (request, .failure(error))
+                return (request, .failure(error.underlying))
             }
         }
         var denied: [String] = []
@@ -242,11 +238,7 @@ public struct SecretsManagerSource: SecretSource {
 
     /// The IAM resource pattern that covers a secret: its ARN, or the ARN of its name with any suffix.
     private func resourcePattern(_ id: String) -> String {
-        ARN(id).map(\.description)
-            ?? ARN(
-                service: "secretsmanager", region: client.configuration.region, account: nil, resource: "secret:\(id)-*"
-            )
-            .description
+        AWSService.secretsManager.resourcePattern(of: id, region: client.configuration.region)
     }
 
     /// The version carrying the request's stage (`AWSCURRENT` unless set), or a not-found failure.
@@ -255,9 +247,9 @@ public struct SecretsManagerSource: SecretSource {
     static func probe(_ request: SecretRequest, versions: [String: [String]], nextRotation: Date?) -> Probe {
         let stage = request.versionStage ?? "AWSCURRENT"
         guard let version = versions.filter({ $0.value.contains(stage) }).keys.min() else {
-            var error = SecretsManagerError(
-                category: .notFound, code: "ResourceNotFoundException", awsMessage: "no version has the stage \(stage)",
-                secretID: request.id)
+            var error = AWSCallError(
+                service: .secretsManager, category: .notFound, code: "ResourceNotFoundException",
+                awsMessage: "no version has the stage \(stage)", resourceID: request.id)
             error.versionStage = stage
             return .failure(error)
         }

@@ -14,7 +14,7 @@ public actor SecretStore {
     /// Each request's last good value and its answer, encoded once per version and stages.
     private var entries: [SecretRequest: AgentEntry] = [:]
     private var lastSuccess: [SecretRequest: Date] = [:]
-    private var lastError: [SecretRequest: SecretsManagerError] = [:]
+    private var lastError: [SecretRequest: AWSCallError] = [:]
     public private(set) var generation: String?
     public private(set) var ready = false
     /// The strategy the last round really used (after any fallback for a denied probe).
@@ -23,17 +23,17 @@ public actor SecretStore {
     public init() {}
 
     /// The cached value of each request (for re-rendering).
-    package var results: [SecretRequest: Result<SecretValue, SecretsManagerError>] {
-        var results: [SecretRequest: Result<SecretValue, SecretsManagerError>] = [:]
+    package var results: [SecretRequest: Result<SecretValue, AWSCallError>] {
+        var results: [SecretRequest: Result<SecretValue, AWSCallError>] = [:]
         for (request, entry) in entries { results[request] = .success(entry.value) }
         for (request, error) in lastError where entries[request] == nil { results[request] = .failure(error) }
         return results
     }
 
     /// The cache with `outcomes`' new values laid over it (failures keep the cached value).
-    package func results(overlaying outcomes: [SecretRequest: Result<SecretValue, SecretsManagerError>])
+    package func results(overlaying outcomes: [SecretRequest: Result<SecretValue, AWSCallError>])
         -> [SecretRequest:
-        Result<SecretValue, SecretsManagerError>]
+        Result<SecretValue, AWSCallError>]
     {
         var merged = results
         for (request, outcome) in outcomes {
@@ -52,7 +52,7 @@ public actor SecretStore {
 
     /// Records a round's outcome for each request: a new value replaces the old one; an error is
     /// shown but never blanks the last value.
-    package func record(_ outcomes: [SecretRequest: Result<SecretValue, SecretsManagerError>], at now: Date) {
+    package func record(_ outcomes: [SecretRequest: Result<SecretValue, AWSCallError>], at now: Date) {
         for (request, outcome) in outcomes {
             switch outcome {
             case .success(let value):
@@ -74,8 +74,7 @@ public actor SecretStore {
     /// A round that could check nothing: every request's check failed with `error`.
     package func record(failure error: any Error, for requests: [SecretRequest]) {
         let failure =
-            error as? SecretsManagerError
-            ?? SecretsManagerError(category: .service, detail: "\(error)")
+            AWSCallError(error) ?? AWSCallError(service: nil, category: .service, detail: "\(error)")
         for request in requests { lastError[request] = failure }
         publish()
     }

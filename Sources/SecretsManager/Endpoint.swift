@@ -3,7 +3,7 @@ import FoundationEssentials
 public import HTTPTransport
 import InjectorBase
 
-/// Where Secrets Manager calls go: the URL, and the `Host` header signed for it.
+/// Where a service's calls go: the URL, and the `Host` header signed for it.
 public struct Endpoint: Sendable, Equatable, CustomStringConvertible {
     public var url: String
     public var host: String
@@ -11,12 +11,12 @@ public struct Endpoint: Sendable, Equatable, CustomStringConvertible {
     public var origin: String
 
     /// Parses an http(s) URL; `origin` names the setting it came from.
-    public init(url: String, origin: String) throws(SecretsManagerError) {
+    public init(url: String, origin: String) throws(AWSCallError) {
         guard let parsed = URL(string: url), let scheme = parsed.scheme?.lowercased(),
             scheme == "http" || scheme == "https",
             let host = parsed.host(percentEncoded: false), !host.isEmpty
         else {
-            throw SecretsManagerError.configuration("\(origin) \"\(url)\" is not an http(s) URL")
+            throw AWSCallError.configuration("\(origin) \"\(url)\" is not an http(s) URL")
         }
         let defaultPort = scheme == "https" ? 443 : 80
         let hostPart = host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host
@@ -30,7 +30,7 @@ public struct Endpoint: Sendable, Equatable, CustomStringConvertible {
     public var description: String { url }
 
     /// Why `url` would send signed requests and the session token in the clear, or nil: plain
-    /// http is for loopback only, unless `allowInsecureEndpoint` says otherwise (issue 17).
+    /// http is for loopback only, unless `allowInsecureEndpoint` says otherwise.
     public static func plainHTTPProblem(_ url: String) -> String? {
         guard !ContainerEndpointPolicy.isHTTPSOrLoopback(url) else { return nil }
         return
@@ -42,10 +42,9 @@ public struct Endpoint: Sendable, Equatable, CustomStringConvertible {
     /// `AWS_ENDPOINT_URL_SSM` (botocore's name for the service), `AWS_ENDPOINT_URL`, else the
     /// regional `ssm` endpoint: the configuration's `endpoint` is Secrets Manager's.
     public static func resolve(
-        environment: [String: String], configured: String?, region: String,
-        service: SecretsManagerClient.Service = .secretsManager
-    ) throws(SecretsManagerError) -> Endpoint {
-        let variable = service == .secretsManager ? "AWS_ENDPOINT_URL_SECRETS_MANAGER" : "AWS_ENDPOINT_URL_SSM"
+        environment: [String: String], configured: String?, region: String, service: AWSService = .secretsManager
+    ) throws(AWSCallError) -> Endpoint {
+        let variable = service.endpointVariable
         if let url = environment[variable], !url.isEmpty {
             return try Endpoint(url: url, origin: variable)
         }
@@ -69,7 +68,7 @@ public enum RegionResolver {
     public static func resolve(
         configured: String?, environment: [String: String], transport: any HTTPTransport,
         metadata: TaskMetadata? = nil
-    ) async throws(SecretsManagerError) -> String {
+    ) async throws(AWSCallError) -> String {
         for (value, origin) in [
             (configured, "region"), (environment["AWS_REGION"], "AWS_REGION"),
             (environment["AWS_DEFAULT_REGION"], "AWS_DEFAULT_REGION"),
@@ -79,18 +78,18 @@ public enum RegionResolver {
         let metadata = metadata ?? TaskMetadata(environment: environment, transport: transport)
         switch await metadata.document() {
         case .failure(.notSet):
-            throw SecretsManagerError.configuration(
+            throw AWSCallError.configuration(
                 "no AWS region: set AWS_REGION (or \"region\" in the configuration)")
         case .failure(.refused(let problem)):
-            throw SecretsManagerError.configuration(
+            throw AWSCallError.configuration(
                 "no AWS region: set AWS_REGION; ECS_CONTAINER_METADATA_URI_V4 \(problem)")
         case .failure(.failed(let url, let reason)):
-            throw SecretsManagerError.configuration(
+            throw AWSCallError.configuration(
                 "no AWS region: AWS_REGION is not set and the ECS task metadata at \(url) did not give one (\(reason))")
         case .success(let document):
             let text = document.taskARN ?? ""
             guard let arn = ARN(text), !arn.region.isEmpty else {
-                throw SecretsManagerError.configuration(
+                throw AWSCallError.configuration(
                     "no AWS region: AWS_REGION is not set and the ECS task metadata's TaskARN \"\(text)\" has no region"
                 )
             }
@@ -98,9 +97,9 @@ public enum RegionResolver {
         }
     }
 
-    static func validate(_ region: String, origin: String) throws(SecretsManagerError) -> String {
+    static func validate(_ region: String, origin: String) throws(AWSCallError) -> String {
         guard RegionName.isValid(region) else {
-            throw SecretsManagerError.configuration(
+            throw AWSCallError.configuration(
                 "\(origin) \"\(region)\" is not an AWS region name (like ap-southeast-1)")
         }
         return region

@@ -381,18 +381,18 @@ final class VersionedSource: SecretSource, @unchecked Sendable {
 
     func list(namePrefix: String) async throws -> [String] { [name] }
 
-    func fetch(_ requests: [SecretRequest]) async throws -> [SecretRequest: Result<SecretValue, SecretsManagerError>] {
+    func fetch(_ requests: [SecretRequest]) async throws -> [SecretRequest: Result<SecretValue, AWSCallError>] {
         let versions = versions.withLock { $0 }
-        var results: [SecretRequest: Result<SecretValue, SecretsManagerError>] = [:]
+        var results: [SecretRequest: Result<SecretValue, AWSCallError>] = [:]
         for request in requests {
             let stage = request.versionStage ?? (request.versionID == nil ? "AWSCURRENT" : nil)
             let byID = request.versionID.flatMap { id in versions.first { $0.id == id } }
             let byStage = stage.flatMap { stage in versions.first { $0.stages.contains(stage) } }
             if let byID, let stage, !byID.stages.contains(stage) {
-                var error = SecretsManagerError(
-                    category: .invalidRequest, code: "InvalidRequestException",
+                var error = AWSCallError(
+                    service: .secretsManager, category: .invalidRequest, code: "InvalidRequestException",
                     awsMessage: "You provided a VersionStage that is not associated to the provided VersionId.",
-                    secretID: request.id)
+                    resourceID: request.id)
                 error.httpStatus = 400
                 results[request] = .failure(error)
             } else if let version = byID ?? byStage {
@@ -401,8 +401,9 @@ final class VersionedSource: SecretSource, @unchecked Sendable {
                         arn: "arn:aws:secretsmanager:us-west-2:123456789012:secret:app/db-AbCdEf", name: name,
                         versionID: version.id, secretString: version.value, versionStages: version.stages))
             } else {
-                var error = SecretsManagerError(
-                    category: .notFound, code: "ResourceNotFoundException", secretID: request.id)
+                var error = AWSCallError(
+                    service: .secretsManager, category: .notFound, code: "ResourceNotFoundException",
+                    resourceID: request.id)
                 error.httpStatus = 400
                 results[request] = .failure(error)
             }

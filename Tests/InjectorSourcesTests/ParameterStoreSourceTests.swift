@@ -9,7 +9,7 @@ import Testing
 
 @testable import InjectorSources
 
-/// `ParameterStoreSource` offline (issue 22): each parameter ARN is asked in its own region, at
+/// `ParameterStoreSource` offline: each parameter ARN is asked in its own region, at
 /// that region's endpoint and signed for it, as ECS reads it; names in calls of ten; an answer
 /// matched to its request; a region without a client is one line.
 @Suite struct ParameterStoreSourceTests {
@@ -38,15 +38,18 @@ import Testing
         let provider = try EnvironmentCredentialProvider(environment: [
             "AWS_ACCESS_KEY_ID": "AKIA", "AWS_SECRET_ACCESS_KEY": "s",
         ])!
-        let primary = SecretsManagerClient(
-            configuration: .init(
-                endpoint: try Endpoint(url: "https://ssm.ap-southeast-1.amazonaws.com", origin: "test"),
-                region: "ap-southeast-1", service: .parameterStore),
-            credentials: RefreshingCredentials(provider: provider), transport: transport, sleep: { _ in })
-        let clientForRegion: @Sendable (String) throws -> SecretsManagerClient = { region in
+        let primary = ParameterStoreClient(
+            AWSJSONClient(
+                configuration: .init(
+                    service: .parameterStore,
+                    endpoint: try Endpoint(url: "https://ssm.ap-southeast-1.amazonaws.com", origin: "test"),
+                    region: "ap-southeast-1"),
+                credentials: RefreshingCredentials(provider: provider), transport: transport, sleep: { _ in }))
+        let clientForRegion: @Sendable (String) throws -> ParameterStoreClient = { region in
             let endpoint = try Endpoint.resolve(
                 environment: [:], configured: nil, region: region, service: .parameterStore)
-            return primary.client(for: .parameterStore, endpoint: endpoint, region: region)
+            return ParameterStoreClient(
+                primary.jsonClient.client(for: .parameterStore, endpoint: endpoint, region: region))
         }
         return ParameterStoreSource(
             client: primary, logger: Logger(label: "test"), clientForRegion: regions ? clientForRegion : nil)

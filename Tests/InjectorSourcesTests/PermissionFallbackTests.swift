@@ -84,7 +84,7 @@ import Testing
         let (source, client) = try fakeSource(secrets)
         let results = try await source.fetch(Self.requests)
         for request in Self.requests {
-            #expect(throws: SecretsManagerError.self) { try results[request]?.get() }
+            #expect(throws: AWSCallError.self) { try results[request]?.get() }
             if case .failure(let error)? = results[request] { #expect(error.category == .accessDenied) }
         }
         #expect(client.apiCalls == ["BatchGetSecretValue": 1], "no fallback: the secrets themselves are denied")

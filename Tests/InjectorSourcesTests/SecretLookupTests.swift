@@ -41,11 +41,18 @@ import Testing
     }
 
     @Test func exitStatuses() {
-        #expect(ExitStatus.of(SecretsManagerError(category: .notFound)) == .notFoundOrDenied)
-        #expect(ExitStatus.of(SecretsManagerError(category: .accessDenied)) == .notFoundOrDenied)
-        #expect(ExitStatus.of(SecretsManagerError(category: .network)) == .unavailable)
-        #expect(ExitStatus.of(SecretsManagerError(category: .throttled)) == .unavailable)
-        #expect(ExitStatus.of(SecretsManagerError.configuration("x")) == .usage)
+        #expect(ExitStatus.of(AWSCallError(service: .secretsManager, category: .notFound)) == .notFoundOrDenied)
+        #expect(ExitStatus.of(AWSCallError(service: .secretsManager, category: .accessDenied)) == .notFoundOrDenied)
+        #expect(ExitStatus.of(AWSCallError(service: .secretsManager, category: .network)) == .unavailable)
+        #expect(ExitStatus.of(AWSCallError(service: .secretsManager, category: .throttled)) == .unavailable)
+        #expect(ExitStatus.of(AWSCallError.configuration("x")) == .usage)
+        // Each service's own error means what the call failure it wraps means.
+        #expect(
+            ExitStatus.of(SecretsManagerError(AWSCallError(service: .secretsManager, category: .notFound)))
+                == .notFoundOrDenied)
+        #expect(
+            ExitStatus.of(ParameterStoreError(AWSCallError(service: .parameterStore, category: .network)))
+                == .unavailable)
         #expect(ExitStatus.of(CredentialError(.configuration, "x")) == .usage)
         #expect(ExitStatus.of(CredentialError(.unavailable, "x")) == .unavailable)
         #expect(ExitStatus.of(CancellationError()) == .failure)

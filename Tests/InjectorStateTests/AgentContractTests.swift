@@ -185,15 +185,16 @@ import Testing
     }
 
     /// Secrets Manager's error, passed on with its status, `__type` and message (our refresh fails).
-    static func failingRefresh(_ error: SecretsManagerError) async -> AgentRouter {
+    static func failingRefresh(_ error: AWSCallError) async -> AgentRouter {
         await AgentFixtures.router { store in
             await store.record(failure: error, for: [SecretRequest(id: "MyTest")])
         }
     }
 
     @Test func access_denied_test() async {
-        var error = SecretsManagerError(
-            category: .accessDenied, code: "AccessDeniedException", awsMessage: "Access to KMS is not allowed")
+        var error = AWSCallError(
+            service: .secretsManager, category: .accessDenied, code: "AccessDeniedException",
+            awsMessage: "Access to KMS is not allowed")
         error.httpStatus = 400
         Self.expectServiceError(
             await Self.request(
@@ -202,8 +203,8 @@ import Testing
     }
 
     @Test func other_error_test() async {
-        var error = SecretsManagerError(
-            category: .authentication, code: "InvalidSignatureException",
+        var error = AWSCallError(
+            service: .secretsManager, category: .authentication, code: "InvalidSignatureException",
             awsMessage: "The request signature we calculated does not match ...")
         error.httpStatus = 400
         Self.expectServiceError(
@@ -216,7 +217,7 @@ import Testing
     /// `cache_manager.rs` `svc_err`: a timeout is 504 `TimeoutError`, a connection failure 502
     /// `ConnectionError`; an error without a message is 500 `InternalFailure` (`utils.rs` `err_response`).
     @Test func svc_err_timeouts_connections_and_internal_failures() async {
-        var timeout = SecretsManagerError(category: .network, detail: "no answer in time")
+        var timeout = AWSCallError(service: .secretsManager, category: .network, detail: "no answer in time")
         timeout.timedOut = true
         Self.expectServiceError(
             await Self.request(
@@ -225,11 +226,13 @@ import Testing
         Self.expectServiceError(
             await Self.request(
                 "/secretsmanager/get?secretId=MyTest&refreshNow=true",
-                router: await Self.failingRefresh(SecretsManagerError(category: .network, detail: "refused"))),
+                router: await Self.failingRefresh(
+                    AWSCallError(service: .secretsManager, category: .network, detail: "refused"))),
             status: 502, type: "ConnectionError", message: "Read Error")
         let internalFailure = await Self.request(
             "/secretsmanager/get?secretId=MyTest&refreshNow=true",
-            router: await Self.failingRefresh(SecretsManagerError(category: .credentials, detail: "no credentials")))
+            router: await Self.failingRefresh(
+                AWSCallError(service: .secretsManager, category: .credentials, detail: "no credentials")))
         #expect(internalFailure.status == 500 && Self.text(internalFailure) == #"{"__type":"InternalFailure"}"#)
     }
 

@@ -42,11 +42,12 @@ struct Harness {
         transport = FakeTransport(handler)
         let sleeps = self.sleeps
         client = SecretsManagerClient(
-            configuration: .init(
-                endpoint: try Endpoint(url: endpoint, origin: "test"), region: "ap-southeast-1",
-                maxAttempts: maxAttempts),
-            credentials: RefreshingCredentials(provider: provider, clock: clock), transport: transport, clock: clock,
-            sleep: { sleeps.record($0) }, random: { random })
+            AWSJSONClient(
+                configuration: .init(
+                    service: .secretsManager, endpoint: try Endpoint(url: endpoint, origin: "test"),
+                    region: "ap-southeast-1", maxAttempts: maxAttempts),
+                credentials: RefreshingCredentials(provider: provider, clock: clock), transport: transport,
+                clock: clock, sleep: { sleeps.record($0) }, random: { random }))
     }
 
     static func target(_ request: HTTPRequest) -> String {
@@ -208,17 +209,17 @@ func secretValueJSON(_ name: String, value: String = databaseJSON, version: Stri
         ),
     ])
     func errorBodies(status: Int, body: String, code: String, message: String) {
-        let parsed = SecretsManagerClient.parseError(.json(status, body))
+        let parsed = AWSJSONClient.parseError(.json(status, body))
         #expect(parsed.code == code)
         #expect(parsed.message == message)
     }
 
     @Test func errorTypeHeaderAndBareStatus() {
         #expect(
-            SecretsManagerClient.parseError(
+            AWSJSONClient.parseError(
                 .json(400, "", headers: [HTTPHeader("x-amzn-ErrorType", "ThrottlingException:http://x")])
             ).code == "ThrottlingException")
-        #expect(SecretsManagerClient.parseError(.json(502, "<html>bad gateway</html>")).code == "HTTP502")
+        #expect(AWSJSONClient.parseError(.json(502, "<html>bad gateway</html>")).code == "HTTP502")
     }
 
     @Test func notFoundNamesTheSecretAndTheRegionAndIsNotRetried() async throws {
@@ -291,6 +292,8 @@ func secretValueJSON(_ name: String, value: String = databaseJSON, version: Stri
         #expect(harness.transport.requests.count == 3)
         #expect(error?.category == .network)
         #expect(error?.description.contains("cannot connect to http://127.0.0.1:4566/") == true)
+        #expect(error?.description.contains("check the route to Secrets Manager") == true)
+        #expect(error?.description.contains("AWS_ENDPOINT_URL_SECRETS_MANAGER") == true)
     }
 
     @Test func expiredTokenForcesOneCredentialRefresh() async throws {
@@ -339,7 +342,7 @@ func secretValueJSON(_ name: String, value: String = databaseJSON, version: Stri
         }
         #expect(try await harness.client.getSecretValue(id: "a").name == "a")
         #expect(harness.transport.requests.count == 2)
-        #expect(abs(harness.client.clockSkew - serverOffset) < 1)
+        #expect(abs(harness.client.jsonClient.clockSkew - serverOffset) < 1)
         // The next call is signed with the corrected clock at once.
         _ = try await harness.client.getSecretValue(id: "a")
         #expect(harness.transport.requests.count == 3)
@@ -380,7 +383,7 @@ func secretValueJSON(_ name: String, value: String = databaseJSON, version: Stri
         #expect(
             harness.transport.requests.map { (Harness.body($0)["SecretIdList"] as! [String]).count } == [20, 20, 5])
         #expect(result.values.count == 41)
-        #expect(result.errors.map(\.secretID) == ["app/secret-7", "app/secret-17", "app/secret-27", "app/secret-37"])
+        #expect(result.errors.map(\.resourceID) == ["app/secret-7", "app/secret-17", "app/secret-27", "app/secret-37"])
         #expect(result.errors.allSatisfy { $0.category == .notFound })
         #expect(result.errors.first?.description.contains("app/secret-7 not found in region ap-southeast-1") == true)
     }
@@ -456,7 +459,7 @@ func secretValueJSON(_ name: String, value: String = databaseJSON, version: Stri
                 .url == "https://secretsmanager-fips.us-east-1.amazonaws.com/")
         #expect(try Endpoint(url: "https://h:443", origin: "t").host == "h")
         #expect(try Endpoint(url: "http://[::1]:8080", origin: "t").host == "[::1]:8080")
-        let error = #expect(throws: SecretsManagerError.self) {
+        let error = #expect(throws: AWSCallError.self) {
             try Endpoint.resolve(
                 environment: ["AWS_ENDPOINT_URL_SECRETS_MANAGER": "127.0.0.1:5000"], configured: nil,
                 region: "us-east-1")
@@ -486,11 +489,11 @@ func secretValueJSON(_ name: String, value: String = databaseJSON, version: Stri
                 transport: metadata) == "ap-southeast-1")
         #expect(metadata.requests.first?.url == "http://169.254.170.2/v4/x/task")
         #expect(metadata.requests.first?.proxy == .never)
-        let error = await #expect(throws: SecretsManagerError.self) {
+        let error = await #expect(throws: AWSCallError.self) {
             try await RegionResolver.resolve(configured: nil, environment: [:], transport: none)
         }
         #expect(error?.description.contains("AWS_REGION") == true)
-        await #expect(throws: SecretsManagerError.self) {
+        await #expect(throws: AWSCallError.self) {
             try await RegionResolver.resolve(
                 configured: nil, environment: ["AWS_REGION": "Not A Region"], transport: none)
         }

@@ -6,13 +6,13 @@ import Testing
 
 @testable import SecretsManager
 
-/// The client configured for Parameter Store (issue 22): `GetParameters` and `GetParametersByPath`
+/// The Parameter Store client: `GetParameters` and `GetParametersByPath`
 /// against moto, which verifies the SigV4 signature (service `ssm`), seeded by the harness's
 /// admin user.
 @Suite(.enabled(if: pythonHasModule("moto") && pythonHasModule("boto3"), "moto[server] and boto3 are not installed"))
 struct ParameterStoreClientTests {
     /// The harness's admin keys, which moto's IAM allows everything.
-    static func client(_ peers: PeerProcess) throws -> SecretsManagerClient {
+    static func client(_ peers: PeerProcess) throws -> ParameterStoreClient {
         let provider = try EnvironmentCredentialProvider(environment: [
             "AWS_ACCESS_KEY_ID": peers.string("adminAccessKeyId"),
             "AWS_SECRET_ACCESS_KEY": peers.string("adminSecretAccessKey"),
@@ -20,9 +20,10 @@ struct ParameterStoreClientTests {
         let endpoint = try Endpoint.resolve(
             environment: ["AWS_ENDPOINT_URL_SSM": peers.string("endpoint")], configured: "http://127.0.0.1:1/not-this",
             region: peers.string("region"), service: .parameterStore)
-        return SecretsManagerClient(
-            configuration: .init(endpoint: endpoint, region: peers.string("region"), service: .parameterStore),
-            credentials: RefreshingCredentials(provider: provider), transport: CurlTransport())
+        return ParameterStoreClient(
+            AWSJSONClient(
+                configuration: .init(service: .parameterStore, endpoint: endpoint, region: peers.string("region")),
+                credentials: RefreshingCredentials(provider: provider), transport: CurlTransport()))
     }
 
     @Test func getParametersReadsEachTypeSelectorsAndInvalidNamesInCallsOfTen() async throws {
@@ -70,8 +71,9 @@ struct ParameterStoreClientTests {
         #expect((client.apiCalls["GetParametersByPath"] ?? 0) >= 3)
     }
 
-    /// A denied call is its own error (never a value in the message), and a client for Secrets
-    /// Manager keeps its endpoint and signing name.
+    /// A denied call is Parameter Store's own error, naming the `ssm:` permission and the
+    /// parameter's ARN (never a value), and a client for Secrets Manager keeps its endpoint and
+    /// signing name.
     @Test func theServiceSetsTheSigningNameTargetAndEndpoint() async throws {
         let transport = FakeTransport { request, _ in
             HTTPResponse(
@@ -86,13 +88,19 @@ struct ParameterStoreClientTests {
         let endpoint = try Endpoint.resolve(
             environment: [:], configured: nil, region: "ap-southeast-1", service: .parameterStore)
         #expect(endpoint.url == "https://ssm.ap-southeast-1.amazonaws.com/")
-        let client = SecretsManagerClient(
-            configuration: .init(endpoint: endpoint, region: "ap-southeast-1", service: .parameterStore),
-            credentials: RefreshingCredentials(provider: provider), transport: transport, sleep: { _ in })
-        let error = await #expect(throws: SecretsManagerError.self) {
+        let client = ParameterStoreClient(
+            AWSJSONClient(
+                configuration: .init(service: .parameterStore, endpoint: endpoint, region: "ap-southeast-1"),
+                credentials: RefreshingCredentials(provider: provider), transport: transport, sleep: { _ in }))
+        let error = await #expect(throws: ParameterStoreError.self) {
             try await client.getParameters(names: ["/pipeline-pulse/prod/db-pass"])
         }
         #expect(error?.category == .accessDenied && error?.operation == "GetParameters")
+        #expect(error?.service == .parameterStore)
+        #expect(
+            error?.description
+                == "AccessDeniedException for /pipeline-pulse/prod/db-pass: the task role needs ssm:GetParameters on arn:aws:ssm:ap-southeast-1:*:parameter/pipeline-pulse/prod/db-pass (AWS: not authorized to perform: ssm:GetParameters)"
+        )
         let request = try #require(transport.requests.first)
         func header(_ name: String) -> String? {
             request.headers.first { $0.name.lowercased() == name.lowercased() }?.value
@@ -102,5 +110,48 @@ struct ParameterStoreClientTests {
         #expect(
             try Endpoint.resolve(environment: [:], configured: nil, region: "ap-southeast-1").url
                 == "https://secretsmanager.ap-southeast-1.amazonaws.com/")
+    }
+}
+
+/// Parameter Store's errors, offline.
+@Suite struct ParameterStoreErrorTests {
+    /// Parameter Store's failures name Parameter Store, its resource and its endpoint variable, not
+    /// Secrets Manager's; its calls are retried as every AWS JSON call is.
+    @Test func failuresNameParameterStore() async throws {
+        let provider = try EnvironmentCredentialProvider(environment: [
+            "AWS_ACCESS_KEY_ID": "AKIA", "AWS_SECRET_ACCESS_KEY": "s",
+        ])!
+        func client(_ transport: FakeTransport) throws -> ParameterStoreClient {
+            ParameterStoreClient(
+                AWSJSONClient(
+                    configuration: .init(
+                        service: .parameterStore, endpoint: try Endpoint(url: "http://127.0.0.1:1", origin: "test"),
+                        region: "ap-southeast-1"),
+                    credentials: RefreshingCredentials(provider: provider), transport: transport, sleep: { _ in }))
+        }
+        let refused = FakeTransport { request, _ in
+            throw TransportError(kind: .connectionRefused, url: request.url, detail: "Failed to connect")
+        }
+        let network = await #expect(throws: ParameterStoreError.self) {
+            try await client(refused).parameterNames(underPath: "/pipeline-pulse/")
+        }
+        #expect(refused.requests.count == 3)
+        #expect(network?.category == .network)
+        #expect(
+            network?.description.hasPrefix("Parameter Store GetParametersByPath failed after 3 attempts: ") == true,
+            "\(network.map { "\($0)" } ?? "")")
+        #expect(network?.description.contains("or AWS_ENDPOINT_URL_SSM") == true)
+        #expect(network?.description.contains("Secrets Manager") == false)
+
+        let missing = FakeTransport { _, _ in
+            .json(400, #"{"__type":"ParameterVersionNotFound","message":"Version 9 not found"}"#)
+        }
+        let notFound = await #expect(throws: ParameterStoreError.self) {
+            try await client(missing).getParameters(names: ["/pipeline-pulse/prod/db-pass:9"])
+        }
+        #expect(
+            notFound?.description
+                == "ParameterVersionNotFound: parameter /pipeline-pulse/prod/db-pass:9 not found in region ap-southeast-1 (AWS: Version 9 not found); check the parameter's name and the region"
+        )
     }
 }

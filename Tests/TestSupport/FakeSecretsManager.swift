@@ -148,9 +148,11 @@ public func testClient(_ transport: FakeTransport) throws -> SecretsManagerClien
         "AWS_ACCESS_KEY_ID": "AKIA", "AWS_SECRET_ACCESS_KEY": "s",
     ])!
     return SecretsManagerClient(
-        configuration: .init(
-            endpoint: try Endpoint(url: "http://127.0.0.1:1", origin: "test"), region: "ap-southeast-1"),
-        credentials: RefreshingCredentials(provider: provider), transport: transport, sleep: { _ in })
+        AWSJSONClient(
+            configuration: .init(
+                service: .secretsManager, endpoint: try Endpoint(url: "http://127.0.0.1:1", origin: "test"),
+                region: "ap-southeast-1"),
+            credentials: RefreshingCredentials(provider: provider), transport: transport, sleep: { _ in }))
 }
 
 public func makeConfig(_ json: String) throws -> Config { try Config(document: try JSONValue.parse(json)) }

@@ -8,7 +8,7 @@ import SecretsManager
 
 /// A fleet of sidecars sharing one account's quotas, simulated (issue 11). Every task runs the
 /// production policy — ``SecretsManagerSource`` (batching, strategy resolution, permission
-/// fallbacks, spreading after throttling) over a real ``SecretsManagerClient`` (signing, retries
+/// fallbacks, spreading after throttling) over a real ``AWSJSONClient`` (signing, retries
 /// with jittered back-off), timed by ``RefreshStateMachine`` (interval jitter, failure back-off) —
 /// against ``SimulatedSecretsManager``, in simulated time. Only the network and the files are not
 /// real: no output is rendered or written.
@@ -163,8 +163,9 @@ public enum Fleet {
         for index in 0..<scenario.tasks {
             let startAt = start.next() * scenario.startWindowSeconds
             let random = SeededRandom(seed: scenario.seed &* 1_000_003 &+ UInt64(index))
-            let client = SecretsManagerClient(
+            let client = AWSJSONClient(
                 configuration: .init(
+                    service: .secretsManager,
                     endpoint: try! Endpoint(
                         url: "https://secretsmanager.ap-southeast-1.amazonaws.com", origin: "simulation"),
                     region: "ap-southeast-1"),
@@ -176,11 +177,12 @@ public enum Fleet {
                     await simulation.sleep(Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18)
                 },
                 random: random.next, logger: quiet)
-            var source: any SecretSource = SecretsManagerSource(client: client, logger: quiet)
+            var source: any SecretSource = SecretsManagerSource(client: SecretsManagerClient(client), logger: quiet)
             if !parameters.isEmpty {
-                let ssm = client.client(
-                    for: .parameterStore,
-                    endpoint: try! Endpoint(url: "https://ssm.ap-southeast-1.amazonaws.com", origin: "simulation"))
+                let ssm = ParameterStoreClient(
+                    client.client(
+                        for: .parameterStore,
+                        endpoint: try! Endpoint(url: "https://ssm.ap-southeast-1.amazonaws.com", origin: "simulation")))
                 source = CombinedSource(secrets: source, parameters: ParameterStoreSource(client: ssm, logger: quiet))
             }
             let member = Member(
