@@ -166,8 +166,8 @@ def check_alarms(alarms=None, label="alarms.json"):
 
 
 def check_output_folders(tasks=None):
-    """The injector's output folder must be one it owns and nobody else can write into (SPEC §5,
-    README "The output folder"): a tmpfs with the injector's uid and no group/other write, or, for a
+    """The injector's output folder must be one it owns and nobody else can write into
+    (README "The output folder"): a tmpfs with the injector's uid and no group/other write, or, for a
     bind mount (Fargate), the folder the image creates: owned by the injector, 0750, a VOLUME."""
     problems = []
     dockerfile = open(os.path.join(ROOT, "Dockerfile")).read()
@@ -454,7 +454,7 @@ EXAMPLE_SECRET_ARNS = [f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:pipeli
                        for name in ("database", "zoho", "currency", "jwt")]
 TEST_PARAMETERS = {"AlarmTopicArn": f"arn:aws:sns:{REGION}:{ACCOUNT}:pipeline-pulse-alerts",
                    "SecretArns": ",".join(EXAMPLE_SECRET_ARNS)}
-# task-definitions/iam's policies are the prefix form (SPEC §8, the migration document's policy).
+# task-definitions/iam's policies are the prefix form (the migration document's policy).
 PREFIX = {"SecretAccess": "prefix"}
 # Each JSON task definition and the parameters that render it.
 RENDERINGS = {"init-container.json": {"Mode": "init", "LaunchType": "EC2"},
@@ -623,7 +623,7 @@ def check_cloudformation(path=TEMPLATE):
         if matches != allowed:
             problems.append(f"{name}: with FailoverRegions ap-south-1, reading in {region} is {'refused' if allowed else 'allowed'}")
 
-    # Parameter Store (issue 22): ssm:GetParameters and ssm:GetParametersByPath as
+    # Parameter Store: ssm:GetParameters and ssm:GetParametersByPath as
     # iam/parameter-store-policy.json grants them, and kms:Decrypt through ssm as well as Secrets
     # Manager; with ParameterRegions, the same names read there and in no other region.
     with_parameters = check_roles(

@@ -6,7 +6,7 @@ import InjectorBase
     import Glibc
 #endif
 
-/// Credentials from the ECS container credential endpoint (the task role), SPEC §3:
+/// Credentials from the ECS container credential endpoint (the task role):
 /// `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` on `http://169.254.170.2`, else
 /// `AWS_CONTAINER_CREDENTIALS_FULL_URI` when it is https or on an allowed host; the
 /// `Authorization` token from `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE` (re-read on every fetch, as a
@@ -80,7 +80,7 @@ public struct ContainerCredentialProvider: CredentialProvider {
         case .none: break
         case .value(let value): headers.append(HTTPHeader("Authorization", value))
         case .file(let path):
-            // Read as a file someone else may control (issue 17): a regular file, no FIFO waited on,
+            // Read as a file someone else may control: a regular file, no FIFO waited on,
             // at most 4 KiB. Links are followed, as botocore does: EKS Pod Identity's token is a
             // projected-volume file, reached through the kubelet's `..data` links.
             let value: String
@@ -210,7 +210,7 @@ public struct InstanceMetadataProvider: CredentialProvider {
     }
 }
 
-/// Which container endpoints may be reached over plain http (SPEC §3; botocore's
+/// Which container endpoints may be reached over plain http (botocore's
 /// `ContainerMetadataFetcher`): any https URL; over http only a loopback address (127.0.0.0/8,
 /// `::1`), `localhost`, or the ECS/EKS agents' `169.254.170.2`, `169.254.170.23`, `fd00:ec2::23`.
 /// The URL is read by libcurl's own parser (``URLParts``), so the host checked is the host
@@ -268,7 +268,7 @@ public enum ContainerEndpointPolicy {
 
     /// True for an https URL, or a plain-http one whose host is exactly a loopback address
     /// (127.0.0.0/8, `::1`) or `localhost`, read as libcurl reads it: where a Secrets Manager
-    /// endpoint may be reached without TLS (issue 17).
+    /// endpoint may be reached without TLS.
     public static func isHTTPSOrLoopback(_ uri: String) -> Bool {
         guard let parts = URLParts(uri) else { return false }
         if parts.scheme == "https" { return true }

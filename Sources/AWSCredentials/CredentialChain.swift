@@ -1,6 +1,6 @@
 public import HTTPTransport
 
-/// Chooses the credential provider of SPEC §3: the first one that is configured wins
+/// Chooses the credential provider: the first one that is configured wins
 /// (environment keys, ECS container endpoint, a profile of the shared files — keys, or a
 /// `credential_process` in the config file — then EC2 IMDSv2).
 public enum CredentialChain {

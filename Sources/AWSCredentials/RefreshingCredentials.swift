@@ -1,7 +1,7 @@
 public import FoundationEssentials
 public import Logging
 
-/// Keeps the current credentials and refreshes them before they expire (SPEC §3).
+/// Keeps the current credentials and refreshes them before they expire.
 ///
 /// - Advisory window (15 min before `Expiration`): refresh; if that fails, keep using the old
 ///   credentials, warn, and wait a minute before trying again.

@@ -74,7 +74,7 @@ public struct SignedRequest: Sendable {
 /// function is named after a step of
 /// https://docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html
 public struct SigV4Signer: Sendable {
-    /// Headers never signed: hop-by-hop headers (RFC 9110 §7.6.1), and the ones SPEC §3 leaves out
+    /// Headers never signed: hop-by-hop headers (RFC 9110 §7.6.1), and the ones AWS leaves unsigned
     /// because proxies or the HTTP client may change them.
     public static let defaultUnsignedHeaders: Set<String> = [
         "authorization", "connection", "content-length", "expect", "keep-alive", "proxy-authenticate",

@@ -23,7 +23,7 @@ public struct SecretSpec: Sendable, Equatable {
         case id(SecretName)
         /// Discovery through `ListSecrets`: every secret whose name starts with this.
         case namePrefix(String)
-        /// Discovery through `GetParametersByPath` (issue 22): every parameter under this path.
+        /// Discovery through `GetParametersByPath`: every parameter under this path.
         case parameterPath(String)
     }
 
@@ -70,7 +70,7 @@ public struct RefreshSettings: Sendable, Equatable {
     public var strategy: RefreshStrategy
     public var maxStaleSeconds: Int?
     /// The least time between two checks of one secret that `POST /refresh` or `refreshNow` ask
-    /// for, counted from its last check, whoever made it (issue 20); within it they get the last result.
+    /// for, counted from its last check, whoever made it; within it they get the last result.
     public var minRefreshSeconds: Int = 5
 }
 
@@ -142,7 +142,7 @@ public enum SourceSettings: Sendable, Equatable {
     case local(path: String)
 }
 
-/// The validated configuration (SPEC §4), with real types and every default filled in.
+/// The validated configuration, with real types and every default filled in.
 public struct Config: Sendable, Equatable {
     public static let defaultOutputDir = "/run/secrets"
     public static let defaultMode = FileMode(0o440)
@@ -151,7 +151,7 @@ public struct Config: Sendable, Equatable {
     public var endpoint: String?
     public var outputDir: String
     public var secrets: [SecretSpec]
-    /// Whether any configured id or `valueFrom` is a Parameter Store reference (issue 22).
+    /// Whether any configured id or `valueFrom` is a Parameter Store reference.
     public var usesParameterStore: Bool {
         secrets.contains {
             switch $0.selector {
@@ -202,7 +202,7 @@ public struct Config: Sendable, Equatable {
 }
 
 extension Config {
-    /// The aliases a template builds a database URL from (`review`, issue 20): those whose
+    /// The aliases a template builds a database URL from (`review`): those whose
     /// expressions sit between a `postgres(ql)://`, `mysql://` or `mariadb://` and the end of its line.
     public var databaseURLAliases: Set<String> {
         let schemes = ["postgres://", "postgresql://", "postgresql+", "mysql://", "mysql+", "mariadb://"]

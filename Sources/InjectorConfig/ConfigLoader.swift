@@ -14,7 +14,7 @@ public struct ConfigOverrides: Sendable, Equatable {
     public init() {}
 }
 
-/// Builds the configuration from its sources, later winning (SPEC §4): defaults < `--config FILE`
+/// Builds the configuration from its sources, later winning: defaults < `--config FILE`
 /// (or `SECRETS_INJECTOR_CONFIG_FILE`) < `SECRETS_INJECTOR_CONFIG` (inline JSON) < the
 /// `SECRETS_INJECTOR_*` shorthands < flags. Objects merge key by key; anything else is replaced.
 public enum ConfigLoader {

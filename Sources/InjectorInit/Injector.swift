@@ -49,7 +49,7 @@ public struct ResolvedSecret: Sendable {
     public var origin: String
 }
 
-/// The product's main job (SPEC §1, §5): fetch the configured secrets, render every output, commit
+/// The product's main job: fetch the configured secrets, render every output, commit
 /// one generation. What `init` runs, what `run` starts with, and what the tests call.
 public struct Injector: Sendable {
     public let config: Config

@@ -75,20 +75,24 @@ extension Located {
         return convert(value, line: 1)
     }
 
-    /// The most nodes a YAML file may hold, each alias counted as the nodes it names; and the
-    /// deepest nesting. Yams shares an anchored node among its aliases, but `Located` is a tree:
-    /// without a limit, nine levels of ten aliases (566 bytes) expand to 10⁹ nodes.
-    static let nodeLimit = 1_000_000
+    /// The most nodes a YAML file may hold, each alias counted as the nodes it names: what its text
+    /// can hold without aliases (a node takes two bytes at least), and 100,000 more. Yams shares an
+    /// anchored node among its aliases, but `Located` is a tree: without a limit, nine levels of ten
+    /// aliases (566 bytes) expand to 10⁹ nodes. And the deepest nesting.
+    static func nodeLimit(bytes: Int) -> Int { 100_000 + bytes / 2 }
     static let depthLimit = 100
 
     /// Every document of a YAML stream, read by libyaml through Yams (github.com/jpsim/Yams), within
-    /// ``nodeLimit`` and ``depthLimit``.
+    /// ``nodeLimit(bytes:)`` and ``depthLimit``.
     static func yaml(_ text: String) throws(DocumentError) -> [Located] {
+        let limit = nodeLimit(bytes: text.utf8.count)
         do {
             var documents: [Located] = []
             var stream = try Yams.compose_all(yaml: text)
-            var budget = nodeLimit
-            while let node = stream.next() { documents.append(try convert(node, depth: 0, budget: &budget)) }
+            var budget = limit
+            while let node = stream.next() {
+                documents.append(try convert(node, depth: 0, budget: &budget, limit: limit))
+            }
             if let error = stream.error { throw error }
             return documents
         } catch let error as DocumentError {
@@ -100,12 +104,14 @@ extension Located {
         }
     }
 
-    private static func convert(_ node: Node, depth: Int, budget: inout Int) throws(DocumentError) -> Located {
+    private static func convert(_ node: Node, depth: Int, budget: inout Int, limit: Int) throws(DocumentError)
+        -> Located
+    {
         let line = node.mark?.line ?? 1
         budget -= 1
         guard budget >= 0 else {
             throw DocumentError(
-                line: line, reason: "its aliases expand to more than \(nodeLimit) nodes, which no configuration has")
+                line: line, reason: "its aliases expand to more than \(limit) nodes, which no configuration has")
         }
         guard depth < depthLimit else {
             throw DocumentError(line: line, reason: "nested more than \(depthLimit) deep, which no configuration is")
@@ -123,12 +129,14 @@ extension Located {
         case .mapping(let mapping):
             var members: [(key: String, value: Located)] = []
             for (key, value) in mapping {
-                members.append((key.string ?? "", try convert(value, depth: depth + 1, budget: &budget)))
+                members.append((key.string ?? "", try convert(value, depth: depth + 1, budget: &budget, limit: limit)))
             }
             return .mapping(members, line: line)
         case .sequence(let sequence):
             var elements: [Located] = []
-            for element in sequence { elements.append(try convert(element, depth: depth + 1, budget: &budget)) }
+            for element in sequence {
+                elements.append(try convert(element, depth: depth + 1, budget: &budget, limit: limit))
+            }
             return .sequence(elements, line: line)
         case .alias:
             // An alias to a node we have not kept: a reference, never a literal of this position.

@@ -210,7 +210,7 @@ extension MigrationPlan {
         }
     }
 
-    /// SPEC §3's least policy on exactly these secrets: `GetSecretValue` (and `DescribeSecret` for
+    /// The least policy on exactly these secrets: `GetSecretValue` (and `DescribeSecret` for
     /// the sidecar's cheap rounds), each secret by the ARN it has (`arns`) or the pattern it will
     /// have (`…:secret:NAME-??????`).
     public func taskRolePolicy(arns: [String: String] = [:]) -> JSONValue {

@@ -272,7 +272,7 @@ public struct MigrationPlan {
     /// tells `Web` from `web`.
     static func folderName(_ container: String) -> String { container }
 
-    // MARK: Grouping (issue 19)
+    // MARK: Grouping
 
     /// The app's moved variables grouped into secrets, and how it gets each back: an env entry, a
     /// rebuilt URL, or a file its official image reads.
@@ -431,7 +431,7 @@ extension String {
     }
 }
 
-/// A PostgreSQL or MySQL URL split into the keys AWS's rotation functions read (SPEC §11):
+/// A PostgreSQL or MySQL URL split into the keys AWS's rotation functions read:
 /// `engine`, `host`, `port`, `username`, `password`, `dbname`.
 struct DatabaseURL {
     static let keys: Set<String> = ["engine", "host", "port", "username", "password", "dbname", "query"]

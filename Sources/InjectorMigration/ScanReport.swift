@@ -67,7 +67,7 @@ public enum ScanReport {
         return .fields(["physicalLocation": .object(physical)])
     }
 
-    // MARK: SARIF 2.1.0 (SPEC §10), as GitHub code scanning takes it
+    // MARK: SARIF 2.1.0, as GitHub code scanning takes it
 
     static let sarifSchema =
         "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"

@@ -1,6 +1,6 @@
 import InjectorBase
 
-/// An ECS task definition as `migrate` reads it (SPEC §10): either form, every value exact.
+/// An ECS task definition as `migrate` reads it: either form, every value exact.
 struct TaskDefinition {
     struct Variable {
         var name: String

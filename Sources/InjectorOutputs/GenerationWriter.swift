@@ -22,7 +22,7 @@ public struct OutputFile: Sendable, Equatable {
 }
 
 /// Writes output sets as atomic generations, the way the kubelet writes projected volumes
-/// (SPEC §5): files go into a new hidden folder `..<timestamp>`, are flushed to disk, then the
+///: files go into a new hidden folder `..<timestamp>`, are flushed to disk, then the
 /// symlink `..data` is switched to it with one `rename`; each visible name is a symlink through
 /// `..data`. A reader sees the whole old set or the whole new set, never a mix and never a partial
 /// file.
@@ -280,7 +280,7 @@ public struct GenerationWriter: Sendable {
     /// `..2026_11_29_00_30_00.123456789`, unique per call.
     static func newGenerationName() -> String { ".." + UTCTime.now().folderName }
 
-    /// Folders stay the injector's (issue 17: a folder given to the application's uid would let it
+    /// Folders stay the injector's (a folder given to the application's uid would let it
     /// replace files in the live generation, and the next commit would refuse the folder). Readers
     /// get in through the group and the mode: when every file has the same group the folders get
     /// it, `0750`; they are `0755` when a file grants "other" anything, or when files go to another

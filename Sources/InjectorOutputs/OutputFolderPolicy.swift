@@ -6,7 +6,7 @@ import InjectorBase
     import Musl
 #endif
 
-/// OpenSSH's StrictModes for `outputDir` (SPEC §5): whoever can write into the folder can plant
+/// OpenSSH's StrictModes for `outputDir`: whoever can write into the folder can plant
 /// `..data` or swap a visible link, so the folder must be ours (or root's) and writable by no one
 /// else — unless it has the sticky bit, or its group is the outputs' group on a folder we own.
 public enum OutputFolderPolicy {
@@ -50,7 +50,7 @@ public enum OutputFolderPolicy {
             ?? ancestorProblem(of: path)
     }
 
-    /// Every folder above `outputDir` up to `/`, as sshd's StrictModes checks them (issue 17):
+    /// Every folder above `outputDir` up to `/`, as sshd's StrictModes checks them:
     /// owned by root or us, and writable by no group or other unless sticky. Whoever can write
     /// one could rename `outputDir` away and put a folder of their own in its place. The path is
     /// resolved first (`realpath` of the deepest folder that exists), so a linked parent is

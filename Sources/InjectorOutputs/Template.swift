@@ -1,7 +1,7 @@
 import FoundationEssentials
 import InjectorBase
 
-/// A template of SPEC §4: text with `{{ alias }}`, `{{ alias.key.sub }}` and filters
+/// A template: text with `{{ alias }}`, `{{ alias.key.sub }}` and filters
 /// (`{{ database.password | urlencode }}`). Parsed once when the configuration is read, so syntax
 /// errors, unknown filters and unknown aliases are configuration errors.
 public struct Template: Sendable, Equatable {
@@ -263,7 +263,7 @@ extension Template.Filter {
         case .shell: return TemplateFilters.shellQuoted(bytes)
         case .dotenv:
             // A template has no guard line as the env file has: a value sh cannot read back
-            // safely is refused rather than written where sh might run it (issue 17).
+            // safely is refused rather than written where sh might run it.
             let (text, shSafe) = DotenvQuoting.quote(bytes)
             guard shSafe else {
                 throw RenderError.filter(

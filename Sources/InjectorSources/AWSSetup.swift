@@ -8,7 +8,7 @@ public import SecretsManager
 #endif
 
 /// Builds the AWS side from the environment, passed in as a value: the credential chain, the
-/// region, the endpoint and the retry budget of SPEC §3. Everything here is checked before the
+/// region, the endpoint and the retry budget. Everything here is checked before the
 /// first Secrets Manager call.
 public enum AWSSetup {
     /// A Secrets Manager client for this environment (`get`, `migrate --apply`). Throws

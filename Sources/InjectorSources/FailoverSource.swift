@@ -3,7 +3,7 @@ public import Logging
 public import SecretsManager
 import Synchronization
 
-/// Secrets Manager in a primary region and replica regions (`failover`, issue 12): the same
+/// Secrets Manager in a primary region and replica regions (`failover`): the same
 /// secret names, read from the next region when the one in use cannot answer after its retries —
 /// connection failures, timeouts, 5xx, throttling. `AccessDenied`, `ResourceNotFound` and the
 /// other answers are answers: no failover.

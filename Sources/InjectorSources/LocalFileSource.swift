@@ -2,7 +2,7 @@ public import InjectorBase
 public import SecretsManager
 
 /// Values from a JSON file of `{ "name": value }` (a string, or any JSON written compactly),
-/// re-read on every fetch: development without AWS (SPEC §4 `source.local`).
+/// re-read on every fetch: development without AWS (`source.local`).
 public struct LocalFileSource: SecretSource {
     public let path: String
 

@@ -2,7 +2,7 @@ import FoundationEssentials
 import InjectorBase
 import SecretsManager
 
-/// One secret as `review` sees it (issue 20): what `DescribeSecret`, `ListSecretVersionIds` and
+/// One secret as `review` sees it: what `DescribeSecret`, `ListSecretVersionIds` and
 /// `GetResourcePolicy` say of it, never its value, and what in that needs a look.
 public struct SecretReview: Sendable {
     public var id: String
@@ -24,7 +24,7 @@ public struct SecretReview: Sendable {
     public var findings: [String] = []
 }
 
-/// `secrets-injector review`: the seed's quarterly review as one command (issue 20).
+/// `secrets-injector review`: the seed's quarterly review as one command.
 public enum Review {
     /// Words that make a secret a database credential by its name, description or tags.
     static let databaseWords: Set<String> = ["database", "db", "rds", "postgres", "postgresql", "mysql"]

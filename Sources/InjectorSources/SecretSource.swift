@@ -6,7 +6,7 @@ public import SecretsManager
 public protocol SecretSource: Sendable {
     /// A short description for `check` and logs.
     var summary: String { get }
-    /// The operations the role was refused so far and that the source now works around (SPEC §6),
+    /// The operations the role was refused so far and that the source now works around,
     /// for `/health` and `/metrics`.
     var deniedOperations: [String] { get }
     /// The replica region in use when the primary cannot answer; nil on the primary.
@@ -20,7 +20,7 @@ public protocol SecretSource: Sendable {
     /// A value or an error for every request; throws only when nothing could be asked at all.
     func fetch(_ requests: [SecretRequest]) async throws -> [SecretRequest: Result<SecretValue, AWSCallError>]
     /// What each request's current version is, as cheaply as `strategy` and the role's permissions
-    /// allow (SPEC §6); throws only when nothing could be asked at all.
+    /// allow; throws only when nothing could be asked at all.
     func probe(_ requests: [SecretRequest], strategy: RefreshStrategy, discoveryPrefixes: [String]) async throws
         -> ProbeResult
     /// A probe of a few secrets that every task of a fleet may ask at the same moment (`POST

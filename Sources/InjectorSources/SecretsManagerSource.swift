@@ -6,7 +6,7 @@ public import SecretsManager
 /// AWS Secrets Manager: current versions by `BatchGetSecretValue` (≤ 20 per call), others by
 /// `GetSecretValue`, discovery by `ListSecrets`.
 ///
-/// It works with the smallest policy that can read the secrets (SPEC §3: `GetSecretValue` on the
+/// It works with the smallest policy that can read the secrets (`GetSecretValue` on the
 /// secrets' ARNs): a denied `BatchGetSecretValue` becomes concurrent `GetSecretValue` calls, and a
 /// denied probe (`ListSecrets`, `DescribeSecret`) falls back to the next one the role allows, ending
 /// with `GetSecretValue`. Each denial is remembered for the life of the process, so no later call

@@ -111,7 +111,7 @@ public struct AWSCallError: Error, Sendable, CustomStringConvertible {
         }
     }
 
-    /// Worth another attempt (SPEC §3 "standard" retries: throttling, 5xx, timeouts, connections).
+    /// Worth another attempt (the AWS SDKs' "standard" retry mode: throttling, 5xx, timeouts, connections).
     public var isTransient: Bool {
         if let transient { return transient }
         switch category {

@@ -6,7 +6,7 @@ import InjectorBase
 public import Logging
 import Synchronization
 
-/// One AWS service over the JSON 1.1 protocol, signed with SigV4 (SPEC §3): the call loop that
+/// One AWS service over the JSON 1.1 protocol, signed with SigV4: the call loop that
 /// ``SecretsManagerClient`` and ``ParameterStoreClient`` put their operations on.
 ///
 /// Each call is re-signed on every attempt with the clock corrected by the skew learned from the

@@ -37,7 +37,7 @@ public struct Endpoint: Sendable, Equatable, CustomStringConvertible {
             "\"\(url)\" is plain http to a host that is not loopback, so the signed requests and the session token would cross the network in the clear: use https, or set \"allowInsecureEndpoint\": true (warned about at every start)"
     }
 
-    /// SPEC §3: `AWS_ENDPOINT_URL_SECRETS_MANAGER`, `AWS_ENDPOINT_URL`, the configuration's
+    /// In order: `AWS_ENDPOINT_URL_SECRETS_MANAGER`, `AWS_ENDPOINT_URL`, the configuration's
     /// `endpoint`, else the regional (or FIPS, or China) AWS endpoint. For Parameter Store,
     /// `AWS_ENDPOINT_URL_SSM` (botocore's name for the service), `AWS_ENDPOINT_URL`, else the
     /// regional `ssm` endpoint: the configuration's `endpoint` is Secrets Manager's.
@@ -62,7 +62,7 @@ public struct Endpoint: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// Finds the AWS region (SPEC §3): configuration, `AWS_REGION`, `AWS_DEFAULT_REGION`, else the
+/// Finds the AWS region: configuration, `AWS_REGION`, `AWS_DEFAULT_REGION`, else the
 /// `TaskARN` in the ECS task metadata (``TaskMetadata``).
 public enum RegionResolver {
     public static func resolve(

@@ -97,7 +97,7 @@ public struct SecretDescription: Sendable, Equatable, Decodable {
     public var rotationEnabled: Bool?
     public var lastChangedDate: Date?
     public var deletedDate: Date?
-    /// What a review reads (SPEC §11); the rounds read only the fields above.
+    /// What a review reads; the rounds read only the fields above.
     public var rotationRules: RotationRules?
     public var lastRotatedDate: Date?
     /// A day, not a time: Secrets Manager records access once a day.

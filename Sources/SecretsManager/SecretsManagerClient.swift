@@ -136,7 +136,7 @@ public struct SecretsManagerClient: Sendable {
     }
 
     /// `CreateSecret` with a string value. `token` is the `ClientRequestToken`: a retry with the
-    /// same token and value makes no second version (SPEC §10).
+    /// same token and value makes no second version.
     public func createSecret(
         name: String, value: String, token: String, description: String? = nil, kmsKeyID: String? = nil,
         tags: [SecretTag] = []

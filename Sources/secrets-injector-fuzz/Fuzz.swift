@@ -43,11 +43,13 @@ enum Fuzz {
     /// within its node and depth limits (aliases expanded), then the scanner's walk of the
     /// documents, whose `env_file`s name a folder that does not exist.
     static func yaml(_ bytes: [UInt8]) {
-        guard let documents = try? Located.yaml(String(decoding: bytes, as: UTF8.self)) else { return }
+        let text = String(decoding: bytes, as: UTF8.self)
+        guard let documents = try? Located.yaml(text) else { return }
         func count(_ node: Located) -> Int {
             1 + node.members.map { count($0.value) }.reduce(0, +) + node.elements.map(count).reduce(0, +)
         }
-        precondition(documents.map(count).reduce(0, +) <= Located.nodeLimit, "more nodes than the limit")
+        precondition(
+            documents.map(count).reduce(0, +) <= Located.nodeLimit(bytes: text.utf8.count), "more nodes than the limit")
         var scanner = Scanner(workingDirectory: "/nonexistent/secrets-injector-fuzz")
         _ = scanner.readDocuments(documents, path: "/nonexistent/secrets-injector-fuzz/compose.yml", context: .literal)
         _ = try? scanner.findings(key: fuzzKey)
@@ -139,7 +141,7 @@ enum Fuzz {
 }
 
 extension Fuzz {
-    /// The token and pid-file readers (issue 17) over a file of the input's bytes, reached
+    /// The token and pid-file readers over a file of the input's bytes, reached
     /// directly or (first byte's low bits 7) through a symbolic link: whatever they accept is a
     /// token a header can carry, or a pid that is neither init nor ours, from at most 4 KiB or 32
     /// bytes; through a link they accept nothing.

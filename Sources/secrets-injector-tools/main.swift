@@ -9,7 +9,7 @@ import SecretsManager
     import Glibc
 #endif
 
-/// `secrets-injector scan` and `secrets-injector migrate` (SPEC §10): the operator's tools, in an
+/// `secrets-injector scan` and `secrets-injector migrate`: the operator's tools, in an
 /// executable of their own because Yams brings full Foundation (docs/ARCHITECTURE.md). The daemon
 /// runs this one for those two commands; the room does the work, and ``CommandLineEntry`` maps its
 /// errors to the documented exit codes.

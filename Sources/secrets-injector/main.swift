@@ -47,7 +47,7 @@ enum Tool {
     }
 }
 
-/// Where the configuration comes from (SPEC §4); flags win over every other source.
+/// Where the configuration comes from; flags win over every other source.
 struct ConfigOptions: ParsableArguments {
     @Option(name: .customLong("config"), help: "Configuration file (else SECRETS_INJECTOR_CONFIG_FILE).")
     var configFile: String?
@@ -205,7 +205,7 @@ struct Version: ParsableCommand {
 }
 
 // SIGHUP (a refresh, once the sidecar serves) and SIGPIPE must not end the process at any moment,
-// start-up included (issue 17); children start with every signal at its default.
+// start-up included; children start with every signal at its default.
 signal(SIGHUP, SIG_IGN)
 signal(SIGPIPE, SIG_IGN)
 ProcessHardening.disableCoreDumps()

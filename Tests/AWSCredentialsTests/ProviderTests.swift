@@ -139,7 +139,7 @@ let credentialJSON =
         #expect(transport.requests.count == 2)
     }
 
-    /// Read like the SSRF token (issue 17): a FIFO (here behind a link) is not waited on, and a
+    /// Read like the SSRF token: a FIFO (here behind a link) is not waited on, and a
     /// file over 4 KiB is refused; each before any request, with the reason. A link to a regular
     /// file is followed, as botocore follows it (EKS Pod Identity's projected token is one).
     @Test func theTokenFileIsReadSafely() async throws {

@@ -2,7 +2,7 @@ import Foundation
 import TestSupport
 import Testing
 
-/// The access audit trail (issue 12): which process read which secret, what was refused, folded
+/// The access audit trail: which process read which secret, what was refused, folded
 /// over 60 s, with no value and no token in it.
 @Suite(.enabled(if: BlackBox.hasPeers, "moto[server] and boto3 are not installed"))
 struct AccessAuditTests {

@@ -6,7 +6,7 @@ import Testing
     import Glibc
 #endif
 
-/// The Agent contract on the built binary (SPEC §6; the unit-level cases are `AgentContractTests`):
+/// The Agent contract on the built binary (the unit-level cases are `AgentContractTests`):
 /// connections nobody can starve, and a `refreshNow` that fails answers instead of dropping.
 @Suite struct AgentConnectionTests {
     static let token = "agent-connection-token"

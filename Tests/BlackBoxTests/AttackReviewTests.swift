@@ -6,7 +6,7 @@ import Testing
     import Glibc
 #endif
 
-/// The fifteen findings of the attacker review of the shipped build (issue 17), one black-box test
+/// The fifteen findings of the attacker review of the shipped build, one black-box test
 /// each, named after its finding: the built binary, a local source, and the attack as it was made.
 /// docs/SECURITY.md lists each with its test.
 @Suite struct AttackReviewTests {

@@ -2,7 +2,7 @@ import Foundation
 import TestSupport
 import Testing
 
-/// CloudWatch metrics as Embedded Metric Format lines on standard output (issue 12).
+/// CloudWatch metrics as Embedded Metric Format lines on standard output.
 @Suite(.enabled(if: BlackBox.hasPeers, "moto[server] and boto3 are not installed"))
 struct CloudWatchMetricsTests {
     /// The EMF specification's rules for one line (docs.aws.amazon.com, "Specification: Embedded

@@ -2,7 +2,7 @@ import Foundation
 import TestSupport
 import Testing
 
-/// The credential-URI host check (SPEC §3) on the built binary, form by form, beside botocore's own
+/// The credential-URI host check on the built binary, form by form, beside botocore's own
 /// `ContainerMetadataFetcher` rules — inside a network namespace of its own (`unshare --net`), so
 /// that nothing the binary tries can leave the machine.
 @Suite struct CredentialURITests {

@@ -48,7 +48,7 @@ import Testing
     }
 
     /// The image ships what the tests ran: its build stage uses the compiler these tests were built
-    /// with (issue 18; 6.3.1's -O once miscompiled a refresh round that 6.2 might not, or the other
+    /// with (6.3.1's -O once miscompiled a refresh round that 6.2 might not, or the other
     /// way round).
     @Test func theImageIsBuiltWithTheCompilerTheTestsUse() async throws {
         let dockerfile = try String(
@@ -140,7 +140,7 @@ import Testing
     static let hasTemplateCheckers =
         pythonHasModule("botocore") && pythonHasModule("parliament") && pythonHasModule("yaml")
 
-    /// The CloudFormation template rendered with test parameters (issue 21): each mode's task
+    /// The CloudFormation template rendered with test parameters: each mode's task
     /// definition equal to its JSON file and through the same checks, the roles' policies equal to
     /// task-definitions/iam (parliament, botocore's CreateRole and PutRolePolicy), the alarms equal
     /// to alarms.json on metrics the injector writes, rotation as alternating users when asked.

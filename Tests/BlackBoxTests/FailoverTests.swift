@@ -2,7 +2,7 @@ import Foundation
 import TestSupport
 import Testing
 
-/// Failover to a replica region (issue 12): two moto servers standing for two regions, seeded with
+/// Failover to a replica region: two moto servers standing for two regions, seeded with
 /// the same names and different values; the primary reached through the harness's forwarder,
 /// which the tests cut and restore.
 @Suite(.enabled(if: BlackBox.hasPeers, "moto[server] and boto3 are not installed"), .serialized)

@@ -2,7 +2,7 @@ import Foundation
 import TestSupport
 import Testing
 
-/// `init` and `run` on the user's own least-privilege policy (SPEC §3, §6), against moto with
+/// `init` and `run` on the user's own least-privilege policy, against moto with
 /// signature and action checks, through the harness's forwarder, which counts every call and the
 /// status of its answer. The two that rotate have their own moto each (one changes its role's
 /// policy mid-run), and run one after the other to spare the machine.

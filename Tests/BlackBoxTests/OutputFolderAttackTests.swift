@@ -6,7 +6,7 @@ import Testing
     import Glibc
 #endif
 
-/// The output folder turned against the injector (SPEC §5, §7): a planted `..data`, a foreign
+/// The output folder turned against the injector: a planted `..data`, a foreign
 /// generation folder, a folder others can write into or another uid owns. Each is refused with
 /// exit 5 and one line, and nothing outside `outputDir` changes (a checksum of a victim tree).
 @Suite struct OutputFolderAttackTests {

@@ -2,7 +2,7 @@ import Foundation
 import TestSupport
 import Testing
 
-/// Parameter Store references in `secrets[].id` and `env.entries[].valueFrom` (issue 22), against
+/// Parameter Store references in `secrets[].id` and `env.entries[].valueFrom`, against
 /// moto (SSM, signatures verified) through the built binary: each type, a version selector, JSON
 /// keys in a template, Secrets Manager alongside, a missing optional and a missing required
 /// parameter, a role with only `ssm:GetParameters`, and a new version reaching the files and

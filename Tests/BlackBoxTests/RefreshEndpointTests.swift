@@ -2,7 +2,7 @@ import Foundation
 import TestSupport
 import Testing
 
-/// `POST /refresh` and `secrets-injector refresh` (issue 20) on a running sidecar against moto:
+/// `POST /refresh` and `secrets-injector refresh` on a running sidecar against moto:
 /// the rate limit under a burst (calls counted at moto), a new version reaching the files at once,
 /// the token rule on TCP, an unconfigured secret, and a sidecar that is not there.
 @Suite(.enabled(if: BlackBox.hasPeers, "moto[server] and boto3 are not installed"), .serialized)

@@ -2,7 +2,7 @@ import Foundation
 import TestSupport
 import Testing
 
-/// `secrets-injector review` (issue 20) against moto, on the Pipeline Pulse example: the states
+/// `secrets-injector review` against moto, on the Pipeline Pulse example: the states
 /// moto can make (rotation off on the database credential, never accessed, scheduled for
 /// deletion, a failover region without a replica), a denied `DescribeSecret` (exit 3), and no
 /// value in any output. The clean case and the age finding are `ReviewFindingTests`': moto never

@@ -2,7 +2,7 @@ import Foundation
 import TestSupport
 import Testing
 
-/// A real database password rotated under a running app (issue 20): PostgreSQL started here on
+/// A real database password rotated under a running app: PostgreSQL started here on
 /// loopback, moto, the sidecar with a 60 s interval, an app at 25 queries a second that reconnects
 /// on `onChange` and retires each connection after a second (`Fixtures/rotation_app.py`), and the
 /// four rotation steps as AWS's functions run them (`scripts/harness/rotate_postgres.py`).

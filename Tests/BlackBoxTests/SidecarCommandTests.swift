@@ -131,7 +131,7 @@ import Testing
             (try JSONSerialization.jsonObject(with: Data(viaTCP.body.utf8)) as? [String: Any])?["VersionId"] as? String
         try await rotate("put", database("rotated-one"))
         #expect(try await Self.waitFor(10) { try await answeredPassword() == "rotated-one" })
-        // The version served before, as the Agent answers it (issue 18): with a stage it no longer
+        // The version served before, as the Agent answers it: with a stage it no longer
         // carries, Secrets Manager's 400; refreshed by its id, with the stages it has now. (A
         // `refreshNow` of the same secret waits 5 s after the last one.)
         let former = "/secretsmanager/get?secretId=pipeline-pulse/prod/database&versionId=\(seededVersion ?? "?")"

@@ -57,7 +57,7 @@ import Testing
     }
 
     /// A single-user rotation under a thousand tasks whose apps `POST /refresh` on a failed login
-    /// (issue 20): each task checks twice (unchanged before finishSecret, then the new version);
+    ///: each task checks twice (unchanged before finishSecret, then the new version);
     /// every task has it within the refresh window (5 s plus up to half of it); and the window's
     /// spread keeps the new version's GetSecretValue calls off one second. Without the spread,
     /// every task's second check falls in the same second: about 950 calls in it, not under 600.
@@ -79,7 +79,7 @@ import Testing
         #expect(rounds.pickupP99Seconds > 60, "the rounds bring it, up to an interval later: \(rounds)")
     }
 
-    /// Parameter Store beside Secrets Manager (issue 22): a deployment faster than the standard
+    /// Parameter Store beside Secrets Manager: a deployment faster than the standard
     /// throughput's 40 GetParameters a second is throttled and restarts tasks; the higher
     /// throughput takes it without one.
     @Test(arguments: [ParameterThroughput.standard, .higher])

@@ -2,7 +2,7 @@ import InjectorBase
 import Testing
 
 /// The `valueFrom` forms of ECS's documentation for Parameter Store ("Pass Systems Manager
-/// parameters to Amazon ECS containers"; issue 22), each with its resolution: the name
+/// parameters to Amazon ECS containers"), each with its resolution: the name
 /// `GetParameters` is asked for, the region of an ARN, and the selector.
 @Suite struct ParameterReferenceTests {
     struct Row: Sendable, CustomTestStringConvertible {

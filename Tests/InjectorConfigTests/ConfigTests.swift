@@ -218,7 +218,7 @@ enum Fixtures {
 
 /// docs/config.schema.json and the decoder must allow the same keys.
 @Suite struct SchemaTests {
-    /// `review` (issue 20): only the secrets inside a database URL count as database credentials.
+    /// `review`: only the secrets inside a database URL count as database credentials.
     @Test func theAliasesADatabaseURLIsBuiltFrom() throws {
         let config = try makeConfig(
             #"{"secrets": [{"id": "db"}, {"id": "zoho"}, {"id": "replica"}], "templates": [{"file": "app.env", "template": "DATABASE_URL=postgresql://{{ db.username }}:{{ db.password }}@{{ db.host }}\nZOHO={{ zoho.id }}\n"}, {"file": "r.env", "template": "R=mysql://{{ replica.user }}@h/x"}]}"#

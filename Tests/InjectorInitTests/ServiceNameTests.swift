@@ -35,7 +35,7 @@ import Testing
     }
 
     /// The region and the ServiceName both come from the task document: one request gives both
-    /// (issue 18: it was fetched twice).
+    /// (it was fetched twice).
     @Test func oneTaskMetadataRequestGivesTheRegionAndTheServiceName() async throws {
         let transport = FakeTransport { request, _ in
             #expect(request.url == "http://169.254.170.2/v4/abc/task")

@@ -10,7 +10,7 @@ import Testing
 
 @testable import InjectorSources
 
-/// The product on the user's own least-privilege policy (SPEC §3, §6): every fallback against a
+/// The product on the user's own least-privilege policy: every fallback against a
 /// fake Secrets Manager that denies what the role does not allow.
 @Suite struct PermissionFallbackTests {
     static let four = pipelinePulseFour

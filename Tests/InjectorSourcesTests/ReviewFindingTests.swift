@@ -5,7 +5,7 @@ import SecretsManager
 import TestSupport
 import Testing
 
-/// `review`'s findings from what Secrets Manager describes (issue 20), against a fake that answers
+/// `review`'s findings from what Secrets Manager describes, against a fake that answers
 /// each secret's own description: a clean secret, and one state per finding. (moto never fills
 /// `LastAccessedDate`, so the clean case needs this fake; `ReviewTests` runs moto.)
 @Suite struct ReviewFindingTests {

@@ -149,7 +149,7 @@ func secretValueJSON(_ name: String, value: String = databaseJSON, version: Stri
         #expect(Harness.target(harness.transport.requests[0]) == "secretsmanager.DescribeSecret")
     }
 
-    /// What a review reads (SPEC §11): rules, dates, the key, replicas, the description and tags.
+    /// What a review reads: rules, dates, the key, replicas, the description and tags.
     @Test func describeSecretDecodesWhatAReviewReads() async throws {
         let harness = try Harness { _, _ in
             .json(

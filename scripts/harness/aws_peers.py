@@ -38,7 +38,7 @@ REGION = "ap-southeast-1"
 ACCOUNT = "123456789012"
 
 # The four Pipeline Pulse secrets, shaped as the product's first user stores them; the database
-# secret in the shape AWS's rotation functions read (`engine`, `dbname`: issue 20). The database
+# secret in the shape AWS's rotation functions read (`engine`, `dbname`). The database
 # password needs URL-encoding on purpose.
 PIPELINE_PULSE = {
     "pipeline-pulse/prod/database": {
@@ -76,7 +76,7 @@ DESCRIBE_ONLY_ACTIONS = ["secretsmanager:DescribeSecret", "secretsmanager:ListSe
 # The migration document's policy (GetSecretValue only), and the same plus BatchGetSecretValue.
 GET_ONLY_ACTIONS = ["secretsmanager:GetSecretValue"]
 GET_BATCH_ACTIONS = ["secretsmanager:GetSecretValue", "secretsmanager:BatchGetSecretValue"]
-# The README's Parameter Store policy (issue 22): GetParameters alone.
+# The README's Parameter Store policy: GetParameters alone.
 PARAMETER_ACTIONS = ["ssm:GetParameters"]
 ROLES = {
     "pipeline-pulse-task": READ_ACTIONS + ["ssm:GetParameters", "ssm:GetParametersByPath"],

@@ -1,4 +1,4 @@
-/// A Parameter Store reference in the forms ECS's `valueFrom` takes them (issue 22):
+/// A Parameter Store reference in the forms ECS's `valueFrom` takes them:
 /// - `arn:<partition>:ssm:<region>:<account>:parameter/<name>`: any region and account (a
 ///   parameter shared from another account is read by its ARN);
 /// - `parameter/<name>`: the ARN's resource part, in the task's region and account;

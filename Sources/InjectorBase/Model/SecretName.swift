@@ -1,5 +1,5 @@
 /// A secret as the configuration names it: a name or a full ARN, and what follows from that
-/// without any call (SPEC §4).
+/// without any call.
 public struct SecretName: Sendable, Hashable, CustomStringConvertible {
     /// Exactly as configured: passed to Secrets Manager as `SecretId`.
     public var id: String

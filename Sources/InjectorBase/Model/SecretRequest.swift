@@ -21,7 +21,7 @@ public struct SecretRequest: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-/// Which change detector a refresh round uses (SPEC §6).
+/// Which change detector a refresh round uses.
 public enum RefreshStrategy: String, Sendable, CaseIterable {
     case auto, list, describe, get
 

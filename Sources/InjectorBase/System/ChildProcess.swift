@@ -124,7 +124,7 @@ public enum ChildProcess {
     }
 }
 
-/// The children ``ChildProcess`` starts, and the orphans nobody waits for (issue 17). A tracked
+/// The children ``ChildProcess`` starts, and the orphans nobody waits for. A tracked
 /// child is reaped by its owner, by its own pid; ``reapOrphans()`` reaps every other exited child
 /// (one reparented to us as PID 1 or as a subreaper) without touching a tracked one, so no zombie
 /// piles up and no exit status is lost.

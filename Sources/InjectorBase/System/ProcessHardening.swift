@@ -4,7 +4,7 @@ internal import CProcess
     import Glibc
 #endif
 
-/// SPEC §7: the process cannot be dumped or traced by others of its uid, and writes no core file.
+/// The process cannot be dumped or traced by others of its uid, and writes no core file.
 public enum ProcessHardening {
     /// Applies both; true when the kernel accepted them.
     @discardableResult

@@ -2,7 +2,7 @@
     import Glibc
 #endif
 
-/// A small file that someone else may control, read without trusting it (issue 17): the SSRF
+/// A small file that someone else may control, read without trusting it: the SSRF
 /// token file, the credential endpoint's token file, an `onChange` pid file. Shared by the layers
 /// above, as ``trimmingCharacters(in:)`` is.
 ///

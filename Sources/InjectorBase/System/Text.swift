@@ -19,7 +19,7 @@ extension String {
     /// The text with C1 (U+0080–U+009F) and DEL written as `\u00XX`, and C0 (below U+0020, line
     /// ends and tabs included) too when `c0`: what a log line, `scan`, `migrate` and `review` print
     /// from names others chose, so that none starts a line of its own (a forged log line, a GitHub
-    /// Actions workflow command) or sends a terminal escape (issues 17 and 28). JSON escapes C0
+    /// Actions workflow command) or sends a terminal escape. JSON escapes C0
     /// itself, and `\u00XX` in JSON is the same character: `c0: false` over serialized JSON loses nothing.
     public func escapingControls(c0: Bool = true) -> String {
         func escaped(_ scalar: Unicode.Scalar) -> Bool {

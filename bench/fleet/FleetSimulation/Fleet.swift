@@ -6,7 +6,7 @@ import InjectorSources
 import Logging
 import SecretsManager
 
-/// A fleet of sidecars sharing one account's quotas, simulated (issue 11). Every task runs the
+/// A fleet of sidecars sharing one account's quotas, simulated. Every task runs the
 /// production policy — ``SecretsManagerSource`` (batching, strategy resolution, permission
 /// fallbacks, spreading after throttling) over a real ``AWSJSONClient`` (signing, retries
 /// with jittered back-off), timed by ``RefreshStateMachine`` (interval jitter, failure back-off) —
@@ -28,9 +28,9 @@ public struct FleetScenario: Sendable {
     /// An init that fails makes ECS stop the task and start a new one: modelled as the same task
     /// starting again after this long.
     public var restartSeconds: Double = 30
-    /// One secret rotated with single-user semantics while the fleet runs (issue 20).
+    /// One secret rotated with single-user semantics while the fleet runs.
     public var rotation: RotationScenario?
-    /// Parameter Store parameters each task reads as well (issue 22), and the account's throughput.
+    /// Parameter Store parameters each task reads as well, and the account's throughput.
     public var parameters = 0
     public var parameterThroughput = ParameterThroughput.standard
 

@@ -5,13 +5,13 @@ import InjectorRefresh
 import InjectorSources
 
 /// The Secrets Manager operations the injector calls, with the account's request quotas per region
-/// (SPEC §3; AWS's "Secrets Manager quotas" page), shared by every task and every other client.
+/// (AWS's "Secrets Manager quotas" page), shared by every task and every other client.
 public enum Operation: String, CaseIterable, Sendable, Codable {
     case getSecretValue = "GetSecretValue"
     case batchGetSecretValue = "BatchGetSecretValue"
     case describeSecret = "DescribeSecret"
     case listSecrets = "ListSecrets"
-    /// Parameter Store's (issue 22): its quota is the account's throughput setting.
+    /// Parameter Store's: its quota is the account's throughput setting.
     case getParameters = "GetParameters"
 
     /// Secrets Manager's quotas; Parameter Store's standard throughput (``ParameterThroughput``).
