@@ -59,7 +59,9 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(name: "InjectorRefresh", dependencies: ["InjectorBase"], swiftSettings: strict),
-        .target(name: "InjectorAgent", dependencies: ["InjectorBase", "SecretsManager"], swiftSettings: strict),
+        .target(
+            name: "InjectorAgent", dependencies: ["InjectorBase", "InjectorRefresh", "SecretsManager"],
+            swiftSettings: strict),
         .target(
             name: "InjectorTelemetry",
             dependencies: ["InjectorBase", "InjectorRefresh", .product(name: "Logging", package: "swift-log")],
@@ -71,15 +73,9 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
-            name: "InjectorState",
-            dependencies: ["InjectorBase", "InjectorAgent", "InjectorRefresh", "SecretsManager"],
-            swiftSettings: strict
-        ),
-        .target(
             name: "InjectorHTTP",
             dependencies: [
                 "InjectorBase", "InjectorOutputs", "InjectorAgent", "InjectorTelemetry", "InjectorConfig",
-                "InjectorState",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -101,7 +97,7 @@ let package = Package(
             name: "InjectorSidecar",
             dependencies: [
                 "InjectorBase", "InjectorOutputs", "InjectorSources", "InjectorRefresh", "InjectorAgent",
-                "InjectorTelemetry", "InjectorConfig", "InjectorState", "InjectorHTTP", "InjectorInit",
+                "InjectorTelemetry", "InjectorConfig", "InjectorHTTP", "InjectorInit",
                 "SecretsManager", "AWSCredentials", "HTTPTransport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -198,7 +194,7 @@ let package = Package(
             dependencies: [
                 "HTTPTransport", "AWSCredentials", "SecretsManager", "InjectorBase", "InjectorSources",
                 "InjectorConfig",
-                "InjectorAgent", "InjectorRefresh", "InjectorState", .product(name: "Logging", package: "swift-log"),
+                "InjectorAgent", "InjectorRefresh", .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/TestSupport",
             swiftSettings: strict
@@ -229,7 +225,8 @@ let package = Package(
             name: "InjectorRefreshTests", dependencies: ["InjectorRefresh", "InjectorBase"], swiftSettings: strict),
         .testTarget(
             name: "InjectorAgentTests",
-            dependencies: ["InjectorAgent", "InjectorBase", "SecretsManager", "TestSupport"], swiftSettings: strict),
+            dependencies: ["InjectorAgent", "InjectorRefresh", "InjectorBase", "SecretsManager", "TestSupport"],
+            swiftSettings: strict),
         .testTarget(
             name: "InjectorTelemetryTests",
             dependencies: ["InjectorTelemetry", "InjectorRefresh", "InjectorBase", "TestSupport"], swiftSettings: strict
@@ -239,14 +236,9 @@ let package = Package(
             dependencies: ["InjectorConfig", "InjectorBase", "InjectorOutputs", "InjectorAgent", "TestSupport"],
             exclude: ["Fixtures"], swiftSettings: strict),
         .testTarget(
-            name: "InjectorStateTests",
-            dependencies: [
-                "InjectorState", "InjectorAgent", "InjectorRefresh", "InjectorBase", "SecretsManager", "TestSupport",
-            ], swiftSettings: strict),
-        .testTarget(
             name: "InjectorHTTPTests",
             dependencies: [
-                "InjectorHTTP", "InjectorState", "InjectorAgent", "InjectorRefresh", "InjectorTelemetry",
+                "InjectorHTTP", "InjectorAgent", "InjectorRefresh", "InjectorTelemetry",
                 "InjectorConfig", "InjectorBase", "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -261,7 +253,7 @@ let package = Package(
         .testTarget(
             name: "InjectorSidecarTests",
             dependencies: [
-                "InjectorSidecar", "InjectorInit", "InjectorState", "InjectorRefresh", "InjectorAgent",
+                "InjectorSidecar", "InjectorInit", "InjectorRefresh", "InjectorAgent",
                 "InjectorSources", "InjectorConfig", "InjectorTelemetry", "InjectorBase", "SecretsManager",
                 "AWSCredentials", "TestSupport",
             ], swiftSettings: strict),

@@ -1,5 +1,4 @@
 import InjectorAgent
-import InjectorState
 import InjectorTelemetry
 import NIOCore
 import NIOHTTP1

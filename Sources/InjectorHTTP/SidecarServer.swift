@@ -1,8 +1,7 @@
-import InjectorAgent
+public import InjectorAgent
 import InjectorBase
 public import InjectorConfig
 import InjectorOutputs
-public import InjectorState
 public import InjectorTelemetry
 public import Logging
 import NIOCore

@@ -7,7 +7,6 @@ public import InjectorInit
 import InjectorOutputs
 public import InjectorRefresh
 import InjectorSources
-public import InjectorState
 public import InjectorTelemetry
 public import Logging
 import SecretsManager

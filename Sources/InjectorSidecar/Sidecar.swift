@@ -5,7 +5,6 @@ public import InjectorConfig
 import InjectorHTTP
 import InjectorInit
 import InjectorSources
-import InjectorState
 import InjectorTelemetry
 public import Logging
 import SecretsManager

@@ -6,7 +6,7 @@ import Testing
 @testable import InjectorAgent
 
 /// The Agent's parameters (`parse.rs`) and answer shape (`output.rs`) as pure values: no store, no
-/// socket. The answers themselves are InjectorStateTests' `AgentContractTests`.
+/// socket. The answers themselves are `AgentContractTests`.
 @Suite struct AgentParseTests {
     @Test func parse_query() {
         #expect(AgentAPI.secret(query: "secretId=MyTest", secretID: nil) == .secret(SecretQuery(secretID: "MyTest")))

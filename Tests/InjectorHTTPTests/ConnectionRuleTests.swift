@@ -2,7 +2,6 @@ import Foundation
 import InjectorBase
 import InjectorConfig
 import InjectorRefresh
-import InjectorState
 import Logging
 import NIOCore
 import NIOEmbedded

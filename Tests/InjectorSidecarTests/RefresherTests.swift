@@ -7,7 +7,6 @@ import InjectorConfig
 import InjectorInit
 import InjectorRefresh
 import InjectorSources
-import InjectorState
 import InjectorTelemetry
 import Logging
 import SecretsManager

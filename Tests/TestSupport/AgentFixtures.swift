@@ -2,7 +2,6 @@ import Foundation
 import InjectorAgent
 import InjectorBase
 import InjectorRefresh
-import InjectorState
 import SecretsManager
 import Synchronization
 

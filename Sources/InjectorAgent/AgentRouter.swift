@@ -1,4 +1,3 @@
-public import InjectorAgent
 public import InjectorRefresh
 
 /// The Agent's API over the sidecar's cache (SPEC §6): ``AgentAPI`` decides what a request is, and

@@ -8,7 +8,6 @@ import TestSupport
 import Testing
 
 @testable import InjectorAgent
-@testable import InjectorState
 
 /// The AWS Secrets Manager Agent's contract, ported from its own tests: `aws_secretsmanager_agent/src/main.rs`
 /// (module `tests`), `parse.rs` and `utils.rs`. Each test names the Agent's test or function it ports.

@@ -1,5 +1,4 @@
 import FoundationEssentials
-import InjectorAgent
 public import InjectorBase
 public import InjectorRefresh
 import SecretsManager
