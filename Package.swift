@@ -59,12 +59,10 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(name: "InjectorRefresh", dependencies: ["InjectorBase"], swiftSettings: strict),
-        .target(
-            name: "InjectorAgent", dependencies: ["InjectorBase", "InjectorRefresh", "SecretsManager"],
-            swiftSettings: strict),
+        .target(name: "InjectorAgent", dependencies: ["InjectorBase", "SecretsManager"], swiftSettings: strict),
         .target(
             name: "InjectorTelemetry",
-            dependencies: ["InjectorBase", "InjectorRefresh", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["InjectorBase", "InjectorAgent", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .target(
@@ -194,7 +192,7 @@ let package = Package(
             dependencies: [
                 "HTTPTransport", "AWSCredentials", "SecretsManager", "InjectorBase", "InjectorSources",
                 "InjectorConfig",
-                "InjectorAgent", "InjectorRefresh", .product(name: "Logging", package: "swift-log"),
+                "InjectorAgent", .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/TestSupport",
             swiftSettings: strict
@@ -225,12 +223,10 @@ let package = Package(
             name: "InjectorRefreshTests", dependencies: ["InjectorRefresh", "InjectorBase"], swiftSettings: strict),
         .testTarget(
             name: "InjectorAgentTests",
-            dependencies: ["InjectorAgent", "InjectorRefresh", "InjectorBase", "SecretsManager", "TestSupport"],
-            swiftSettings: strict),
+            dependencies: ["InjectorAgent", "InjectorBase", "SecretsManager", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "InjectorTelemetryTests",
-            dependencies: ["InjectorTelemetry", "InjectorRefresh", "InjectorBase", "TestSupport"], swiftSettings: strict
-        ),
+            dependencies: ["InjectorTelemetry", "InjectorBase", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "InjectorConfigTests",
             dependencies: ["InjectorConfig", "InjectorBase", "InjectorOutputs", "InjectorAgent", "TestSupport"],
@@ -238,7 +234,7 @@ let package = Package(
         .testTarget(
             name: "InjectorHTTPTests",
             dependencies: [
-                "InjectorHTTP", "InjectorAgent", "InjectorRefresh", "InjectorTelemetry",
+                "InjectorHTTP", "InjectorAgent", "InjectorTelemetry",
                 "InjectorConfig", "InjectorBase", "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

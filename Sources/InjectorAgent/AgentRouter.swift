@@ -1,5 +1,3 @@
-public import InjectorRefresh
-
 /// The Agent's API over the sidecar's cache (SPEC §6): ``AgentAPI`` decides what a request is, and
 /// this answers it — `/ping`, `/health`, `/metrics`, and secrets from the last committed values,
 /// after a refresh round when the request says `refreshNow`.

@@ -1,6 +1,5 @@
 import FoundationEssentials
 public import InjectorBase
-public import InjectorRefresh
 import SecretsManager
 import Synchronization
 

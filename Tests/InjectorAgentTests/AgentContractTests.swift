@@ -1,6 +1,5 @@
 import Foundation
 import InjectorBase
-import InjectorRefresh
 import Logging
 import SecretsManager
 import Synchronization

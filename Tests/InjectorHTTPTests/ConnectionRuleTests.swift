@@ -1,7 +1,6 @@
 import Foundation
 import InjectorBase
 import InjectorConfig
-import InjectorRefresh
 import Logging
 import NIOCore
 import NIOEmbedded

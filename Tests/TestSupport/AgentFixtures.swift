@@ -1,7 +1,6 @@
 import Foundation
 import InjectorAgent
 import InjectorBase
-import InjectorRefresh
 import SecretsManager
 import Synchronization
 
