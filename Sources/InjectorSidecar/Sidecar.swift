@@ -38,7 +38,7 @@ public enum Sidecar {
             (injector.source as? SecretsManagerSource).map { [$0.client] }
             ?? (injector.source as? FailoverSource)?.regions.map(\.source.client) ?? []
         let source = injector.source
-        let router = AgentRouter(
+        let responder = AgentResponder(
             api: AgentAPI(settings: config.server.api), store: store, health: { await loop.health(store: store) },
             metricsText: {
                 MetricsText.render(
@@ -51,7 +51,8 @@ public enum Sidecar {
             refreshNow: { await refresher.refreshNow($0) }, refresh: { await refresher.refresh(secretID: $0) },
             token: { token?.current() })
         let server = SidecarServer(
-            settings: config.server, socketGroup: config.socketGroup, router: router, metrics: metrics, logger: logger,
+            settings: config.server, socketGroup: config.socketGroup, responder: responder, metrics: metrics,
+            logger: logger,
             emf: injector.emf, readyMarker: readyMarker)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: loop), .init(service: server), .init(service: OrphanReaper(logger: logger)),
