@@ -3,7 +3,7 @@ import FoundationEssentials
 public import InjectorAgent
 public import InjectorConfig
 import InjectorInit
-public import InjectorRefresh
+import InjectorRefresh
 import InjectorSources
 public import Logging
 import ServiceLifecycle
