@@ -34,6 +34,7 @@ public enum Sidecar {
         try await refresher.start()
 
         let loop = RefreshLoop(refresher: refresher, settings: config.refresh, logger: logger)
+        let checks = OnDemandChecks(refresher: refresher)
         let clients =
             (injector.source as? SecretsManagerSource).map { [$0.client] }
             ?? (injector.source as? FailoverSource)?.regions.map(\.source.client) ?? []
@@ -48,7 +49,7 @@ public enum Sidecar {
                     },
                     failovers: source.failovers)
             },
-            refreshNow: { await refresher.refreshNow($0) }, refresh: { await refresher.refresh(secretID: $0) },
+            refreshNow: { await checks.refreshNow($0) }, refresh: { await checks.refresh(secretID: $0) },
             token: { token?.current() })
         let server = SidecarServer(
             settings: config.server, socketGroup: config.socketGroup, responder: responder, metrics: metrics,
