@@ -62,7 +62,7 @@ let package = Package(
         .target(name: "InjectorAgent", dependencies: ["InjectorBase", "SecretsManager"], swiftSettings: strict),
         .target(
             name: "InjectorTelemetry",
-            dependencies: ["InjectorBase", "InjectorRefresh", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["InjectorBase", "InjectorAgent", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .target(
@@ -71,15 +71,9 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
-            name: "InjectorState",
-            dependencies: ["InjectorBase", "InjectorAgent", "InjectorRefresh", "SecretsManager"],
-            swiftSettings: strict
-        ),
-        .target(
             name: "InjectorHTTP",
             dependencies: [
                 "InjectorBase", "InjectorOutputs", "InjectorAgent", "InjectorTelemetry", "InjectorConfig",
-                "InjectorState",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -101,7 +95,7 @@ let package = Package(
             name: "InjectorSidecar",
             dependencies: [
                 "InjectorBase", "InjectorOutputs", "InjectorSources", "InjectorRefresh", "InjectorAgent",
-                "InjectorTelemetry", "InjectorConfig", "InjectorState", "InjectorHTTP", "InjectorInit",
+                "InjectorTelemetry", "InjectorConfig", "InjectorHTTP", "InjectorInit",
                 "SecretsManager", "AWSCredentials", "HTTPTransport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -204,7 +198,7 @@ let package = Package(
             dependencies: [
                 "HTTPTransport", "AWSCredentials", "SecretsManager", "InjectorBase", "InjectorSources",
                 "InjectorConfig",
-                "InjectorAgent", "InjectorRefresh", "InjectorState", .product(name: "Logging", package: "swift-log"),
+                "InjectorAgent", .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/TestSupport",
             swiftSettings: strict
@@ -238,8 +232,7 @@ let package = Package(
             dependencies: ["InjectorAgent", "InjectorBase", "SecretsManager", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "InjectorTelemetryTests",
-            dependencies: ["InjectorTelemetry", "InjectorRefresh", "InjectorBase", "TestSupport"], swiftSettings: strict
-        ),
+            dependencies: ["InjectorTelemetry", "InjectorBase", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "InjectorCommandLineTests",
             dependencies: ["InjectorCommandLine", "InjectorInit", "InjectorConfig", "InjectorBase"],
@@ -249,14 +242,9 @@ let package = Package(
             dependencies: ["InjectorConfig", "InjectorBase", "InjectorOutputs", "InjectorAgent", "TestSupport"],
             exclude: ["Fixtures"], swiftSettings: strict),
         .testTarget(
-            name: "InjectorStateTests",
-            dependencies: [
-                "InjectorState", "InjectorAgent", "InjectorRefresh", "InjectorBase", "SecretsManager", "TestSupport",
-            ], swiftSettings: strict),
-        .testTarget(
             name: "InjectorHTTPTests",
             dependencies: [
-                "InjectorHTTP", "InjectorState", "InjectorAgent", "InjectorRefresh", "InjectorTelemetry",
+                "InjectorHTTP", "InjectorAgent", "InjectorTelemetry",
                 "InjectorConfig", "InjectorBase", "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -271,7 +259,7 @@ let package = Package(
         .testTarget(
             name: "InjectorSidecarTests",
             dependencies: [
-                "InjectorSidecar", "InjectorInit", "InjectorState", "InjectorRefresh", "InjectorAgent",
+                "InjectorSidecar", "InjectorInit", "InjectorRefresh", "InjectorAgent",
                 "InjectorSources", "InjectorConfig", "InjectorTelemetry", "InjectorBase", "SecretsManager",
                 "AWSCredentials", "TestSupport",
             ], swiftSettings: strict),

@@ -1,5 +1,4 @@
 import InjectorAgent
-import InjectorState
 import InjectorTelemetry
 import NIOCore
 import NIOHTTP1
@@ -47,7 +46,7 @@ final class AgentHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case refusal(AgentResponse)
     }
 
-    let router: AgentRouter
+    let responder: AgentResponder
     let metrics: SidecarMetrics
     let transport: AgentTransport
     let connections: ConnectionTable
@@ -77,10 +76,10 @@ final class AgentHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var lastWaiting = (buffered: 0, socket: 0)
 
     init(
-        router: AgentRouter, metrics: SidecarMetrics, transport: AgentTransport, connections: ConnectionTable,
+        responder: AgentResponder, metrics: SidecarMetrics, transport: AgentTransport, connections: ConnectionTable,
         overConnectionLimit: Bool, allowUIDs: Set<UInt32>?, audit: AccessAudit
     ) {
-        self.router = router
+        self.responder = responder
         self.metrics = metrics
         self.transport = transport
         self.connections = connections
@@ -275,19 +274,19 @@ final class AgentHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
             method: head.method.rawValue, uri: head.uri, transport: transport,
             overConnectionLimit: overConnectionLimit, header: { headers.first(name: $0) })
         let keepAlive = head.isKeepAlive
-        let route = router.route(request)
+        let route = responder.route(request)
         // Most answers come from the snapshot, here on the event loop: no task, no actor hop.
-        if let response = router.respondNow(route) {
+        if let response = responder.respondNow(route) {
             write(response, keepAlive: keepAlive, context: context, started: started)
             record(head.uri, route: route, response: response)
             return
         }
-        let router = self.router
+        let responder = self.responder
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         answering = true
         connections.set(context.channel, .answering)
         let promise = context.eventLoop.makePromise(of: AgentResponse.self)
-        promise.completeWithTask { await router.answerLater(route) }
+        promise.completeWithTask { await responder.answerLater(route) }
         promise.futureResult.whenSuccess { response in
             let (handler, context) = loopBound.value
             handler.answering = false
@@ -317,7 +316,7 @@ final class AgentHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         let access = AccessAudit.Access(
-            peer: peer, secret: secret ?? router.api.secretNamed(in: uri), versionID: response.versionID,
+            peer: peer, secret: secret ?? responder.api.secretNamed(in: uri), versionID: response.versionID,
             status: response.status, path: String(path))
         lastAudited = (access, audit.record(access))
     }

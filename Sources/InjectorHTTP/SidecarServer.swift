@@ -1,8 +1,7 @@
-import InjectorAgent
+public import InjectorAgent
 import InjectorBase
 public import InjectorConfig
 import InjectorOutputs
-public import InjectorState
 public import InjectorTelemetry
 public import Logging
 import NIOCore
@@ -16,7 +15,7 @@ import ServiceLifecycle
 
 /// The sidecar's HTTP server on SwiftNIO (SPEC §6): the Unix socket always (its mode, group and
 /// optional `allowUids` checked with `SO_PEERCRED`), loopback TCP when `tcpPort` is set. It only
-/// frames bytes and keeps the connection rules; ``AgentRouter`` answers.
+/// frames bytes and keeps the connection rules; ``AgentResponder`` answers.
 ///
 /// Connection rules, so that no client can starve another:
 /// - an answer being produced is never cut (a `refreshNow` that fails answers with its error);
@@ -61,7 +60,7 @@ public struct SidecarServer: Service, CustomStringConvertible {
 
     let settings: ServerSettings
     let socketGroup: UInt32?
-    let router: AgentRouter
+    let responder: AgentResponder
     let metrics: SidecarMetrics
     let logger: Logger
     /// CloudWatch: a `RequestsServed`/`RequestsRefused` line per minute of serving.
@@ -70,12 +69,13 @@ public struct SidecarServer: Service, CustomStringConvertible {
     let readyMarker: String?
 
     public init(
-        settings: ServerSettings, socketGroup: UInt32?, router: AgentRouter, metrics: SidecarMetrics, logger: Logger,
+        settings: ServerSettings, socketGroup: UInt32?, responder: AgentResponder, metrics: SidecarMetrics,
+        logger: Logger,
         emf: EMFWriter? = nil, readyMarker: String? = nil
     ) {
         self.settings = settings
         self.socketGroup = socketGroup
-        self.router = router
+        self.responder = responder
         self.metrics = metrics
         self.logger = logger
         self.emf = emf
@@ -166,7 +166,7 @@ public struct SidecarServer: Service, CustomStringConvertible {
         group: MultiThreadedEventLoopGroup, transport: AgentTransport, connections: ConnectionTable,
         audit: AccessAudit
     ) -> ServerBootstrap {
-        let router = self.router
+        let responder = self.responder
         let metrics = self.metrics
         // The sidecar's own uid stays allowed: the ECS health check runs `secrets-injector health` as it.
         let allowUIDs = transport == .tcp ? nil : settings.allowUIDs.map { Set($0).union([geteuid()]) }
@@ -186,7 +186,7 @@ public struct SidecarServer: Service, CustomStringConvertible {
                     try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
                     try sync.addHandler(
                         AgentHTTPHandler(
-                            router: router, metrics: metrics, transport: transport, connections: connections,
+                            responder: responder, metrics: metrics, transport: transport, connections: connections,
                             overConnectionLimit: admission == .overLimit, allowUIDs: allowUIDs, audit: audit))
                 }
             }

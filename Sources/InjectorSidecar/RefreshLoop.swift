@@ -1,10 +1,10 @@
 public import AWSCredentials
 import FoundationEssentials
+public import InjectorAgent
 public import InjectorConfig
 import InjectorInit
-public import InjectorRefresh
+import InjectorRefresh
 import InjectorSources
-public import InjectorState
 public import Logging
 import ServiceLifecycle
 import UnixSignals

@@ -7,7 +7,6 @@ public import InjectorInit
 import InjectorOutputs
 public import InjectorRefresh
 import InjectorSources
-public import InjectorState
 public import InjectorTelemetry
 public import Logging
 import SecretsManager
@@ -16,7 +15,8 @@ import SecretsManager
 /// (exactly what `init` does), then refresh rounds. A round asks whether versions changed (by the
 /// configured strategy), fetches only what changed, re-renders from the cache and commits one
 /// generation for all changes, then tells the application once. A failed or partial round never
-/// removes or blanks an output.
+/// removes or blanks an output. The checks clients ask for between rounds (``OnDemandChecks``)
+/// commit through the same path.
 public actor Refresher {
     public let injector: Injector
     public let store: SecretStore
@@ -24,38 +24,17 @@ public actor Refresher {
     public let notifier: ChangeNotifier
     let clock: any WallClock
     let logger: Logger
-    /// Numbers in 0..<1 for the refresh window's spread; tests pass fixed ones.
-    let random: @Sendable () -> Double
+    /// Every check's time and result, rounds' and ``OnDemandChecks``': what `POST /refresh` answers
+    /// from within a secret's window.
+    let lastChecks: LastChecks
     /// The secrets the outputs are made of now, configured and discovered.
     private(set) var secrets: [ResolvedSecret] = []
-    /// When each secret's last check (by a round, `refreshNow` or `POST /refresh`) began, when
-    /// `POST /refresh` may check it again, and what that check found. A check opens a window of
-    /// `refresh.minRefreshSeconds` plus a random 0–50 % of it (issue 20): a thousand app processes
-    /// that fail to log in at once make one call, not a thousand; and a fleet whose apps all failed
-    /// within the same second (a single-user rotation's `setSecret`) spreads its next checks, and
-    /// the new version's `GetSecretValue`, over seconds instead of one (`scripts/bench fleet
-    /// --rotate`).
-    private var windows: [SecretRequest: (opened: Date, next: Date)] = [:]
-    private var lastResult: [SecretRequest: CheckResult] = [:]
-    /// When each secret was last checked for `refreshNow`: its own spacing, since a `refreshNow` of a
-    /// version the rounds do not keep (`versionId`) must still reach Secrets Manager (issue 17).
-    private var refreshedNow: [SecretRequest: Date] = [:]
-    /// The `POST /refresh` checks under way: a request for the same secret waits for it.
-    private var inFlight: [SecretRequest: Task<Void, Never>] = [:]
 
-    enum CheckResult {
-        case changed, unchanged
-        case failed(any Error)
-        case notWritten
-    }
-
-    var minRefresh: TimeInterval { TimeInterval(injector.config.refresh.minRefreshSeconds) }
-
+    /// `random`: numbers in 0..<1 for the spread of ``LastChecks``' windows; tests pass fixed ones.
     public init(
         injector: Injector, store: SecretStore, metrics: SidecarMetrics, clock: any WallClock = SystemWallClock(),
         logger: Logger, random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }
     ) {
-        self.random = random
         self.injector = injector
         self.store = store
         self.metrics = metrics
@@ -63,6 +42,8 @@ public actor Refresher {
             settings: injector.config.onChange, outputDir: injector.config.outputDir, logger: logger, metrics: metrics)
         self.clock = clock
         self.logger = logger
+        self.lastChecks = LastChecks(
+            minRefresh: TimeInterval(injector.config.refresh.minRefreshSeconds), random: random)
     }
 
     var discoveryPrefixes: [String] {
@@ -97,6 +78,9 @@ public actor Refresher {
         for secret in secrets where aliases[secret.request] == nil { aliases[secret.request] = secret.alias }
         await store.commit(aliases: aliases, required: required(secrets), generation: generation)
     }
+
+    /// The requests of the secrets on disk now: those `POST /refresh` may check.
+    var configuredRequests: [SecretRequest] { injector.requests(for: secrets) }
 
     /// The requests the outputs cannot do without: required secrets' and every env entry's.
     private func required(_ secrets: [ResolvedSecret]) -> Set<SecretRequest> {
@@ -199,8 +183,16 @@ public actor Refresher {
         let changed = try await publish(
             outcomes, secrets: secrets,
             membershipChanged: Set(secrets.map(\.request)) != Set(known.map(\.request)), at: now)
-        remember(injector.requests(for: secrets), outcomes: outcomes, changed: changed, at: now)
+        lastChecks.record(injector.requests(for: secrets), outcomes: outcomes, changed: changed, at: now)
         return report
+    }
+
+    /// ``changes(_:probe:at:report:)`` for a check that is not a round (no rotation dates to keep).
+    func changes(_ requests: [SecretRequest], probe: ProbeResult, at now: Date) async throws
+        -> [SecretRequest: Result<SecretValue, AWSCallError>]
+    {
+        var report = RefreshStateMachine.RoundReport()
+        return try await changes(requests, probe: probe, at: now, report: &report)
     }
 
     /// After `probe`: the outcome of every request whose version changed (fetched by the version id
@@ -243,159 +235,14 @@ public actor Refresher {
         return outcomes
     }
 
-    /// `refreshNow` (the Agent's API): a check of the one secret `query` names, now, unless it was
-    /// checked for `refreshNow` within the last 5 s; a new version is committed and told like a
-    /// round's. A query no configured secret answers refreshes nothing (nil: the store answers).
-    ///
-    /// A query for one version (`versionId`) is answered as the Agent answers it, from what Secrets
-    /// Manager says of that version now: its stages after a rotation moved them, or Secrets
-    /// Manager's own refusal (a stage the version does not carry is its 400).
-    public func refreshNow(_ query: SecretQuery) async -> AgentResponse? {
-        guard let request = store.request(answering: query) else { return nil }
-        let now = clock.now()
-        if let last = refreshedNow[request], now.timeIntervalSince(last) < minRefresh { return nil }
-        refreshedNow[request] = now
-        let exact = query.versionID.map {
-            SecretRequest(id: request.id, versionStage: query.versionStage, versionID: $0)
-        }
-        let asked = [request] + (exact.map { $0 == request ? [] : [$0] } ?? [])
-        var outcomes: [SecretRequest: Result<SecretValue, AWSCallError>]
-        do {
-            outcomes = try await injector.source.fetch(asked)
-        } catch {
-            await store.record(failure: error, for: [request])
-            logger.error("refreshNow failed", metadata: ["secret": "\(request.id)", "error": "\(error)"])
-            return nil
-        }
-        var answer: AgentResponse?
-        if let exact, exact != request, let outcome = outcomes.removeValue(forKey: exact) {
-            switch outcome {
-            case .success(let value): answer = AgentEntry(request: exact, value: value).response
-            case .failure(let error): answer = .failure(error)
-            }
-        }
+    /// An on-demand check's outcomes (``OnDemandChecks``): committed and told as a round's are, and
+    /// recorded in ``lastChecks``.
+    func settle(
+        _ requests: [SecretRequest], outcomes: [SecretRequest: Result<SecretValue, AWSCallError>], at now: Date
+    ) async {
         for case (let request, .failure(let error)) in outcomes { logFailure(error, of: request) }
         let changed = try? await publish(outcomes, secrets: secrets, membershipChanged: false, at: now)
-        remember([request], outcomes: outcomes, changed: changed, at: now)
-        return answer
-    }
-
-    /// `POST /refresh` (issue 20): a check now of one configured secret (`secretID`) or of all, then
-    /// the answer after the commit: the configured ids that changed, or `unchanged`, never a value.
-    /// A secret checked within `refresh.minRefreshSeconds` is not checked again: its last result is
-    /// the answer, with `"cached": true`; a check under way is waited for.
-    public func refresh(secretID: String?) async -> AgentResponse {
-        let configured = injector.requests(for: secrets)
-        let requests: [SecretRequest]
-        if let secretID {
-            guard let request = store.request(answering: SecretQuery(secretID: secretID)),
-                configured.contains(request)
-            else {
-                return .json(404, Array(#"{"error":"not configured","secretId":\#(JSONValue.quoted(secretID))}"#.utf8))
-            }
-            requests = [request]
-        } else {
-            requests = configured
-        }
-        let now = clock.now()
-        var due: [SecretRequest] = []
-        var underWay: [Task<Void, Never>] = []
-        for request in requests {
-            if let task = inFlight[request] {
-                underWay.append(task)
-            } else if let window = windows[request], now < window.next {
-                continue
-            } else {
-                due.append(request)
-            }
-        }
-        if !due.isEmpty {
-            let task = Task { await self.check(due, at: now) }
-            for request in due {
-                checked(request, at: now)
-                inFlight[request] = task
-            }
-            await task.value
-            for request in due { inFlight[request] = nil }
-        }
-        for task in underWay { await task.value }
-        return Self.answer(requests.map { ($0, lastResult[$0] ?? .unchanged) }, cached: due.isEmpty)
-    }
-
-    /// Opens `request`'s window (``windows``) for a check that began at `now`, unless that check or
-    /// a later one opened it already.
-    private func checked(_ request: SecretRequest, at now: Date) {
-        if let window = windows[request], window.opened >= now { return }
-        windows[request] = (now, now.addingTimeInterval(minRefresh * (1 + 0.5 * random())))
-    }
-
-    /// One `POST /refresh` check, committed and told as a round's is: `DescribeSecret` for each
-    /// secret (`GetSecretValue` with the `get` strategy, or where it is denied), then the changed
-    /// versions by id (`SecretSource.probeEach`). Never `ListSecrets` or `BatchGetSecretValue`:
-    /// their quotas are 100 a second for the whole account, and a fleet's apps ask at the same
-    /// moment when a rotation breaks their logins (`scripts/bench fleet --rotate`).
-    private func check(_ requests: [SecretRequest], at now: Date) async {
-        let outcomes: [SecretRequest: Result<SecretValue, AWSCallError>]
-        do {
-            let strategy: RefreshStrategy = injector.config.refresh.strategy == .get ? .get : .describe
-            let probe = try await injector.source.probeEach(requests, strategy: strategy)
-            var report = RefreshStateMachine.RoundReport()
-            outcomes = try await changes(requests, probe: probe, at: now, report: &report)
-        } catch {
-            await store.record(failure: error, for: requests)
-            logger.error("refresh failed", metadata: ["secrets": "\(requests.count)", "error": "\(error)"])
-            for request in requests { lastResult[request] = .failed(error) }
-            return
-        }
-        for case (let request, .failure(let error)) in outcomes { logFailure(error, of: request) }
-        let changed = try? await publish(outcomes, secrets: secrets, membershipChanged: false, at: now)
-        remember(requests, outcomes: outcomes, changed: changed, at: now)
-    }
-
-    /// What a check of `requests` found (`changed` nil: the new generation could not be written).
-    private func remember(
-        _ requests: [SecretRequest], outcomes: [SecretRequest: Result<SecretValue, AWSCallError>],
-        changed: Set<SecretRequest>?, at now: Date
-    ) {
-        for request in requests {
-            checked(request, at: now)
-            if case .failure(let error)? = outcomes[request] {
-                lastResult[request] = .failed(error)
-            } else if let changed {
-                lastResult[request] = changed.contains(request) ? .changed : .unchanged
-            } else {
-                lastResult[request] = .notWritten
-            }
-        }
-    }
-
-    /// `{"result": "changed", "changed": [ids], "cached": false}` or `{"result": "unchanged", …}`;
-    /// a secret whose check failed: the Agent's error answer when it was the only one asked, else
-    /// listed with its error code; a new generation that could not be written: 500.
-    static func answer(_ results: [(SecretRequest, CheckResult)], cached: Bool) -> AgentResponse {
-        var changed: [JSONValue] = []
-        var failed: [JSONValue] = []
-        for (request, result) in results {
-            switch result {
-            case .changed: changed.append(.string(request.id))
-            case .unchanged: continue
-            case .failed(let error):
-                let serviceError = AWSCallError(error)
-                if results.count == 1, let serviceError { return .failure(serviceError) }
-                let code = serviceError.map { $0.code ?? "\($0.category)" } ?? "\(error)"
-                failed.append(.fields(["secretId": .string(request.id), "error": .string(code)]))
-            case .notWritten:
-                return .json(
-                    500, Array(#"{"error":"the new generation could not be written; the last one stays"}"#.utf8))
-            }
-        }
-        var members: [JSONValue.Member] = [
-            .init(key: "result", value: .string(changed.isEmpty ? "unchanged" : "changed"))
-        ]
-        if !changed.isEmpty { members.append(.init(key: "changed", value: .array(changed))) }
-        if !failed.isEmpty { members.append(.init(key: "failed", value: .array(failed))) }
-        members.append(.init(key: "cached", value: .bool(cached)))
-        return .json(200, Array(JSONValue.object(members).serialized.utf8))
+        lastChecks.record(requests, outcomes: outcomes, changed: changed, at: now)
     }
 
     private func logFailure(_ error: AWSCallError, of request: SecretRequest) {

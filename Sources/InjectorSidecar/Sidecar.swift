@@ -5,7 +5,6 @@ public import InjectorConfig
 import InjectorHTTP
 import InjectorInit
 import InjectorSources
-import InjectorState
 import InjectorTelemetry
 public import Logging
 import SecretsManager
@@ -35,11 +34,12 @@ public enum Sidecar {
         try await refresher.start()
 
         let loop = RefreshLoop(refresher: refresher, settings: config.refresh, logger: logger)
+        let checks = OnDemandChecks(refresher: refresher)
         let clients =
             (injector.source as? SecretsManagerSource).map { [$0.client] }
             ?? (injector.source as? FailoverSource)?.regions.map(\.source.client) ?? []
         let source = injector.source
-        let router = AgentRouter(
+        let responder = AgentResponder(
             api: AgentAPI(settings: config.server.api), store: store, health: { await loop.health(store: store) },
             metricsText: {
                 MetricsText.render(
@@ -49,10 +49,11 @@ public enum Sidecar {
                     },
                     failovers: source.failovers)
             },
-            refreshNow: { await refresher.refreshNow($0) }, refresh: { await refresher.refresh(secretID: $0) },
+            refreshNow: { await checks.refreshNow($0) }, refresh: { await checks.refresh(secretID: $0) },
             token: { token?.current() })
         let server = SidecarServer(
-            settings: config.server, socketGroup: config.socketGroup, router: router, metrics: metrics, logger: logger,
+            settings: config.server, socketGroup: config.socketGroup, responder: responder, metrics: metrics,
+            logger: logger,
             emf: injector.emf, readyMarker: readyMarker)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: loop), .init(service: server), .init(service: OrphanReaper(logger: logger)),

@@ -1,6 +1,6 @@
 import FoundationEssentials
+public import InjectorAgent
 import InjectorBase
-public import InjectorRefresh
 
 /// `/metrics` in the Prometheus text format (version 0.0.4).
 public enum MetricsText {

@@ -1,4 +1,5 @@
 import Foundation
+import InjectorBase
 import SecretsManager
 import TestSupport
 import Testing
@@ -6,7 +7,7 @@ import Testing
 @testable import InjectorAgent
 
 /// The Agent's parameters (`parse.rs`) and answer shape (`output.rs`) as pure values: no store, no
-/// socket. The answers themselves are InjectorStateTests' `AgentContractTests`.
+/// socket. The answers themselves are `AgentContractTests`.
 @Suite struct AgentParseTests {
     @Test func parse_query() {
         #expect(AgentAPI.secret(query: "secretId=MyTest", secretID: nil) == .secret(SecretQuery(secretID: "MyTest")))
@@ -26,6 +27,29 @@ import Testing
         #expect(route("POST", "/refresh?secretId=") == .refused(.text(400, "missing parameter secretId")))
         #expect(route("POST", "/refresh", .tcp) == .refused(.text(403, "Bad Token")))
         #expect(route("POST", "/secretsmanager/get?secretId=a") == .refused(.text(405, "Not allowed")))
+    }
+
+    /// Ours: `POST /refresh`'s answer names what changed and what failed, never a value; a lone
+    /// failed check is Secrets Manager's own answer, an unwritten generation a 500.
+    @Test func theRefreshAnswerNamesWhatChangedAndFailed() {
+        func text(_ response: AgentResponse) -> String { String(decoding: response.body, as: UTF8.self) }
+        let a = SecretRequest(id: "app/a")
+        let b = SecretRequest(id: "app/b")
+        var denied = AWSCallError(
+            service: .secretsManager, category: .accessDenied, code: "AccessDeniedException", awsMessage: "no")
+        denied.httpStatus = 400
+        #expect(
+            text(.refreshed([(a, .unchanged), (b, .unchanged)], cached: true))
+                == #"{"result":"unchanged","cached":true}"#)
+        #expect(
+            text(.refreshed([(a, .changed), (b, .failed(denied))], cached: false))
+                == #"{"result":"changed","changed":["app/a"],"failed":[{"secretId":"app/b","error":"AccessDeniedException"}],"cached":false}"#
+        )
+        #expect(AgentResponse.refreshed([(b, .failed(denied))], cached: false) == .failure(denied))
+        #expect(AgentResponse.refreshed([(a, .changed), (b, .notWritten)], cached: false).status == 500)
+        let notConfigured = AgentResponse.notConfigured(secretID: #"x"y"#)
+        #expect(notConfigured.status == 404)
+        #expect(text(notConfigured) == #"{"error":"not configured","secretId":"x\"y"}"#)
     }
 
     @Test func parse_query_refresh() {

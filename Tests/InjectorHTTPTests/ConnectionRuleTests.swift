@@ -1,8 +1,6 @@
 import Foundation
 import InjectorBase
 import InjectorConfig
-import InjectorRefresh
-import InjectorState
 import Logging
 import NIOCore
 import NIOEmbedded
@@ -105,9 +103,9 @@ import Testing
             var settings = ServerSettings(
                 socketPath: "\(folder)/injector.sock", socketMode: FileMode(0o600), tcpPort: port)
             settings.maxConnections = 800
-            let router = await AgentFixtures.router(onRefresh: refresh)
+            let responder = await AgentFixtures.responder(onRefresh: refresh)
             let server = SidecarServer(
-                settings: settings, socketGroup: nil, router: router, metrics: SidecarMetrics(),
+                settings: settings, socketGroup: nil, responder: responder, metrics: SidecarMetrics(),
                 logger: Logger(label: "test"))
             let group = ServiceGroup(
                 configuration: .init(services: [.init(service: server)], logger: Logger(label: "test")))

@@ -7,7 +7,6 @@ import InjectorConfig
 import InjectorInit
 import InjectorRefresh
 import InjectorSources
-import InjectorState
 import InjectorTelemetry
 import Logging
 import SecretsManager
@@ -298,9 +297,10 @@ import Testing
                 config: config, source: SecretsManagerSource(client: client), logger: Logger(label: "t")),
             store: SecretStore(), metrics: SidecarMetrics(), clock: clock, logger: Logger(label: "t"),
             random: { random })
+        let checks = OnDemandChecks(refresher: refresher)
         try await refresher.start()
         func refresh() async -> String {
-            String(decoding: await refresher.refresh(secretID: "app/prod/db").body, as: UTF8.self)
+            String(decoding: await checks.refresh(secretID: "app/prod/db").body, as: UTF8.self)
         }
         var before = client.apiCalls
         #expect(await refresh() == #"{"result":"unchanged","cached":false}"#)
@@ -335,10 +335,11 @@ import Testing
                 config: config, source: SecretsManagerSource(client: client), logger: Logger(label: "t")),
             store: SecretStore(), metrics: SidecarMetrics(), clock: clock, logger: Logger(label: "t"),
             random: { 0 })
+        let checks = OnDemandChecks(refresher: refresher)
         try await refresher.start()
         for expected in [["DescribeSecret": 1, "GetSecretValue": 1], ["GetSecretValue": 1]] {
             let before = client.apiCalls
-            _ = await refresher.refresh(secretID: "app/prod/db")
+            _ = await checks.refresh(secretID: "app/prod/db")
             #expect(client.apiCalls.merging(before) { $0 - $1 }.filter { $0.value != 0 } == expected)
             clock.advance(by: 6)
         }
@@ -450,7 +451,8 @@ final class VersionedSource: SecretSource, @unchecked Sendable {
     @Test func theFormerCurrentVersionIsAnsweredWithTheStagesItHasNow() async throws {
         let (refresher, directory) = try await rotatedAfterStart()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let answer = await refresher.refreshNow(SecretQuery(secretID: "app/db", versionID: "v1", refreshNow: true))
+        let answer = await OnDemandChecks(refresher: refresher).refreshNow(
+            SecretQuery(secretID: "app/db", versionID: "v1", refreshNow: true))
         #expect(answer?.status == 200)
         #expect(stages(answer) == ["AWSPREVIOUS"], "\(String(decoding: answer?.body ?? [], as: UTF8.self))")
         #expect(answer?.versionID == "v1")
@@ -462,7 +464,7 @@ final class VersionedSource: SecretSource, @unchecked Sendable {
     @Test func aStageTheVersionDoesNotCarryIsSecretsManagersRefusal() async throws {
         let (refresher, directory) = try await rotatedAfterStart()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let answer = await refresher.refreshNow(
+        let answer = await OnDemandChecks(refresher: refresher).refreshNow(
             SecretQuery(secretID: "app/db", versionID: "v1", versionStage: "AWSCURRENT", refreshNow: true))
         #expect(answer?.status == 400)
         #expect(

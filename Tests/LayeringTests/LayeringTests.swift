@@ -123,7 +123,7 @@ import Testing
         #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
         let fleet = Self.closure(of: "FleetSimulation")
         #expect(fleet.contains("InjectorSources") && fleet.contains("InjectorRefresh"))
-        #expect(fleet.isDisjoint(with: ["InjectorHTTP", "InjectorState", "InjectorSidecar"]))
+        #expect(fleet.isDisjoint(with: ["InjectorHTTP", "InjectorAgent", "InjectorSidecar"]))
     }
 
     /// The check itself: a forbidden import is found, whatever its access modifier.
@@ -133,9 +133,9 @@ import Testing
             (name: "B.swift", source: "internal import CProcess\n@testable import InjectorHTTP\nimport Glibc\n"),
         ]
         #expect(
-            Self.violations(target: "InjectorState", files: files, allowed: ["InjectorBase"]) == [
-                "InjectorState/A.swift: imports NIOCore", "InjectorState/B.swift: imports CProcess",
-                "InjectorState/B.swift: imports InjectorHTTP",
+            Self.violations(target: "InjectorAgent", files: files, allowed: ["InjectorBase"]) == [
+                "InjectorAgent/A.swift: imports NIOCore", "InjectorAgent/B.swift: imports CProcess",
+                "InjectorAgent/B.swift: imports InjectorHTTP",
             ])
     }
 }

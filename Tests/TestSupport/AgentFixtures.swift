@@ -1,14 +1,12 @@
 import Foundation
 import InjectorAgent
 import InjectorBase
-import InjectorRefresh
-import InjectorState
 import SecretsManager
 import Synchronization
 
 /// The Agent's own test fixtures (its stub client in `cache_manager.rs`): secrets `MyTest` and
 /// `My/Test`, version `5767290c-…`, value `hunter2`, `CreatedDate` 1569534789.046, token `xyzzy`;
-/// a store holding them and a router over it, without a socket.
+/// a store holding them and a responder over it, without a socket.
 public enum AgentFixtures {
     public static let version = "5767290c-d089-49ed-b97c-17086f8c9d79"
     public static let created = Date(timeIntervalSince1970: 1_569_534_789.046)
@@ -50,12 +48,12 @@ public enum AgentFixtures {
         public init() {}
     }
 
-    public static func router(
+    public static func responder(
         store: SecretStore? = nil, settings: AgentAPI.Settings = .init(), refreshes: Refreshes = Refreshes(),
         onRefresh: @escaping @Sendable (SecretStore) async -> Void = { _ in }
-    ) async -> AgentRouter {
+    ) async -> AgentResponder {
         let store = if let store { store } else { await Self.store() }
-        return AgentRouter(
+        return AgentResponder(
             api: AgentAPI(settings: settings), store: store,
             health: { HealthReport(ready: true, secrets: [], now: Date()) }, metricsText: { "m 1\n" },
             refreshNow: { _ in

@@ -279,7 +279,7 @@ final class Outcomes: @unchecked Sendable {
 }
 
 /// What one task's sidecar holds: the version of each secret, and each secret's refresh window
-/// (`Refresher.windows`: opened by a round's or a refresh's check, `minRefreshSeconds` plus a random
+/// (`LastChecks`: opened by a round's or a refresh's check, `minRefreshSeconds` plus a random
 /// 0–50 % of it). Touched only on the simulation's thread; its own random numbers, so that a run
 /// without a rotation draws the same jitter as before.
 final class Held: @unchecked Sendable {
@@ -423,9 +423,9 @@ extension Member {
         }
     }
 
-    /// `POST /refresh?secretId=` as `Refresher.refresh(secretID:)` answers it: nothing within the
+    /// `POST /refresh?secretId=` as `OnDemandChecks.refresh(secretID:)` answers it: nothing within the
     /// secret's window, else `DescribeSecret` (or `GetSecretValue`
-    /// with the `get` strategy) and the changed version (`Refresher.check`). One app per task, so
+    /// with the `get` strategy) and the changed version (`OnDemandChecks.check`). One app per task, so
     /// no two refreshes of a task overlap and the sidecar's coalescing has nothing to do here.
     func refresh(_ secret: String, minRefresh: Double) async {
         outcomes.refreshes += 1

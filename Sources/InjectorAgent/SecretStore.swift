@@ -1,7 +1,5 @@
 import FoundationEssentials
-import InjectorAgent
 public import InjectorBase
-public import InjectorRefresh
 import SecretsManager
 import Synchronization
 

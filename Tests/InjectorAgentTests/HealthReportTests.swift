@@ -2,7 +2,7 @@ import Foundation
 import InjectorBase
 import Testing
 
-@testable import InjectorRefresh
+@testable import InjectorAgent
 
 /// The three states of `/health` from a report's values.
 @Suite struct HealthReportTests {

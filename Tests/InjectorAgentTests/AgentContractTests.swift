@@ -1,6 +1,5 @@
 import Foundation
 import InjectorBase
-import InjectorRefresh
 import Logging
 import SecretsManager
 import Synchronization
@@ -8,7 +7,6 @@ import TestSupport
 import Testing
 
 @testable import InjectorAgent
-@testable import InjectorState
 
 /// The AWS Secrets Manager Agent's contract, ported from its own tests: `aws_secretsmanager_agent/src/main.rs`
 /// (module `tests`), `parse.rs` and `utils.rs`. Each test names the Agent's test or function it ports.
@@ -20,10 +18,10 @@ import Testing
     static func request(
         _ uri: String, method: String = "GET",
         headers: [(String, String)] = [("X-Aws-Parameters-Secrets-Token", "xyzzy")],
-        transport: AgentTransport = .tcp, overLimit: Bool = false, router: AgentRouter? = nil
+        transport: AgentTransport = .tcp, overLimit: Bool = false, responder: AgentResponder? = nil
     ) async -> AgentResponse {
-        let router = if let router { router } else { await AgentFixtures.router() }
-        return await router.respond(
+        let responder = if let responder { responder } else { await AgentFixtures.responder() }
+        return await responder.respond(
             to: AgentRequest(
                 method: method, uri: uri, headers: headers.map { (name: $0.0, value: $0.1) }, transport: transport,
                 overConnectionLimit: overLimit))
@@ -160,9 +158,10 @@ import Testing
 
     @Test func basic_refresh_success() async {
         let refreshes = AgentFixtures.Refreshes()
-        let router = await AgentFixtures.router(refreshes: refreshes)
+        let responder = await AgentFixtures.responder(refreshes: refreshes)
         Self.expectAnswer(
-            await Self.request("/secretsmanager/get?secretId=MyTest&refreshNow=1", router: router), name: "MyTest")
+            await Self.request("/secretsmanager/get?secretId=MyTest&refreshNow=1", responder: responder), name: "MyTest"
+        )
         #expect(refreshes.count.load(ordering: .relaxed) == 1)
     }
 
@@ -185,8 +184,8 @@ import Testing
     }
 
     /// Secrets Manager's error, passed on with its status, `__type` and message (our refresh fails).
-    static func failingRefresh(_ error: AWSCallError) async -> AgentRouter {
-        await AgentFixtures.router { store in
+    static func failingRefresh(_ error: AWSCallError) async -> AgentResponder {
+        await AgentFixtures.responder { store in
             await store.record(failure: error, for: [SecretRequest(id: "MyTest")])
         }
     }
@@ -198,7 +197,7 @@ import Testing
         error.httpStatus = 400
         Self.expectServiceError(
             await Self.request(
-                "/secretsmanager/get?secretId=MyTest&refreshNow=true", router: await Self.failingRefresh(error)),
+                "/secretsmanager/get?secretId=MyTest&refreshNow=true", responder: await Self.failingRefresh(error)),
             status: 400, type: "AccessDeniedException", message: "Access to KMS is not allowed")
     }
 
@@ -209,7 +208,7 @@ import Testing
         error.httpStatus = 400
         Self.expectServiceError(
             await Self.request(
-                "/secretsmanager/get?secretId=MyTest&refreshNow=true", router: await Self.failingRefresh(error)),
+                "/secretsmanager/get?secretId=MyTest&refreshNow=true", responder: await Self.failingRefresh(error)),
             status: 400, type: "InvalidSignatureException",
             message: "The request signature we calculated does not match ...")
     }
@@ -221,23 +220,23 @@ import Testing
         timeout.timedOut = true
         Self.expectServiceError(
             await Self.request(
-                "/secretsmanager/get?secretId=MyTest&refreshNow=true", router: await Self.failingRefresh(timeout)),
+                "/secretsmanager/get?secretId=MyTest&refreshNow=true", responder: await Self.failingRefresh(timeout)),
             status: 504, type: "TimeoutError", message: "Timeout")
         Self.expectServiceError(
             await Self.request(
                 "/secretsmanager/get?secretId=MyTest&refreshNow=true",
-                router: await Self.failingRefresh(
+                responder: await Self.failingRefresh(
                     AWSCallError(service: .secretsManager, category: .network, detail: "refused"))),
             status: 502, type: "ConnectionError", message: "Read Error")
         let internalFailure = await Self.request(
             "/secretsmanager/get?secretId=MyTest&refreshNow=true",
-            router: await Self.failingRefresh(
+            responder: await Self.failingRefresh(
                 AWSCallError(service: .secretsManager, category: .credentials, detail: "no credentials")))
         #expect(internalFailure.status == 500 && Self.text(internalFailure) == #"{"__type":"InternalFailure"}"#)
     }
 
     @Test func refresh_now_test() async {
-        let router = await AgentFixtures.router { store in
+        let responder = await AgentFixtures.responder { store in
             await store.record(
                 [
                     SecretRequest(id: "MyTest"): .success(
@@ -245,10 +244,10 @@ import Testing
                 ],
                 at: Date())
         }
-        let before = Self.json(await Self.request("/secretsmanager/get?secretId=MyTest", router: router))
-        let again = Self.json(await Self.request("/secretsmanager/get?secretId=MyTest", router: router))
+        let before = Self.json(await Self.request("/secretsmanager/get?secretId=MyTest", responder: responder))
+        let again = Self.json(await Self.request("/secretsmanager/get?secretId=MyTest", responder: responder))
         let refreshed = Self.json(
-            await Self.request("/secretsmanager/get?secretId=MyTest&refreshNow=true", router: router))
+            await Self.request("/secretsmanager/get?secretId=MyTest&refreshNow=true", responder: responder))
         #expect(before["SecretString"] as? String == again["SecretString"] as? String)
         #expect(refreshed["SecretString"] as? String == "rotated")
     }
@@ -297,13 +296,13 @@ import Testing
                 "/secretsmanager/get?secretId=MyTest",
                 headers: [("X-Aws-Parameters-Secrets-Token", "wrong"), ("X-Vault-Token", "xyzzy")]), name: "MyTest")
         // ssrfHeaders replaces the defaults.
-        let custom = await AgentFixtures.router(settings: .init(ssrfHeaders: ["X-My-Token"]))
+        let custom = await AgentFixtures.responder(settings: .init(ssrfHeaders: ["X-My-Token"]))
         Self.expectAnswer(
             await Self.request(
-                "/secretsmanager/get?secretId=MyTest", headers: [("x-my-token", "xyzzy")], router: custom),
+                "/secretsmanager/get?secretId=MyTest", headers: [("x-my-token", "xyzzy")], responder: custom),
             name: "MyTest")
         Self.expectRefusal(
-            await Self.request("/secretsmanager/get?secretId=MyTest", router: custom), 403, "Bad Token")
+            await Self.request("/secretsmanager/get?secretId=MyTest", responder: custom), 403, "Bad Token")
     }
 
     @Test func xff_fail() async {
@@ -358,10 +357,10 @@ import Testing
             [SecretRequest(id: "MyTest"): .success(AgentFixtures.value("MyTest", version: "v1"))], at: Date())
         await store.record(
             [SecretRequest(id: "MyTest"): .success(AgentFixtures.value("MyTest", version: "v2"))], at: Date())
-        let router = await AgentFixtures.router(store: store)
+        let responder = await AgentFixtures.responder(store: store)
         Self.expectServiceError(
             await Self.request(
-                "/secretsmanager/get?secretId=MyTest&versionId=v1&versionStage=AWSCURRENT", router: router),
+                "/secretsmanager/get?secretId=MyTest&versionId=v1&versionStage=AWSCURRENT", responder: responder),
             status: 400, type: "InvalidRequestException",
             message: "You provided a VersionStage that is not associated to the provided VersionId.")
         for uri in [
@@ -369,12 +368,12 @@ import Testing
             "/secretsmanager/get?secretId=MyTest&versionId=v0&versionStage=AWSCURRENT",
         ] {
             Self.expectServiceError(
-                await Self.request(uri, router: router), status: 404, type: "ResourceNotFoundException",
+                await Self.request(uri, responder: responder), status: 404, type: "ResourceNotFoundException",
                 message: "Secrets Manager can't find the specified secret.")
         }
         Self.expectAnswer(
             await Self.request(
-                "/secretsmanager/get?secretId=MyTest&versionId=v2&versionStage=AWSCURRENT", router: router),
+                "/secretsmanager/get?secretId=MyTest&versionId=v2&versionStage=AWSCURRENT", responder: responder),
             name: "MyTest", version: "v2")
     }
 
@@ -424,32 +423,33 @@ import Testing
                             arn: AgentFixtures.arn("app/db"), name: "app/db", versionID: "current", secretString: "new",
                             versionStages: ["AWSCURRENT"])),
                 ], at: Date())
-            let router = await AgentFixtures.router(store: store)
+            let responder = await AgentFixtures.responder(store: store)
             for uri in [
                 "/secretsmanager/get?secretId=app/db", "/secretsmanager/get?secretId=app/db&versionStage=AWSCURRENT",
             ] {
-                #expect(Self.json(await Self.request(uri, router: router))["VersionId"] as? String == "current")
+                #expect(Self.json(await Self.request(uri, responder: responder))["VersionId"] as? String == "current")
             }
             #expect(
-                Self.json(await Self.request("/secretsmanager/get?secretId=app/db&versionId=pinned", router: router))[
-                    "VersionId"] as? String == "pinned")
+                Self.json(
+                    await Self.request("/secretsmanager/get?secretId=app/db&versionId=pinned", responder: responder))[
+                        "VersionId"] as? String == "pinned")
         }
     }
 
     /// `/v1/` ids are percent-decoded (a secret name cannot hold `%`); the Agent passes them raw.
     @Test func pathIdsArePercentDecodedAndPathPrefixIsSettable() async {
         Self.expectAnswer(await Self.request("/v1/My%2FTest"), name: "My/Test")
-        let custom = await AgentFixtures.router(settings: .init(pathPrefix: "/secrets/"))
-        Self.expectAnswer(await Self.request("/secrets/MyTest", router: custom), name: "MyTest")
-        Self.expectRefusal(await Self.request("/v1/MyTest", router: custom), 404, "Not found")
+        let custom = await AgentFixtures.responder(settings: .init(pathPrefix: "/secrets/"))
+        Self.expectAnswer(await Self.request("/secrets/MyTest", responder: custom), name: "MyTest")
+        Self.expectRefusal(await Self.request("/v1/MyTest", responder: custom), 404, "Not found")
     }
 
     /// Answers that need no refresh come at once from the snapshot, on the caller's thread (the
     /// event loop); only /health, /metrics and refreshNow wait.
     @Test func answersFromTheSnapshotWithoutWaiting() async {
-        let router = await AgentFixtures.router()
+        let responder = await AgentFixtures.responder()
         func now(_ uri: String, headers: [(String, String)] = [("X-Vault-Token", "xyzzy")]) -> AgentResponse? {
-            router.respondNow(
+            responder.respondNow(
                 to: AgentRequest(method: "GET", uri: uri, headers: headers.map { ($0.0, $0.1) }, transport: .tcp))
         }
         if let answer = now("/secretsmanager/get?secretId=MyTest") {

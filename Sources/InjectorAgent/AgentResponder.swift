@@ -1,10 +1,7 @@
-public import InjectorAgent
-public import InjectorRefresh
-
-/// The Agent's API over the sidecar's cache (SPEC §6): ``AgentAPI`` decides what a request is, and
-/// this answers it — `/ping`, `/health`, `/metrics`, and secrets from the last committed values,
-/// after a refresh round when the request says `refreshNow`.
-public struct AgentRouter: Sendable {
+/// The Agent's API over the sidecar's cache (SPEC §6): ``AgentAPI`` routes a request (decides what it
+/// is), and this answers the route — `/ping`, `/health`, `/metrics`, and secrets from the last
+/// committed values, after a refresh round when the request says `refreshNow`.
+public struct AgentResponder: Sendable {
     package let api: AgentAPI
     let store: SecretStore
     let health: @Sendable () async -> HealthReport
@@ -55,6 +52,8 @@ public struct AgentRouter: Sendable {
         return await answerLater(route)
     }
 
+    /// ``AgentAPI/route(_:token:)`` with the token the TCP port demands now: the one routing, not a
+    /// second one; the transport asks for the route, then for its answer (now, or later).
     package func route(_ request: AgentRequest) -> AgentRoute {
         api.route(request, token: request.transport == .tcp ? token() : nil)
     }
