@@ -83,7 +83,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
-            name: "InjectorInit",
+            name: "InjectorJob",
             dependencies: [
                 "InjectorBase", "InjectorOutputs", "InjectorSources", "InjectorTelemetry", "InjectorConfig",
                 "SecretsManager", "AWSCredentials", "HTTPTransport",
@@ -95,7 +95,7 @@ let package = Package(
             name: "InjectorSidecar",
             dependencies: [
                 "InjectorBase", "InjectorOutputs", "InjectorSources", "InjectorRefresh", "InjectorAgent",
-                "InjectorTelemetry", "InjectorConfig", "InjectorHTTP", "InjectorInit",
+                "InjectorTelemetry", "InjectorConfig", "InjectorHTTP", "InjectorJob",
                 "SecretsManager", "AWSCredentials", "HTTPTransport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -110,7 +110,7 @@ let package = Package(
             name: "InjectorMigration",
             dependencies: [
                 "InjectorBase", "InjectorOutputs", "InjectorSources", "InjectorTelemetry", "InjectorConfig",
-                "InjectorInit", "SecretsManager", "AWSSigning", "HTTPTransport",
+                "InjectorJob", "SecretsManager", "AWSSigning", "HTTPTransport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
             ],
@@ -120,7 +120,7 @@ let package = Package(
         .target(
             name: "InjectorCommandLine",
             dependencies: [
-                "InjectorBase", "InjectorConfig", "InjectorInit",
+                "InjectorBase", "InjectorConfig", "InjectorJob",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -137,7 +137,7 @@ let package = Package(
             name: "secrets-injector",
             dependencies: [
                 "InjectorCommandLine", "InjectorBase", "InjectorSources", "InjectorTelemetry", "InjectorConfig",
-                "InjectorInit", "InjectorSidecar", "SecretsManager",
+                "InjectorJob", "InjectorSidecar", "SecretsManager",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             exclude: ["startup.order", "exports.map"],
@@ -235,7 +235,7 @@ let package = Package(
             dependencies: ["InjectorTelemetry", "InjectorBase", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "InjectorCommandLineTests",
-            dependencies: ["InjectorCommandLine", "InjectorInit", "InjectorConfig", "InjectorBase"],
+            dependencies: ["InjectorCommandLine", "InjectorJob", "InjectorConfig", "InjectorBase"],
             swiftSettings: strict),
         .testTarget(
             name: "InjectorConfigTests",
@@ -251,15 +251,15 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ], swiftSettings: strict),
         .testTarget(
-            name: "InjectorInitTests",
+            name: "InjectorJobTests",
             dependencies: [
-                "InjectorInit", "InjectorConfig", "InjectorSources", "InjectorOutputs", "InjectorTelemetry",
+                "InjectorJob", "InjectorConfig", "InjectorSources", "InjectorOutputs", "InjectorTelemetry",
                 "InjectorBase", "SecretsManager", "AWSCredentials", "TestSupport",
             ], swiftSettings: strict),
         .testTarget(
             name: "InjectorSidecarTests",
             dependencies: [
-                "InjectorSidecar", "InjectorInit", "InjectorRefresh", "InjectorAgent",
+                "InjectorSidecar", "InjectorJob", "InjectorRefresh", "InjectorAgent",
                 "InjectorSources", "InjectorConfig", "InjectorTelemetry", "InjectorBase", "SecretsManager",
                 "AWSCredentials", "TestSupport",
             ], swiftSettings: strict),

@@ -2,7 +2,7 @@ public import ArgumentParser
 import FoundationEssentials
 public import InjectorBase
 import InjectorConfig
-import InjectorInit
+import InjectorJob
 
 #if canImport(Glibc)
     import Glibc

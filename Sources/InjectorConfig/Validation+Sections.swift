@@ -139,7 +139,7 @@ extension Validation {
         return envFile(value, at: "env").map { [$0] } ?? []
     }
 
-    mutating func envFile(_ value: JSONValue, at at: String) -> EnvSpec? {
+    mutating func envFile(_ value: JSONValue, at: String) -> EnvSpec? {
         var env: EnvSpec?
         if let envObject = reader.object(value, at: at, allowed: ["file", "mode", "uid", "gid", "entries"]) {
             let file = outputFile(envObject, at: at)

@@ -2,7 +2,7 @@ import FoundationEssentials
 import HTTPTransport
 import InjectorBase
 import InjectorConfig
-import InjectorInit
+import InjectorJob
 import InjectorOutputs
 import Logging
 import SecretsManager

@@ -3,7 +3,7 @@ import FoundationEssentials
 public import InjectorAgent
 import InjectorBase
 import InjectorConfig
-import InjectorInit
+import InjectorJob
 import InjectorRefresh
 import InjectorSources
 import Logging

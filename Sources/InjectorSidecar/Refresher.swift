@@ -3,7 +3,7 @@ import FoundationEssentials
 public import InjectorAgent
 import InjectorBase
 import InjectorConfig
-public import InjectorInit
+public import InjectorJob
 import InjectorOutputs
 public import InjectorRefresh
 import InjectorSources
@@ -90,7 +90,7 @@ public actor Refresher {
     /// One refresh round. Throws when nothing could be checked at all; per-secret failures are
     /// recorded, shown in `/health`, and those of required secrets listed in the report (either
     /// way the state machine backs off).
-    public func refresh() async throws -> RefreshStateMachine.RoundReport {
+    public func refresh() async throws -> RefreshPolicy.RoundReport {
         let started = ContinuousClock.now
         let failovers = injector.source.failovers
         do {
@@ -150,7 +150,7 @@ public actor Refresher {
         }
     }
 
-    private func round() async throws -> RefreshStateMachine.RoundReport {
+    private func round() async throws -> RefreshPolicy.RoundReport {
         let now = clock.now()
         let known = self.secrets
         let probe: ProbeResult
@@ -168,7 +168,7 @@ public actor Refresher {
         let secrets = try await injector.resolveSecrets(&problems, listed: probe.listed)
         for problem in problems { logger.error("discovery problem", metadata: ["error": "\(problem.message)"]) }
 
-        var report = RefreshStateMachine.RoundReport()
+        var report = RefreshPolicy.RoundReport()
         let outcomes = try await changes(injector.requests(for: secrets), probe: probe, at: now, report: &report)
 
         let required = required(secrets)
@@ -191,7 +191,7 @@ public actor Refresher {
     func changes(_ requests: [SecretRequest], probe: ProbeResult, at now: Date) async throws
         -> [SecretRequest: Result<SecretValue, AWSCallError>]
     {
-        var report = RefreshStateMachine.RoundReport()
+        var report = RefreshPolicy.RoundReport()
         return try await changes(requests, probe: probe, at: now, report: &report)
     }
 
@@ -201,7 +201,7 @@ public actor Refresher {
     /// one), failed, or read whole by the probe. A request whose version is the store's is only
     /// confirmed. Rotation dates go into `report`.
     private func changes(
-        _ requests: [SecretRequest], probe: ProbeResult, at now: Date, report: inout RefreshStateMachine.RoundReport
+        _ requests: [SecretRequest], probe: ProbeResult, at now: Date, report: inout RefreshPolicy.RoundReport
     ) async throws -> [SecretRequest: Result<SecretValue, AWSCallError>] {
         var outcomes: [SecretRequest: Result<SecretValue, AWSCallError>] = [:]
         var toFetch: [SecretRequest] = []

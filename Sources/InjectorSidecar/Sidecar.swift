@@ -3,7 +3,7 @@ import InjectorAgent
 import InjectorBase
 public import InjectorConfig
 import InjectorHTTP
-import InjectorInit
+import InjectorJob
 import InjectorSources
 import InjectorTelemetry
 public import Logging
@@ -33,7 +33,7 @@ public enum Sidecar {
         let refresher = Refresher(injector: injector, store: store, metrics: metrics, logger: logger)
         try await refresher.start()
 
-        let loop = RefreshLoop(refresher: refresher, settings: config.refresh, logger: logger)
+        let loop = RefreshScheduler(refresher: refresher, settings: config.refresh, logger: logger)
         let checks = OnDemandChecks(refresher: refresher)
         let clients =
             (injector.source as? SecretsManagerSource).map { [$0.client] }

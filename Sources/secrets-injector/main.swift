@@ -3,7 +3,7 @@ import FoundationEssentials
 import InjectorBase
 import InjectorCommandLine
 import InjectorConfig
-import InjectorInit
+import InjectorJob
 import InjectorSidecar
 import InjectorSources
 import InjectorTelemetry

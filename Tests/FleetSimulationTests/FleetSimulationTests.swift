@@ -8,7 +8,7 @@ import Testing
 /// The fleet simulation (bench/fleet) runs the production refresh policy, not a model of it.
 @Suite struct FleetSimulationTests {
     /// Five hundred tasks restarted at the same instant (a region-wide event) with 60 s rounds.
-    /// The interval's ±10 % jitter (`RefreshStateMachine`) spreads their rounds out: the busiest
+    /// The interval's ±10 % jitter (`RefreshPolicy`) spreads their rounds out: the busiest
     /// second of DescribeSecret sees a fraction of the fleet. Without the jitter every round of
     /// every task falls in the same second (2,000 calls) — this test fails if it is removed.
     @Test func theIntervalJitterSpreadsAFleetThatStartedTogether() {

@@ -1,7 +1,7 @@
 import InjectorBase
 import InjectorCommandLine
 import InjectorConfig
-import InjectorInit
+import InjectorJob
 import Testing
 
 /// What each error says on standard error, and the exit code it ends with: the same for both

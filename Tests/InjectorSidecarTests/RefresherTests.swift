@@ -4,7 +4,7 @@ import HTTPTransport
 import InjectorAgent
 import InjectorBase
 import InjectorConfig
-import InjectorInit
+import InjectorJob
 import InjectorRefresh
 import InjectorSources
 import InjectorTelemetry
@@ -181,7 +181,8 @@ import Testing
             injector: Injector(
                 config: config, source: SecretsManagerSource(client: client), logger: Logger(label: "t")),
             store: store, metrics: SidecarMetrics(), clock: clock, logger: Logger(label: "t"))
-        let loop = RefreshLoop(refresher: refresher, settings: config.refresh, clock: clock, logger: Logger(label: "t"))
+        let loop = RefreshScheduler(
+            refresher: refresher, settings: config.refresh, clock: clock, logger: Logger(label: "t"))
         #expect(await loop.health(store: store).status == .unhealthy, "nothing committed yet")
         try await refresher.start()
         _ = await loop.begin()

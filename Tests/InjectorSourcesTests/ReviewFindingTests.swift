@@ -58,17 +58,17 @@ import Testing
             versions:
                 #"{"Versions":[{"VersionId":"v1","VersionStages":["AWSCURRENT"],"CreatedDate":\#(Self.now.timeIntervalSince1970 - 5 * Self.day)}]}"#
         )
-        let reviews = try await Review.review(
+        let reviews = try await Reviewer.review(
             [("app/db", true)], client: client, failoverRegions: ["ap-south-1"], maxAgeDays: 365, now: Self.now)
         let review = try #require(reviews.first)
         #expect(review.findings == [])
         #expect(review.rotationEnabled && review.schedule == "every 30 days")
         #expect(review.kmsKey == "alias/app" && review.hasResourcePolicy == false)
         #expect(review.currentVersionCreated == Self.now.addingTimeInterval(-5 * Self.day))
-        let text = Review.render(reviews, format: .text)
+        let text = Reviewer.render(reviews, format: .text)
         #expect(
             text.contains("  rotation: on, every 30 days\n") && text.hasSuffix("no finding in 1 secret\n"), "\(text)")
-        #expect(Review.render(reviews, format: .markdown).contains("| `app/db` | on, every 30 days |"))
+        #expect(Reviewer.render(reviews, format: .markdown).contains("| `app/db` | on, every 30 days |"))
     }
 
     @Test func eachFindingFromItsOwnState() async throws {
@@ -91,7 +91,7 @@ import Testing
                     "app/replica", Self.accessed + #","ReplicationStatus":[{"Region":"ap-south-1","Status":"Failed"}]"#),
             ], policy: false)
         let ids = ["app/old", "app/creds", "app/idle", "app/gone", "app/replica", "app/missing"]
-        let reviews = try await Review.review(
+        let reviews = try await Reviewer.review(
             ids.map { ($0, false) }, client: client, failoverRegions: ["ap-south-1"], maxAgeDays: 365, now: Self.now)
         let findings = Dictionary(uniqueKeysWithValues: reviews.map { ($0.id, $0.findings) })
         let replicaMissing = "failover region ap-south-1 has no InSync replica (no replica)"
@@ -109,7 +109,7 @@ import Testing
         #expect(findings["app/missing"] == ["does not exist (deleted, or another region)"])
         // A denied GetResourcePolicy or ListSecretVersionIds makes the field unknown, not a failure.
         #expect(reviews.allSatisfy { $0.hasResourcePolicy == nil && $0.currentVersionCreated == nil })
-        let json = Review.render(reviews, format: .json)
+        let json = Reviewer.render(reviews, format: .json)
         #expect(json.contains(#""resourcePolicy":null"#) && json.contains(#""secretId":"app/old""#))
     }
 }

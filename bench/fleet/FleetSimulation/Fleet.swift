@@ -9,7 +9,7 @@ import SecretsManager
 /// A fleet of sidecars sharing one account's quotas, simulated. Every task runs the
 /// production policy — ``SecretsManagerSource`` (batching, strategy resolution, permission
 /// fallbacks, spreading after throttling) over a real ``AWSJSONClient`` (signing, retries
-/// with jittered back-off), timed by ``RefreshStateMachine`` (interval jitter, failure back-off) —
+/// with jittered back-off), timed by ``RefreshPolicy`` (interval jitter, failure back-off) —
 /// against ``SimulatedSecretsManager``, in simulated time. Only the network and the files are not
 /// real: no output is rendered or written.
 public struct FleetScenario: Sendable {
@@ -298,7 +298,7 @@ final class Held: @unchecked Sendable {
 }
 
 /// One task's sidecar: the first generation as `init` fetches it, then refresh rounds as
-/// ``RefreshLoop`` drives them (`RefreshLoop.loop`), with the simulation's clock.
+/// ``RefreshScheduler`` drives them (`RefreshScheduler.loop`), with the simulation's clock.
 struct Member: Sendable {
     let simulation: Simulation
     let scenario: FleetScenario
@@ -324,7 +324,7 @@ struct Member: Sendable {
             await simulation.sleep(scenario.restartSeconds)
         }
         outcomes.readySeconds.append(simulation.now - startAt)
-        var machine = RefreshStateMachine(
+        var machine = RefreshPolicy(
             settings: .init(interval: scenario.intervalSeconds), random: { random.next() })
         var action = machine.handle(.started, now: now)
         while simulation.now < scenario.duration {
@@ -364,7 +364,7 @@ struct Member: Sendable {
     /// One round as `Refresher.round` decides it: probe by the strategy; with discovery, names come
     /// from the probe's listing or, when it listed nothing, from `ListSecrets` (`resolveSecrets`);
     /// then a changed version is fetched by its id (`Refresher.changes`).
-    private func round(_ requests: inout [SecretRequest]) async -> RefreshStateMachine.Event {
+    private func round(_ requests: inout [SecretRequest]) async -> RefreshPolicy.Event {
         do {
             let checkedAt = simulation.now
             let probe = try await source.probe(

@@ -2,20 +2,20 @@ public import AWSCredentials
 import FoundationEssentials
 public import InjectorAgent
 public import InjectorConfig
-import InjectorInit
+import InjectorJob
 import InjectorRefresh
 import InjectorSources
 public import Logging
 import ServiceLifecycle
 import UnixSignals
 
-/// Drives the ``RefreshStateMachine`` with the real clock: sleeps until the next refresh (woken
+/// Drives the ``RefreshPolicy`` with the real clock: sleeps until the next refresh (woken
 /// early by SIGHUP), and runs rounds through the ``Refresher``.
-public actor RefreshLoop: Service {
+public actor RefreshScheduler: Service {
     let refresher: Refresher
     let clock: any WallClock
     let logger: Logger
-    private var machine: RefreshStateMachine
+    private var machine: RefreshPolicy
     private let maxStaleSeconds: Int?
     private var requested = false
     private var wakeup: CheckedContinuation<Void, Never>?
@@ -27,7 +27,7 @@ public actor RefreshLoop: Service {
         self.refresher = refresher
         self.clock = clock
         self.logger = logger
-        self.machine = RefreshStateMachine(settings: .init(interval: TimeInterval(settings.intervalSeconds)))
+        self.machine = RefreshPolicy(settings: .init(interval: TimeInterval(settings.intervalSeconds)))
         self.maxStaleSeconds = settings.maxStaleSeconds
     }
 
@@ -64,10 +64,10 @@ public actor RefreshLoop: Service {
     }
 
     /// The first generation is written: the clock starts.
-    func begin() -> RefreshStateMachine.Action { machine.handle(.started, now: clock.now()) }
+    func begin() -> RefreshPolicy.Action { machine.handle(.started, now: clock.now()) }
 
     /// One round through the refresher, its outcome told to the state machine.
-    func runRound() async -> RefreshStateMachine.Action {
+    func runRound() async -> RefreshPolicy.Action {
         do {
             let report = try await refresher.refresh()
             if !report.failedSecrets.isEmpty {

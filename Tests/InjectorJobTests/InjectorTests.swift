@@ -11,7 +11,7 @@ import Synchronization
 import TestSupport
 import Testing
 
-@testable import InjectorInit
+@testable import InjectorJob
 
 @Suite struct InjectorRenderTests {
     func injector(_ config: Config, _ client: SecretsManagerClient) -> Injector {

@@ -7,7 +7,7 @@ import SecretsManager
 import TestSupport
 import Testing
 
-@testable import InjectorInit
+@testable import InjectorJob
 
 /// CloudWatch's `ServiceName`, as `init` and `run` choose it (``TaskMetadata``).
 @Suite struct ServiceNameTests {

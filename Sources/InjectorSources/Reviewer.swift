@@ -25,7 +25,7 @@ public struct SecretReview: Sendable {
 }
 
 /// `secrets-injector review`: the seed's quarterly review as one command.
-public enum Review {
+public enum Reviewer {
     /// Words that make a secret a database credential by its name, description or tags.
     static let databaseWords: Set<String> = ["database", "db", "rds", "postgres", "postgresql", "mysql"]
     static let day: TimeInterval = 86_400
@@ -127,7 +127,7 @@ public enum Review {
     static func day(_ date: Date) -> String { UTCTime(epochSeconds: date.timeIntervalSince1970).date }
 }
 
-extension Review {
+extension Reviewer {
     public enum Format: String, Sendable, CaseIterable { case text, json, markdown }
 
     public static func render(_ reviews: [SecretReview], format: Format) -> String {

@@ -25,7 +25,7 @@ extension Injector {
         format: String, maxAgeDays: Int, environment: [String: String], config loadConfig: () throws -> Config,
         now: Date = Date()
     ) async throws {
-        guard let format = Review.Format(rawValue: format) else {
+        guard let format = Reviewer.Format(rawValue: format) else {
             throw CommandExit(.usage, "--format \(format): use text, json or markdown")
         }
         guard maxAgeDays >= 0 else {
@@ -49,10 +49,10 @@ extension Injector {
         where SecretName(secret.request.id).parameter == nil && seen.insert(secret.request.id).inserted {
             ids.append((secret.request.id, databaseAliases.contains(secret.alias)))
         }
-        let reviews = try await Review.review(
+        let reviews = try await Reviewer.review(
             ids, client: clients.primary, failoverRegions: config.failover.map(\.region), maxAgeDays: maxAgeDays,
             now: now)
-        StandardStream.output.write(Array(Review.render(reviews, format: format).utf8))
+        StandardStream.output.write(Array(Reviewer.render(reviews, format: format).utf8))
         if reviews.contains(where: { !$0.findings.isEmpty }) { throw CommandExit(.failure) }
     }
 }

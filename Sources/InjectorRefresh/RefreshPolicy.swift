@@ -10,7 +10,7 @@ public import FoundationEssentials
 /// - A refresh asked for while one runs (SIGHUP, `refreshNow`) is coalesced into one more.
 /// - A round in which any required secret's check failed is a failed round: it counts in
 ///   `consecutiveFailures` and backs off like a round that could check nothing.
-public struct RefreshStateMachine: Sendable {
+public struct RefreshPolicy: Sendable {
     public struct Settings: Sendable, Equatable {
         public var interval: TimeInterval
         public var jitter: Double = 0.1

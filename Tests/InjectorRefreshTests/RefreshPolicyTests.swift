@@ -6,7 +6,7 @@ import Testing
 @testable import InjectorRefresh
 
 /// The refresh policy on a manual clock: times are numbers of seconds, nothing sleeps.
-@Suite struct RefreshStateMachineTests {
+@Suite struct RefreshPolicyTests {
     let start = Date(timeIntervalSince1970: 1_800_000_000)
     func at(_ seconds: TimeInterval) -> Date { start.addingTimeInterval(seconds) }
 
@@ -18,7 +18,7 @@ import Testing
 
     @Test func intervalsStayWithinTheJitterBounds() {
         for random in [0.0, 0.5, 0.999] {
-            var machine = RefreshStateMachine(settings: .init(interval: 300), random: { random })
+            var machine = RefreshPolicy(settings: .init(interval: 300), random: { random })
             guard case .sleep(let first) = machine.handle(.started, now: at(0)) else {
                 Issue.record("no sleep"); return
             }
@@ -29,16 +29,16 @@ import Testing
             let gap = second.timeIntervalSince(first.addingTimeInterval(2))
             #expect(gap >= 270 && gap <= 330, "gap \(gap) for random \(random)")
         }
-        var low = RefreshStateMachine(settings: .init(interval: 300), random: { 0 })
+        var low = RefreshPolicy(settings: .init(interval: 300), random: { 0 })
         #expect(low.handle(.started, now: at(0)) == .sleep(until: at(270)))
-        var high = RefreshStateMachine(settings: .init(interval: 300), random: { 1 })
+        var high = RefreshPolicy(settings: .init(interval: 300), random: { 1 })
         #expect(high.handle(.started, now: at(0)) == .sleep(until: at(330)))
-        var short = RefreshStateMachine(settings: .init(interval: 1), random: { 0 })
+        var short = RefreshPolicy(settings: .init(interval: 1), random: { 0 })
         #expect(short.handle(.started, now: at(0)) == .sleep(until: at(1)), "never under a second")
     }
 
     @Test func anEarlyTimerSleepsOnAndALateOneRefreshes() {
-        var machine = RefreshStateMachine(settings: .init(interval: 100), random: { 0.5 })
+        var machine = RefreshPolicy(settings: .init(interval: 100), random: { 0.5 })
         #expect(machine.handle(.started, now: at(0)) == .sleep(until: at(100)))
         #expect(machine.handle(.timerFired, now: at(50)) == .sleep(until: at(100)))
         #expect(machine.handle(.timerFired, now: at(100)) == .refresh)
@@ -46,7 +46,7 @@ import Testing
     }
 
     @Test func failuresBackOffUpToTheInterval() {
-        var machine = RefreshStateMachine(settings: .init(interval: 10), random: { 0.999 })
+        var machine = RefreshPolicy(settings: .init(interval: 10), random: { 0.999 })
         _ = machine.handle(.started, now: at(0))
         _ = machine.handle(.timerFired, now: at(10))
         var delays: [TimeInterval] = []
@@ -65,14 +65,14 @@ import Testing
     }
 
     @Test func backoffHasFullJitterButAFloor() {
-        var machine = RefreshStateMachine(settings: .init(interval: 300), random: { 0 })
+        var machine = RefreshPolicy(settings: .init(interval: 300), random: { 0 })
         _ = machine.handle(.started, now: at(0))
         _ = machine.handle(.refreshRequested, now: at(1))
         #expect(machine.handle(.refreshFailed, now: at(2)) == .sleep(until: at(2.1)))
     }
 
     @Test func anOverdueRotationIsCheckedWithinAMinute() {
-        var machine = RefreshStateMachine(settings: .init(interval: 3600), random: { 0.999 })
+        var machine = RefreshPolicy(settings: .init(interval: 3600), random: { 0.999 })
         _ = machine.handle(.started, now: at(0))
         _ = machine.handle(.refreshRequested, now: at(0))
         guard case .sleep(let next) = machine.handle(.refreshed(.init(rotationOverdue: true)), now: at(5)) else {
@@ -82,7 +82,7 @@ import Testing
     }
 
     @Test func anUpcomingRotationBringsTheRefreshForward() {
-        var machine = RefreshStateMachine(settings: .init(interval: 3600), random: { 0.5 })
+        var machine = RefreshPolicy(settings: .init(interval: 3600), random: { 0.5 })
         _ = machine.handle(.started, now: at(0))
         _ = machine.handle(.refreshRequested, now: at(0))
         #expect(machine.handle(.refreshed(.init(nextRotation: at(600))), now: at(1)) == .sleep(until: at(600)))
@@ -93,7 +93,7 @@ import Testing
     }
 
     @Test func requestsDuringARefreshAreCoalescedIntoOne() {
-        var machine = RefreshStateMachine(settings: .init(interval: 300), random: { 0.5 })
+        var machine = RefreshPolicy(settings: .init(interval: 300), random: { 0.5 })
         _ = machine.handle(.started, now: at(0))
         #expect(machine.handle(.refreshRequested, now: at(1)) == .refresh)
         #expect(machine.handle(.refreshRequested, now: at(2)) == .wait)
@@ -109,10 +109,10 @@ import Testing
     }
 
     @Test func aRoundWithAFailedRequiredSecretIsAFailedRound() {
-        var machine = RefreshStateMachine(settings: .init(interval: 300), random: { 0.999 })
+        var machine = RefreshPolicy(settings: .init(interval: 300), random: { 0.999 })
         _ = machine.handle(.started, now: at(0))
         _ = machine.handle(.refreshRequested, now: at(1))
-        let failed = RefreshStateMachine.RoundReport(failedSecrets: ["pipeline-pulse/prod/database"])
+        let failed = RefreshPolicy.RoundReport(failedSecrets: ["pipeline-pulse/prod/database"])
         #expect(machine.handle(.refreshed(failed), now: at(2)) == .sleep(until: at(2.999)), "backs off")
         #expect(machine.consecutiveFailures == 1)
         #expect(machine.staleness(now: at(2)) == 2, "the last complete round is still the start")
