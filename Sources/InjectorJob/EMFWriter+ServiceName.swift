@@ -1,12 +1,6 @@
 public import AWSCredentials
 public import HTTPTransport
-public import InjectorBase
-public import InjectorConfig
-public import InjectorOutputs
-public import InjectorSources
 public import InjectorTelemetry
-public import Logging
-public import SecretsManager
 
 extension EMFWriter {
     /// The `ServiceName` dimension: the configured one, else the ECS task family (``TaskMetadata``),

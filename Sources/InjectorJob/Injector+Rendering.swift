@@ -1,11 +1,8 @@
-public import AWSCredentials
-public import HTTPTransport
 public import InjectorBase
-public import InjectorConfig
+import InjectorConfig
 public import InjectorOutputs
-public import InjectorSources
-public import InjectorTelemetry
-public import Logging
+import InjectorSources
+import Logging
 public import SecretsManager
 
 extension Injector {

@@ -1,12 +1,9 @@
-public import AWSCredentials
-public import HTTPTransport
-public import InjectorBase
-public import InjectorConfig
-public import InjectorOutputs
-public import InjectorSources
-public import InjectorTelemetry
-public import Logging
-public import SecretsManager
+import InjectorBase
+import InjectorConfig
+import InjectorOutputs
+import InjectorSources
+import Logging
+import SecretsManager
 
 extension Injector {
     /// The configured secrets plus those discovered by `namePrefix`, each with its alias and files.
