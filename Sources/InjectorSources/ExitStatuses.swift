@@ -14,15 +14,13 @@ extension AWSCallError: ExitStatusProviding {
     }
 }
 
-/// A Secrets Manager call's failure means what the call failure it wraps means.
-extension SecretsManagerError: ExitStatusProviding {
+/// A service's failure means what the call failure it wraps means.
+extension ServiceError {
     public var exitStatus: ExitStatus { underlying.exitStatus }
 }
 
-/// A Parameter Store call's failure means what the call failure it wraps means.
-extension ParameterStoreError: ExitStatusProviding {
-    public var exitStatus: ExitStatus { underlying.exitStatus }
-}
+extension SecretsManagerError: ExitStatusProviding {}
+extension ParameterStoreError: ExitStatusProviding {}
 
 /// A credential variable that cannot work is a usage error (2); an endpoint that does not answer
 /// may answer later (4).

@@ -1,24 +1,12 @@
 /// Parameter Store's operations (SSM's `GetParameters` and `GetParametersByPath`), on an
 /// ``AWSJSONClient`` configured for it. Every call throws a ``ParameterStoreError``.
-public struct ParameterStoreClient: Sendable {
+public struct ParameterStoreClient: ServiceClient {
     /// The most names `GetParameters` takes in one call.
     public static let parametersLimit = 10
 
-    /// The protocol client every call goes through (signing, retries, counts).
+    public typealias Failure = ParameterStoreError
     public let jsonClient: AWSJSONClient
-
-    /// Parameter Store over `jsonClient`, which must be configured for it.
-    public init(_ jsonClient: AWSJSONClient) {
-        precondition(
-            jsonClient.configuration.service == .parameterStore, "a Parameter Store client over another service")
-        self.jsonClient = jsonClient
-    }
-
-    /// Where the calls go: the endpoint, the region, the retry budget.
-    public var configuration: AWSJSONClient.Configuration { jsonClient.configuration }
-
-    /// HTTP requests sent so far, per operation (every attempt counts).
-    public var apiCalls: [String: Int] { jsonClient.apiCalls }
+    public init(holding jsonClient: AWSJSONClient) { self.jsonClient = jsonClient }
 
     /// `GetParameters` over any number of names (a name, an ARN, or either with a `:version` or
     /// `:label` selector), decrypted: calls of at most ten. Names Parameter Store does not know, or

@@ -1,24 +1,12 @@
 /// Secrets Manager's operations, on an ``AWSJSONClient`` configured for it: typed requests and
 /// answers, batching and paging. Every call throws a ``SecretsManagerError``.
-public struct SecretsManagerClient: Sendable {
+public struct SecretsManagerClient: ServiceClient {
     /// Largest batch `BatchGetSecretValue` takes by id.
     public static let batchLimit = 20
 
-    /// The protocol client every call goes through (signing, retries, counts).
+    public typealias Failure = SecretsManagerError
     public let jsonClient: AWSJSONClient
-
-    /// Secrets Manager over `jsonClient`, which must be configured for it.
-    public init(_ jsonClient: AWSJSONClient) {
-        precondition(
-            jsonClient.configuration.service == .secretsManager, "a Secrets Manager client over another service")
-        self.jsonClient = jsonClient
-    }
-
-    /// Where the calls go: the endpoint, the region, the retry budget.
-    public var configuration: AWSJSONClient.Configuration { jsonClient.configuration }
-
-    /// HTTP requests sent so far, per operation (every attempt counts).
-    public var apiCalls: [String: Int] { jsonClient.apiCalls }
+    public init(holding jsonClient: AWSJSONClient) { self.jsonClient = jsonClient }
 
     /// `GetSecretValue` for one secret, by name or ARN, optionally a stage or a version.
     public func getSecretValue(id: String, versionStage: String? = nil, versionID: String? = nil)
