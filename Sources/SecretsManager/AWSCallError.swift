@@ -80,8 +80,7 @@ public struct AWSCallError: Error, Sendable, CustomStringConvertible {
     public init?(_ error: any Error) {
         switch error {
         case let error as AWSCallError: self = error
-        case let error as SecretsManagerError: self = error.underlying
-        case let error as ParameterStoreError: self = error.underlying
+        case let error as any ServiceError: self = error.underlying
         default: return nil
         }
     }
