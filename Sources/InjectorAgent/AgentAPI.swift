@@ -1,4 +1,4 @@
-/// The AWS Secrets Manager Agent's HTTP contract as values (SPEC §6): a request in, a route or a
+/// The AWS Secrets Manager Agent's HTTP contract as values: a request in, a route or a
 /// refusal out, and answers chosen from the configured secrets. Pure — no NIO, no clock — so the
 /// Agent's own test cases run against it without sockets. The reference is the Agent's source:
 /// `aws_secretsmanager_agent/src/server.rs` (checks and their order), `parse.rs` (parameters),
@@ -36,7 +36,7 @@ public struct AgentAPI: Sendable {
         if request.overConnectionLimit, path != "/ping" { return .refused(.text(429, "Connection limit exceeded")) }
         if request.transport == .tcp, path != "/ping" {
             if request.header("x-forwarded-for") != nil { return .refused(.text(400, "Forwarded")) }
-            // An empty token is no token (issue 17): an empty header never matches one.
+            // An empty token is no token: an empty header never matches one.
             guard let token, !token.isEmpty, hasToken(request, token) else { return .refused(.text(403, "Bad Token")) }
         }
         if path == "/refresh" {

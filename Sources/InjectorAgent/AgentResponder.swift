@@ -1,4 +1,4 @@
-/// The Agent's API over the sidecar's cache (SPEC §6): ``AgentAPI`` routes a request (decides what it
+/// The Agent's API over the sidecar's cache: ``AgentAPI`` routes a request (decides what it
 /// is), and this answers the route — `/ping`, `/health`, `/metrics`, and secrets from the last
 /// committed values, after a refresh round when the request says `refreshNow`.
 public struct AgentResponder: Sendable {

@@ -1,7 +1,7 @@
 public import FoundationEssentials
 public import InjectorBase
 
-/// What `/health` says (SPEC §6): one of three states with the reason, each secret's version, last
+/// What `/health` says: one of three states with the reason, each secret's version, last
 /// successful check and last error — never a value.
 ///
 /// - `healthy`: every secret's last check succeeded.

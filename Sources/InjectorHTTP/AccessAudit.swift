@@ -13,7 +13,7 @@ struct AccessPeer: Sendable, Hashable {
     static let tcp = AccessPeer(transport: .tcp)
 }
 
-/// The access audit trail (issue 12): which process read which secret from the socket or the TCP
+/// The access audit trail: which process read which secret from the socket or the TCP
 /// port, which version it was answered, and what was refused.
 ///
 /// - Every request that names a secret makes an `access` line at `info`, when `server.audit` is on.
@@ -24,7 +24,7 @@ struct AccessPeer: Sendable, Hashable {
 ///   (``flush(now:)``, run every second) or when the server stops (``flushAll()``). Without
 ///   `count` a line stands for 1. A connection that repeats its last access counts it in the window
 ///   it kept, without a lock or a lookup: the serving path stays fast with the audit on.
-/// - Refusals fold by peer and status alone, whatever they name (issue 17): a flood of refused
+/// - Refusals fold by peer and status alone, whatever they name: a flood of refused
 ///   requests makes one line per peer and status a minute, the first one's, and a count.
 ///
 /// A line holds the secret's name, the version answered, the status, the path (never the query),

@@ -4,11 +4,11 @@ public import Logging
 import ServiceLifecycle
 import Synchronization
 
-/// The SSRF token the TCP port demands (SPEC §6): the first of `server.ssrfEnvVariables`
+/// The SSRF token the TCP port demands: the first of `server.ssrfEnvVariables`
 /// (`AWS_TOKEN`, `AWS_SESSION_TOKEN`, `AWS_CONTAINER_AUTHORIZATION_TOKEN`) that holds one, or the
 /// file a `file://PATH` value names.
 ///
-/// An empty token, from any source, is no token (issue 17): at start it is a configuration error
+/// An empty token, from any source, is no token: at start it is a configuration error
 /// (exit 2); at request time every TCP request but `/ping` is refused with 403, and the reason is
 /// logged once. The file is read by ``SmallFile`` (no link followed, no FIFO waited on, at most
 /// 4 KiB), at start and then once a second off the event loop, and only when its identity (inode,

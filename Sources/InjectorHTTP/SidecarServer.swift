@@ -13,7 +13,7 @@ import ServiceLifecycle
     import Glibc
 #endif
 
-/// The sidecar's HTTP server on SwiftNIO (SPEC §6): the Unix socket always (its mode, group and
+/// The sidecar's HTTP server on SwiftNIO: the Unix socket always (its mode, group and
 /// optional `allowUids` checked with `SO_PEERCRED`), loopback TCP when `tcpPort` is set. It only
 /// frames bytes and keeps the connection rules; ``AgentResponder`` answers.
 ///
@@ -96,7 +96,7 @@ public struct SidecarServer: Service, CustomStringConvertible {
         do {
             try removeStaleSocket(settings.socketPath)
             // Created owner-only (umask 0177 around bind), then given its mode: no other uid can
-            // connect in between (issue 17). Files and folders are created with explicit modes, so
+            // connect in between. Files and folders are created with explicit modes, so
             // the process-wide umask touches nothing else meanwhile.
             let umaskBefore = umask(0o177)
             let bound = bootstrap(group: group, transport: .unixSocket, connections: tables[0], audit: audit)

@@ -1,6 +1,6 @@
 public import FoundationEssentials
 
-/// When the sidecar refreshes, as a pure state machine (SPEC §6): events and the current time
+/// When the sidecar refreshes, as a pure state machine: events and the current time
 /// in, actions out. No clock, no sleeping, no I/O — the refresher service drives it.
 ///
 /// - Every `interval` ±10 % jitter after a success.

@@ -9,11 +9,11 @@ import Synchronization
     import Glibc
 #endif
 
-/// Tells the application that its secrets changed (SPEC §6): runs `onChange.command` (argv, no
+/// Tells the application that its secrets changed: runs `onChange.command` (argv, no
 /// shell, `onChange.timeoutSeconds`, output logged, an environment with no secret in it) and/or
 /// sends the signal to the pid in `pidFile`.
 ///
-/// Telling happens on a thread of its own, outside the refresh round (issue 17): ``notify(generation:changed:)``
+/// Telling happens on a thread of its own, outside the refresh round: ``notify(generation:changed:)``
 /// returns at once, one notification runs at a time, and changes committed meanwhile are told
 /// together when it ends. A command that cannot finish (killed at its deadline, or unable to
 /// start) is the ``problem`` `/health` reports as `degraded` until one finishes.

@@ -7,7 +7,7 @@ import Synchronization
     import Glibc
 #endif
 
-/// The sidecar as a reaper (issue 17): a child subreaper, so that what `onChange` commands leave
+/// The sidecar as a reaper: a child subreaper, so that what `onChange` commands leave
 /// behind is ours to reap even when we are not PID 1, and a sweep every second.
 struct OrphanReaper: Service {
     let logger: Logger

@@ -7,7 +7,7 @@ import Synchronization
     import Glibc
 #endif
 
-/// The application's pid file, read as a file someone else may control (issue 17): a regular file
+/// The application's pid file, read as a file someone else may control: a regular file
 /// of at most 32 bytes, reached through no link and never waited on, owned by root, the injector's
 /// uid or the application's; the pid in it is not 1 and not ours, and when the application's uid
 /// is configured (`onChange.signal.uid`), `/proc/PID` must show that uid.

@@ -118,7 +118,7 @@ public actor Refresher {
 
     /// A database credential (`username` and `password`) that AWS's rotation functions cannot rotate
     /// as it is, on a secret whose rotation is on (`DescribeSecret` gives a next rotation date only
-    /// then): they read `engine`, `host` and `dbname` too (SPEC §11), and without `dbname` test the
+    /// then): they read `engine`, `host` and `dbname` too, and without `dbname` test the
     /// new password against the `postgres` database. Once per secret; the value is never logged.
     private func warnIfNotRotationShaped(_ request: SecretRequest) async {
         guard !warnedShape.contains(request), let value = await store.value(of: request),

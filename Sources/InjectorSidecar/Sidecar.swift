@@ -15,7 +15,7 @@ import UnixSignals
     import Glibc
 #endif
 
-/// `secrets-injector run` (SPEC §6): the first generation exactly as `init`, then the refresher
+/// `secrets-injector run`: the first generation exactly as `init`, then the refresher
 /// and the server as services of one `ServiceGroup`, which owns SIGTERM and SIGINT.
 public enum Sidecar {
     public static func run(config: Config, environment: [String: String], transport: any HTTPTransport, logger: Logger)

@@ -1,7 +1,7 @@
 public import FoundationEssentials
 import InjectorBase
 
-/// CloudWatch metrics in the Embedded Metric Format (issue 12): JSON lines on standard output,
+/// CloudWatch metrics in the Embedded Metric Format: JSON lines on standard output,
 /// which the `awslogs` log driver (or the CloudWatch agent) turns into metrics — no agent in the
 /// task and no `PutMetricData` permission. Ordinary log lines go to standard error; an EMF line is
 /// told apart by its `_aws` key.

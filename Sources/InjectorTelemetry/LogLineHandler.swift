@@ -6,7 +6,7 @@ public import Logging
 ///   `versionId`, `errorCode`, …);
 /// - `text`: swift-log's stock line, `time level label: key=value [source] message`.
 ///
-/// Messages and metadata never hold secret values. Every control character is escaped (issue 17):
+/// Messages and metadata never hold secret values. Every control character is escaped:
 /// a decoded request path cannot start a line of its own (a forged EMF or log line) or send
 /// terminal escapes. JSON escapes C0 itself; DEL and C1 are escaped in both formats, and C0 in text.
 public struct LogLineHandler: LogHandler {

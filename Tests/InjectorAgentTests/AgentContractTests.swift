@@ -349,8 +349,8 @@ import Testing
     }
 
     /// After a rotation moved `AWSCURRENT` to a new version, the version the sidecar served before
-    /// cannot carry it: asked with that stage, it is Secrets Manager's 400, as the Agent passes it on
-    /// (issue 18). A version never served stays 404: the sidecar cannot know it exists.
+    /// cannot carry it: asked with that stage, it is Secrets Manager's 400, as the Agent passes it on.
+    /// A version never served stays 404: the sidecar cannot know it exists.
     @Test func aFormerVersionWithAStageItNoLongerCarriesIsSecretsManagersRefusal() async {
         let store = SecretStore()
         await store.record(

@@ -13,7 +13,7 @@ import Testing
         #expect(AgentAPI.secret(query: "secretId=MyTest", secretID: nil) == .secret(SecretQuery(secretID: "MyTest")))
     }
 
-    /// Ours, not the Agent's: `POST /refresh[?secretId=]` (issue 20), under the same token rule.
+    /// Ours, not the Agent's: `POST /refresh[?secretId=]`, under the same token rule.
     @Test func refreshIsAPostWithAnOptionalSecretID() {
         let api = AgentAPI(settings: .init())
         func route(_ method: String, _ uri: String, _ transport: AgentTransport = .unixSocket) -> AgentRoute {

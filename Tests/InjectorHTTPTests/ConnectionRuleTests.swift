@@ -14,7 +14,7 @@ import Testing
 @testable import InjectorHTTP
 @testable import InjectorTelemetry
 
-/// The connection rules (SPEC §6): the table on fake channels and a manual clock, then the real
+/// The connection rules: the table on fake channels and a manual clock, then the real
 /// NIO server in-process over TCP and the Unix socket.
 @Suite struct ConnectionRuleTests {
     let start = NIODeadline.uptimeNanoseconds(1_000_000_000_000)

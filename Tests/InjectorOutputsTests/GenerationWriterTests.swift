@@ -136,8 +136,7 @@ import Testing
     }
 }
 
-/// Generation folders are always the injector's; readers get in through the group or the mode
-///.
+/// Generation folders are always the injector's; readers get in through the group or the mode.
 @Suite struct GenerationFolderSettingsTests {
     static func file(uid: UInt32? = nil, gid: UInt32? = nil, mode: UInt16 = 0o440) -> OutputFile {
         OutputFile(path: "f", bytes: [], mode: FileMode(mode), owner: Ownership(uid: uid, gid: gid))

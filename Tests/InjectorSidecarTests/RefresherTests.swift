@@ -165,7 +165,7 @@ import Testing
     }
 }
 
-/// `/health` tells the truth (SPEC §6): per-secret staleness on a manual clock.
+/// `/health` tells the truth: per-secret staleness on a manual clock.
 @Suite struct HealthStateTests {
     @Test func degradedAtTheFirstFailedRoundUnhealthyPastMaxStaleAndBack() async throws {
         let secrets = FakeSecrets(pipelinePulseFour)
@@ -225,7 +225,7 @@ import Testing
 }
 
 /// The refresh round on the user's least-privilege policy: each denied probe falls back to the
-/// next one the role allows (SPEC §6), and discovery cannot start without ListSecrets.
+/// next one the role allows, and discovery cannot start without ListSecrets.
 @Suite struct DeniedProbeTests {
     static let four = pipelinePulseFour
 
@@ -280,7 +280,7 @@ import Testing
         #expect(String(decoding: answer ?? [], as: UTF8.self).contains(#"\"two\""#))
     }
 
-    /// `POST /refresh` (issue 20): a check opens a window of `minRefreshSeconds` plus a random
+    /// `POST /refresh`: a check opens a window of `minRefreshSeconds` plus a random
     /// 0–50 % of it, within which the answer is the last result and nothing is asked; a check is
     /// `DescribeSecret`, and a changed version one `GetSecretValue` by its id.
     @Test(arguments: [0.0, 0.999])
@@ -421,7 +421,7 @@ final class VersionedSource: SecretSource, @unchecked Sendable {
 }
 
 /// `refreshNow` with a `versionId`, as the Agent answers it: from what Secrets Manager says of that
-/// version now (issue 18).
+/// version now.
 @Suite struct RefreshNowVersionTests {
     /// A sidecar started on version `v1` ("one"), after which Secrets Manager rotated to `v2` ("two").
     func rotatedAfterStart() async throws -> (Refresher, String) {
