@@ -76,10 +76,11 @@ extension Located {
     }
 
     /// The most nodes a YAML file may hold, each alias counted as the nodes it names: what its text
-    /// can hold without aliases (a node takes two bytes at least), and 100,000 more. Yams shares an
-    /// anchored node among its aliases, but `Located` is a tree: without a limit, nine levels of ten
-    /// aliases (566 bytes) expand to 10⁹ nodes. And the deepest nesting.
-    static func nodeLimit(bytes: Int) -> Int { 100_000 + bytes / 2 }
+    /// can hold without aliases (a node takes two bytes at least) and 100,000 more, and never more
+    /// than 1,000,000. Yams shares an anchored node among its aliases, but `Located` is a tree:
+    /// without a limit, nine levels of ten aliases (566 bytes) expand to 10⁹ nodes. And the deepest
+    /// nesting.
+    static func nodeLimit(bytes: Int) -> Int { min(1_000_000, 100_000 + bytes / 2) }
     static let depthLimit = 100
 
     /// Every document of a YAML stream, read by libyaml through Yams (github.com/jpsim/Yams), within
