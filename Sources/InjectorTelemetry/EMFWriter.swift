@@ -38,7 +38,7 @@ public final class EMFWriter: Sendable {
     public func line(_ metrics: [Metric], secretName: String? = nil, at date: Date) -> String {
         var dimensionKeys: [JSONValue] = [.string("ServiceName")]
         var members: [JSONValue.Member] = []
-        if let secretName { dimensionKeys.append(.string("SecretName")) }
+        if secretName != nil { dimensionKeys.append(.string("SecretName")) }
         let directive = JSONValue.object([
             .init(key: "Namespace", value: .string(namespace)),
             .init(key: "Dimensions", value: .array([.array(dimensionKeys)])),
