@@ -41,6 +41,7 @@ import Testing
     /// alike: the tools once escaped the line end instead, the daemon flattened it.
     @Test func aMessageOfSeveralLinesIsOneLineFromBothExecutables() async throws {
         let folder = try BlackBox.temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
         try #"{"x": "{\"k\": \"v\"}"}"#.write(toFile: "\(folder)/values.json", atomically: true, encoding: .utf8)
         try """
         {"source": {"local": "\(folder)/values.json"}, "outputDir": "\(folder)/out",
