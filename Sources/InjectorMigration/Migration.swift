@@ -267,6 +267,7 @@ public enum Migration {
             plan.apps.count > 1
             ? " (ECS mounts a volume whole: each app has a folder of its own, and could read the others', as it can reach every secret through the task role anyway).\n\n"
             : ".\n\n"
+        out += plan.volumeMedium + "\n\n"
         guard case .array(let containers)? = JSONValue.object(plan.definition.register)["containerDefinitions"]
         else { return out }
         for app in plan.apps {

@@ -135,19 +135,41 @@ extension MigrationPlan {
         ])
     }
 
-    /// Fargate: the task's ephemeral storage; EC2: a tmpfs, as `task-definitions/` has them.
+    /// The output volume, as `task-definitions/` has it (docs/deploy-ecs.md). Fargate: a bind mount
+    /// on the task's ephemeral storage. EC2: a task-scoped Docker volume; the sidecar's a tmpfs,
+    /// memory only, which stays mounted while the sidecar runs; the init container's without
+    /// `driverOpts`, on the instance's disk (Docker unmounts a tmpfs, contents and all, when its
+    /// last container stops: the app would start on an empty folder), filled from the image's
+    /// `/run/secrets` on first mount, so its owner and mode are the image's.
     var volume: JSONValue {
         if isFargate { return .fields(["name": .string(Self.volumeName)]) }
+        let tmpfs = JSONValue.fields([
+            "type": .string("tmpfs"), "device": .string("tmpfs"),
+            "o": .string("size=16m,mode=\(readableByAll ? "0755" : "0750"),uid=10001,gid=\(appGroup)"),
+        ])
         return .fields([
             "name": .string(Self.volumeName),
-            "dockerVolumeConfiguration": .fields([
+            "dockerVolumeConfiguration": .someFields([
                 "scope": .string("task"), "driver": .string("local"),
-                "driverOpts": .fields([
-                    "type": .string("tmpfs"), "device": .string("tmpfs"),
-                    "o": .string("size=16m,mode=\(readableByAll ? "0755" : "0750"),uid=10001,gid=\(appGroup)"),
-                ]),
+                "driverOpts": options.mode == .sidecar ? tmpfs : nil,
             ]),
         ])
+    }
+
+    /// Where `volume` keeps the files, for MIGRATION.md.
+    var volumeMedium: String {
+        if isFargate {
+            return
+                "The volume is on the task's ephemeral storage: disk, encrypted at rest by Fargate, deleted with the task."
+        }
+        if options.mode == .sidecar {
+            return "The volume is a task-scoped tmpfs: the files are in memory only, kept mounted while the injector "
+                + "runs, and gone with the task."
+        }
+        return "The volume is a task-scoped Docker volume on the instance's disk: a tmpfs would be unmounted, contents "
+            + "and all, when the init container exits, and the app would start on an empty folder. The files stay on "
+            + "the instance's disk until the task stops (use an encrypted EBS volume); `--mode sidecar` keeps them in "
+            + "memory only, on a tmpfs."
     }
 
     /// The injector's container, as `task-definitions/init-container.json` and `sidecar.json` have it.

@@ -34,11 +34,13 @@ struct MigrationPlanTests {
         }}
         """
 
-    func plan(mode: MigrationOptions.Mode) throws -> MigrationPlan {
+    func plan(mode: MigrationOptions.Mode, launchType: String = "EC2") throws -> MigrationPlan {
         var options = MigrationOptions(taskDefinition: "api.json", prefix: "api/prod/", image: "injector:1")
         options.mode = mode
         options.region = "ap-southeast-1"
-        return try MigrationPlan(options: options, bytes: Array(Self.describeForm.utf8))
+        let form = Self.describeForm.replacing(
+            #""requiresCompatibilities": ["EC2"]"#, with: #""requiresCompatibilities": ["\#(launchType)"]"#)
+        return try MigrationPlan(options: options, bytes: Array(form.utf8))
     }
 
     @Test func carriedSecretsAndTheSidecarsDeployment() throws {
@@ -129,6 +131,33 @@ struct MigrationPlanTests {
         let guide = Migration.guide(plan, folder: "migration", applied: false, command: "secrets-injector migrate")
         #expect(guide.contains("No code change is needed"))
         #expect(guide.contains("ODD") && guide.contains("# Migration of api (revision 41)"))
+    }
+
+    /// The output volume by mode and launch type, as `task-definitions/` has it: Docker unmounts a
+    /// tmpfs, contents and all, when its last container stops, so only the sidecar, which keeps it
+    /// mounted, gets one on EC2; the init container's is a task-scoped volume on the instance's disk.
+    @Test func eachModeGetsAVolumeThatOutlivesTheInjectorsWrite() throws {
+        let tmpfs =
+            #"{"name":"secrets","dockerVolumeConfiguration":{"scope":"task","driver":"local","driverOpts":"#
+            + #"{"type":"tmpfs","device":"tmpfs","o":"size=16m,mode=0750,uid=10001,gid=2000"}}}"#
+        let cases: [(MigrationOptions.Mode, String, String, String)] = [
+            (.sidecar, "EC2", tmpfs, "a task-scoped tmpfs: the files are in memory only"),
+            (
+                .initContainer, "EC2",
+                #"{"name":"secrets","dockerVolumeConfiguration":{"scope":"task","driver":"local"}}"#,
+                "a task-scoped Docker volume on the instance's disk: a tmpfs would be unmounted"
+            ),
+            (.initContainer, "FARGATE", #"{"name":"secrets"}"#, "on the task's ephemeral storage"),
+            (.sidecar, "FARGATE", #"{"name":"secrets"}"#, "on the task's ephemeral storage"),
+        ]
+        for (mode, launchType, volume, medium) in cases {
+            let plan = try plan(mode: mode, launchType: launchType)
+            let volumes = plan.taskDefinitionJSON["volumes"].flatMap(TaskDefinition.elements) ?? []
+            #expect(volumes.map(\.serialized) == [volume], "\(mode) on \(launchType)")
+            let guide = Migration.guide(plan, folder: "migration", applied: false, command: "secrets-injector migrate")
+            #expect(guide.contains("The volume is " + medium), "\(mode) on \(launchType)")
+            if launchType == "FARGATE" { #expect(!guide.contains("tmpfs"), "\(mode) on \(launchType)") }
+        }
     }
 
     @Test func theConfigurationIsOneCheckAccepts() throws {
