@@ -168,7 +168,11 @@ def check_alarms(alarms=None, label="alarms.json"):
 def check_output_folders(tasks=None):
     """The injector's output folder must be one it owns and nobody else can write into
     (README "The output folder"): a tmpfs with the injector's uid and no group/other write, or, for a
-    bind mount (Fargate), the folder the image creates: owned by the injector, 0750, a VOLUME."""
+    bind mount (Fargate) or a disk-backed Docker volume, the folder the image creates: owned by the
+    injector, 0750, a VOLUME. It must hold the files as long as the app runs (docs/deploy-ecs.md):
+    Docker unmounts a tmpfs volume, contents and all, when its last container stops, so an init
+    container's volume is disk-backed; the sidecar, which keeps it mounted, gets the tmpfs (memory
+    only); a Docker volume is task-scoped, deleted with the task."""
     problems = []
     dockerfile = open(os.path.join(ROOT, "Dockerfile")).read()
     for name, task in tasks or task_files():
@@ -179,7 +183,17 @@ def check_output_folders(tasks=None):
             if volume["name"] not in mounts:
                 continue
             folder = mounts[volume["name"]]
-            options = volume.get("dockerVolumeConfiguration", {}).get("driverOpts", {})
+            docker = volume.get("dockerVolumeConfiguration")
+            options = (docker or {}).get("driverOpts", {})
+            tmpfs = options.get("type") == "tmpfs"
+            if docker is not None and docker.get("scope") != "task":
+                problems.append(f"{name}: volume {volume['name']} is not task-scoped: the secrets would outlive the task")
+            if tmpfs and not injector["essential"]:
+                problems.append(f"{name}: volume {volume['name']} is a tmpfs, unmounted with its contents when the init container exits: "
+                                "the app would start on an empty folder (a disk-backed task volume, without driverOpts, or the sidecar)")
+            if docker is not None and not tmpfs and injector["essential"]:
+                problems.append(f"{name}: volume {volume['name']} puts the sidecar's secrets on the instance's disk: "
+                                "a tmpfs keeps them in memory, mounted while the sidecar runs")
             if options:
                 opts = dict(o.split("=", 1) for o in options.get("o", "").split(",") if "=" in o)
                 mode = int(opts.get("mode", "1777"), 8)
@@ -191,7 +205,7 @@ def check_output_folders(tasks=None):
                 created = re.search(rf"install -d -m 0750 -o {uid} -g \d+ {re.escape(folder)}\b", dockerfile)
                 declared = re.search(rf'VOLUME \["{re.escape(folder)}"\]', dockerfile)
                 if not (created and declared):
-                    problems.append(f"{name}: bind mount {folder}: the Dockerfile must create it owned by {uid}, mode 0750, and declare it a VOLUME (ECS makes it root-owned 0755 otherwise)")
+                    problems.append(f"{name}: volume {volume['name']} at {folder}: the Dockerfile must create it owned by {uid}, mode 0750, and declare it a VOLUME (ECS makes it root-owned 0755 otherwise)")
     return problems
 
 

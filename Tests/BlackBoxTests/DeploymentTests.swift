@@ -190,6 +190,77 @@ import Testing
         }
     }
 
+    /// Each mode's volume on EC2 (docs/deploy-ecs.md): Docker unmounts a tmpfs volume, contents and
+    /// all, when its last container stops, so an init container's tmpfs would leave the app an empty
+    /// folder; the sidecar keeps its tmpfs mounted. The JSON file and the template turned back to a
+    /// tmpfs for the init container together (equal to each other) are still caught, and so is a
+    /// sidecar on the instance's disk or a volume that outlives the task.
+    @Test(.enabled(if: hasTemplateCheckers, "botocore, parliament or PyYAML is not installed"))
+    func theChecksKeepEachModesVolume() async throws {
+        let folder = try copyOfTheArtifacts()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        func edit(_ file: String, _ change: (inout [String: Any]) -> Void) throws {
+            let path = "\(folder)/task-definitions/\(file)"
+            var task =
+                try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as! [String: Any]
+            var volumes = task["volumes"] as! [[String: Any]]
+            var volume = volumes[0]["dockerVolumeConfiguration"] as! [String: Any]
+            change(&volume)
+            volumes[0]["dockerVolumeConfiguration"] = volume
+            task["volumes"] = volumes
+            try JSONSerialization.data(withJSONObject: task).write(to: URL(fileURLWithPath: path))
+        }
+        try edit("init-container.json") {
+            #expect($0["driverOpts"] == nil, "init-container.json's volume is disk-backed")
+            $0["driverOpts"] = ["type": "tmpfs", "device": "tmpfs", "o": "size=16m,mode=0750,uid=10001,gid=1000"]
+        }
+        try edit("sidecar.json") {
+            #expect(($0["driverOpts"] as? [String: String])?["type"] == "tmpfs", "sidecar.json's volume is a tmpfs")
+            $0["driverOpts"] = nil
+            $0["scope"] = "shared"
+        }
+        let path = "\(folder)/task-definitions/cloudformation/secrets-injector.yaml"
+        var template = try String(contentsOfFile: path, encoding: .utf8)
+        let perMode = """
+                          DriverOpts: !If
+                            - IsSidecar
+                            - type: tmpfs
+                              device: tmpfs
+                              o: !Sub "size=16m,mode=0750,uid=10001,gid=${SecretsGroupId}"
+                            - !Ref AWS::NoValue
+            """
+        let alwaysTmpfs = """
+                          DriverOpts:
+                            type: tmpfs
+                            device: tmpfs
+                            o: !Sub "size=16m,mode=0750,uid=10001,gid=${SecretsGroupId}"
+            """
+        #expect(template.contains(perMode))
+        template = template.replacingOccurrences(of: perMode, with: alwaysTmpfs)
+        try template.write(toFile: path, atomically: true, encoding: .utf8)
+
+        let files = try await run(
+            "/usr/bin/env", ["python3", "\(folder)/scripts/deploy_checks.py", "task-definitions"],
+            environment: Self.environment)
+        #expect(files.status == 1)
+        for expected in [
+            "init-container.json: volume secrets is a tmpfs, unmounted with its contents when the init container exits",
+            "sidecar.json: volume secrets is not task-scoped",
+            "sidecar.json: volume secrets puts the sidecar's secrets on the instance's disk",
+        ] {
+            #expect(files.stdout.contains(expected), "\(expected): \(files.stdout)")
+        }
+        let rendered = try await run(
+            "/usr/bin/env", ["python3", "\(folder)/scripts/deploy_checks.py", "cloudformation"],
+            environment: Self.environment, timeout: 120)
+        #expect(rendered.status == 1)
+        #expect(
+            rendered.stdout.contains(
+                "secrets-injector.yaml (init-container.json): volume secrets is a tmpfs, unmounted with its contents"),
+            "\(rendered.stdout)")
+        #expect(!rendered.stdout.contains("(fargate.json)"), "\(rendered.stdout)")
+    }
+
     @Test(.enabled(if: pythonHasModule("botocore"), "botocore is not installed"))
     func theChecksCatchBrokenAlarms() async throws {
         let folder = try copyOfTheArtifacts()
