@@ -19,7 +19,7 @@ extension Sidecar {
         do {
             return try config().server.socketPath
         } catch {
-            throw CommandExit(.failure, "cannot read the configuration to find the socket: \(error)")
+            throw CommandExit(.failure, "cannot read the configuration to find the socket (or give --socket PATH): \(error)")
         }
     }
 }
