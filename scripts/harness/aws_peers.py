@@ -94,6 +94,16 @@ def free_port():
         return s.getsockname()[1]
 
 
+def created(call, **arguments):
+    """A set-up create: "already exists" is its success when botocore retried it after a transient
+    error that moto had answered after creating it."""
+    try:
+        return call(**arguments)
+    except botocore.exceptions.ClientError as error:
+        if error.response["Error"]["Code"] not in ("EntityAlreadyExists", "ResourceExistsException"):
+            raise
+
+
 def wait_for_port(port, process, seconds=60):
     deadline = time.time() + seconds
     while time.time() < deadline:
@@ -317,10 +327,13 @@ def main():
     replica = None
 
     port = free_port()
-    # Unsigned set-up calls, counted exactly: each role's create + policy + AssumeRole, the secrets,
-    # and the admin user the tests rotate secrets with (create, policy, access key).
+    # Unsigned set-up calls: each role's create + policy + AssumeRole, the secrets, and the admin user
+    # the tests rotate secrets with (create, policy, access key), plus room for botocore's retries
+    # of a call moto answered with a transient error (several moto servers starting at once on a
+    # busy machine); what is left of the budget is spent below before anyone is told we are ready.
     setup_calls = 3 * len(ROLES) + len(PIPELINE_PULSE) + 3
-    env = dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT=str(setup_calls), MOTO_ACCOUNT_ID=ACCOUNT)
+    retry_room = 12
+    env = dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT=str(setup_calls + retry_room), MOTO_ACCOUNT_ID=ACCOUNT)
     log = tempfile.NamedTemporaryFile(prefix="moto-", suffix=".log", delete=False)
     moto = subprocess.Popen(["moto_server", "-H", "127.0.0.1", "-p", str(port)], env=env,
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -328,7 +341,7 @@ def main():
         wait_for_port(port, moto)
         endpoint = f"http://127.0.0.1:{port}"
         setup = dict(endpoint_url=endpoint, region_name=REGION, aws_access_key_id="setup",
-                     aws_secret_access_key="setup", config=Config(retries={"max_attempts": 1}))
+                     aws_secret_access_key="setup", config=Config(retries={"mode": "standard", "total_max_attempts": 3}))
         iam = boto3.client("iam", **setup)
         sts = boto3.client("sts", **setup)
         sm = boto3.client("secretsmanager", **setup)
@@ -336,13 +349,13 @@ def main():
         trust = json.dumps({"Version": "2012-10-17", "Statement": [
             {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}]})
         for role, actions in ROLES.items():
-            iam.create_role(RoleName=role, AssumeRolePolicyDocument=trust)
+            created(iam.create_role, RoleName=role, AssumeRolePolicyDocument=trust)
             iam.put_role_policy(RoleName=role, PolicyName="read-secrets", PolicyDocument=json.dumps({
                 "Version": "2012-10-17",
                 "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}))
         for name, value in PIPELINE_PULSE.items():
-            sm.create_secret(Name=name, SecretString=json.dumps(value))
-        iam.create_user(UserName="rotation-admin")
+            created(sm.create_secret, Name=name, SecretString=json.dumps(value))
+        created(iam.create_user, UserName="rotation-admin")
         iam.put_user_policy(UserName="rotation-admin", PolicyName="all", PolicyDocument=json.dumps({
             "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
         admin = iam.create_access_key(UserName="rotation-admin")["AccessKey"]
@@ -351,13 +364,17 @@ def main():
             roles[role] = sts.assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/{role}",
                                           RoleSessionName="secrets-injector-test")["Credentials"]
 
-        # Prove verification is on: the set-up budget is spent, so an unsigned-key call is refused
-        # and a call signed with the task role's keys is accepted.
-        try:
-            sm.list_secrets()
+        # Spend what is left of the budget, and so prove verification is on: a call signed with
+        # unknown keys is refused within it, and a call signed with the task role's keys is accepted.
+        unsigned = boto3.client("secretsmanager", endpoint_url=endpoint, region_name=REGION, aws_access_key_id="setup",
+                                aws_secret_access_key="setup", config=Config(retries={"total_max_attempts": 1}))
+        for _ in range(retry_room + 1):
+            try:
+                unsigned.list_secrets()
+            except botocore.exceptions.ClientError:
+                break
+        else:
             sys.exit("moto accepted a call signed with unknown keys: signature verification is off")
-        except botocore.exceptions.ClientError:
-            pass
         task = roles["pipeline-pulse-task"]
         signed = boto3.client("secretsmanager", endpoint_url=endpoint, region_name=REGION,
                               aws_access_key_id=task["AccessKeyId"], aws_secret_access_key=task["SecretAccessKey"],
