@@ -91,6 +91,16 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // `exec`: the app that reads only environment variables, started with its secrets and supervised.
+        .target(
+            name: "InjectorExec",
+            dependencies: [
+                "InjectorBase", "InjectorConfig", "InjectorJob", "InjectorOutputs", "InjectorSources",
+                "InjectorTelemetry",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "InjectorSidecar",
             dependencies: [
@@ -137,7 +147,7 @@ let package = Package(
             name: "secrets-injector",
             dependencies: [
                 "InjectorCommandLine", "InjectorBase", "InjectorSources", "InjectorTelemetry", "InjectorConfig",
-                "InjectorJob", "InjectorSidecar", "SecretsManager",
+                "InjectorJob", "InjectorSidecar", "InjectorExec", "SecretsManager",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             exclude: ["startup.order", "exports.map"],

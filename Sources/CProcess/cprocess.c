@@ -5,12 +5,14 @@
 #include <spawn.h>
 #include <sys/prctl.h>
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <linux/openat2.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <grp.h>
 #include <unistd.h>
 
 int cprocess_disable_core_dumps(void) {
@@ -61,3 +63,96 @@ int cprocess_exited_child(void) {
     if (waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) != 0) return -1;
     return info.si_pid;
 }
+
+int cprocess_exec_path(const char *file, char *const argv[], char *const envp[]) {
+    return execvpe(file, argv, envp);
+}
+
+int cprocess_spawn_as(int *pid, const char *file, char *const argv[], char *const envp[], unsigned int uid,
+                      unsigned int gid) {
+    // The child reports the errno of a failed step through this pipe; exec closes it on success.
+    int report[2];
+    if (pipe2(report, O_CLOEXEC) != 0) return errno;
+    // Blocked across fork, so no handler of ours runs in the child before it resets them all.
+    sigset_t all, previous;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &previous);
+    pid_t child = fork();
+    if (child == 0) {
+        // Only async-signal-safe calls from here to exec.
+        int error = 0;
+        struct sigaction standard;
+        memset(&standard, 0, sizeof standard);
+        standard.sa_handler = SIG_DFL;
+        for (int number = 1; number < NSIG; number++) sigaction(number, &standard, NULL);
+        sigset_t none;
+        sigemptyset(&none);
+        if (setpgid(0, 0) != 0) error = errno;
+        gid_t group = (gid_t)gid;
+        if (!error && setgroups(1, &group) != 0) error = errno;
+        if (!error && setgid((gid_t)gid) != 0) error = errno;
+        if (!error && setuid((uid_t)uid) != 0) error = errno;
+        if (!error) {
+            int keep = report[1];
+            for (int fd = 3; fd < keep; fd++) close(fd);
+#ifdef SYS_close_range
+            if (syscall(SYS_close_range, (unsigned int)keep + 1, ~0U, 0) != 0)
+#endif
+                for (int fd = keep + 1; fd < 65536; fd++) close(fd);
+            sigprocmask(SIG_SETMASK, &none, NULL);
+            execvpe(file, argv, envp);
+            error = errno;
+        }
+        while (write(report[1], &error, sizeof error) < 0 && errno == EINTR) {}
+        _exit(127);
+    }
+    int forkError = child < 0 ? errno : 0;
+    pthread_sigmask(SIG_SETMASK, &previous, NULL);
+    close(report[1]);
+    if (child < 0) {
+        close(report[0]);
+        return forkError;
+    }
+    int error = 0;
+    ssize_t count;
+    do { count = read(report[0], &error, sizeof error); } while (count < 0 && errno == EINTR);
+    close(report[0]);
+    if (count == (ssize_t)sizeof error) {
+        int status;
+        while (waitpid(child, &status, 0) < 0 && errno == EINTR) {}
+        return error ? error : ECHILD;
+    }
+    *pid = child;
+    return 0;
+}
+
+static volatile sig_atomic_t forward_group = 0;
+static volatile sig_atomic_t forwarded_stops = 0;
+
+static void forward(int number) {
+    int saved = errno;
+    if (forward_group > 0) kill(-forward_group, number);
+    if (number == SIGTERM || number == SIGINT) forwarded_stops = forwarded_stops + 1;
+    errno = saved;
+}
+
+int cprocess_forward_signals(int group) {
+    forward_group = group;
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = forward;
+    action.sa_flags = SA_RESTART;
+    sigemptyset(&action.sa_mask);
+    for (int number = 1; number < NSIG; number++) {
+        switch (number) {
+        case SIGCHLD: case SIGKILL: case SIGSTOP: case SIGPIPE:
+        case SIGSEGV: case SIGBUS: case SIGILL: case SIGFPE: case SIGTRAP: case SIGSYS:
+            continue;
+        }
+        // glibc keeps two real-time signals for itself: sigaction refuses them (EINVAL), skipped.
+        sigaction(number, &action, NULL);
+    }
+    return 0;
+}
+
+int cprocess_forwarded_stops(void) { return forwarded_stops; }

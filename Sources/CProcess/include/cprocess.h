@@ -34,4 +34,23 @@ int cprocess_exited_child(void);
 /// default action (the parent ignores SIGHUP and SIGPIPE) and none blocked.
 int cprocess_spawn_clean_attributes(posix_spawnattr_t *attributes);
 
+/// execvpe(3): runs `file` (looked up on this process's PATH as execvp does) in this process's
+/// place with `envp`. Returns only on failure, -1 with errno set.
+int cprocess_exec_path(const char *file, char *const argv[], char *const envp[]);
+
+/// Starts `file` (PATH lookup as execvp) as `uid`:`gid` (no supplementary groups) in a process
+/// group of its own, every signal at its default action and none blocked, descriptors from 3 up
+/// closed: fork, setpgid, setgroups/setgid/setuid, execvpe. posix_spawn cannot change ids, hence
+/// this. Sets `*pid` and returns 0, or returns the errno of the step that failed (nothing runs).
+int cprocess_spawn_as(int *pid, const char *file, char *const argv[], char *const envp[], unsigned int uid,
+                      unsigned int gid);
+
+/// From now on every signal this process receives is sent on to the process group `group`, except
+/// SIGCHLD, SIGKILL and SIGSTOP (which cannot be caught), SIGPIPE (ours: a closed stream) and the
+/// faults a program raises itself (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS).
+int cprocess_forward_signals(int group);
+
+/// How many SIGTERM or SIGINT have been forwarded since `cprocess_forward_signals`.
+int cprocess_forwarded_stops(void);
+
 #endif

@@ -1,0 +1,107 @@
+internal import CProcess
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The app `exec` runs: in this process's place, or as the one child it supervises, in a process
+/// group of its own that every signal is forwarded to. Its environment is given as raw
+/// `NAME=value` bytes, and goes only into its `envp`: never into this process's environment.
+public enum AppProcess {
+    /// This process's environment as it is, bytes and order kept (`environ`).
+    public static var inheritedEnvironment: [[UInt8]] {
+        var entries: [[UInt8]] = []
+        let start: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = environ
+        guard var cursor = start else { return entries }
+        while let entry = cursor.pointee {
+            entries.append(Array(UnsafeRawBufferPointer(start: entry, count: strlen(entry))))
+            cursor += 1
+        }
+        return entries
+    }
+
+    /// Runs `argv` (`argv[0]` looked up on `PATH` as execvp does) in this process's place, same pid.
+    /// Returns only when it cannot, with why.
+    public static func replaceProcess(_ argv: [String], environment: [[UInt8]]) -> StartError {
+        withCStrings(argv, environment) { arguments, variables in
+            _ = cprocess_exec_path(argv[0], arguments, variables)
+            return StartError(errno: errno)
+        }
+    }
+
+    /// Starts `argv` (PATH lookup as execvp) as a child in a process group of its own (its pid is
+    /// the group's id), every signal at its default action, standard streams shared, no other
+    /// descriptor of ours. As `user` (uid, gid) when given: fork and exec in a small C helper,
+    /// because posix_spawn cannot change ids. The child is tracked (``ChildReaper``): reap it with
+    /// ``ChildReaper/exitStatus(of:)``; ``ChildReaper/reapOrphans()`` leaves it alone.
+    public static func start(_ argv: [String], environment: [[UInt8]], user: (uid: UInt32, gid: UInt32)?) -> Result<
+        Int32, StartError
+    > {
+        let (result, pid) = withCStrings(argv, environment) { arguments, variables in
+            ChildReaper.spawn { pid in
+                if let user {
+                    var child: Int32 = 0
+                    let result = cprocess_spawn_as(&child, argv[0], arguments, variables, user.uid, user.gid)
+                    pid = child
+                    return result
+                }
+                var actions = posix_spawn_file_actions_t()
+                posix_spawn_file_actions_init(&actions)
+                defer { posix_spawn_file_actions_destroy(&actions) }
+                cprocess_spawn_close_from(&actions, 3)
+                var attributes = posix_spawnattr_t()
+                posix_spawnattr_init(&attributes)
+                defer { posix_spawnattr_destroy(&attributes) }
+                cprocess_spawn_clean_attributes(&attributes)
+                return posix_spawnp(&pid, argv[0], &actions, &attributes, arguments, variables)
+            }
+        }
+        return result == 0 ? .success(pid) : .failure(StartError(errno: result))
+    }
+
+    /// Why the app did not start; its exit status is the shell's: 127 not found, 126 not runnable.
+    public struct StartError: Error, Sendable {
+        public var errno: Int32
+        public var exitCode: Int32 { errno == ENOENT ? 127 : 126 }
+        public var reason: String { String(cString: strerror(errno)) }
+    }
+
+    /// From now on every signal this process gets goes on to the group `group`, but SIGCHLD,
+    /// SIGPIPE and the faults a program raises itself (SIGKILL and SIGSTOP cannot be caught).
+    public static func forwardSignals(to group: Int32) { _ = cprocess_forward_signals(group) }
+
+    /// How many SIGTERM and SIGINT have been forwarded (the supervisor's stop timeout starts at the first).
+    public static var forwardedStops: Int { Int(cprocess_forwarded_stops()) }
+
+    /// The child's status once it exited, as a shell reports it: its code, or 128 + the signal.
+    public static func shellStatus(_ waitStatus: Int32) -> Int32 {
+        let signal = waitStatus & 0x7f
+        return signal == 0 ? (waitStatus >> 8) & 0xff : 128 + signal
+    }
+
+    private static func withCStrings<T>(
+        _ argv: [String], _ environment: [[UInt8]],
+        _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>, UnsafePointer<UnsafeMutablePointer<CChar>?>) -> T
+    ) -> T {
+        let arguments = argv.map { strdup($0) } + [nil]
+        let variables: [UnsafeMutablePointer<CChar>?] =
+            environment.map { entry in
+                let copy = UnsafeMutablePointer<CChar>.allocate(capacity: entry.count + 1)
+                entry.withUnsafeBufferPointer { bytes in
+                    for (index, byte) in bytes.enumerated() { copy[index] = CChar(bitPattern: byte) }
+                }
+                copy[entry.count] = 0
+                return copy
+            } + [nil]
+        defer {
+            arguments.forEach { free($0) }
+            for variable in variables {
+                guard let variable else { continue }
+                // Wiped: the values stay in no freed memory of ours.
+                memset(variable, 0, strlen(variable))
+                variable.deallocate()
+            }
+        }
+        return body(arguments, variables)
+    }
+}
