@@ -1,0 +1,259 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// `secrets-injector exec -- APP ARGS…`: a real app (a python3 script, `Fixtures/exec_app.py`)
+/// started through `exec` gets its secrets in its environment and nowhere else, is supervised as
+/// PID 1 would (signals to its group, the stop timeout, orphans reaped) and gives its exit status.
+@Suite struct ExecCommandTests {
+    static let app = Repository.root.appendingPathComponent("Tests/BlackBoxTests/Fixtures/exec_app.py").path
+    /// Values no shell or dotenv reader would pass through unchanged.
+    static let hostile = "line one\nline two $HOME ${PATH} `id` \"double\" 'single' back\\slash \\n é 東京 🙂"
+    static let plain = "plain-secret-value-3f9a"
+    static let overriding = "overriding-secret-value-77c1"
+    let folder: String
+
+    init() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: BlackBox.binary))
+        folder = try BlackBox.temporaryFolder()
+    }
+
+    /// A local source with the values above, and the configuration that puts them in the app's
+    /// environment (`HOME` too: the configured value wins over the inherited one).
+    func configure(_ exec: String = "{}") throws -> String {
+        let secrets: [String: Any] = [
+            "app/hostile": ["value": Self.hostile], "app/plain": Self.plain, "app/home": Self.overriding,
+        ]
+        try JSONSerialization.data(withJSONObject: secrets).write(to: URL(fileURLWithPath: "\(folder)/secrets.json"))
+        let config = """
+            {"source": {"local": "\(folder)/secrets.json"}, "outputDir": "\(folder)/out",
+             "env": {"file": "app.env", "mode": "0400", "entries": [
+               {"name": "HOSTILE", "valueFrom": "app/hostile:value"},
+               {"name": "PLAIN", "valueFrom": "app/plain"},
+               {"name": "HOME", "valueFrom": "app/home"}]},
+             "exec": \(exec)}
+            """
+        try config.write(toFile: "\(folder)/config.json", atomically: true, encoding: .utf8)
+        return "\(folder)/config.json"
+    }
+
+    /// The injector's environment: PATH (to find python3), what the app must keep or lose.
+    func environment(_ extra: [String: String] = [:]) -> [String: String] {
+        [
+            "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "HOME": "/home/inherited",
+            "KEPT": "kept value", "DROPPED": "dropped value", "AWS_REGION": "ap-southeast-1",
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://127.0.0.1:9/creds",
+            "SECRETS_INJECTOR_LOG_LEVEL": "debug",
+        ].merging(extra) { $1 }
+    }
+
+    var values: [String: String] { ["hostile": Self.hostile, "plain": Self.plain, "home": Self.overriding] }
+
+    func expectNoValue(in text: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        for (name, value) in values {
+            #expect(!text.contains(value), "\(name) leaked", sourceLocation: sourceLocation)
+        }
+        #expect(!text.contains("line two"), "hostile leaked", sourceLocation: sourceLocation)
+    }
+
+    /// Waits (bounded, generously) until `path` exists; its text.
+    func waitFor(_ path: String, seconds: Double = 30) async throws -> String {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if let text = try? String(contentsOfFile: path, encoding: .utf8) { return text }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        Issue.record("\(path) never appeared")
+        throw CancellationError()
+    }
+
+    /// Waits (bounded) for `process` to end; its status, or nil if it is still running.
+    func waitForExit(_ process: Process, seconds: Double = 30) async throws -> Int32? {
+        let deadline = Date().addingTimeInterval(seconds)
+        while process.isRunning, Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        guard !process.isRunning else {
+            kill(-process.processIdentifier, SIGKILL)
+            kill(process.processIdentifier, SIGKILL)
+            return nil
+        }
+        return process.terminationStatus
+    }
+
+    /// After a failed test: nothing of it keeps running (the app's group, whose id `ready` holds,
+    /// and the injector).
+    func cleanUp(_ injector: Process?) {
+        if let ready = try? String(contentsOfFile: "\(folder)/ready", encoding: .utf8), let group = Int32(ready) {
+            kill(-group, SIGKILL)
+        }
+        if let injector, injector.isRunning { kill(injector.processIdentifier, SIGKILL) }
+        try? FileManager.default.removeItem(atPath: folder)
+    }
+
+    func log() -> String { (try? String(contentsOfFile: "\(folder)/log", encoding: .utf8)) ?? "" }
+
+    func start(_ mode: String, exec: String = "{}", once: Bool = false) throws -> Process {
+        FileManager.default.createFile(atPath: "\(folder)/log", contents: nil)
+        return try BlackBox.launch(
+            ["exec", "--config", try configure(exec)] + (once ? ["--once"] : []) + [
+                "--", "python3", Self.app, mode, folder,
+            ], environment: environment(), log: "\(folder)/log")
+    }
+
+    @Test func theAppGetsItsEnvironmentByteForByteAndItsExitCode() async throws {
+        let injector = try start("env", exec: #"{"dropEnvironment": ["DROPPED"]}"#)
+        defer { cleanUp(injector) }
+        let status = try await waitForExit(injector)
+        #expect(status == 7, "the app's exit code: \(log())")
+        let report =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(folder)/env.json")))
+            as! [String: Any]
+        func text(_ hex: String) -> String {
+            var bytes: [UInt8] = []
+            var index = hex.startIndex
+            while index < hex.endIndex {
+                let next = hex.index(index, offsetBy: 2)
+                bytes.append(UInt8(hex[index..<next], radix: 16)!)
+                index = next
+            }
+            return String(decoding: bytes, as: UTF8.self)
+        }
+        var seen: [String: String] = [:]
+        for (name, value) in report["environment"] as! [String: String] { seen[text(name)] = text(value) }
+        #expect(seen["HOSTILE"] == Self.hostile)
+        #expect(seen["PLAIN"] == Self.plain)
+        #expect(seen["HOME"] == Self.overriding, "a configured variable wins over the inherited one")
+        #expect(seen["KEPT"] == "kept value")
+        #expect(seen["AWS_REGION"] == "ap-southeast-1")
+        #expect(seen["AWS_CONTAINER_CREDENTIALS_FULL_URI"] == "http://127.0.0.1:9/creds")
+        #expect(seen["DROPPED"] == nil, "exec.dropEnvironment")
+        #expect(!seen.keys.contains { $0.hasPrefix("SECRETS_INJECTOR_") })
+        // The injector is the app's parent: its /proc shows no value (or nothing at all).
+        #expect(report["parent"] as? Int == Int(injector.processIdentifier))
+        for name in ["parentEnviron", "parentCmdline"] {
+            let shown = report[name] as! String
+            if !shown.hasPrefix("unreadable") { expectNoValue(in: text(shown)) }
+        }
+        // The configured files are written as init writes them; the log names, never values.
+        #expect(try String(contentsOfFile: "\(folder)/out/app.env", encoding: .utf8).contains("PLAIN="))
+        let log = log()
+        #expect(log.contains("HOME"), "the overridden name is logged")
+        expectNoValue(in: log)
+    }
+
+    @Test func theInjectorsOwnEnvironmentAndArgvHoldNoValue() async throws {
+        let injector = try start("signals")
+        defer { cleanUp(injector) }
+        _ = try await waitFor("\(folder)/ready")
+        let pid = injector.processIdentifier
+        for name in ["environ", "cmdline"] {
+            // As root (or the same uid) the test reads it whatever the dumpable flag says.
+            if let data = FileManager.default.contents(atPath: "/proc/\(pid)/\(name)") {
+                expectNoValue(in: String(decoding: data, as: UTF8.self))
+            } else {
+                #expect(getuid() != 0, "root reads /proc/\(pid)/\(name)")
+            }
+        }
+        kill(pid, SIGTERM)
+        #expect(try await waitForExit(injector) == 42)
+        expectNoValue(in: log())
+    }
+
+    @Test func signalsGoToTheAppsGroupAndItsExitCodeComesBack() async throws {
+        let injector = try start("signals")
+        defer { cleanUp(injector) }
+        let app = Int32(try await waitFor("\(folder)/ready"))!
+        #expect(getpgid(app) == app, "the app leads a process group of its own")
+        #expect(getpgid(app) != getpgid(injector.processIdentifier))
+        var expected: [String] = []
+        for (number, name) in [(SIGHUP, "SIGHUP"), (SIGUSR1, "SIGUSR1"), (SIGUSR2, "SIGUSR2"), (SIGWINCH, "SIGWINCH")] {
+            kill(injector.processIdentifier, number)
+            expected.append(name)
+            let deadline = Date().addingTimeInterval(30)
+            while Date() < deadline,
+                (try? String(contentsOfFile: "\(folder)/signals", encoding: .utf8)) != expected.joined(separator: "\n")
+            {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(
+                try String(contentsOfFile: "\(folder)/signals", encoding: .utf8) == expected.joined(separator: "\n"),
+                "\(name) forwarded")
+        }
+        #expect(injector.isRunning, "no forwarded signal ends the injector")
+        kill(injector.processIdentifier, SIGTERM)
+        #expect(try await waitForExit(injector) == 42, "the app's own code after SIGTERM: \(log())")
+        #expect(FileManager.default.fileExists(atPath: "\(folder)/member-term"), "SIGTERM reached the whole group")
+    }
+
+    @Test func anAppThatIgnoresSIGTERMIsKilledAfterTheStopTimeout() async throws {
+        let injector = try start("stubborn", exec: #"{"stopTimeoutSeconds": 1}"#)
+        defer { cleanUp(injector) }
+        let app = Int32(try await waitFor("\(folder)/ready"))!
+        kill(injector.processIdentifier, SIGTERM)
+        #expect(try await waitForExit(injector) == 128 + SIGKILL, "128 + SIGKILL: \(log())")
+        #expect(kill(app, 0) != 0, "the app is gone")
+        #expect(log().contains("stop timeout"))
+    }
+
+    @Test func anOrphanedGrandchildIsReapedByTheInjector() async throws {
+        let injector = try start("orphan")
+        defer { cleanUp(injector) }
+        _ = try await waitFor("\(folder)/ready")
+        let orphan =
+            try JSONSerialization.jsonObject(with: Data(try await waitFor("\(folder)/orphan").utf8)) as! [String: Int]
+        #expect(orphan["adoptedBy"] == Int(injector.processIdentifier), "the injector adopts the orphan (subreaper)")
+        let pid = orphan["pid"]!
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline, FileManager.default.fileExists(atPath: "/proc/\(pid)/stat") {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(!FileManager.default.fileExists(atPath: "/proc/\(pid)/stat"), "the orphan is reaped, not a zombie")
+        kill(injector.processIdentifier, SIGTERM)
+        #expect(try await waitForExit(injector) == 128 + SIGTERM)
+    }
+
+    @Test func onceRunsTheAppInTheInjectorsPlaceAndWritesNothing() async throws {
+        let injector = try start("pid", once: true)
+        defer { cleanUp(injector) }
+        #expect(try await waitForExit(injector) == 0, "\(log())")
+        #expect(try String(contentsOfFile: "\(folder)/pid", encoding: .utf8) == "\(injector.processIdentifier)")
+        #expect(!FileManager.default.fileExists(atPath: "\(folder)/out"), "--once writes nothing")
+        expectNoValue(in: log())
+    }
+
+    @Test func anAppThatCannotBeFoundExits127() async throws {
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let result = try await run(
+            BlackBox.binary, ["exec", "--config", try configure(), "--", "\(folder)/no-such-app"],
+            environment: environment())
+        #expect(result.status == 127)
+        #expect(result.stderr.contains("secrets-injector: error: cannot run \(folder)/no-such-app"))
+        expectNoValue(in: result.stdout + result.stderr)
+    }
+
+    /// A role that cannot read the secret: `init`'s code and one line, and the app never starts.
+    @Test(.enabled(if: BlackBox.hasPeers, "moto[server] and boto3 are not installed"))
+    func theAppIsNotStartedWhenARequiredSecretIsDenied() async throws {
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let peers = try await BlackBox.sharedPeers.value
+        let config = """
+            {"outputDir": "\(folder)/out", "env": {"file": "app.env", "entries": [
+              {"name": "JWT_SECRET", "valueFrom": "pipeline-pulse/prod/jwt:secret"}]}}
+            """
+        var environment = BlackBox.taskEnvironment(peers, role: "pipeline-pulse-describe-only")
+        environment["SECRETS_INJECTOR_CONFIG"] = config
+        environment["PATH"] = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        for once in [false, true] {
+            let result = try await run(
+                BlackBox.binary,
+                ["exec"] + (once ? ["--once"] : []) + ["--", "python3", Self.app, "started", folder],
+                environment: environment, timeout: 60)
+            #expect(result.status == 3, "\(result.stderr)")
+            let errors = result.stderr.split(separator: "\n").filter { $0.hasPrefix("secrets-injector: error:") }
+            #expect(errors.count == 1 && errors[0].contains("AccessDenied"), "\(result.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: "\(folder)/started"), "the app never starts")
+            #expect(!FileManager.default.fileExists(atPath: "\(folder)/out/app.env"))
+            try BlackBox.expectNoSecret(
+                of: peers.ready["secrets"] as? [String: String] ?? [:], in: result.stdout + result.stderr)
+        }
+    }
+}

@@ -1,0 +1,96 @@
+"""The app `secrets-injector exec` starts in ExecCommandTests: python3 exec_app.py MODE FOLDER.
+
+Each mode leaves what it saw in FOLDER (each file written whole, by a rename), so the test reads
+facts, not timings.
+"""
+import json
+import os
+import signal
+import sys
+import time
+
+mode, folder = sys.argv[1], sys.argv[2]
+
+
+def write(name, text):
+    temporary = os.path.join(folder, name + ".tmp")
+    with open(temporary, "w") as handle:
+        handle.write(text)
+    os.rename(temporary, os.path.join(folder, name))
+
+
+def proc(pid, name):
+    """/proc/PID/NAME as hex, or why it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/{name}", "rb") as handle:
+            return handle.read().hex()
+    except OSError as error:
+        return f"unreadable: {error.strerror}"
+
+
+def sleep_forever():
+    while True:
+        time.sleep(3600)
+
+
+if mode == "env":
+    # Every variable byte for byte, and what the injector (our parent) shows in /proc.
+    parent = os.getppid()
+    write("env.json", json.dumps({
+        "environment": {name.hex(): value.hex() for name, value in os.environb.items()},
+        "parentEnviron": proc(parent, "environ"),
+        "parentCmdline": proc(parent, "cmdline"),
+        "pid": os.getpid(),
+        "parent": parent,
+    }))
+    sys.exit(7)
+elif mode == "pid":
+    write("pid", str(os.getpid()))
+elif mode == "started":
+    write("started", "yes")
+elif mode == "signals":
+    # The app and a second member of its process group each record the signals they get; SIGTERM
+    # ends both, the app with 42 once the member is gone.
+    member = os.fork()
+    if member == 0:
+        def member_term(number, frame):
+            write("member-term", "yes")
+            os._exit(0)
+        signal.signal(signal.SIGTERM, member_term)
+        for number in (signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
+            signal.signal(number, signal.SIG_IGN)
+        write("member-ready", str(os.getpid()))
+        sleep_forever()
+    seen = []
+
+    def record(number, frame):
+        seen.append(signal.Signals(number).name)
+        write("signals", "\n".join(seen))
+        if number == signal.SIGTERM:
+            os.waitpid(member, 0)
+            sys.exit(42)
+    for number in (signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH, signal.SIGQUIT, signal.SIGTERM):
+        signal.signal(number, record)
+    while not os.path.exists(os.path.join(folder, "member-ready")):
+        time.sleep(0.01)
+    write("ready", str(os.getpid()))
+    sleep_forever()
+elif mode == "stubborn":
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    write("ready", str(os.getpid()))
+    sleep_forever()
+elif mode == "orphan":
+    # A child that starts a grandchild and exits at once: the grandchild, orphaned, records who
+    # adopted it, then exits and must be reaped by that parent.
+    child = os.fork()
+    if child == 0:
+        middle = os.getpid()
+        if os.fork() == 0:
+            while os.getppid() == middle:
+                time.sleep(0.01)
+            write("orphan", json.dumps({"pid": os.getpid(), "adoptedBy": os.getppid()}))
+            os._exit(0)
+        os._exit(0)
+    os.waitpid(child, 0)
+    write("ready", str(os.getpid()))
+    sleep_forever()
