@@ -211,6 +211,33 @@ import Testing
         #expect(try await waitForExit(injector) == 128 + SIGTERM)
     }
 
+    /// As root: `exec.user` runs the app as nobody (no supplementary group), which cannot read the
+    /// injector's /proc.
+    @Test(.enabled(if: getuid() == 0, "needs root to change ids"))
+    func theAppRunsAsExecUser() async throws {
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        // nobody must write its report and read the script: a sticky world-writable folder.
+        chmod(folder, 0o1777)
+        let script = "\(folder)/exec_app.py"
+        try FileManager.default.copyItem(atPath: Self.app, toPath: script)
+        chmod(script, 0o644)
+        let result = try await run(
+            BlackBox.binary,
+            [
+                "exec", "--config", try configure(#"{"user": "65534:65534"}"#), "--", "/usr/bin/python3", script,
+                "identity", folder,
+            ], environment: environment())
+        #expect(result.status == 0, "\(result.stderr)")
+        let report =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(folder)/identity.json")))
+            as! [String: Any]
+        for key in ["uid", "euid", "gid", "egid"] { #expect(report[key] as? Int == 65534, "\(key)") }
+        #expect(report["groups"] as? [Int] == [65534], "no supplementary group but its own")
+        #expect(report["plain"] as? String == Self.plain)
+        #expect((report["parentEnviron"] as? String)?.hasPrefix("unreadable") == true, "the injector's /proc is closed")
+        expectNoValue(in: result.stdout + result.stderr)
+    }
+
     @Test func onceRunsTheAppInTheInjectorsPlaceAndWritesNothing() async throws {
         let injector = try start("pid", once: true)
         defer { cleanUp(injector) }

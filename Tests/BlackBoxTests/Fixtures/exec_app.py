@@ -44,6 +44,12 @@ if mode == "env":
         "parent": parent,
     }))
     sys.exit(7)
+elif mode == "identity":
+    parent = os.getppid()
+    write("identity.json", json.dumps({
+        "uid": os.getuid(), "euid": os.geteuid(), "gid": os.getgid(), "egid": os.getegid(),
+        "groups": os.getgroups(), "parentEnviron": proc(parent, "environ"), "plain": os.environ.get("PLAIN"),
+    }))
 elif mode == "pid":
     write("pid", str(os.getpid()))
 elif mode == "started":
