@@ -28,7 +28,7 @@ public enum Exec {
             config: config, environment: environment, transport: AWSSetup.transport(environment: environment),
             logger: logger)
         let (files, results) = try await injector.renderWithResults()
-        let variables = try injector.environmentVariables(results: results)
+        let variables = try injector.environmentVariables(files: files, results: results)
         if let variable = variables.first(where: { $0.value.contains(0) }) {
             throw InjectorFailure(problems: [
                 Problem(

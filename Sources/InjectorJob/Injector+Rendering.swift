@@ -79,14 +79,23 @@ extension Injector {
         return files
     }
 
-    /// The variables the `env` entries define, in order (a later entry of a name wins), from
-    /// fetched values: what `exec` puts in the app's environment. Each problem is thrown.
-    public func environmentVariables(results: [SecretRequest: Result<SecretValue, AWSCallError>])
-        throws(InjectorFailure) -> [(name: String, value: [UInt8])]
-    {
+    /// The variables the configuration defines for an app's environment (`exec`), in order, a later
+    /// one of a name winning: every `env` entry's (from `results`), then every variable a template
+    /// written to a dotenv file binds (read from its rendered bytes in `files` as python-dotenv reads
+    /// it, as `migrate verify` does), but the sh guard's. Each problem is thrown.
+    public func environmentVariables(
+        files: [OutputFile], results: [SecretRequest: Result<SecretValue, AWSCallError>]
+    ) throws(InjectorFailure) -> [(name: String, value: [UInt8])] {
         var problems: [Problem] = []
-        let variables = config.env.flatMap { values(of: $0, results: results, &problems) }
+        var variables = config.env.flatMap { values(of: $0, results: results, &problems) }
         guard problems.isEmpty else { throw InjectorFailure(problems: problems) }
+        let dotenvTemplates = Set(config.templates.map(\.file.path).filter(Template.isDotenvFile))
+        for file in files where dotenvTemplates.contains(file.path) {
+            for binding in Dotenv.parse(String(decoding: file.bytes, as: UTF8.self)).bindings {
+                guard let value = binding.value, !binding.name.hasPrefix("SECRETS_INJECTOR_") else { continue }
+                variables.append((binding.name, Array(value.utf8)))
+            }
+        }
         return variables
     }
 

@@ -116,7 +116,8 @@ struct Exec: AsyncParsableCommand {
             "Fetch the configured secrets, then run APP with them in its environment (only there) and supervise it.",
         discussion: """
             The app's environment: this one's minus SECRETS_INJECTOR_* and exec.dropEnvironment, plus every \
-            variable of the configuration's env entries (they win over inherited ones). The configured \
+            variable of the configuration's env entries and of its templates written to dotenv files (they win \
+            over inherited ones). The configured \
             files are written as init writes them. The app runs in its own process group; every signal but \
             SIGCHLD is forwarded to it, SIGKILL follows a forwarded SIGTERM or SIGINT after \
             exec.stopTimeoutSeconds, orphans are reaped, and exec exits with the app's status (128+signal \

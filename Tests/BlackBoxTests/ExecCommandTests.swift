@@ -27,6 +27,8 @@ import Testing
         try JSONSerialization.data(withJSONObject: secrets).write(to: URL(fileURLWithPath: "\(folder)/secrets.json"))
         let config = """
             {"source": {"local": "\(folder)/secrets.json"}, "outputDir": "\(folder)/out",
+             "secrets": [{"id": "app/plain", "alias": "plain", "file": "plain"}],
+             "templates": [{"file": "extra.env", "template": "FROM_TEMPLATE={{ plain | dotenv }}\\nPLAIN=from-template-{{ plain | plain }}\\n"}],
              "env": {"file": "app.env", "mode": "0400", "entries": [
                {"name": "HOSTILE", "valueFrom": "app/hostile:value"},
                {"name": "PLAIN", "valueFrom": "app/plain"},
@@ -120,7 +122,8 @@ import Testing
         var seen: [String: String] = [:]
         for (name, value) in report["environment"] as! [String: String] { seen[text(name)] = text(value) }
         #expect(seen["HOSTILE"] == Self.hostile)
-        #expect(seen["PLAIN"] == Self.plain)
+        #expect(seen["FROM_TEMPLATE"] == Self.plain, "a template written to a dotenv file defines variables too")
+        #expect(seen["PLAIN"] == "from-template-\(Self.plain)", "the later definition of a name wins")
         #expect(seen["HOME"] == Self.overriding, "a configured variable wins over the inherited one")
         #expect(seen["KEPT"] == "kept value")
         #expect(seen["AWS_REGION"] == "ap-southeast-1")
@@ -233,7 +236,7 @@ import Testing
             as! [String: Any]
         for key in ["uid", "euid", "gid", "egid"] { #expect(report[key] as? Int == 65534, "\(key)") }
         #expect(report["groups"] as? [Int] == [65534], "no supplementary group but its own")
-        #expect(report["plain"] as? String == Self.plain)
+        #expect(report["plain"] as? String == "from-template-\(Self.plain)")
         #expect((report["parentEnviron"] as? String)?.hasPrefix("unreadable") == true, "the injector's /proc is closed")
         expectNoValue(in: result.stdout + result.stderr)
     }
