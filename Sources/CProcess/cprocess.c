@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <linux/close_range.h>
 #include <linux/openat2.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -65,6 +66,27 @@ int cprocess_exited_child(void) {
 }
 
 int cprocess_exec_path(const char *file, char *const argv[], char *const envp[]) {
+    // The app starts as a spawned one would: no descriptor of ours (closed by the exec only, so a
+    // failed exec keeps them), every signal at its default action (an ignored one would stay
+    // ignored across exec: SIGHUP and SIGPIPE are) and none blocked.
+#if defined(SYS_close_range) && defined(CLOSE_RANGE_CLOEXEC)
+    if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
+#endif
+    {
+        long highest = sysconf(_SC_OPEN_MAX);
+        if (highest < 0 || highest > 65536) highest = 65536;
+        for (int fd = 3; fd < highest; fd++) {
+            int flags = fcntl(fd, F_GETFD);
+            if (flags >= 0) fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+        }
+    }
+    struct sigaction standard;
+    memset(&standard, 0, sizeof standard);
+    standard.sa_handler = SIG_DFL;
+    for (int number = 1; number < NSIG; number++) sigaction(number, &standard, NULL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
     return execvpe(file, argv, envp);
 }
 

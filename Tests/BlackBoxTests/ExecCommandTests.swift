@@ -91,6 +91,16 @@ import Testing
         try? FileManager.default.removeItem(atPath: folder)
     }
 
+    /// The app holds no descriptor of the injector's (beyond the standard three; the one listing
+    /// /proc/self/fd is not counted), blocks no signal, and does not ignore SIGHUP, which the
+    /// injector ignores (python3 itself ignores SIGPIPE and SIGXFSZ, so those say nothing).
+    func expectCleanStart(_ state: [String: Any], sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(state["descriptors"] as? Int == 0, "\(state)", sourceLocation: sourceLocation)
+        let ignored = UInt64(state["ignored"] as? String ?? "", radix: 16)
+        #expect(ignored.map { $0 & (1 << (UInt64(SIGHUP) - 1)) } == 0, "\(state)", sourceLocation: sourceLocation)
+        #expect(state["blocked"] as? String == "0000000000000000", "\(state)", sourceLocation: sourceLocation)
+    }
+
     func log() -> String { (try? String(contentsOfFile: "\(folder)/log", encoding: .utf8)) ?? "" }
 
     func start(_ mode: String, exec: String = "{}", once: Bool = false) throws -> Process {
@@ -132,6 +142,7 @@ import Testing
         #expect(!seen.keys.contains { $0.hasPrefix("SECRETS_INJECTOR_") })
         // The injector is the app's parent: its /proc shows no value (or nothing at all).
         #expect(report["parent"] as? Int == Int(injector.processIdentifier))
+        expectCleanStart(report["state"] as! [String: Any])
         for name in ["parentEnviron", "parentCmdline"] {
             let shown = report[name] as! String
             if !shown.hasPrefix("unreadable") { expectNoValue(in: text(shown)) }
@@ -247,6 +258,9 @@ import Testing
         #expect(try await waitForExit(injector) == 0, "\(log())")
         #expect(try String(contentsOfFile: "\(folder)/pid", encoding: .utf8) == "\(injector.processIdentifier)")
         #expect(!FileManager.default.fileExists(atPath: "\(folder)/out"), "--once writes nothing")
+        expectCleanStart(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(folder)/state.json")))
+                as! [String: Any])
         expectNoValue(in: log())
     }
 

@@ -28,6 +28,13 @@ def proc(pid, name):
         return f"unreadable: {error.strerror}"
 
 
+def process_state():
+    """The descriptors this process holds (beyond 0, 1, 2) and the signals it ignores or blocks."""
+    descriptors = sorted(int(fd) for fd in os.listdir("/proc/self/fd") if int(fd) > 2)
+    status = dict(line.split(":\t", 1) for line in open("/proc/self/status").read().splitlines() if ":\t" in line)
+    return {"descriptors": len(descriptors) - 1, "ignored": status["SigIgn"].strip(), "blocked": status["SigBlk"].strip()}
+
+
 def sleep_forever():
     while True:
         time.sleep(3600)
@@ -42,6 +49,7 @@ if mode == "env":
         "parentCmdline": proc(parent, "cmdline"),
         "pid": os.getpid(),
         "parent": parent,
+        "state": process_state(),
     }))
     sys.exit(7)
 elif mode == "identity":
@@ -51,6 +59,7 @@ elif mode == "identity":
         "groups": os.getgroups(), "parentEnviron": proc(parent, "environ"), "plain": os.environ.get("PLAIN"),
     }))
 elif mode == "pid":
+    write("state.json", json.dumps(process_state()))
     write("pid", str(os.getpid()))
 elif mode == "started":
     write("started", "yes")
