@@ -174,7 +174,10 @@ int cprocess_forward_signals(int group) {
         // glibc keeps two real-time signals for itself: sigaction refuses them (EINVAL), skipped.
         sigaction(number, &action, NULL);
     }
-    return 0;
+    // The calling thread takes them: a thread of Swift's pool (and one it started) blocks most.
+    sigset_t none;
+    sigemptyset(&none);
+    return pthread_sigmask(SIG_SETMASK, &none, NULL);
 }
 
 int cprocess_forwarded_stops(void) { return forwarded_stops; }

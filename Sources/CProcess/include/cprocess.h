@@ -48,7 +48,8 @@ int cprocess_spawn_as(int *pid, const char *file, char *const argv[], char *cons
 
 /// From now on every signal this process receives is sent on to the process group `group`, except
 /// SIGCHLD, SIGKILL and SIGSTOP (which cannot be caught), SIGPIPE (ours: a closed stream) and the
-/// faults a program raises itself (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS).
+/// faults a program raises itself (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS). The calling
+/// thread blocks none from then on, so at least one thread takes each.
 int cprocess_forward_signals(int group);
 
 /// How many SIGTERM or SIGINT have been forwarded since `cprocess_forward_signals`.

@@ -67,7 +67,8 @@ public enum AppProcess {
     }
 
     /// From now on every signal this process gets goes on to the group `group`, but SIGCHLD,
-    /// SIGPIPE and the faults a program raises itself (SIGKILL and SIGSTOP cannot be caught).
+    /// SIGPIPE and the faults a program raises itself (SIGKILL and SIGSTOP cannot be caught). The
+    /// calling thread unblocks every signal, so one thread at least takes each.
     public static func forwardSignals(to group: Int32) { _ = cprocess_forward_signals(group) }
 
     /// How many SIGTERM and SIGINT have been forwarded (the supervisor's stop timeout starts at the first).
