@@ -151,9 +151,14 @@ int cprocess_spawn_as(int *pid, const char *file, char *const argv[], char *cons
 static volatile sig_atomic_t forward_group = 0;
 static volatile sig_atomic_t forwarded_stops = 0;
 
+static volatile sig_atomic_t held[NSIG];
+
 static void forward(int number) {
     int saved = errno;
-    if (forward_group > 0) kill(-forward_group, number);
+    if (forward_group > 0)
+        kill(-forward_group, number);
+    else
+        held[number] = 1;
     if (number == SIGTERM || number == SIGINT) forwarded_stops = forwarded_stops + 1;
     errno = saved;
 }
@@ -178,6 +183,17 @@ int cprocess_forward_signals(int group) {
     sigset_t none;
     sigemptyset(&none);
     return pthread_sigmask(SIG_SETMASK, &none, NULL);
+}
+
+int cprocess_forward_signals_to(int group) {
+    forward_group = group;
+    for (int number = 1; number < NSIG; number++) {
+        if (held[number]) {
+            held[number] = 0;
+            kill(-group, number);
+        }
+    }
+    return 0;
 }
 
 int cprocess_forwarded_stops(void) { return forwarded_stops; }

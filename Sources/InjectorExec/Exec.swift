@@ -68,6 +68,7 @@ public enum Exec {
                 "cannot become a child subreaper; the app's orphans are reaped only as PID 1",
                 metadata: ["error": "\(String(cString: strerror(errno)))"])
         }
+        AppProcess.holdSignals()
         let pid: Int32
         switch AppProcess.start(command, environment: environment, user: settings.user) {
         case .success(let started): pid = started

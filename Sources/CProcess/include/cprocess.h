@@ -49,8 +49,12 @@ int cprocess_spawn_as(int *pid, const char *file, char *const argv[], char *cons
 /// From now on every signal this process receives is sent on to the process group `group`, except
 /// SIGCHLD, SIGKILL and SIGSTOP (which cannot be caught), SIGPIPE (ours: a closed stream) and the
 /// faults a program raises itself (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS). The calling
-/// thread blocks none from then on, so at least one thread takes each.
+/// thread blocks none from then on, so at least one thread takes each. With `group` 0 each signal is
+/// held (once) until `cprocess_forward_signals_to` names the group.
 int cprocess_forward_signals(int group);
+
+/// Sets the group `cprocess_forward_signals(0)` holds signals for, and sends it those held.
+int cprocess_forward_signals_to(int group);
 
 /// How many SIGTERM or SIGINT have been forwarded since `cprocess_forward_signals`.
 int cprocess_forwarded_stops(void);

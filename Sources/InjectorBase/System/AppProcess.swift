@@ -66,10 +66,14 @@ public enum AppProcess {
         public var reason: String { String(cString: strerror(errno)) }
     }
 
-    /// From now on every signal this process gets goes on to the group `group`, but SIGCHLD,
-    /// SIGPIPE and the faults a program raises itself (SIGKILL and SIGSTOP cannot be caught). The
-    /// calling thread unblocks every signal, so one thread at least takes each.
-    public static func forwardSignals(to group: Int32) { _ = cprocess_forward_signals(group) }
+    /// From now on every signal this process gets is held for the app, but SIGCHLD, SIGPIPE and the
+    /// faults a program raises itself (SIGKILL and SIGSTOP cannot be caught): call before
+    /// ``start(_:environment:user:)``, so that no signal in between ends this process and leaves
+    /// the app behind. The calling thread unblocks every signal, so one thread at least takes each.
+    public static func holdSignals() { _ = cprocess_forward_signals(0) }
+
+    /// Sends the held signals, and every later one, to the group `group`.
+    public static func forwardSignals(to group: Int32) { _ = cprocess_forward_signals_to(group) }
 
     /// How many SIGTERM and SIGINT have been forwarded (the supervisor's stop timeout starts at the first).
     public static var forwardedStops: Int { Int(cprocess_forwarded_stops()) }
