@@ -260,6 +260,7 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ], swiftSettings: strict),
+        .testTarget(name: "InjectorExecTests", dependencies: ["InjectorExec"], swiftSettings: strict),
         .testTarget(
             name: "InjectorJobTests",
             dependencies: [
