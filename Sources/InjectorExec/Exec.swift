@@ -50,7 +50,8 @@ public enum Exec {
                 metadata: ["program": "\(program)", "variables": "\(variables.count)"])
             return cannotStart(program, AppProcess.replaceProcess(command, environment: appEnvironment.entries))
         }
-        if !config.plannedFiles.isEmpty { _ = try injector.commit(files) }
+        // Discovered secrets are files too, though the configuration lists none.
+        if !files.isEmpty { _ = try injector.commit(files) }
         return await runOnOwnThread {
             supervise(command, environment: appEnvironment.entries, settings: config.exec, logger: logger)
         }
@@ -96,7 +97,7 @@ public enum Exec {
                 kill(-pid, SIGKILL)
                 killed = true
             }
-            usleep(20_000)
+            usleep(50_000)
         }
     }
 
