@@ -65,7 +65,12 @@ int cprocess_exited_child(void) {
     return info.si_pid;
 }
 
-int cprocess_exec_path(const char *file, char *const argv[], char *const envp[]) {
+int cprocess_exec_path(const char *file, char *const argv[], char *const envp[], int change_ids, unsigned int uid,
+                       unsigned int gid) {
+    if (change_ids) {
+        gid_t group = (gid_t)gid;
+        if (setgroups(1, &group) != 0 || setgid((gid_t)gid) != 0 || setuid((uid_t)uid) != 0) return -1;
+    }
     // The app starts as a spawned one would: no descriptor of ours (closed by the exec only, so a
     // failed exec keeps them), every signal at its default action (an ignored one would stay
     // ignored across exec: SIGHUP and SIGPIPE are) and none blocked.

@@ -48,7 +48,10 @@ public enum Exec {
             logger.info(
                 "running the app in this process's place",
                 metadata: ["program": "\(program)", "variables": "\(variables.count)"])
-            return cannotStart(program, AppProcess.replaceProcess(command, environment: appEnvironment.entries))
+            return cannotStart(
+                program,
+                AppProcess.replaceProcess(
+                    command, environment: appEnvironment.entries, user: config.exec.user))
         }
         // Discovered secrets are files too, though the configuration lists none.
         if !files.isEmpty { _ = try injector.commit(files) }

@@ -235,21 +235,26 @@ import Testing
         let script = "\(folder)/exec_app.py"
         try FileManager.default.copyItem(atPath: Self.app, toPath: script)
         chmod(script, 0o644)
-        let result = try await run(
-            BlackBox.binary,
-            [
-                "exec", "--config", try configure(#"{"user": "65534:65534"}"#), "--", "/usr/bin/python3", script,
-                "identity", folder,
-            ], environment: environment())
-        #expect(result.status == 0, "\(result.stderr)")
-        let report =
-            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(folder)/identity.json")))
-            as! [String: Any]
-        for key in ["uid", "euid", "gid", "egid"] { #expect(report[key] as? Int == 65534, "\(key)") }
-        #expect(report["groups"] as? [Int] == [65534], "no supplementary group but its own")
-        #expect(report["plain"] as? String == "from-template-\(Self.plain)")
-        #expect((report["parentEnviron"] as? String)?.hasPrefix("unreadable") == true, "the injector's /proc is closed")
-        expectNoValue(in: result.stdout + result.stderr)
+        // Supervised, then in place (--once): the same ids either way.
+        for once in [false, true] {
+            try? FileManager.default.removeItem(atPath: "\(folder)/identity.json")
+            let result = try await run(
+                BlackBox.binary,
+                ["exec", "--config", try configure(#"{"user": "65534:65534"}"#)] + (once ? ["--once"] : []) + [
+                    "--", "/usr/bin/python3", script, "identity", folder,
+                ], environment: environment())
+            #expect(result.status == 0, "\(result.stderr)")
+            let report =
+                try JSONSerialization.jsonObject(
+                    with: Data(contentsOf: URL(fileURLWithPath: "\(folder)/identity.json"))) as! [String: Any]
+            for key in ["uid", "euid", "gid", "egid"] { #expect(report[key] as? Int == 65534, "\(key), once: \(once)") }
+            #expect(report["groups"] as? [Int] == [65534], "no supplementary group but its own, once: \(once)")
+            #expect(report["plain"] as? String == "from-template-\(Self.plain)")
+            // The injector's /proc (supervised), or the test's (in place): neither is nobody's to read.
+            #expect(
+                (report["parentEnviron"] as? String)?.hasPrefix("unreadable") == true, "the parent's /proc is closed")
+            expectNoValue(in: result.stdout + result.stderr)
+        }
     }
 
     @Test func onceRunsTheAppInTheInjectorsPlaceAndWritesNothing() async throws {

@@ -36,8 +36,10 @@ int cprocess_spawn_clean_attributes(posix_spawnattr_t *attributes);
 
 /// execvpe(3): runs `file` (looked up on this process's PATH as execvp does) in this process's
 /// place with `envp`, every signal at its default action and none blocked, no descriptor from 3
-/// up. Returns only on failure, -1 with errno set.
-int cprocess_exec_path(const char *file, char *const argv[], char *const envp[]);
+/// up; first as `uid`:`gid` (no supplementary groups) when `change_ids`. Returns only on failure,
+/// -1 with errno set.
+int cprocess_exec_path(const char *file, char *const argv[], char *const envp[], int change_ids, unsigned int uid,
+                       unsigned int gid);
 
 /// Starts `file` (PATH lookup as execvp) as `uid`:`gid` (no supplementary groups) in a process
 /// group of its own, every signal at its default action and none blocked, descriptors from 3 up

@@ -21,10 +21,13 @@ public enum AppProcess {
     }
 
     /// Runs `argv` (`argv[0]` looked up on `PATH` as execvp does) in this process's place, same pid.
-    /// Returns only when it cannot, with why.
-    public static func replaceProcess(_ argv: [String], environment: [[UInt8]]) -> StartError {
+    /// As `user` (uid, gid; no supplementary group) when given. Returns only when it cannot, with why.
+    public static func replaceProcess(_ argv: [String], environment: [[UInt8]], user: (uid: UInt32, gid: UInt32)?)
+        -> StartError
+    {
         withCStrings(argv, environment) { arguments, variables in
-            _ = cprocess_exec_path(argv[0], arguments, variables)
+            _ = cprocess_exec_path(
+                argv[0], arguments, variables, user == nil ? 0 : 1, user?.uid ?? 0, user?.gid ?? 0)
             return StartError(errno: errno)
         }
     }
