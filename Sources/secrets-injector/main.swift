@@ -119,7 +119,7 @@ struct Exec: AsyncParsableCommand {
             variable of the configuration's env entries and of its templates written to dotenv files (they win \
             over inherited ones). The configured \
             files are written as init writes them. The app runs in its own process group; every signal but \
-            SIGCHLD is forwarded to it, SIGKILL follows a forwarded SIGTERM or SIGINT after \
+            SIGCHLD, SIGPIPE and faults is forwarded to it, SIGKILL follows a forwarded SIGTERM or SIGINT after \
             exec.stopTimeoutSeconds, orphans are reaped, and exec exits with the app's status (128+signal \
             when a signal ended it). --once writes nothing and runs APP in this process's place (same pid). \
             Before the app starts, exit codes are init's (the app never starts then); 127 APP not found, \
@@ -129,6 +129,12 @@ struct Exec: AsyncParsableCommand {
     @OptionGroup var options: ConfigOptions
     @Flag(help: "Write nothing: run APP in this process's place (execve), unsupervised.") var once = false
     @Argument(parsing: .postTerminator, help: "The app and its arguments, after --.") var command: [String] = []
+
+    func validate() throws {
+        if command.first?.isEmpty ?? true {
+            throw ValidationError("exec needs the app to run: secrets-injector exec [--once] -- APP [ARGS...]")
+        }
+    }
 
     func run() async throws {
         let status = try await InjectorExec.Exec.run(

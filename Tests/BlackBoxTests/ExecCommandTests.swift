@@ -279,6 +279,16 @@ import Testing
         expectNoValue(in: result.stdout + result.stderr)
     }
 
+    @Test func withoutAnAppItIsAUsageErrorBeforeAnyFetch() async throws {
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        for arguments in [["exec"], ["exec", "--"], ["exec", "--once", "--", ""]] {
+            // No configuration at all: the usage is checked first.
+            let result = try await run(BlackBox.binary, arguments, environment: [:])
+            #expect(result.status == 2, "\(arguments)")
+            #expect(result.stderr.contains("exec needs the app to run"), "\(arguments): \(result.stderr)")
+        }
+    }
+
     /// A role that cannot read the secret: `init`'s code and one line, and the app never starts.
     @Test(.enabled(if: BlackBox.hasPeers, "moto[server] and boto3 are not installed"))
     func theAppIsNotStartedWhenARequiredSecretIsDenied() async throws {
