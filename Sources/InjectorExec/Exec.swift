@@ -61,7 +61,7 @@ public enum Exec {
     }
 
     /// Starts the app in its own process group and stays its parent until it exits: every signal
-    /// but SIGCHLD forwarded to the group, SIGKILL to the group `stopTimeoutSeconds` after the first
+    /// but SIGCHLD, SIGPIPE and faults forwarded to the group, SIGKILL to the group `stopTimeoutSeconds` after the first
     /// forwarded SIGTERM or SIGINT, orphans reaped as PID 1 (or as a child subreaper) would. Never
     /// restarts it. Blocks (call from a thread of its own); returns the app's status as a shell
     /// gives it (its code, or 128 + the signal).
