@@ -96,8 +96,9 @@ let package = Package(
             name: "InjectorExec",
             dependencies: [
                 "InjectorBase", "InjectorConfig", "InjectorJob", "InjectorOutputs", "InjectorSources",
-                "InjectorTelemetry",
+                "InjectorTelemetry", "InjectorSidecar", "HTTPTransport", "SecretsManager",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),

@@ -16,12 +16,23 @@
 #include <grp.h>
 #include <unistd.h>
 
+// The core limit this process started with: the app `exec` starts gets it back.
+static struct rlimit original_core = {RLIM_INFINITY, RLIM_INFINITY};
+static int original_core_saved = 0;
+
 int cprocess_disable_core_dumps(void) {
-    struct rlimit none = {0, 0};
     int result = 0;
     if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) result = -1;
+    if (!original_core_saved && getrlimit(RLIMIT_CORE, &original_core) == 0) original_core_saved = 1;
+    // The soft limit only: lowering the hard one could not be undone for the app without privilege.
+    struct rlimit none = {0, original_core_saved ? original_core.rlim_max : 0};
     if (setrlimit(RLIMIT_CORE, &none) != 0) result = -1;
     return result;
+}
+
+int cprocess_restore_core_limit(int pid) {
+    if (!original_core_saved) return 0;
+    return prlimit((pid_t)pid, RLIMIT_CORE, &original_core, NULL);
 }
 
 int cprocess_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
@@ -92,6 +103,7 @@ int cprocess_exec_path(const char *file, char *const argv[], char *const envp[],
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
+    if (original_core_saved) setrlimit(RLIMIT_CORE, &original_core);
     return execvpe(file, argv, envp);
 }
 
@@ -127,6 +139,7 @@ int cprocess_spawn_as(int *pid, const char *file, char *const argv[], char *cons
 #endif
                 for (int fd = keep + 1; fd < 65536; fd++) close(fd);
             sigprocmask(SIG_SETMASK, &none, NULL);
+            if (original_core_saved) setrlimit(RLIMIT_CORE, &original_core);
             execvpe(file, argv, envp);
             error = errno;
         }
@@ -153,6 +166,10 @@ int cprocess_spawn_as(int *pid, const char *file, char *const argv[], char *cons
     return 0;
 }
 
+// A byte written on each SIGCHLD, forwarded stop and cprocess_wake_children_watcher: the
+// supervisor sleeps in poll(2) on the other end instead of polling waitpid.
+static int child_wakeup[2] = {-1, -1};
+
 static volatile sig_atomic_t forward_group = 0;
 static volatile sig_atomic_t forwarded_stops = 0;
 
@@ -164,7 +181,10 @@ static void forward(int number) {
         kill(-forward_group, number);
     else
         held[number] = 1;
-    if (number == SIGTERM || number == SIGINT) forwarded_stops = forwarded_stops + 1;
+    if (number == SIGTERM || number == SIGINT) {
+        forwarded_stops = forwarded_stops + 1;
+        cprocess_wake_children_watcher();  // the supervisor's stop timeout starts now
+    }
     errno = saved;
 }
 
@@ -191,7 +211,8 @@ int cprocess_forward_signals(int group) {
 }
 
 int cprocess_forward_signals_to(int group) {
-    forward_group = group;
+    forward_group = group > 0 ? group : 0;
+    if (group <= 0) return 0;
     for (int number = 1; number < NSIG; number++) {
         if (held[number]) {
             held[number] = 0;
@@ -202,3 +223,29 @@ int cprocess_forward_signals_to(int group) {
 }
 
 int cprocess_forwarded_stops(void) { return forwarded_stops; }
+
+static void child_changed(int number) {
+    (void)number;
+    int saved = errno;
+    char byte = 0;
+    if (write(child_wakeup[1], &byte, 1) < 0) {}  // full: a wakeup is pending already
+    errno = saved;
+}
+
+int cprocess_watch_children(void) {
+    if (child_wakeup[0] >= 0) return child_wakeup[0];
+    if (pipe2(child_wakeup, O_CLOEXEC | O_NONBLOCK) != 0) return -1;
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = child_changed;
+    action.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+    sigemptyset(&action.sa_mask);
+    if (sigaction(SIGCHLD, &action, NULL) != 0) return -1;
+    return child_wakeup[0];
+}
+
+int cprocess_wake_children_watcher(void) {
+    char byte = 0;
+    // Async-signal-safe: forward() calls it. A full pipe means a wakeup is pending already.
+    return child_wakeup[1] < 0 ? -1 : (int)write(child_wakeup[1], &byte, 1);
+}

@@ -21,10 +21,7 @@ import Testing
     /// A local source with the values above, and the configuration that puts them in the app's
     /// environment (`HOME` too: the configured value wins over the inherited one).
     func configure(_ exec: String = "{}") throws -> String {
-        let secrets: [String: Any] = [
-            "app/hostile": ["value": Self.hostile], "app/plain": Self.plain, "app/home": Self.overriding,
-        ]
-        try JSONSerialization.data(withJSONObject: secrets).write(to: URL(fileURLWithPath: "\(folder)/secrets.json"))
+        try writeSecrets(plain: Self.plain)
         let config = """
             {"source": {"local": "\(folder)/secrets.json"}, "outputDir": "\(folder)/out",
              "secrets": [{"id": "app/plain", "alias": "plain", "file": "plain"}],
@@ -33,10 +30,37 @@ import Testing
                {"name": "HOSTILE", "valueFrom": "app/hostile:value"},
                {"name": "PLAIN", "valueFrom": "app/plain"},
                {"name": "HOME", "valueFrom": "app/home"}]},
+             "refresh": {"intervalSeconds": 1},
              "exec": \(exec)}
             """
         try config.write(toFile: "\(folder)/config.json", atomically: true, encoding: .utf8)
         return "\(folder)/config.json"
+    }
+
+    /// The local source's file, written whole (a rename): a new `plain` is a rotation, as the
+    /// local source's version ids follow the content.
+    func writeSecrets(plain: String) throws {
+        let secrets: [String: Any] = [
+            "app/hostile": ["value": Self.hostile], "app/plain": plain, "app/home": Self.overriding,
+        ]
+        try JSONSerialization.data(withJSONObject: secrets).write(
+            to: URL(fileURLWithPath: "\(folder)/secrets.json"), options: .atomic)
+    }
+
+    /// The `serve` app's starts so far: (pid, the value it got), waiting (bounded) for `count`.
+    func starts(count: Int, seconds: Double = 30) async throws -> [(pid: Int32, value: String)] {
+        let deadline = Date().addingTimeInterval(seconds)
+        var lines: [Substring] = []
+        repeat {
+            let text = (try? String(contentsOfFile: "\(folder)/starts", encoding: .utf8)) ?? ""
+            lines = text.split(separator: "\n")
+            if lines.count >= count { break }
+            try await Task.sleep(for: .milliseconds(20))
+        } while Date() < deadline
+        return lines.map { line in
+            let parts = line.split(separator: " ", maxSplits: 1)
+            return (Int32(parts[0])!, parts.count > 1 ? String(parts[1]) : "")
+        }
     }
 
     /// The injector's environment: PATH (to find python3), what the app must keep or lose.
@@ -152,6 +176,64 @@ import Testing
         let log = log()
         #expect(log.contains("HOME"), "the overridden name is logged")
         expectNoValue(in: log)
+    }
+
+    /// `restart` (the default): a rotation that changes the app's environment stops the app with
+    /// SIGTERM and starts it again with the new value, within the settle time plus the splay plus
+    /// one round (1 s each here, and slack for a loaded machine); exec itself stays.
+    @Test func aRotationRestartsTheAppWithItsNewEnvironment() async throws {
+        let injector = try start("serve", exec: #"{"settleSeconds": 1, "splaySeconds": 1}"#)
+        defer { cleanUp(injector) }
+        let first = try await starts(count: 1)
+        try #require(first.count == 1, "\(log())")
+        #expect(first[0].value == Self.plain)
+        let rotated = "rotated-secret-value-51d2"
+        let rotatedAt = Date()
+        try writeSecrets(plain: rotated)
+        let both = try await starts(count: 2)
+        let window = Date().timeIntervalSince(rotatedAt)
+        try #require(both.count == 2, "restarted: \(log())")
+        #expect(both[1].value == rotated, "the new start has the new value")
+        #expect(both[1].pid != first[0].pid)
+        #expect(kill(first[0].pid, 0) != 0, "the first app is gone")
+        #expect(window < 1 + 1 + 1 + 5, "restarted \(window) s after the rotation")
+        #expect(injector.isRunning, "exec stays through the restart")
+        #expect(getpgid(both[1].pid) == both[1].pid, "the new app leads a group of its own too")
+        // Signals go to the new app now; its SIGTERM exit (0) is exec's.
+        kill(injector.processIdentifier, SIGTERM)
+        #expect(try await waitForExit(injector) == 0, "\(log())")
+        let log = log()
+        #expect(log.contains("restarting the app"))
+        expectNoValue(in: log)
+        #expect(!log.contains(rotated))
+        print("exec restart window: \(window) s (settle 1 s, splay up to 1 s, rounds every 1 s)")
+    }
+
+    /// `signal:HUP`: the same app gets SIGHUP (it re-reads its files itself); `none`: nothing at all.
+    @Test(arguments: ["signal:HUP", "none"])
+    func otherRestartPoliciesKeepTheApp(policy: String) async throws {
+        let injector = try start("serve", exec: #"{"restart": "\#(policy)", "settleSeconds": 0}"#)
+        defer { cleanUp(injector) }
+        let first = try await starts(count: 1)
+        try #require(first.count == 1, "\(log())")
+        try writeSecrets(plain: "rotated-secret-value-8e01")
+        // The new generation is written (the file the app would re-read), then the policy acts.
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline,
+            !((try? String(contentsOfFile: "\(folder)/out/plain", encoding: .utf8)) ?? "").contains("8e01")
+        {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        if policy == "none" {
+            try await Task.sleep(for: .seconds(3))
+            #expect(!FileManager.default.fileExists(atPath: "\(folder)/hups"))
+        } else {
+            #expect(try await waitFor("\(folder)/hups") == "\(first[0].pid)\n", "SIGHUP to the same app")
+        }
+        #expect(try await starts(count: 1, seconds: 0).count == 1, "never restarted")
+        #expect(kill(first[0].pid, 0) == 0, "the first app still runs")
+        kill(injector.processIdentifier, SIGTERM)
+        #expect(try await waitForExit(injector) == 0, "\(log())")
     }
 
     @Test func theInjectorsOwnEnvironmentAndArgvHoldNoValue() async throws {

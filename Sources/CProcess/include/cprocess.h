@@ -6,8 +6,14 @@
 #include <spawn.h>
 
 /// Makes the process non-dumpable (no core files, no ptrace by same-uid processes) and sets
-/// RLIMIT_CORE to 0. Returns 0, or -1 with errno set when either call fails.
+/// RLIMIT_CORE's soft limit to 0, keeping the limit it had for the app `exec` starts. Returns 0, or
+/// -1 with errno set when either call fails.
 int cprocess_disable_core_dumps(void);
+
+/// Gives process `pid` (0: this one) the RLIMIT_CORE this process had before
+/// `cprocess_disable_core_dumps`; `cprocess_exec_path` and `cprocess_spawn_as` do it themselves.
+/// Returns 0, or -1 with errno set.
+int cprocess_restore_core_limit(int pid);
 
 /// pipe2(fds, O_CLOEXEC): neither end leaks into processes started meanwhile.
 int cprocess_pipe_cloexec(int fds[2]);
@@ -55,10 +61,19 @@ int cprocess_spawn_as(int *pid, const char *file, char *const argv[], char *cons
 /// held (once) until `cprocess_forward_signals_to` names the group.
 int cprocess_forward_signals(int group);
 
-/// Sets the group `cprocess_forward_signals(0)` holds signals for, and sends it those held.
+/// Sets the group `cprocess_forward_signals(0)` holds signals for, and sends it those held. With
+/// `group` 0, signals are held again (the app is being restarted) until a group is named.
 int cprocess_forward_signals_to(int group);
 
 /// How many SIGTERM or SIGINT have been forwarded since `cprocess_forward_signals`.
 int cprocess_forwarded_stops(void);
+
+
+/// Writes a byte to a pipe on every SIGCHLD (SA_NOCLDSTOP) and returns its read end (nonblocking,
+/// close-on-exec), or -1 with errno set; the same descriptor on later calls.
+int cprocess_watch_children(void);
+
+/// Writes a byte to that pipe, so that its reader wakes for another reason than a child.
+int cprocess_wake_children_watcher(void);
 
 #endif

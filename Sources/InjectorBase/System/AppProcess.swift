@@ -56,7 +56,11 @@ public enum AppProcess {
                 posix_spawnattr_init(&attributes)
                 defer { posix_spawnattr_destroy(&attributes) }
                 cprocess_spawn_clean_attributes(&attributes)
-                return posix_spawnp(&pid, argv[0], &actions, &attributes, arguments, variables)
+                let result = posix_spawnp(&pid, argv[0], &actions, &attributes, arguments, variables)
+                // The core limit this process set aside for itself, given back (the app may not have
+                // run a line yet; it has not dumped core either).
+                if result == 0 { _ = cprocess_restore_core_limit(pid) }
+                return result
             }
         }
         return result == 0 ? .success(pid) : .failure(StartError(errno: result))
@@ -77,6 +81,30 @@ public enum AppProcess {
 
     /// Sends the held signals, and every later one, to the group `group`.
     public static func forwardSignals(to group: Int32) { _ = cprocess_forward_signals_to(group) }
+
+    /// Holds every signal (once each) from now until ``forwardSignals(to:)`` names the next group:
+    /// the app is being restarted.
+    public static func holdSignalsForNextApp() { _ = cprocess_forward_signals_to(0) }
+
+    /// A descriptor that becomes readable on every SIGCHLD, every forwarded SIGTERM or SIGINT, and
+    /// every ``wakeWatcher()``: the supervisor sleeps in poll(2) on it. Read it empty
+    /// (``drainWatcher(_:)``) after each wake. -1 when no pipe or handler could be set up.
+    public static func watchChildren() -> Int32 { cprocess_watch_children() }
+
+    /// Wakes the reader of ``watchChildren()``.
+    public static func wakeWatcher() { _ = cprocess_wake_children_watcher() }
+
+    /// Waits until `descriptor` is readable or `milliseconds` pass, then reads it empty.
+    public static func waitOnWatcher(_ descriptor: Int32, milliseconds: Int32) {
+        guard descriptor >= 0 else {
+            usleep(useconds_t(max(0, min(milliseconds, 100)) * 1000))
+            return
+        }
+        var entry = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+        _ = poll(&entry, 1, milliseconds)
+        var buffer = [UInt8](repeating: 0, count: 64)
+        while read(descriptor, &buffer, buffer.count) > 0 {}
+    }
 
     /// How many SIGTERM and SIGINT have been forwarded (the supervisor's stop timeout starts at the first).
     public static var forwardedStops: Int { Int(cprocess_forwarded_stops()) }

@@ -109,3 +109,14 @@ elif mode == "orphan":
     os.waitpid(child, 0)
     write("ready", str(os.getpid()))
     sleep_forever()
+elif mode == "serve":
+    # Runs until SIGTERM (exit 0); each start appends "PID FROM_TEMPLATE" to `starts`, each SIGHUP
+    # appends its pid to `hups`: the rotation tests read which environment each start had.
+    def hup(number, frame):
+        with open(os.path.join(folder, "hups"), "a") as handle:
+            handle.write(f"{os.getpid()}\n")
+    signal.signal(signal.SIGHUP, hup)
+    signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(0))
+    with open(os.path.join(folder, "starts"), "a") as handle:
+        handle.write(f"{os.getpid()} {os.environ.get('FROM_TEMPLATE', '')}\n")
+    sleep_forever()
