@@ -22,7 +22,8 @@ struct SecretsInjector: AsyncParsableCommand {
         abstract: "Gets an ECS task's secrets from AWS Secrets Manager without environment variables.",
         version: secretsInjectorVersion,
         subcommands: [
-            Initialize.self, Run.self, Exec.self, Health.self, Refresh.self, Check.self, Get.self, Review.self,
+            Initialize.self, Run.self, Exec.self, Install.self, Health.self, Refresh.self, Check.self, Get.self,
+            Review.self,
             Version.self,
             Tool.Scan.self,
             Tool.Migrate.self,
@@ -140,6 +141,24 @@ struct Exec: AsyncParsableCommand {
         let status = try await InjectorExec.Exec.run(
             config: options.load(), environment: options.environment, once: once, command: command)
         throw ExitCode(status)
+    }
+}
+
+struct Install: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Copy this binary into DIR, for exec in the app's container (an init container's command).",
+        discussion: """
+            Writes DIR/secrets-injector (0755), atomically: a copy beside it, flushed, renamed into place. Reads \
+            no configuration and makes no network call. In ECS: a volume shared by this init container and \
+            the app's container (dependsOn SUCCESS), and the app's entryPoint \
+            ["/injector/secrets-injector", "exec", "--"]. Exit codes: 0 installed (the path on standard \
+            output); 2 bad usage; 5 DIR is missing or cannot be written.
+            """)
+
+    @Argument(help: "The shared folder (a volume the app's container mounts).") var directory: String
+
+    func run() throws {
+        print(try InjectorExec.Install.run(directory: directory))
     }
 }
 

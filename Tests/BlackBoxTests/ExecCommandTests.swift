@@ -351,6 +351,32 @@ import Testing
         expectNoValue(in: log())
     }
 
+    /// `install DIR`: the binary itself, 0755, by a rename (no temporary file left, a second install
+    /// replaces the first); a missing folder is exit 5 and one line.
+    @Test func installCopiesThisBinaryIntoTheSharedFolder() async throws {
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let shared = "\(folder)/injector"
+        try FileManager.default.createDirectory(atPath: shared, withIntermediateDirectories: false)
+        for _ in 0..<2 {
+            let result = try await run(BlackBox.binary, ["install", shared], environment: [:])
+            #expect(result.status == 0, "\(result.stderr)")
+            #expect(result.stdout == "\(shared)/secrets-injector\n")
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: shared) == ["secrets-injector"])
+        let attributes = try FileManager.default.attributesOfItem(atPath: "\(shared)/secrets-injector")
+        #expect((attributes[.posixPermissions] as? Int) == 0o755)
+        #expect(
+            FileManager.default.contents(atPath: "\(shared)/secrets-injector")
+                == FileManager.default.contents(atPath: BlackBox.binary))
+        let copied = try await run("\(shared)/secrets-injector", ["version"], environment: [:])
+        let original = try await run(BlackBox.binary, ["version"], environment: [:])
+        #expect(copied.status == 0 && copied.stdout == original.stdout)
+        let missing = try await run(BlackBox.binary, ["install", "\(folder)/absent"], environment: [:])
+        #expect(missing.status == 5)
+        #expect(missing.stderr.split(separator: "\n").count == 1, "\(missing.stderr)")
+        #expect(missing.stderr.hasPrefix("secrets-injector: error: cannot install into \(folder)/absent"))
+    }
+
     @Test func anAppThatCannotBeFoundExits127() async throws {
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let result = try await run(
