@@ -136,6 +136,13 @@ import Testing
     }
 
     @Test func theAppGetsItsEnvironmentByteForByteAndItsExitCode() async throws {
+        // A core-file limit of its own, which the injector (soft limit 0 for itself) gives back to the app.
+        var core = rlimit()
+        getrlimit(Int32(RLIMIT_CORE.rawValue), &core)
+        if core.rlim_max > 0 {
+            core.rlim_cur = min(core.rlim_max, 1_234_944)
+            setrlimit(Int32(RLIMIT_CORE.rawValue), &core)
+        }
         let injector = try start("env", exec: #"{"dropEnvironment": ["DROPPED"]}"#)
         defer { cleanUp(injector) }
         let status = try await waitForExit(injector)
@@ -167,6 +174,10 @@ import Testing
         // The injector is the app's parent: its /proc shows no value (or nothing at all).
         #expect(report["parent"] as? Int == Int(injector.processIdentifier))
         expectCleanStart(report["state"] as! [String: Any])
+        let appCore = (report["state"] as! [String: Any])["core"] as? [Int]
+        // As Python's resource module gives them: RLIM_INFINITY is -1.
+        func limit(_ value: rlim_t) -> Int { value == rlim_t.max ? -1 : Int(value) }
+        #expect(appCore == [limit(core.rlim_cur), limit(core.rlim_max)], "RLIMIT_CORE")
         for name in ["parentEnviron", "parentCmdline"] {
             let shown = report[name] as! String
             if !shown.hasPrefix("unreadable") { expectNoValue(in: text(shown)) }

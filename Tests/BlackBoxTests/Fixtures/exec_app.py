@@ -5,6 +5,7 @@ facts, not timings.
 """
 import json
 import os
+import resource
 import signal
 import sys
 import time
@@ -32,7 +33,8 @@ def process_state():
     """The descriptors this process holds (beyond 0, 1, 2) and the signals it ignores or blocks."""
     descriptors = sorted(int(fd) for fd in os.listdir("/proc/self/fd") if int(fd) > 2)
     status = dict(line.split(":\t", 1) for line in open("/proc/self/status").read().splitlines() if ":\t" in line)
-    return {"descriptors": len(descriptors) - 1, "ignored": status["SigIgn"].strip(), "blocked": status["SigBlk"].strip()}
+    return {"descriptors": len(descriptors) - 1, "ignored": status["SigIgn"].strip(), "blocked": status["SigBlk"].strip(),
+            "core": list(resource.getrlimit(resource.RLIMIT_CORE))}
 
 
 def sleep_forever():
