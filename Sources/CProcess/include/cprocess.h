@@ -1,5 +1,6 @@
 // Process calls Swift cannot make directly: variadic prctl(2), and glibc's GNU extensions
-// (pipe2, posix_spawn_file_actions_addclosefrom_np, syncfs) that need _GNU_SOURCE.
+// (pipe2, posix_spawn_file_actions_addclosefrom_np, syncfs) that need _GNU_SOURCE. Linked
+// statically, it also confines NSS to glibc's built-in sources at start (static_link.c).
 #ifndef SECRETS_INJECTOR_CPROCESS_H
 #define SECRETS_INJECTOR_CPROCESS_H
 
