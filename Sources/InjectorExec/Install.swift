@@ -4,18 +4,25 @@ import InjectorBase
     import Glibc
 #endif
 
-/// `install DIR`: this very binary copied into DIR (a volume the app's container shares), so that
-/// the app's image needs no change to run `exec`. The copy is written beside its final name, made
-/// 0755 and flushed, then renamed over it: a reader sees the old binary or the whole new one.
+/// `install DIR`: the injector copied into DIR (a volume the app's container shares), so that the
+/// app's image needs no change to run `exec`. What is copied is the portable build beside this
+/// binary (`secrets-injector-portable`: static, it needs nothing from the app's image), else this
+/// binary itself. The copy is written beside its final name, made 0755 and flushed, then renamed
+/// over it: a reader sees the old binary or the whole new one.
 public enum Install {
     /// The name the binary gets in DIR.
     public static let fileName = "secrets-injector"
+    /// The portable build's name beside this binary.
+    public static let portableName = "secrets-injector-portable"
 
-    /// Copies `/proc/self/exe` to `directory/secrets-injector`; returns that path. Every failure is
-    /// thrown with exit status 5 and one line naming the step.
+    /// Copies the portable build beside this binary (else `/proc/self/exe`) to
+    /// `directory/secrets-injector`; returns that path. Every failure is thrown with exit status 5
+    /// and one line naming the step.
     public static func run(directory: String) throws(CommandExit) -> String {
         let target = (directory.hasSuffix("/") ? String(directory.dropLast()) : directory) + "/" + fileName
-        let source = open("/proc/self/exe", O_RDONLY | O_CLOEXEC)
+        let portable = SiblingExecutable.candidates(portableName, path: "").first
+        var source = portable.map { open($0, O_RDONLY | O_CLOEXEC) } ?? -1
+        if source < 0 { source = open("/proc/self/exe", O_RDONLY | O_CLOEXEC) }
         guard source >= 0 else { throw failure("cannot read this binary (/proc/self/exe)", directory) }
         defer { close(source) }
         var status = stat()

@@ -363,7 +363,8 @@ import Testing
     }
 
     /// `install DIR`: the binary itself, 0755, by a rename (no temporary file left, a second install
-    /// replaces the first); a missing folder is exit 5 and one line.
+    /// replaces the first), or the portable build beside it when there is one; a missing folder is
+    /// exit 5 and one line.
     @Test func installCopiesThisBinaryIntoTheSharedFolder() async throws {
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let shared = "\(folder)/injector"
@@ -382,6 +383,16 @@ import Testing
         let copied = try await run("\(shared)/secrets-injector", ["version"], environment: [:])
         let original = try await run(BlackBox.binary, ["version"], environment: [:])
         #expect(copied.status == 0 && copied.stdout == original.stdout)
+        // Beside a portable build (as in the image), that is what is installed.
+        let bin = "\(folder)/bin"
+        try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: false)
+        try FileManager.default.copyItem(atPath: BlackBox.binary, toPath: "\(bin)/secrets-injector")
+        try FileManager.default.copyItem(atPath: "/bin/true", toPath: "\(bin)/secrets-injector-portable")
+        let beside = try await run("\(bin)/secrets-injector", ["install", shared], environment: [:])
+        #expect(beside.status == 0, "\(beside.stderr)")
+        #expect(
+            FileManager.default.contents(atPath: "\(shared)/secrets-injector")
+                == FileManager.default.contents(atPath: "/bin/true"), "the portable build is the one installed")
         let missing = try await run(BlackBox.binary, ["install", "\(folder)/absent"], environment: [:])
         #expect(missing.status == 5)
         #expect(missing.stderr.split(separator: "\n").count == 1, "\(missing.stderr)")

@@ -15,8 +15,8 @@ public enum SiblingExecutable {
         }
     }
 
-    /// Where `locate` looks, in order.
-    static func candidates(_ name: String, path: String) -> [String] {
+    /// Where `locate` looks, in order: beside this executable, then each folder of `path`.
+    public static func candidates(_ name: String, path: String) -> [String] {
         var candidates: [String] = []
         if let executable = readLink("/proc/self/exe"), let slash = executable.lastIndex(of: "/") {
             candidates.append(String(executable[..<slash]) + "/" + name)
