@@ -76,6 +76,14 @@ int cprocess_exited_child(void) {
     return info.si_pid;
 }
 
+// Every signal back to its default action (async-signal-safe: a forked child calls it).
+static void reset_signals(void) {
+    struct sigaction standard;
+    memset(&standard, 0, sizeof standard);
+    standard.sa_handler = SIG_DFL;
+    for (int number = 1; number < NSIG; number++) sigaction(number, &standard, NULL);
+}
+
 int cprocess_exec_path(const char *file, char *const argv[], char *const envp[], int change_ids, unsigned int uid,
                        unsigned int gid) {
     if (change_ids) {
@@ -96,10 +104,7 @@ int cprocess_exec_path(const char *file, char *const argv[], char *const envp[],
             if (flags >= 0) fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
         }
     }
-    struct sigaction standard;
-    memset(&standard, 0, sizeof standard);
-    standard.sa_handler = SIG_DFL;
-    for (int number = 1; number < NSIG; number++) sigaction(number, &standard, NULL);
+    reset_signals();
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
@@ -120,10 +125,7 @@ int cprocess_spawn_as(int *pid, const char *file, char *const argv[], char *cons
     if (child == 0) {
         // Only async-signal-safe calls from here to exec.
         int error = 0;
-        struct sigaction standard;
-        memset(&standard, 0, sizeof standard);
-        standard.sa_handler = SIG_DFL;
-        for (int number = 1; number < NSIG; number++) sigaction(number, &standard, NULL);
+        reset_signals();
         sigset_t none;
         sigemptyset(&none);
         if (setpgid(0, 0) != 0) error = errno;

@@ -28,12 +28,7 @@ struct MigrationExecTests {
         defer { peers.stop() }
         let folder = try BlackBox.temporaryFolder()
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let operator_ = [
-            "AWS_ACCESS_KEY_ID": peers.string("adminAccessKeyId"),
-            "AWS_SECRET_ACCESS_KEY": peers.string("adminSecretAccessKey"),
-            "AWS_REGION": peers.string("region"),
-            "AWS_ENDPOINT_URL_SECRETS_MANAGER": peers.string("endpoint"),
-        ]
+        let operator_ = MigrationTests.operatorEnvironment(peers)
         var outputs: [String] = []
 
         let applied = try await MigrationTests.tool(
