@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -369,7 +370,7 @@ def exec_app_images():
     run(["cc", "-O2", "-static", "-o", str(context / "envhash-static"), str(source)])
     run(["cc", "-O2", "-o", str(context / "envhash-dynamic"), str(source)])
     for library in ("/lib/x86_64-linux-gnu/libc.so.6", "/lib64/ld-linux-x86-64.so.2", "/etc/ssl/certs/ca-certificates.crt"):
-        (context / Path(library).name).write_bytes(Path(library).read_bytes())
+        shutil.copy(library, context / Path(library).name)  # with its mode: the loader must be executable
     recipes = {
         "si-exec-app:bookworm": ("debian:bookworm-slim", "FROM debian:bookworm-slim\nCOPY envhash-static /usr/local/bin/envhash\n"),
         "si-exec-app:bullseye": ("debian:bullseye-slim (Debian 11, glibc 2.31)", "FROM debian:bullseye-slim\nCOPY envhash-static /usr/local/bin/envhash\n"),
