@@ -91,6 +91,17 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // `exec`: the app that reads only environment variables, started with its secrets and supervised.
+        .target(
+            name: "InjectorExec",
+            dependencies: [
+                "InjectorBase", "InjectorConfig", "InjectorJob", "InjectorOutputs", "InjectorSources",
+                "InjectorTelemetry", "InjectorSidecar", "HTTPTransport", "SecretsManager",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "InjectorSidecar",
             dependencies: [
@@ -137,7 +148,7 @@ let package = Package(
             name: "secrets-injector",
             dependencies: [
                 "InjectorCommandLine", "InjectorBase", "InjectorSources", "InjectorTelemetry", "InjectorConfig",
-                "InjectorJob", "InjectorSidecar", "SecretsManager",
+                "InjectorJob", "InjectorSidecar", "InjectorExec", "SecretsManager",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             exclude: ["startup.order", "exports.map"],
@@ -250,6 +261,7 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ], swiftSettings: strict),
+        .testTarget(name: "InjectorExecTests", dependencies: ["InjectorExec"], swiftSettings: strict),
         .testTarget(
             name: "InjectorJobTests",
             dependencies: [

@@ -48,8 +48,21 @@ def load(path):
         return json.load(handle)
 
 
+def installs(container):
+    """The exec layout's init container: it copies the binary into a shared volume (`install DIR`)."""
+    return container.get("command", [])[:1] == ["install"]
+
+
+def runs_exec(container):
+    """The exec layout's app container: its entryPoint is the installed binary's `exec --`."""
+    entry = container.get("entryPoint", [])
+    return len(entry) >= 2 and entry[0].endswith("/secrets-injector") and entry[1] == "exec"
+
+
 def injector_config(task):
     container = next(c for c in task["containerDefinitions"] if c["name"] == INJECTOR)
+    if installs(container):  # exec: the configuration goes with the app, where exec reads it
+        container = next(c for c in task["containerDefinitions"] if runs_exec(c))
     return json.loads(next(e["value"] for e in container.get("environment", []) if e["name"] == "SECRETS_INJECTOR_CONFIG"))
 
 
@@ -93,7 +106,9 @@ def check_task_definitions(tasks=None):
                 problems.append(f"{name}: {container['name']} uses ECS `secrets` (environment variables); the injector replaces them")
             if container["name"] != INJECTOR and container.get("logConfiguration", {}).get("logDriver") != "awslogs":
                 problems.append(f"{name}: {container['name']} does not log with awslogs")
-            if (container.get("user") or "0").split(":")[0] in ("0", "root"):
+            # `install` may write as root into the volume ECS creates root-owned, with no capability.
+            dropped_all = container.get("linuxParameters", {}).get("capabilities", {}).get("drop") == ["ALL"]
+            if (container.get("user") or "0").split(":")[0] in ("0", "root") and not (installs(container) and dropped_all):
                 problems.append(f"{name}: {container['name']} runs as root")
         injector = containers[INJECTOR]
         if not injector.get("readonlyRootFilesystem"):
@@ -102,7 +117,14 @@ def check_task_definitions(tasks=None):
             problems.append(f"{name}: the injector adds capabilities it does not need")
         if injector.get("logConfiguration", {}).get("logDriver") != "awslogs":
             problems.append(f"{name}: the injector does not log with awslogs")
-        if injector_config(task) != example:
+        if installs(injector):
+            # exec's configuration is the app's own (its env entries, its exec section): the same
+            # secrets as the example, and an app container that runs exec.
+            if not any(runs_exec(c) for c in containers.values()):
+                problems.append(f"{name}: the injector installs itself, but no container's entryPoint runs its exec")
+            elif [s.get("id") for s in injector_config(task)["secrets"]] != [s.get("id") for s in example["secrets"]]:
+                problems.append(f"{name}: exec's configuration names other secrets than examples/pipeline-pulse.json")
+        elif injector_config(task) != example:
             problems.append(f"{name}: SECRETS_INJECTOR_CONFIG differs from examples/pipeline-pulse.json")
         health = injector.get("healthCheck", {}).get("command", [])
         if injector["essential"]:
@@ -177,6 +199,10 @@ def check_output_folders(tasks=None):
     dockerfile = open(os.path.join(ROOT, "Dockerfile")).read()
     for name, task in tasks or task_files():
         injector = next(c for c in task["containerDefinitions"] if c["name"] == INJECTOR)
+        if installs(injector):
+            # exec: the injector's volume holds the binary, not secrets; the secrets' folder is the
+            # app's (exec writes it as the app's user), a tmpfs that lives as long as the app.
+            injector = next(c for c in task["containerDefinitions"] if runs_exec(c))
         uid = (injector.get("user") or "0").split(":")[0]
         mounts = {m["sourceVolume"]: m["containerPath"] for m in injector.get("mountPoints", []) if not m.get("readOnly")}
         for volume in task.get("volumes", []):

@@ -66,14 +66,7 @@ public enum CommandLineEntry {
     /// git runs `git-NAME`: the one beside this executable, else the first on `PATH`. Exit 2 saying
     /// so when there is none.
     public static func handOff(to executable: String, _ arguments: [String]) -> Never {
-        var candidates: [String] = []
-        if let path = readLink("/proc/self/exe"), let slash = path.lastIndex(of: "/") {
-            candidates.append(String(path[..<slash]) + "/" + executable)
-        }
-        for folder in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":") where !folder.isEmpty {
-            candidates.append("\(folder)/\(executable)")
-        }
-        guard let path = candidates.first(where: { access($0, X_OK) == 0 }) else {
+        guard let path = SiblingExecutable.locate(executable) else {
             end(
                 [
                     "\(arguments.first ?? "this command") is in \(executable), which is neither beside this executable nor on PATH: build it with scripts/build-release \(executable)"
@@ -82,13 +75,6 @@ public enum CommandLineEntry {
         let argv = (["secrets-injector"] + arguments).map { strdup($0) } + [nil]
         execv(path, argv)
         end(["cannot run \(path): \(String(cString: strerror(errno)))"], .usage)
-    }
-
-    static func readLink(_ path: String) -> String? {
-        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        let count = readlink(path, &buffer, buffer.count - 1)
-        guard count > 0 else { return nil }
-        return String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }
 

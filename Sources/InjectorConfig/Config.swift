@@ -122,6 +122,39 @@ public struct OnChangeSettings: Sendable, Equatable {
     }
 }
 
+/// `exec`: how `secrets-injector exec` supervises the app it starts.
+public struct ExecSettings: Sendable, Equatable {
+    /// What a rotation that changes the app's environment does.
+    public enum Restart: Sendable, Equatable {
+        /// Stop the app with `restartSignal` and start it again with the new environment.
+        case restart
+        /// Send this signal (a bare name, `HUP`) to the app's group: it re-reads its files.
+        case signal(String)
+        case none
+    }
+
+    /// After a forwarded SIGTERM or SIGINT, the app's group is killed after this long.
+    public var stopTimeoutSeconds = 25
+    public var restart = Restart.restart
+    /// The bare name of the signal that stops the app for a restart.
+    public var restartSignal = "TERM"
+    public var settleSeconds = 2
+    public var splaySeconds = 0
+    /// The uid and gid the app runs as; nil: the injector's own.
+    public var user: (uid: UInt32, gid: UInt32)?
+    /// Variables of the injector's environment the app does not get.
+    public var dropEnvironment: [String] = []
+
+    public init() {}
+
+    public static func == (left: ExecSettings, right: ExecSettings) -> Bool {
+        left.stopTimeoutSeconds == right.stopTimeoutSeconds && left.restart == right.restart
+            && left.restartSignal == right.restartSignal && left.settleSeconds == right.settleSeconds
+            && left.splaySeconds == right.splaySeconds && left.user?.uid == right.user?.uid
+            && left.user?.gid == right.user?.gid && left.dropEnvironment == right.dropEnvironment
+    }
+}
+
 /// `metrics.cloudwatch`: the namespace, and the `ServiceName` dimension (default: the ECS task
 /// family, else `secrets-injector`).
 public struct CloudWatchSettings: Sendable, Equatable {
@@ -169,6 +202,8 @@ public struct Config: Sendable, Equatable {
     public var refresh: RefreshSettings
     public var server: ServerSettings
     public var onChange: OnChangeSettings?
+    /// `exec`'s supervision (defaults when the section is absent).
+    public var exec = ExecSettings()
     public var log: LogSettings
     public var source: SourceSettings
     /// CloudWatch metrics as Embedded Metric Format lines on standard output, when set.

@@ -8,7 +8,7 @@ extension Config {
     static let topLevelKeys = [
         "region", "endpoint", "allowInsecureEndpoint", "outputDir", "defaults", "secrets", "templates", "env",
         "refresh",
-        "server", "onChange",
+        "server", "onChange", "exec",
         "log", "source", "metrics", "failover",
     ]
     static let secretKeys = [

@@ -4,8 +4,8 @@ import InjectorOutputs
 import InjectorSources
 import SecretsManager
 
-/// The sections that say how the injector runs: `refresh`, `server`, `onChange`, `log`, `source`,
-/// `metrics` and `failover`.
+/// The sections that say how the injector runs: `refresh`, `server`, `onChange`, `exec`, `log`,
+/// `source`, `metrics` and `failover`.
 extension Validation {
     mutating func refresh(_ value: JSONValue?) -> RefreshSettings {
         let refreshObject =
@@ -119,6 +119,70 @@ extension Validation {
             onChange = settings
         }
         return onChange
+    }
+
+    mutating func exec(_ value: JSONValue?) -> ExecSettings {
+        var exec = ExecSettings()
+        guard
+            let object = reader.object(
+                value, at: "exec",
+                allowed: [
+                    "stopTimeoutSeconds", "restart", "restartSignal", "settleSeconds", "splaySeconds", "user",
+                    "dropEnvironment",
+                ])
+        else { return exec }
+        func signal(_ text: String, at path: String) -> String? {
+            guard let bare = Signals.name(text) else {
+                reader.report(path, "\"\(text)\" is not one of \(Signals.names.joined(separator: ", "))")
+                return nil
+            }
+            return bare
+        }
+        if let seconds = reader.integer(object["stopTimeoutSeconds"], at: "exec.stopTimeoutSeconds", in: 1...3600) {
+            exec.stopTimeoutSeconds = seconds
+        }
+        if let seconds = reader.integer(object["settleSeconds"], at: "exec.settleSeconds", in: 0...3600) {
+            exec.settleSeconds = seconds
+        }
+        if let seconds = reader.integer(object["splaySeconds"], at: "exec.splaySeconds", in: 0...86_400) {
+            exec.splaySeconds = seconds
+        }
+        if let text = reader.string(object["restart"], at: "exec.restart") {
+            if text == "restart" {
+                exec.restart = .restart
+            } else if text == "none" {
+                exec.restart = .none
+            } else if text.hasPrefix("signal:") {
+                if let bare = signal(String(text.dropFirst("signal:".count)), at: "exec.restart") {
+                    exec.restart = .signal(bare)
+                }
+            } else {
+                reader.report("exec.restart", "\"\(text)\" is not restart, signal:NAME or none")
+            }
+        }
+        if let text = reader.string(object["restartSignal"], at: "exec.restartSignal"),
+            let bare = signal(text, at: "exec.restartSignal")
+        {
+            exec.restartSignal = bare
+        }
+        if let text = reader.string(object["user"], at: "exec.user") {
+            let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+            if parts.count == 2, let uid = UInt32(parts[0]), let gid = UInt32(parts[1]), uid <= 2_147_483_647,
+                gid <= 2_147_483_647
+            {
+                exec.user = (uid, gid)
+            } else {
+                reader.report("exec.user", "\"\(text)\" is not uid:gid (two numbers, like \"1000:1000\")")
+            }
+        }
+        if let names = reader.stringArray(object["dropEnvironment"], at: "exec.dropEnvironment") {
+            for (index, name) in names.enumerated() where !Identifier.isValid(name) {
+                reader.report(
+                    "exec.dropEnvironment[\(index)]", "\"\(name)\" is not a variable name ([A-Za-z_][A-Za-z0-9_]*)")
+            }
+            exec.dropEnvironment = names
+        }
+        return exec
     }
 
     mutating func log(_ value: JSONValue?) -> LogSettings {

@@ -35,6 +35,7 @@ struct Validation {
             server: server(root["server"], outputDir: outputDir), onChange: onChange(root["onChange"]),
             log: log(root["log"]), source: source(root["source"]))
         config.cloudWatch = cloudWatch(root["metrics"])
+        config.exec = exec(root["exec"])
         config.allowInsecureEndpoint = allowInsecureEndpoint
         config.failover = failover(root["failover"], primary: region, allowInsecure: allowInsecureEndpoint)
         let configuredCount = (root["secrets"].flatMap { if case .array(let a) = $0 { a.count } else { 1 } } ?? 0)

@@ -87,7 +87,11 @@ public struct Injector: Sendable {
     /// Fetches and renders, then commits one generation. On any problem nothing is committed and
     /// the earlier generation stays.
     public func run() async throws -> GenerationWriter.Outcome {
-        let files = try await render()
+        try commit(try await render())
+    }
+
+    /// Commits `files` as one generation, and logs it; a failure is ``ExitStatus/cannotWrite``.
+    public func commit(_ files: [OutputFile]) throws -> GenerationWriter.Outcome {
         let outcome: GenerationWriter.Outcome
         do {
             outcome = try writer.commit(files)
@@ -105,7 +109,13 @@ public struct Injector: Sendable {
     }
 
     /// Every output's bytes, or every problem found.
-    public func render() async throws -> [OutputFile] {
+    public func render() async throws -> [OutputFile] { try await renderWithResults().files }
+
+    /// Every output's bytes and the fetched values they came from (`exec` takes the environment's
+    /// from them), or every problem found.
+    public func renderWithResults() async throws -> (
+        files: [OutputFile], results: [SecretRequest: Result<SecretValue, AWSCallError>]
+    ) {
         var problems: [Problem] = []
         let secrets = try await resolveSecrets(&problems)
         let results: [SecretRequest: Result<SecretValue, AWSCallError>]
@@ -114,7 +124,7 @@ public struct Injector: Sendable {
         } catch {
             throw InjectorFailure(problems: problems + [Problem(message: "\(error)", exitStatus: ExitStatus.of(error))])
         }
-        return try renderFiles(secrets: secrets, results: results, problems: problems)
+        return (try renderFiles(secrets: secrets, results: results, problems: problems), results)
     }
 
     /// The first generation's fetch (`init`, and `run`'s start), counted in CloudWatch: one

@@ -59,16 +59,34 @@ extension Migration {
 
     /// `migrate verify`: each variable the configuration at `configFile` renders from Secrets
     /// Manager, `ok` or `differs` from the old task definition at `taskDefinitionFile`, never a
-    /// value. Ends with exit 1 when one differs.
-    public static func verify(taskDefinitionFile: String, configFile: String, environment: [String: String])
-        async throws
-    {
+    /// value. Ends with exit 1 when one differs. `mode` `exec` runs the daemon's `exec` for real
+    /// (``verifyExec(taskDefinition:file:configFile:environment:daemon:timeoutSeconds:)``): the
+    /// `secrets-injector` beside this executable, else on `PATH` (`daemon` names another).
+    public static func verify(
+        taskDefinitionFile: String, configFile: String, mode: String = "init", environment: [String: String],
+        daemon: String? = nil
+    ) async throws {
+        guard let mode = MigrationOptions.Mode(rawValue: mode) else {
+            throw InputError("--mode \(mode): use init, sidecar or exec")
+        }
         let bytes = try readInput(taskDefinitionFile, flag: "--task-definition")
-        let config = try ConfigLoader.load(configFile: configFile, overrides: ConfigOverrides(), environment: [:])
-        let results = try await verify(
-            taskDefinition: bytes, file: taskDefinitionFile, config: config, environment: environment,
-            transport: AWSSetup.transport(environment: environment),
-            logger: LogLineHandler.bootstrap(environment: environment))
+        let results: [(name: String, equal: Bool?)]
+        if mode == .exec {
+            guard let daemon = daemon ?? SiblingExecutable.locate("secrets-injector") else {
+                throw InputError(
+                    "--mode exec runs secrets-injector exec, and secrets-injector is neither beside this executable nor on PATH"
+                )
+            }
+            results = try await verifyExec(
+                taskDefinition: bytes, file: taskDefinitionFile, configFile: configFile, environment: environment,
+                daemon: daemon)
+        } else {
+            let config = try ConfigLoader.load(configFile: configFile, overrides: ConfigOverrides(), environment: [:])
+            results = try await verify(
+                taskDefinition: bytes, file: taskDefinitionFile, config: config, environment: environment,
+                transport: AWSSetup.transport(environment: environment),
+                logger: LogLineHandler.bootstrap(environment: environment))
+        }
         var differs = 0
         for result in results {
             switch result.equal {
@@ -103,7 +121,7 @@ public struct MigrateCommand: Sendable {
     public var taskDefinition: String
     public var prefix: String
     public var out: String
-    /// `init` or `sidecar`.
+    /// `init`, `sidecar` or `exec`.
     public var mode: String
     public var image: String?
     public var region: String?
@@ -145,7 +163,7 @@ public struct MigrateCommand: Sendable {
     /// without `overwrite`) or left alone (others could read it), as the command documents.
     public func run(environment: [String: String]) async throws {
         guard let mode = MigrationOptions.Mode(rawValue: mode) else {
-            throw InputError("--mode \(mode): use init or sidecar")
+            throw InputError("--mode \(mode): use init, sidecar or exec")
         }
         // A prefix names a folder of secrets: `myapp` would give `myapppostgres-password`.
         let prefix = prefix.last.map { "/-_.".contains($0) } == true ? prefix : prefix + "/"
@@ -192,7 +210,7 @@ public struct MigrateCommand: Sendable {
         var command = "secrets-injector migrate --task-definition \(taskDefinition) --prefix \(prefix)"
         if let image { command += " --image \(image)" }
         if out != "migration" { command += " --out \(out)" }
-        if mode == .sidecar { command += " --mode sidecar" }
+        if mode != .initContainer { command += " --mode \(mode.rawValue)" }
         if let container { command += " --container \(container)" }
         command += include.map { " --include \($0)" }.joined() + exclude.map { " --exclude \($0)" }.joined()
         var arns: [String: String] = [:]

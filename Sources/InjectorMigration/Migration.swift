@@ -177,6 +177,61 @@ public enum Migration {
                 }
             }
         }
+        return compare(rendered, with: old)
+    }
+
+    /// `migrate verify --mode exec`: runs `daemon exec --once --config CONFIG -- /usr/bin/env -0`
+    /// for real, as the app's entry point would, and compares every variable exec adds to the
+    /// environment with the old task definition's value, byte for byte: `(name, equal)` in the
+    /// order `env` prints them. exec gets this environment minus `SECRETS_INJECTOR_*` and every name
+    /// the old task definition sets, so that each of those it prints came from the configuration;
+    /// its standard error (its error line, when it fails) is this process's. With `--once` exec
+    /// writes no file. A failure of exec ends with its code.
+    public static func verifyExec(
+        taskDefinition bytes: [UInt8], file: String, configFile: String, environment: [String: String],
+        daemon: String, timeoutSeconds: Int = 300
+    ) async throws -> [(name: String, equal: Bool?)] {
+        let old = try TaskDefinition(bytes: bytes, file: file)
+        let oldNames = Set(old.containers.flatMap { $0.environment.map(\.name) + $0.secrets.map(\.name) })
+        let given = environment.filter { !$0.key.hasPrefix("SECRETS_INJECTOR_") && !oldNames.contains($0.key) }
+        let argv = [
+            daemon, "exec", "--once", "--config", configFile, "--log-level", "error", "--", "/usr/bin/env", "-0",
+        ]
+        let result = await runOnOwnThread {
+            ChildProcess.run(
+                argv, environment: given, timeoutSeconds: timeoutSeconds, errorOutput: .inherited,
+                outputLimit: 64 << 20)
+        }
+        switch result.status {
+        case .exited(0): break
+        case .exited(let code):
+            throw CommandExit(
+                ExitStatus(rawValue: code) ?? .failure,
+                "\(daemon) exec exited \(code): nothing compared (its own error line says why)")
+        case .signalled(let signal): throw CommandExit(.failure, "\(daemon) exec ended by signal \(signal)")
+        case .timedOut, .unkillable:
+            throw CommandExit(.unavailable, "\(daemon) exec did not finish in \(timeoutSeconds) s: killed")
+        case .couldNotStart(let error):
+            throw InputError("cannot run \(daemon): \(String(cString: strerror(error)))")
+        }
+        if result.truncated { throw CommandExit(.failure, "\(daemon) exec: the environment it printed is too large") }
+        var rendered: [(container: TaskDefinition.Container?, name: String, value: [UInt8])] = []
+        for entry in result.bytes.split(separator: 0, omittingEmptySubsequences: true) {
+            guard let equals = entry.firstIndex(of: UInt8(ascii: "=")) else { continue }
+            let name = String(decoding: entry[..<equals], as: UTF8.self)
+            let value = Array(entry[(equals + 1)...])
+            if let before = given[name], Array(before.utf8) == value { continue }
+            rendered.append((nil, name, value))
+        }
+        return compare(rendered, with: old)
+    }
+
+    /// Each rendered variable against the old task definition's value, byte for byte: `CONTAINER.NAME`
+    /// when a variable is known to be a container's (several apps), nil when the old environment has
+    /// no such name.
+    static func compare(
+        _ rendered: [(container: TaskDefinition.Container?, name: String, value: [UInt8])], with old: TaskDefinition
+    ) -> [(name: String, equal: Bool?)] {
         // The only app: the container that sets most of the variables.
         let only = old.containers.max { first, second in
             first.environment.filter { variable in rendered.contains { $0.name == variable.name } }.count
@@ -261,6 +316,73 @@ public enum Migration {
                 " keep their values in `task-definition.json`'s `environment`: `secrets-injector scan` flags them there.\n"
         }
         out += "\n## How each app gets its variables back\n\n"
+        if plan.options.mode == .exec {
+            out += execGuide(plan)
+        } else {
+            out += fileGuide(plan)
+        }
+        out += "## Next\n\n"
+        var step = 1
+        if plan.options.image.hasPrefix("secrets-injector:") {
+            out += "\(step). Push the injector's image to a registry the task can pull from (ECR), and name it: "
+            out += "`task-definition.json` says `\(plan.options.image.escapingControls())`, which ECS cannot pull. "
+            out += "Run this again with `--image ACCOUNT.dkr.ecr.REGION.amazonaws.com/secrets-injector:TAG`.\n"
+            step += 1
+        }
+        if !applied {
+            out += "\(step). Create the secrets (your own credentials: environment keys, or `AWS_PROFILE`):\n\n"
+            out += "   ```\n   \(command) --apply\n   ```\n\n"
+            step += 1
+        }
+        out += "\(step). Give the task role the policy in `task-role-policy.json`"
+        out +=
+            applied
+            ? " (it names the secrets' ARNs).\n" : " (it names the secrets' ARNs with their `-??????` suffix).\n"
+        step += 1
+        out += "\(step). Check the configuration and compare every value with the old task definition:\n\n"
+        out += "   ```\n   secrets-injector check --config \(folder)/injector.json\n"
+        out +=
+            "   secrets-injector migrate verify --task-definition \(plan.options.taskDefinition.escapingControls()) --config \(folder)/injector.json\(plan.options.mode == .exec ? " --mode exec" : "")\n   ```\n\n"
+        step += 1
+        out += "\(step). Register the new task definition and deploy it:\n\n"
+        out +=
+            "   ```\n   aws ecs register-task-definition --cli-input-json file://\(folder)/task-definition.json\n   ```\n\n"
+        step += 1
+        out += "\(step). The old revisions still hold the values in plain text: deregister them "
+        out +=
+            "(`aws ecs deregister-task-definition`), rotate every moved secret, and keep `secrets-injector scan` in CI.\n"
+        return out
+    }
+
+}
+
+extension Migration {
+    /// MIGRATION.md under `--mode exec`: the app's entry point runs exec, which puts the variables in
+    /// its environment.
+    static func execGuide(_ plan: MigrationPlan) -> String {
+        func code(_ text: String) -> String { "`\(text.escapingControls())`" }
+        var out = "`task-definition.json`'s \(code(MigrationPlan.injectorName)) init container copies the injector "
+        out += "into the volume \(code(MigrationPlan.installVolumeName)) (`install \(MigrationPlan.installDir)`) and "
+        out += "exits; the app's container mounts it read-only at \(code(MigrationPlan.installDir)), and its "
+        out += "`entryPoint` becomes `\(MigrationPlan.installDir)/secrets-injector exec --` before its own entry "
+        out += "point, if any, while its `command` stays. `exec` reads its configuration from "
+        out += "`SECRETS_INJECTOR_CONFIG` (names only), fetches the secrets with the task role, writes the files to "
+        out += "\(code(MigrationPlan.outputDir)) and starts the app with every moved variable in its environment, "
+        out += "under its old name: no code change is needed. The app never sees `SECRETS_INJECTOR_*`.\n\n"
+        out += plan.volumeMedium + "\n\n"
+        for app in plan.apps where !app.fileVariables.isEmpty {
+            out += "\(code(app.name)): its official `\(app.officialImage?.rawValue ?? "")` image reads "
+            out += app.fileVariables.map { code($0.name) }.joined(separator: ", ")
+            out += " from the files that `task-definition.json` names in "
+            out += app.fileVariables.map { code($0.name + "_FILE") }.joined(separator: ", ") + ".\n\n"
+        }
+        return out
+    }
+
+    /// MIGRATION.md under `--mode init` and `sidecar`: the files on the shared volume, and how each
+    /// app reads them.
+    static func fileGuide(_ plan: MigrationPlan) -> String {
+        var out = ""
         out += "The injector writes them to files in `\(MigrationPlan.outputDir)`, on a volume mounted read-only in "
         out += "every app container"
         out +=
@@ -270,6 +392,7 @@ public enum Migration {
         out += plan.volumeMedium + "\n\n"
         guard case .array(let containers)? = JSONValue.object(plan.definition.register)["containerDefinitions"]
         else { return out }
+        func code(_ text: String) -> String { "`\(text.escapingControls())`" }
         for app in plan.apps {
             guard let container = containers.first(where: { $0["name"] == .string(app.name) }) else { continue }
             out += "### \(code(app.name))\n\n"
@@ -304,39 +427,8 @@ public enum Migration {
             if case .string(let text)? = container["image"] { image = text }
             out += Runtime(image: image).snippet(files)
         }
-        out += "## Next\n\n"
-        var step = 1
-        if plan.options.image.hasPrefix("secrets-injector:") {
-            out += "\(step). Push the injector's image to a registry the task can pull from (ECR), and name it: "
-            out += "`task-definition.json` says `\(plan.options.image.escapingControls())`, which ECS cannot pull. "
-            out += "Run this again with `--image ACCOUNT.dkr.ecr.REGION.amazonaws.com/secrets-injector:TAG`.\n"
-            step += 1
-        }
-        if !applied {
-            out += "\(step). Create the secrets (your own credentials: environment keys, or `AWS_PROFILE`):\n\n"
-            out += "   ```\n   \(command) --apply\n   ```\n\n"
-            step += 1
-        }
-        out += "\(step). Give the task role the policy in `task-role-policy.json`"
-        out +=
-            applied
-            ? " (it names the secrets' ARNs).\n" : " (it names the secrets' ARNs with their `-??????` suffix).\n"
-        step += 1
-        out += "\(step). Check the configuration and compare every value with the old task definition:\n\n"
-        out += "   ```\n   secrets-injector check --config \(folder)/injector.json\n"
-        out +=
-            "   secrets-injector migrate verify --task-definition \(plan.options.taskDefinition.escapingControls()) --config \(folder)/injector.json\n   ```\n\n"
-        step += 1
-        out += "\(step). Register the new task definition and deploy it:\n\n"
-        out +=
-            "   ```\n   aws ecs register-task-definition --cli-input-json file://\(folder)/task-definition.json\n   ```\n\n"
-        step += 1
-        out += "\(step). The old revisions still hold the values in plain text: deregister them "
-        out +=
-            "(`aws ecs deregister-task-definition`), rotate every moved secret, and keep `secrets-injector scan` in CI.\n"
         return out
     }
-
 }
 
 /// How an app reads its dotenv files, by the runtime its image's name says; sh's `set -a` wrapper

@@ -31,7 +31,7 @@ extension MigrationPlan {
         return .someFields([
             "region": region.map(JSONValue.string),
             "outputDir": .string(Self.outputDir),
-            "defaults": .fields(["mode": .string(readableByAll ? "0444" : "0440"), "gid": .number(String(appGroup))]),
+            "defaults": defaults,
             "secrets": secretEntries.isEmpty ? nil : .array(secretEntries),
             "templates": templates.isEmpty ? nil : .array(templates),
             "env": envFiles.isEmpty ? nil : envFiles.count == 1 ? envFiles[0] : .array(envFiles),
@@ -39,6 +39,14 @@ extension MigrationPlan {
                 ? .fields(["socketPath": .string("\(Self.outputDir)/injector.sock")]) : nil,
             "log": .fields(["level": .string("info"), "format": .string("json")]),
         ])
+    }
+
+    /// The files' mode and group. exec writes them as the app's own user, whose uid the task
+    /// definition may not say (the image's `USER`): no group to give, and no other user reads them
+    /// (but an official image's, which reads its files as its own user).
+    var defaults: JSONValue {
+        if options.mode == .exec { return .fields(["mode": .string(readableByAll ? "0444" : "0400")]) }
+        return .fields(["mode": .string(readableByAll ? "0444" : "0440"), "gid": .number(String(appGroup))])
     }
 
     /// The files every app reads, in the order its variables come back.
@@ -69,7 +77,8 @@ extension MigrationPlan {
     /// sh, when the task definition names a command, no entry point, and sh reads every value back
     /// exactly. nil otherwise (the app reads the files itself: MIGRATION.md).
     func wrappedCommand(_ container: JSONValue, app: AppMigration) -> JSONValue? {
-        guard !app.appFiles.isEmpty, case .array(let command)? = container["command"], !command.isEmpty,
+        guard options.mode != .exec, !app.appFiles.isEmpty, case .array(let command)? = container["command"],
+            !command.isEmpty,
             container["entryPoint"] == nil, shellCanRead(app)
         else { return nil }
         let sources = app.appFiles.map { ". \(Self.outputDir)/\($0)" }.joined(separator: " && ")
@@ -105,8 +114,24 @@ extension MigrationPlan {
                 return !carriedNames.contains(variable)
             }
             container = container.setting("secrets", secretEntries.isEmpty ? nil : .array(secretEntries))
-            let mounts =
-                (container["mountPoints"].flatMap(TaskDefinition.elements) ?? []) + [Self.mount(readOnly: true)]
+            var mounts = container["mountPoints"].flatMap(TaskDefinition.elements) ?? []
+            if options.mode == .exec {
+                // exec writes the files itself, in the app's container; the injector it runs is the
+                // one the init container installed.
+                environment.append(
+                    .fields(["name": .string("SECRETS_INJECTOR_CONFIG"), "value": .string(injectorConfig.serialized)]))
+                container = container.setting("environment", .array(environment))
+                mounts += [
+                    Self.mount(readOnly: false),
+                    .fields([
+                        "sourceVolume": .string(Self.installVolumeName), "containerPath": .string(Self.installDir),
+                        "readOnly": .bool(true),
+                    ]),
+                ]
+                container = container.setting("entryPoint", Self.execEntryPoint(container["entryPoint"]))
+            } else {
+                mounts.append(Self.mount(readOnly: true))
+            }
             container = container.setting("mountPoints", .array(mounts))
             let dependsOn =
                 (container["dependsOn"].flatMap(TaskDefinition.elements) ?? []) + [
@@ -117,11 +142,31 @@ extension MigrationPlan {
             newContainers.append(container)
         }
         register = register.setting("containerDefinitions", .array(newContainers))
-        let volumes = (register["volumes"].flatMap(TaskDefinition.elements) ?? []).filter {
-            $0["name"] != .string(Self.volumeName)
+        let ours = options.mode == .exec ? [volume, installVolume] : [volume]
+        let volumes = (register["volumes"].flatMap(TaskDefinition.elements) ?? []).filter { old in
+            !ours.contains { $0["name"] == old["name"] }
         }
-        register = register.setting("volumes", .array(volumes + [volume]))
+        register = register.setting("volumes", .array(volumes + ours))
         return register
+    }
+
+    /// The app's entry point under `--mode exec`: the installed injector's `exec --`, then the old
+    /// entry point, if any; its `command` follows as it was.
+    static func execEntryPoint(_ old: JSONValue?) -> JSONValue {
+        .array(
+            [.string("\(installDir)/secrets-injector"), .string("exec"), .string("--")]
+                + (old.flatMap(TaskDefinition.elements) ?? []))
+    }
+
+    /// The volume the init container installs the injector's executable into, for `--mode exec`: the
+    /// executable only, no secret, so on disk (it must outlive the init container, which a tmpfs
+    /// does not on EC2).
+    var installVolume: JSONValue {
+        if isFargate { return .fields(["name": .string(Self.installVolumeName)]) }
+        return .fields([
+            "name": .string(Self.installVolumeName),
+            "dockerVolumeConfiguration": .fields(["scope": .string("task"), "driver": .string("local")]),
+        ])
     }
 
     var isFargate: Bool {
@@ -141,19 +186,41 @@ extension MigrationPlan {
     /// `driverOpts`, on the instance's disk (Docker unmounts a tmpfs, contents and all, when its
     /// last container stops: the app would start on an empty folder), filled from the image's
     /// `/run/secrets` on first mount, so its owner and mode are the image's.
+    ///
+    /// `--mode exec`: only the app's container mounts it, and exec, the app's own process, writes
+    /// the files there before it starts the app; the tmpfs stays mounted while the app runs, so the
+    /// files live in memory only, as the sidecar's. Its owner is the app's user when the container's
+    /// `user` names one (`uid:gid`), else (the image's `USER`, which the task definition does not
+    /// say) it is open to every user of that one container, sticky, as `/tmp` is.
     var volume: JSONValue {
         if isFargate { return .fields(["name": .string(Self.volumeName)]) }
+        let owner: String
+        if options.mode == .exec {
+            owner = appUser.map { "mode=0700,uid=\($0.uid),gid=\($0.gid)" } ?? "mode=1777"
+        } else {
+            owner = "mode=\(readableByAll ? "0755" : "0750"),uid=10001,gid=\(appGroup)"
+        }
         let tmpfs = JSONValue.fields([
-            "type": .string("tmpfs"), "device": .string("tmpfs"),
-            "o": .string("size=16m,mode=\(readableByAll ? "0755" : "0750"),uid=10001,gid=\(appGroup)"),
+            "type": .string("tmpfs"), "device": .string("tmpfs"), "o": .string("size=16m,\(owner)"),
         ])
         return .fields([
             "name": .string(Self.volumeName),
             "dockerVolumeConfiguration": .someFields([
                 "scope": .string("task"), "driver": .string("local"),
-                "driverOpts": options.mode == .sidecar ? tmpfs : nil,
+                "driverOpts": options.mode == .initContainer ? nil : tmpfs,
             ]),
         ])
+    }
+
+    /// The app's `user`, when it is numbers (`uid:gid`).
+    var appUser: (uid: Int, gid: Int)? {
+        guard let app = apps.first,
+            case .array(let containers)? = JSONValue.object(definition.register)["containerDefinitions"],
+            case .string(let user)? = containers.first(where: { $0["name"] == .string(app.name) })?["user"]
+        else { return nil }
+        let parts = user.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 2, let uid = Int(parts[0]), let gid = Int(parts[1]), uid >= 0, gid >= 0 else { return nil }
+        return (uid, gid)
     }
 
     /// Where `volume` keeps the files, for MIGRATION.md.
@@ -161,6 +228,13 @@ extension MigrationPlan {
         if isFargate {
             return
                 "The volume is on the task's ephemeral storage: disk, encrypted at rest by Fargate, deleted with the task."
+                + (options.mode == .exec
+                    ? " exec writes the files as the app's user, which must be able to write `\(Self.outputDir)` (root can)."
+                    : "")
+        }
+        if options.mode == .exec {
+            return "The volume is a task-scoped tmpfs mounted in the app's container alone: `exec` writes the files "
+                + "there, in memory only, kept mounted while the app runs, and gone with the task."
         }
         if options.mode == .sidecar {
             return "The volume is a task-scoped tmpfs: the files are in memory only, kept mounted while the injector "
@@ -173,8 +247,12 @@ extension MigrationPlan {
     }
 
     /// The injector's container, as `task-definitions/init-container.json` and `sidecar.json` have it.
+    /// `--mode exec`: the init container runs `install /injector`, which copies the executable into
+    /// the install volume and exits; as root (every capability dropped still), since the volume's
+    /// folder is root's when ECS creates it.
     func injectorContainer(app: JSONValue?) -> JSONValue {
         let sidecar = options.mode == .sidecar
+        let install = options.mode == .exec
         var logging: JSONValue?
         if let configuration = app?["logConfiguration"], configuration["logDriver"] == .string("awslogs"),
             let logOptions = configuration["options"]
@@ -190,12 +268,23 @@ extension MigrationPlan {
             "name": .string(Self.injectorName),
             "image": .string(options.image),
             "essential": .bool(sidecar),
-            "command": .array([.string(sidecar ? "run" : "init")]),
-            "user": .string("10001:\(appGroup)"),
-            "environment": .array([
-                .fields(["name": .string("SECRETS_INJECTOR_CONFIG"), "value": .string(injectorConfig.serialized)])
+            "command": .array(
+                install
+                    ? [.string("install"), .string(Self.installDir)] : [.string(sidecar ? "run" : "init")]),
+            "user": .string(install ? "0:0" : "10001:\(appGroup)"),
+            "environment": install
+                ? nil
+                : .array([
+                    .fields(["name": .string("SECRETS_INJECTOR_CONFIG"), "value": .string(injectorConfig.serialized)])
+                ]),
+            "mountPoints": .array([
+                install
+                    ? .fields([
+                        "sourceVolume": .string(Self.installVolumeName), "containerPath": .string(Self.installDir),
+                        "readOnly": .bool(false),
+                    ])
+                    : Self.mount(readOnly: false)
             ]),
-            "mountPoints": .array([Self.mount(readOnly: false)]),
             "readonlyRootFilesystem": .bool(true),
             "linuxParameters": .fields([
                 "capabilities": .fields(["drop": .array([.string("ALL")])]), "initProcessEnabled": .bool(true),

@@ -3,7 +3,10 @@ import InjectorOutputs
 
 /// What `migrate` was asked.
 public struct MigrationOptions: Sendable {
-    public enum Mode: String, Sendable, CaseIterable { case initContainer = "init", sidecar }
+    /// `init`: an init container writes the files and exits; `sidecar`: it keeps them current;
+    /// `exec`: an init container installs the injector into a volume, and the app's entry point
+    /// becomes `secrets-injector exec --`, which puts the variables in the app's environment.
+    public enum Mode: String, Sendable, CaseIterable { case initContainer = "init", sidecar, exec }
 
     public var taskDefinition: String
     public var prefix: String

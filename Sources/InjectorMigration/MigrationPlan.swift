@@ -9,6 +9,10 @@ public struct MigrationPlan {
     public static let injectorName = "secrets-injector"
     public static let volumeName = "secrets"
     public static let outputDir = "/run/secrets"
+    /// `--mode exec`: the volume the init container installs the injector into, and where the app
+    /// mounts it (read-only).
+    public static let installVolumeName = "injector"
+    public static let installDir = "/injector"
 
     let options: MigrationOptions
     let definition: TaskDefinition
@@ -104,6 +108,24 @@ public struct MigrationPlan {
             try group(&app)
             app.envEntries += app.carried
             if !app.moved.isEmpty || !app.carried.isEmpty { apps.append(app) }
+        }
+        // exec puts every variable of its configuration into its app's environment: one configuration
+        // for several apps would hand each the others' variables.
+        if options.mode == .exec && apps.count > 1 {
+            throw InputError(
+                "--mode exec: \(apps.map(\.name).joined(separator: ", ")) hold secrets, and exec moves one app container per task definition: give --container NAME, or use --mode init or sidecar"
+            )
+        }
+        // ECS gives Docker the entry point: the image's command is then dropped too, so exec would
+        // start nothing unless the task definition names what runs.
+        if options.mode == .exec, let app = apps.first,
+            case .array(let containers)? = JSONValue.object(definition.register)["containerDefinitions"],
+            let container = containers.first(where: { $0["name"] == .string(app.name) }),
+            container["command"] == nil && container["entryPoint"] == nil
+        {
+            throw InputError(
+                "--mode exec: \(app.name) names neither a command nor an entryPoint (its image's run): exec's entry point would replace the image's entry point and command, so put them in the task definition's command (docker image inspect shows them)"
+            )
         }
     }
 

@@ -1,5 +1,6 @@
 import AWSSigning
 import InjectorBase
+import InjectorOutputs
 
 #if canImport(Glibc)
     import Glibc

@@ -19,7 +19,8 @@ extension Sidecar {
         do {
             return try config().server.socketPath
         } catch {
-            throw CommandExit(.failure, "cannot read the configuration to find the socket (or give --socket PATH): \(error)")
+            throw CommandExit(
+                .failure, "cannot read the configuration to find the socket (or give --socket PATH): \(error)")
         }
     }
 }

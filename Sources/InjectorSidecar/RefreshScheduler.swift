@@ -20,20 +20,25 @@ public actor RefreshScheduler: Service {
     private var requested = false
     private var wakeup: CheckedContinuation<Void, Never>?
     private var sleeper: Task<Void, Never>?
+    /// False under `exec`: SIGHUP is the app's.
+    private let refreshOnHangup: Bool
 
     public init(
-        refresher: Refresher, settings: RefreshSettings, clock: any WallClock = SystemWallClock(), logger: Logger
+        refresher: Refresher, settings: RefreshSettings, clock: any WallClock = SystemWallClock(), logger: Logger,
+        refreshOnHangup: Bool = true
     ) {
         self.refresher = refresher
+        self.refreshOnHangup = refreshOnHangup
         self.clock = clock
         self.logger = logger
         self.machine = RefreshPolicy(settings: .init(interval: TimeInterval(settings.intervalSeconds)))
         self.maxStaleSeconds = settings.maxStaleSeconds
     }
 
-    /// Until graceful shutdown: refresh on schedule, and at once on SIGHUP.
+    /// Until graceful shutdown: refresh on schedule, and at once on SIGHUP (unless it is the app's).
     public func run() async throws {
-        let hangups = Task { [weak self] in
+        let hangups = Task { [weak self, refreshOnHangup] in
+            guard refreshOnHangup else { return }
             for await _ in await UnixSignalsSequence(trapping: .sighup) {
                 self?.logger.info("SIGHUP: refreshing now")
                 await self?.requestRefresh()

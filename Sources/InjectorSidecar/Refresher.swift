@@ -27,15 +27,19 @@ public actor Refresher {
     /// Every check's time and result, rounds' and ``OnDemandChecks``': what `POST /refresh` answers
     /// from within a secret's window.
     let lastChecks: LastChecks
+    /// The app `exec` supervises, told each generation's values.
+    let app: (any SupervisedApp)?
     /// The secrets the outputs are made of now, configured and discovered.
     private(set) var secrets: [ResolvedSecret] = []
 
     /// `random`: numbers in 0..<1 for the spread of ``LastChecks``' windows; tests pass fixed ones.
     public init(
         injector: Injector, store: SecretStore, metrics: SidecarMetrics, clock: any WallClock = SystemWallClock(),
-        logger: Logger, random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }
+        logger: Logger, random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) },
+        app: (any SupervisedApp)? = nil
     ) {
         self.injector = injector
+        self.app = app
         self.store = store
         self.metrics = metrics
         self.notifier = ChangeNotifier(
@@ -63,6 +67,8 @@ public actor Refresher {
             throw InjectorFailure(problems: problems + [Problem(message: "\(error)", exitStatus: ExitStatus.of(error))])
         }
         let files = try injector.renderFiles(secrets: secrets, results: results, problems: problems)
+        // The app's environment first: a value it cannot take ends the start before anything is written.
+        try app?.valuesCommitted(injector: injector, files: files, results: results)
         let (generation, _) = try await commit(files)
         await store.record(results, at: clock.now())
         await commit(secrets: secrets, generation: generation)
@@ -274,8 +280,9 @@ public actor Refresher {
             return []
         }
         let files: [OutputFile]
+        let results = await store.results(overlaying: outcomes)
         do {
-            files = try injector.renderFiles(secrets: secrets, results: await store.results(overlaying: outcomes))
+            files = try injector.renderFiles(secrets: secrets, results: results)
         } catch {
             for problem in error.problems {
                 logger.error(
@@ -287,6 +294,16 @@ public actor Refresher {
         let (generation, committed) = try await commit(files)
         await store.record(outcomes, at: now)
         await commit(secrets: secrets, generation: generation)
+        if let app {
+            // Told even when no file changed: the app's variables need no file.
+            do throws(InjectorFailure) {
+                try app.valuesCommitted(injector: injector, files: files, results: results)
+            } catch {
+                for problem in error.problems {
+                    logger.error("the app keeps its environment", metadata: ["error": "\(problem.message)"])
+                }
+            }
+        }
         guard committed else { return changedRequests }  // same content under a new version: nothing to tell
         metrics.committed()
         notifier.notify(generation: generation, changed: changed.sorted())

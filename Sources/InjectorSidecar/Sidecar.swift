@@ -17,10 +17,15 @@ import UnixSignals
 
 /// `secrets-injector run`: the first generation exactly as `init`, then the refresher
 /// and the server as services of one `ServiceGroup`, which owns SIGTERM and SIGINT.
+///
+/// With an `app` (`exec`), the app is one more service, started once the first generation is
+/// committed; every signal is the app's (SIGHUP too: no refresh on it), and the group stops when
+/// the app's service returns. The orphan reaper is the app's supervisor then.
 public enum Sidecar {
-    public static func run(config: Config, environment: [String: String], transport: any HTTPTransport, logger: Logger)
-        async throws
-    {
+    public static func run(
+        config: Config, environment: [String: String], transport: any HTTPTransport, logger: Logger,
+        app: (any SupervisedApp)? = nil
+    ) async throws {
         // The TCP port's token first: without one, nothing is fetched (exit 2).
         let token = try SSRFToken.from(config: config, environment: environment, logger: logger)
         // A marker an earlier run left means nothing until this one serves.
@@ -30,10 +35,11 @@ public enum Sidecar {
             config: config, environment: environment, transport: transport, logger: logger)
         let store = SecretStore()
         let metrics = SidecarMetrics()
-        let refresher = Refresher(injector: injector, store: store, metrics: metrics, logger: logger)
+        let refresher = Refresher(injector: injector, store: store, metrics: metrics, logger: logger, app: app)
         try await refresher.start()
 
-        let loop = RefreshScheduler(refresher: refresher, settings: config.refresh, logger: logger)
+        let loop = RefreshScheduler(
+            refresher: refresher, settings: config.refresh, logger: logger, refreshOnHangup: app == nil)
         let checks = OnDemandChecks(refresher: refresher)
         let clients =
             (injector.source as? SecretsManagerSource).map { [$0.client] }
@@ -55,12 +61,19 @@ public enum Sidecar {
             settings: config.server, socketGroup: config.socketGroup, responder: responder, metrics: metrics,
             logger: logger,
             emf: injector.emf, readyMarker: readyMarker)
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            .init(service: loop), .init(service: server), .init(service: OrphanReaper(logger: logger)),
-        ]
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: loop), .init(service: server)]
         if let token { services.append(.init(service: token)) }
+        if let app {
+            services.append(
+                .init(
+                    service: app, successTerminationBehavior: .gracefullyShutdownGroup,
+                    failureTerminationBehavior: .gracefullyShutdownGroup))
+        } else {
+            services.append(.init(service: OrphanReaper(logger: logger)))
+        }
         let group = ServiceGroup(
-            configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            configuration: .init(
+                services: services, gracefulShutdownSignals: app == nil ? [.sigterm, .sigint] : [], logger: logger))
         logger.info(
             "ready",
             metadata: [

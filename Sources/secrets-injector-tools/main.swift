@@ -71,7 +71,13 @@ struct Move: AsyncParsableCommand {
     var taskDefinition: String
     @Option(help: "The secrets' name prefix, e.g. pipeline-pulse/prod/.") var prefix: String
     @Option(help: "The folder to write (default ./migration).") var out: String = "migration"
-    @Option(help: "init (an init container, the default) or sidecar.") var mode: String = "init"
+    @Option(
+        help: """
+            init (an init container writes the files, the default), sidecar (it keeps them current) or exec \
+            (an init container installs the injector into a volume, and the app's entryPoint becomes \
+            /injector/secrets-injector exec --, which puts the variables in its environment).
+            """)
+    var mode: String = "init"
     @Option(help: "The injector's image, as ECS pulls it (ACCOUNT.dkr.ecr.REGION.amazonaws.com/secrets-injector:TAG).")
     var image: String?
     @Option(help: "The secrets' region (else the task definition's ARNs or awslogs-region, else AWS_REGION).")
@@ -105,15 +111,22 @@ struct Verify: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract:
             "Render the configuration from Secrets Manager in memory and compare each variable with the old task definition.",
-        discussion: "Prints each name with ok or differs, never a value. Exit 0 when all are equal, 1 when one differs."
-    )
+        discussion: """
+            Prints each name with ok or differs, never a value. Exit 0 when all are equal, 1 when one differs. \
+            With --mode exec, runs secrets-injector exec --once (the executable beside this one, else on PATH) \
+            with /usr/bin/env -0 as the app, and compares the environment it gets, byte for byte; exec's \
+            own failure ends with its exit code.
+            """)
 
     @Option(help: "The old task definition.") var taskDefinition: String
     @Option(help: "The configuration migrate wrote (injector.json).") var config: String
+    @Option(help: "init, sidecar (render in memory, the default) or exec (run exec for real).") var mode: String =
+        "init"
 
     func run() async throws {
         try await Migration.verify(
-            taskDefinitionFile: taskDefinition, configFile: config, environment: ProcessInfo.processInfo.environment)
+            taskDefinitionFile: taskDefinition, configFile: config, mode: mode,
+            environment: ProcessInfo.processInfo.environment)
     }
 }
 

@@ -3,6 +3,7 @@ import FoundationEssentials
 import InjectorBase
 import InjectorCommandLine
 import InjectorConfig
+import InjectorExec
 import InjectorJob
 import InjectorSidecar
 import InjectorSources
@@ -21,7 +22,9 @@ struct SecretsInjector: AsyncParsableCommand {
         abstract: "Gets an ECS task's secrets from AWS Secrets Manager without environment variables.",
         version: secretsInjectorVersion,
         subcommands: [
-            Initialize.self, Run.self, Health.self, Refresh.self, Check.self, Get.self, Review.self, Version.self,
+            Initialize.self, Run.self, Exec.self, Install.self, Health.self, Refresh.self, Check.self, Get.self,
+            Review.self,
+            Version.self,
             Tool.Scan.self,
             Tool.Migrate.self,
         ])
@@ -105,6 +108,57 @@ struct Run: AsyncParsableCommand {
 
     func run() async throws {
         try await Sidecar.run(config: options.load(), environment: options.environment)
+    }
+}
+
+struct Exec: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract:
+            "Fetch the configured secrets, then run APP with them in its environment (only there) and supervise it.",
+        discussion: """
+            The app's environment: this one's minus SECRETS_INJECTOR_* and exec.dropEnvironment, plus every \
+            variable of the configuration's env entries and of its templates written to dotenv files (they win \
+            over inherited ones). The configured \
+            files are written as init writes them. The app runs in its own process group; every signal but \
+            SIGCHLD, SIGPIPE and faults is forwarded to it, SIGKILL follows a forwarded SIGTERM or SIGINT after \
+            exec.stopTimeoutSeconds, orphans are reaped, and exec exits with the app's status (128+signal \
+            when a signal ended it). --once writes nothing and runs APP in this process's place (same pid). \
+            Before the app starts, exit codes are init's (the app never starts then); 127 APP not found, \
+            126 not runnable.
+            """)
+
+    @OptionGroup var options: ConfigOptions
+    @Flag(help: "Write nothing: run APP in this process's place (execve), unsupervised.") var once = false
+    @Argument(parsing: .postTerminator, help: "The app and its arguments, after --.") var command: [String] = []
+
+    func validate() throws {
+        if command.first?.isEmpty ?? true {
+            throw ValidationError("exec needs the app to run: secrets-injector exec [--once] -- APP [ARGS...]")
+        }
+    }
+
+    func run() async throws {
+        let status = try await InjectorExec.Exec.run(
+            config: options.load(), environment: options.environment, once: once, command: command)
+        throw ExitCode(status)
+    }
+}
+
+struct Install: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Copy this binary into DIR, for exec in the app's container (an init container's command).",
+        discussion: """
+            Writes DIR/secrets-injector (0755), atomically: a copy beside it, flushed, renamed into place. Reads \
+            no configuration and makes no network call. In ECS: a volume shared by this init container and \
+            the app's container (dependsOn SUCCESS), and the app's entryPoint \
+            ["/injector/secrets-injector", "exec", "--"]. Exit codes: 0 installed (the path on standard \
+            output); 2 bad usage; 5 DIR is missing or cannot be written.
+            """)
+
+    @Argument(help: "The shared folder (a volume the app's container mounts).") var directory: String
+
+    func run() throws {
+        print(try InjectorExec.Install.run(directory: directory))
     }
 }
 

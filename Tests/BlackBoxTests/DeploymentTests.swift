@@ -38,7 +38,7 @@ import Testing
         let listed = try await check("inline-configs")
         try #require(listed.status == 0, "\(listed.stderr)")
         let lines = listed.stdout.split(separator: "\n")
-        #expect(lines.count == 3)
+        #expect(lines.count == 4, "init-container, sidecar, fargate and exec")
         for line in lines {
             let entry = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: String])
             let result = try await run(

@@ -223,18 +223,23 @@ struct MigrationTests {
                 && walked.stderr.contains("skipped"))
     }
 
+    /// The operator's own credentials (the admin's keys), as `migrate --apply` and `verify` use them.
+    static func operatorEnvironment(_ peers: PeerProcess) -> [String: String] {
+        [
+            "AWS_ACCESS_KEY_ID": peers.string("adminAccessKeyId"),
+            "AWS_SECRET_ACCESS_KEY": peers.string("adminSecretAccessKey"),
+            "AWS_REGION": peers.string("region"),
+            "AWS_ENDPOINT_URL_SECRETS_MANAGER": peers.string("endpoint"),
+        ]
+    }
+
     @Test func migrateAppliesInitReadsBackAndVerifyAgrees() async throws {
         let peers = try await PeerProcess.start(
             python: Repository.root.appendingPathComponent("scripts/harness/aws_peers.py"), timeout: 90)
         defer { peers.stop() }
         let folder = try BlackBox.temporaryFolder()
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let operator_ = [
-            "AWS_ACCESS_KEY_ID": peers.string("adminAccessKeyId"),
-            "AWS_SECRET_ACCESS_KEY": peers.string("adminSecretAccessKey"),
-            "AWS_REGION": peers.string("region"),
-            "AWS_ENDPOINT_URL_SECRETS_MANAGER": peers.string("endpoint"),
-        ]
+        let operator_ = Self.operatorEnvironment(peers)
         let migrate = [
             "migrate", "--task-definition", Self.before, "--prefix", Self.prefix, "--include", "ZOHO_CLIENT_ID",
         ]

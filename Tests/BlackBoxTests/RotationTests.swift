@@ -17,6 +17,8 @@ struct RotationTests {
     static let window = 1.5 * minRefresh
     /// Room for a loaded CI machine (every suite runs at once) on top of the bounds under test.
     static let slack = 5.0
+    /// `exec.settleSeconds` under `exec`.
+    static let settle = 2
 
     /// Alternating users: the app keeps working as the previous user until the round brings the
     /// new one, then reconnects as it; a second rotation then changes the user it no longer uses.
@@ -73,6 +75,37 @@ struct RotationTests {
                 + "\(format(last - first)) s, from setSecret to \(format(last - steps.finish)) s after finishSecret; "
                 + "\(report.refreshes.count) refreshes asked, \(report.refreshes.filter { $0.cached == false }.count) checked"
         )
+    }
+
+    /// One user, the app under `exec` reading DATABASE_URL from its environment only (no refresh or
+    /// signal code): logins fail from setSecret until the round that brings the new password, the
+    /// settle time after it, and the restart; the restarted app fails nothing.
+    @Test func singleUserUnderExecIsRestartedWithTheNewPassword() async throws {
+        let run = try await Rotation.start(strategy: "single", refreshOnAuthenticationFailure: false, exec: true)
+        defer { run.stop() }
+        let steps = try await run.rotate()
+        _ = try await run.waitForPassword(changedFrom: run.initialPassword, after: steps.finish)
+        try await Task.sleep(for: .seconds(Double(Self.settle) + 5))
+        let reports = try await run.finishExec()
+        try #require(reports.count == 2, "one restart: \(reports)")
+        let (before, after) = (reports[0], reports[1])
+        #expect(after.failedLogins.isEmpty && after.failedQueries == 0, "the restarted app: \(after)")
+        let failures = before.failedLogins.map(\.at)
+        let first = try #require(failures.min(), "no failed login: the rotation changed nothing the app saw")
+        #expect(first >= steps.set)
+        let restartedAt = try #require(after.firstLogin.values.min(), "\(after)")
+        // The window between the two apps: SIGTERM, the old app's exit, the new one's start and login.
+        let window = restartedAt - before.stopped
+        #expect(window > 0 && window <= Self.slack, "restart window \(window) s")
+        #expect(after.started - steps.finish <= Self.interval * 1.1 + Double(Self.settle) + Self.slack)
+        #expect(before.queriesPerSecond >= 20 && after.queriesPerSecond >= 20, "\(before); \(after)")
+        try run.expectNoValueLeaked()
+        print(
+            "rotation (single user, exec restart, no app code): \(before.failedQueries) failed of "
+                + "\(before.ok + before.failedQueries + after.ok) queries, failed logins from setSecret to "
+                + "\(format((failures.max() ?? first) - steps.finish)) s after finishSecret; the restart "
+                + "\(format(after.started - steps.finish)) s after finishSecret (settle \(Self.settle) s), "
+                + "\(format(window)) s from the old app's stop to the new app's first login")
     }
 
     /// The same rotation without the app's refresh: the window lasts until the sidecar's round.
@@ -132,8 +165,11 @@ final class Rotation: @unchecked Sendable {
     let peers: PeerProcess
     let postgres: PeerProcess
     let folder: String
+    /// The sidecar, or under `exec` the injector that supervises the app.
     let sidecar: Process
-    let app: Process
+    /// The app the test started (nil under `exec`: the injector starts it).
+    let app: Process?
+    let exec: Bool
     let initialPassword: String
     private var driverOutput = ""
     /// Every password the files held when this run looked, for the leak check.
@@ -141,7 +177,9 @@ final class Rotation: @unchecked Sendable {
 
     var output: String { "\(folder)/out" }
 
-    static func start(strategy: String, refreshOnAuthenticationFailure: Bool) async throws -> Rotation {
+    static func start(strategy: String, refreshOnAuthenticationFailure: Bool, exec: Bool = false) async throws
+        -> Rotation
+    {
         async let startingPeers = PeerProcess.start(
             python: Repository.root.appendingPathComponent("scripts/harness/aws_peers.py"), timeout: 90)
         let postgres = try await PeerProcess.start(
@@ -154,7 +192,8 @@ final class Rotation: @unchecked Sendable {
         }
         do {
             return try await Rotation(
-                strategy: strategy, refresh: refreshOnAuthenticationFailure, peers: peers, postgres: postgres)
+                strategy: strategy, refresh: refreshOnAuthenticationFailure, exec: exec, peers: peers,
+                postgres: postgres)
         } catch {
             peers.stop()
             postgres.stop()
@@ -162,8 +201,9 @@ final class Rotation: @unchecked Sendable {
         }
     }
 
-    private init(strategy: String, refresh: Bool, peers: PeerProcess, postgres: PeerProcess) async throws {
+    private init(strategy: String, refresh: Bool, exec: Bool, peers: PeerProcess, postgres: PeerProcess) async throws {
         self.strategy = strategy
+        self.exec = exec
         self.peers = peers
         self.postgres = postgres
         initialPassword = postgres.string("password")
@@ -201,13 +241,22 @@ final class Rotation: @unchecked Sendable {
                 "intervalSeconds": Int(RotationTests.interval), "minRefreshSeconds": Int(RotationTests.minRefresh),
             ],
             "server": ["socketPath": socket],
-            "onChange": ["signal": ["pidFile": "\(folder)/app.pid"]],
-        ]) { $1 }
+        ]) { $1 }.merging(
+            exec
+                ? ["exec": ["settleSeconds": RotationTests.settle]]
+                : ["onChange": ["signal": ["pidFile": "\(folder)/app.pid"]]]
+        ) { $1 }
         try Self.json(config).write(toFile: "\(folder)/injector.json", atomically: true, encoding: .utf8)
         #expect(FileManager.default.createFile(atPath: "\(folder)/sidecar.log", contents: nil))
+        let script = Repository.root.appendingPathComponent("Tests/BlackBoxTests/Fixtures/rotation_app.py").path
+        var environment = BlackBox.taskEnvironment(peers)
+        environment["PATH"] = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
         sidecar = try BlackBox.launch(
-            ["run", "--config", "\(folder)/injector.json"], environment: BlackBox.taskEnvironment(peers),
-            log: "\(folder)/sidecar.log")
+            ["\(exec ? "exec" : "run")", "--config", "\(folder)/injector.json"]
+                + (exec
+                    ? ["--", "python3", script, "-", "\(folder)/app.pid", "\(folder)/report", "--from-environment"]
+                    : []),
+            environment: environment, log: "\(folder)/sidecar.log")
         let output = "\(folder)/out"
         let ready = await SidecarCommandTests.waitFor(30) { FileManager.default.fileExists(atPath: "\(output)/.ready") }
         guard ready else {
@@ -215,19 +264,22 @@ final class Rotation: @unchecked Sendable {
             throw RotationError(message: "the sidecar did not get ready: \(Self.read("\(folder)/sidecar.log"))")
         }
 
-        app = Process()
-        app.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        app.arguments =
-            [
-                "python3", Repository.root.appendingPathComponent("Tests/BlackBoxTests/Fixtures/rotation_app.py").path,
-                "\(output)/app.env", "\(folder)/app.pid", "\(folder)/report.json",
-            ] + (refresh ? ["--refresh", socket, RotationTests.database] : [])
-        #expect(FileManager.default.createFile(atPath: "\(folder)/app.log", contents: nil))
-        app.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: "\(folder)/app.log"))
-        app.standardError = app.standardOutput
-        do { try app.run() } catch {
-            sidecar.terminate()
-            throw error
+        if exec {
+            app = nil
+        } else {
+            let app = Process()
+            app.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            app.arguments =
+                ["python3", script, "\(output)/app.env", "\(folder)/app.pid", "\(folder)/report.json"]
+                + (refresh ? ["--refresh", socket, RotationTests.database] : [])
+            #expect(FileManager.default.createFile(atPath: "\(folder)/app.log", contents: nil))
+            app.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: "\(folder)/app.log"))
+            app.standardError = app.standardOutput
+            do { try app.run() } catch {
+                sidecar.terminate()
+                throw error
+            }
+            self.app = app
         }
         // The app is up and querying before anything rotates.
         try await Task.sleep(for: .seconds(4))
@@ -290,6 +342,7 @@ final class Rotation: @unchecked Sendable {
 
     /// Stops the app and reads its report.
     func finish() async throws -> AppReport {
+        let app = try #require(app, "under exec: finishExec()")
         app.terminate()
         let stopped = await SidecarCommandTests.waitFor(20) { [app] in !app.isRunning }
         try #require(stopped, "the app did not stop")
@@ -297,11 +350,28 @@ final class Rotation: @unchecked Sendable {
         return try JSONDecoder().decode(AppReport.self, from: data)
     }
 
+    /// Under `exec`: SIGTERM to the injector (forwarded to the app, whose exit 0 is the injector's),
+    /// then each start's report, in the order they started.
+    func finishExec() async throws -> [AppReport] {
+        sidecar.terminate()
+        let stopped = await SidecarCommandTests.waitFor(30) { [sidecar] in !sidecar.isRunning }
+        try #require(stopped, "exec did not stop")
+        #expect(sidecar.terminationStatus == 0, "the app's exit status: \(Self.read("\(folder)/sidecar.log"))")
+        return try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasPrefix("report.") }
+            .map {
+                try JSONDecoder().decode(
+                    AppReport.self, from: Data(contentsOf: URL(fileURLWithPath: "\(folder)/\($0)")))
+            }
+            .sorted { $0.started < $1.started }
+    }
+
     /// No password, the first or a rotated one, in the sidecar's log, the app's output and report,
     /// or the driver's output.
     func expectNoValueLeaked() throws {
-        let text =
-            ["sidecar.log", "app.log", "report.json"].map { Self.read("\(folder)/\($0)") }.joined() + driverOutput
+        let reports = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter {
+            $0.hasPrefix("report")
+        }
+        let text = (["sidecar.log", "app.log"] + reports).map { Self.read("\(folder)/\($0)") }.joined() + driverOutput
         _ = currentCredential()
         passwords.insert(initialPassword)
         #expect(passwords.count >= 2, "the run saw no rotated password")
@@ -311,7 +381,7 @@ final class Rotation: @unchecked Sendable {
     }
 
     func stop() {
-        if app.isRunning { app.terminate() }
+        if let app, app.isRunning { app.terminate() }
         if sidecar.isRunning { sidecar.terminate() }
         peers.stop()
         postgres.stop()

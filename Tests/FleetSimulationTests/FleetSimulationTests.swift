@@ -79,6 +79,28 @@ import Testing
         #expect(rounds.pickupP99Seconds > 60, "the rounds bring it, up to an interval later: \(rounds)")
     }
 
+    /// Apps under `exec`: every task's app is restarted once, settleSeconds after its task picks the
+    /// new version up plus a random share of the splay; no app asks `POST /refresh`; a splay as
+    /// long as the interval flattens the busiest second of restarts, and lengthens the failed logins.
+    @Test func execRestartsEveryAppOnceAndTheSplaySpreadsThem() throws {
+        var scenario = FleetScenario(tasks: 500, intervalSeconds: 120, startWindowSeconds: 20, durationSeconds: 500)
+        var rotation = RotationScenario(secret: "fleet/app/s0", setSecretAt: 40, appRefresh: false)
+        rotation.execRestart = (settleSeconds: 2, splaySeconds: 0)
+        scenario.rotation = rotation
+        let unsplayed = try #require(Fleet.simulate(scenario).rotation)
+        #expect(unsplayed.appRestarts == 500 && unsplayed.refreshes == 0 && unsplayed.pickedUp == 500)
+        let earliest = try #require(unsplayed.appRestartP50Seconds)
+        #expect(earliest >= unsplayed.pickupP50Seconds + 2 - 0.001, "a restart comes settleSeconds after its pickup")
+        scenario.rotation?.execRestart = (settleSeconds: 2, splaySeconds: 120)
+        let splayed = try #require(Fleet.simulate(scenario).rotation)
+        #expect(splayed.appRestarts == 500)
+        #expect(
+            try #require(splayed.appRestartsPeakPerSecond) < (unsplayed.appRestartsPeakPerSecond ?? 0),
+            "\(splayed) against \(unsplayed)")
+        #expect(splayed.failedLoginsPerTaskMean > unsplayed.failedLoginsPerTaskMean)
+        #expect(try #require(splayed.appRestartMaxSeconds) <= unsplayed.pickupMaxSeconds + 2 + 120 + 0.001)
+    }
+
     /// Parameter Store beside Secrets Manager: a deployment faster than the standard
     /// throughput's 40 GetParameters a second is throttled and restarts tasks; the higher
     /// throughput takes it without one.

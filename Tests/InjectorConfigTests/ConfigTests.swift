@@ -249,5 +249,56 @@ enum Fixtures {
                 "ssrfEnvVariables", "pathPrefix", "audit",
             ])
         #expect(Set(keys(["properties", "log"])) == ["level", "format"])
+        #expect(
+            Set(keys(["properties", "exec"])) == [
+                "stopTimeoutSeconds", "restart", "restartSignal", "settleSeconds", "splaySeconds", "user",
+                "dropEnvironment",
+            ])
+    }
+}
+
+/// `exec`: its defaults, its values, and every wrong value reported with its path.
+@Suite struct ExecConfigTests {
+    @Test func defaultsWhenAbsent() throws {
+        let exec = try makeConfig(#"{"secrets": [{"id": "db"}]}"#).exec
+        #expect(exec.stopTimeoutSeconds == 25)
+        #expect(exec.restart == .restart)
+        #expect(exec.restartSignal == "TERM")
+        #expect(exec.settleSeconds == 2)
+        #expect(exec.splaySeconds == 0)
+        #expect(exec.user == nil)
+        #expect(exec.dropEnvironment.isEmpty)
+    }
+
+    @Test func everyValue() throws {
+        let exec = try makeConfig(
+            #"{"secrets": [{"id": "db"}], "exec": {"stopTimeoutSeconds": 5, "restart": "signal:SIGHUP", "restartSignal": "int", "settleSeconds": 0, "splaySeconds": 30, "user": "1000:2000", "dropEnvironment": ["DB_PASSWORD", "_X"]}}"#
+        ).exec
+        #expect(exec.stopTimeoutSeconds == 5)
+        #expect(exec.restart == .signal("HUP"))
+        #expect(exec.restartSignal == "INT")
+        #expect(exec.settleSeconds == 0)
+        #expect(exec.splaySeconds == 30)
+        #expect(exec.user?.uid == 1000 && exec.user?.gid == 2000)
+        #expect(exec.dropEnvironment == ["DB_PASSWORD", "_X"])
+        #expect(try makeConfig(#"{"secrets": [{"id": "db"}], "exec": {"restart": "none"}}"#).exec.restart == .none)
+    }
+
+    @Test func wrongValuesWithTheirPaths() throws {
+        let error = #expect(throws: ConfigurationError.self) {
+            try makeConfig(
+                #"{"secrets": [{"id": "db"}], "exec": {"stopTimeoutSeconds": 0, "restart": "reload", "restartSignal": "KILL", "settleSeconds": -1, "splaySeconds": "x", "user": "app", "dropEnvironment": ["OK", "1BAD"], "pristine": true}}"#
+            )
+        }
+        let paths = Set(error?.issues.map(\.path) ?? [])
+        #expect(
+            paths == [
+                "exec.stopTimeoutSeconds", "exec.restart", "exec.restartSignal", "exec.settleSeconds",
+                "exec.splaySeconds", "exec.user", "exec.dropEnvironment[1]", "exec.pristine",
+            ])
+        let restart = #expect(throws: ConfigurationError.self) {
+            try makeConfig(#"{"secrets": [{"id": "db"}], "exec": {"restart": "signal:KILL", "user": "1:"}}"#)
+        }
+        #expect(Set(restart?.issues.map(\.path) ?? []) == ["exec.restart", "exec.user"])
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import InjectorOutputs
 import TestSupport
 import Testing
 

@@ -13,7 +13,9 @@ ecs-local-endpoints and seed services stand for the account and the ECS agent.
 Kept from the task definition, field by field:
   containerDefinitions[].name             the service's name
   image, command, entryPoint              image (substituted: --image), command (--command
-                                          replaces it for an app image that does not exist here)
+                                          replaces entryPoint and command for an app image that
+                                          does not exist here; --arguments replaces the command
+                                          only, behind an entryPoint that stays)
   user, readonlyRootFilesystem            user, read_only
   linuxParameters.capabilities drop/add   cap_drop, cap_add
   linuxParameters.initProcessEnabled      init
@@ -29,7 +31,8 @@ Kept from the task definition, field by field:
   volumes[] with no configuration         a named volume without options (Fargate's task storage)
 What ECS itself adds to every container of a task with a task role, added here the same way:
   AWS_CONTAINER_CREDENTIALS_RELATIVE_URI=/creds, served at 169.254.170.2 (ecs-local-endpoints)
-What the local account adds to the injector's containers (those whose image is --injector-image):
+What the local account adds to the injector's containers (those whose image is --injector-image,
+or whose entryPoint runs an installed injector's `exec`):
   AWS_ENDPOINT_URL_SECRETS_MANAGER=http://moto:5000 and SECRETS_INJECTOR_ALLOW_INSECURE_ENDPOINT,
   and a start after `seed` has created the secrets.
 Left out: logConfiguration (awslogs needs CloudWatch: docker logs keeps the output), portMappings,
@@ -76,7 +79,7 @@ def volume(definition):
     return played
 
 
-def service(container, images, commands, injector_image):
+def service(container, images, commands, arguments, injector_image):
     name = container["name"]
     if name not in images:
         raise SystemExit(f"ecs_local: no --image for container {name}")
@@ -87,7 +90,9 @@ def service(container, images, commands, injector_image):
     else:
         if "entryPoint" in container:
             played["entrypoint"] = container["entryPoint"]
-        if "command" in container:
+        if name in arguments:
+            played["command"] = arguments[name]
+        elif "command" in container:
             played["command"] = container["command"]
     if "user" in container:
         played["user"] = container["user"]
@@ -104,7 +109,9 @@ def service(container, images, commands, injector_image):
     environment["AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"] = "/creds"
     networks = {"default": {}, "credentials_network": {}}
     depends = {"ecs-local-endpoints": {"condition": "service_started"}}
-    if images[name] == injector_image:
+    entry = container.get("entryPoint", [])
+    runs_exec = len(entry) >= 2 and entry[0].endswith("/secrets-injector") and entry[1] == "exec"
+    if images[name] == injector_image or runs_exec:
         environment["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = "http://moto:5000"
         environment["SECRETS_INJECTOR_ALLOW_INSECURE_ENDPOINT"] = "true"
         depends["seed"] = {"condition": "service_completed_successfully"}
@@ -139,6 +146,7 @@ def main():
     parser.add_argument("task_definition")
     parser.add_argument("--image", action="append", default=[], help="CONTAINER=IMAGE")
     parser.add_argument("--command", action="append", default=[], help="CONTAINER=JSON_ARRAY")
+    parser.add_argument("--arguments", action="append", default=[], help="CONTAINER=JSON_ARRAY")
     parser.add_argument("--injector-image", required=True)
     parser.add_argument("--volumes-from", help="another task definition whose volumes replace this one's")
     arguments = parser.parse_args()
@@ -146,13 +154,14 @@ def main():
         task = json.load(file)
     images = dict(pair.split("=", 1) for pair in arguments.image)
     commands = {name: json.loads(command) for name, command in (pair.split("=", 1) for pair in arguments.command)}
+    replaced = {name: json.loads(command) for name, command in (pair.split("=", 1) for pair in arguments.arguments)}
     volumes = task.get("volumes", [])
     if arguments.volumes_from:
         with open(arguments.volumes_from) as file:
             volumes = json.load(file).get("volumes", [])
     compose = {
         "services": {
-            container["name"]: service(container, images, commands, arguments.injector_image)
+            container["name"]: service(container, images, commands, replaced, arguments.injector_image)
             for container in task["containerDefinitions"]
         },
         "volumes": {f"task-{definition['name']}": volume(definition) for definition in volumes},

@@ -3,7 +3,7 @@
 engine, checked black-box from outside the containers (scripts/docker-check builds the images and
 runs this; so does scripts/test).
 
-    python3 scripts/harness/real_stack.py [image] [tasks] [compose]     (default: all three)
+    python3 scripts/harness/real_stack.py [image] [tasks] [exec] [compose]     (default: all four)
 
 Needs DOCKER_HOST (scripts/docker-engine), the images scripts/docker-images makes, and the
 product's images built from the Dockerfile: IMAGE (the compose file's `image:`) and IMAGE's name
@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -160,9 +161,10 @@ def configured_files(environment):
 # ---------------------------------------------------------------------------------------------
 # The image itself.
 
-def exported_names(image):
-    """Every path in the image's file system (docker export of a container never started)."""
-    container = run(["docker", "create", image]).stdout.strip()
+def exported_names(image, command=()):
+    """Every path in the image's file system (docker export of a container never started; an image
+    with no CMD is given `command`)."""
+    container = run(["docker", "create", image, *command]).stdout.strip()
     try:
         archive = scratch / "export.tar"
         run(["docker", "export", "-o", str(archive), container])
@@ -220,8 +222,9 @@ def check_image():
     owned = set().union(*(package_files.get(package, set()) for package in added_packages)) if added_packages else set()
     tools = sorted(name for name in set(names) - set(base_names)
                    if re.match(r"(usr/)?(local/)?s?bin/.", name) and name not in owned
-                   and name != "usr/local/bin/secrets-injector")
-    check(not tools, "runtime image adds no program beyond the injector and its packages' own", ", ".join(tools))
+                   and name not in ("usr/local/bin/secrets-injector", "usr/local/bin/secrets-injector-portable"))
+    check(not tools, "runtime image adds no program beyond the injector (and its portable twin) and its packages' own",
+          ", ".join(tools))
     version = run(["docker", "run", "--rm", "--read-only", "--user", "10001:10001", IMAGE, "version"], ok=None)
     check(version.returncode == 0 and version.stdout.strip(), "docker run --read-only --user 10001:10001 IMAGE version",
           f"exit {version.returncode}: {version.stderr.strip()}")
@@ -337,6 +340,96 @@ def check_tasks():
 
 
 # ---------------------------------------------------------------------------------------------
+# exec's layout: `install` in an init container, the app's image unchanged, `exec` its entryPoint.
+
+# The variables the exec task definition's configuration defines, and where each comes from.
+EXEC_VARIABLES = {
+    "JWT_SECRET": ("pipeline-pulse/prod/jwt", "secret"), "JWT_ALGORITHM": ("pipeline-pulse/prod/jwt", "algorithm"),
+    "JWT_EXPIRE_MINUTES": ("pipeline-pulse/prod/jwt", "expire_minutes"),
+    "DB_PASSWORD": ("pipeline-pulse/prod/database", "password"),
+    "ZOHO_CLIENT_SECRET": ("pipeline-pulse/prod/zoho", "client_secret"),
+    "CURRENCY_API_KEY": ("pipeline-pulse/prod/currency", "api_key"),
+}
+
+
+def fnv1a(data):
+    value = 14695981039346656037
+    for byte in data:
+        value = ((value ^ byte) * 1099511628211) % 2**64
+    return f"{value:016x}"
+
+
+def exec_app_images():
+    """The app images `exec` is put into, none with OpenSSL: Debian 12 slim as it is, Debian 11
+    (glibc 2.31), and one with only glibc and the CA bundle (FROM scratch). Each gets
+    docker/exec-apps/envhash.c as its app: static in the Debian ones, linked with the image's own
+    glibc in the last (this machine's, bookworm's)."""
+    context = scratch / "exec-apps"
+    context.mkdir(exist_ok=True)
+    source = REPO / "docker/exec-apps/envhash.c"
+    run(["cc", "-O2", "-static", "-o", str(context / "envhash-static"), str(source)])
+    run(["cc", "-O2", "-o", str(context / "envhash-dynamic"), str(source)])
+    for library in ("/lib/x86_64-linux-gnu/libc.so.6", "/lib64/ld-linux-x86-64.so.2", "/etc/ssl/certs/ca-certificates.crt"):
+        shutil.copy(library, context / Path(library).name)  # with its mode: the loader must be executable
+    recipes = {
+        "si-exec-app:bookworm": ("debian:bookworm-slim", "FROM debian:bookworm-slim\nCOPY envhash-static /usr/local/bin/envhash\n"),
+        "si-exec-app:bullseye": ("debian:bullseye-slim (Debian 11, glibc 2.31)", "FROM debian:bullseye-slim\nCOPY envhash-static /usr/local/bin/envhash\n"),
+        "si-exec-app:glibc": ("only glibc and CA certificates", "FROM scratch\n"
+                              "COPY libc.so.6 /lib/x86_64-linux-gnu/libc.so.6\nCOPY ld-linux-x86-64.so.2 /lib64/ld-linux-x86-64.so.2\n"
+                              "COPY ca-certificates.crt /etc/ssl/certs/ca-certificates.crt\nCOPY envhash-dynamic /usr/local/bin/envhash\n"),
+    }
+    for tag, (title, dockerfile) in recipes.items():
+        (context / "Dockerfile").write_text(dockerfile)
+        run(["docker", "build", "-q", "-t", tag, str(context)], timeout=300)
+        names, _, _ = exported_names(tag, ["/usr/local/bin/envhash"])
+        check(not any(re.search(r"lib(ssl|crypto)\.so\.3", name) for name in names),
+              f"exec app image {title}: no OpenSSL 3 (libssl3) in it")
+    return [(tag, title) for tag, (title, _) in recipes.items()]
+
+
+def play_exec(app_image, title, task_definition="task-definitions/exec.json"):
+    task = json.loads((REPO / task_definition).read_text())
+    installer = next(c for c in task["containerDefinitions"] if c.get("command", [])[:1] == ["install"])
+    app = next(c for c in task["containerDefinitions"] if c is not installer)
+    names = [*EXEC_VARIABLES, "DATABASE_URL"]
+    generated = scratch / "si-task-exec.json"
+    generated.write_text(run([sys.executable, str(REPO / "scripts/harness/ecs_local.py"), str(REPO / task_definition),
+                              "--injector-image", IMAGE, "--image", f"{installer['name']}={IMAGE}",
+                              "--image", f"{app['name']}={app_image}",
+                              "--arguments", f"{app['name']}={json.dumps(['/usr/local/bin/envhash', *names])}"]).stdout)
+    project = Project("si-task-exec", [COMPOSE_FILE, generated])
+    title = f"{task_definition} in {title}"
+    try:
+        # Judged by the containers' states: compose's own exit says only that one did not succeed.
+        project.compose("up", "-d", app["name"], timeout=300, ok=None)
+        state = project.wait(app["name"], lambda s: s.startswith("exited"), 120)
+        output = project.compose("logs", "--no-color", app["name"]).stdout
+        installed_state = project.state(installer["name"]).strip()
+        check(installed_state == "exited 0", f"{title}: `install` exits 0 (dependsOn SUCCESS)",
+              installed_state + "\n" + project.compose("logs", "--no-color", installer["name"]).stdout[-600:])
+        check(state.startswith("exited 0"), f"{title}: exec starts the app and exits with its status", f"{state}\n{output[-1500:]}")
+        secrets = project.account()
+        seen = dict(re.findall(r"\| (\w+) (\d+ [0-9a-f]{16}|unset)$", output, re.M))
+        for name, (secret_id, key) in EXEC_VARIABLES.items():
+            value = json.loads(secrets[secret_id])[key]
+            data = (value if isinstance(value, str) else json.dumps(value)).encode()
+            check(seen.get(name) == f"{len(data)} {fnv1a(data)}", f"{title}: {name} is {secret_id}'s {key}, byte for byte")
+        check(seen.get("DATABASE_URL", "unset") != "unset", f"{title}: the dotenv template's DATABASE_URL is defined")
+        check(re.search(r"uid 1000 gid 1000 parent 1$", output, re.M) is not None,
+              f"{title}: the app runs as the container's user 1000:1000, exec (PID 1) its parent", output[-600:])
+        leaked = values_in(project.logs(), secrets)
+        check(not leaked, f"{title}: no secret value in the containers' logs", ", ".join(leaked))
+    finally:
+        left = project.down()
+        check(not left, f"{title}: down -v leaves nothing", str(left))
+
+
+def check_exec():
+    for tag, title in exec_app_images():
+        play_exec(tag, title)
+
+
+# ---------------------------------------------------------------------------------------------
 # docker-compose.yml, as an operator runs it.
 
 def volume_folder(project):
@@ -427,11 +520,11 @@ def check_compose():
 
 
 def main():
-    parts = sys.argv[1:] or ["image", "tasks", "compose"]
+    parts = sys.argv[1:] or ["image", "tasks", "exec", "compose"]
     for part in parts:
         started = time.monotonic()
         try:
-            {"image": check_image, "tasks": check_tasks, "compose": check_compose}[part]()
+            {"image": check_image, "tasks": check_tasks, "exec": check_exec, "compose": check_compose}[part]()
         except Exception as error:  # a step that could not run is a failure, named
             check(False, f"{part}: {error}")
         print(f"time  {part}: {time.monotonic() - started:.0f} s", flush=True)

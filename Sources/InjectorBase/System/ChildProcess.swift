@@ -20,7 +20,12 @@ public enum ChildProcess {
 
     public struct Result: Sendable {
         public var status: Status
-        public var output: String
+        /// What it wrote, as it wrote it (up to the run's `outputLimit`).
+        public var bytes: [UInt8]
+        /// More than `outputLimit` bytes came: `bytes` holds the first ones only.
+        public var truncated = false
+        /// `bytes` as UTF-8, any invalid sequence replaced.
+        public var output: String { String(decoding: bytes, as: UTF8.self) }
     }
 
     /// Where the command's standard error goes.
@@ -29,27 +34,31 @@ public enum ChildProcess {
         case captured
         /// To `/dev/null`: `output` is standard output alone (a document the caller parses).
         case discarded
+        /// To this process's standard error: `output` is standard output alone, and what the command
+        /// says reaches the operator as it said it.
+        case inherited
     }
 
     /// Blocks until the command exits or its deadline passes (call from a thread of its own). The
     /// deadline holds whatever the command does with its output: its exit is polled, not waited
     /// for, and at the deadline its whole process group is killed. `started` gets the group's id.
+    /// Output past `outputLimit` bytes is read and dropped (``Result/truncated``).
     public static func run(
         _ argv: [String], environment: [String: String], timeoutSeconds: Int, errorOutput: ErrorOutput = .captured,
-        started: (Int32) -> Void = { _ in }
+        outputLimit: Int = 65_536, started: (Int32) -> Void = { _ in }
     ) -> Result {
         // Close-on-exec, so no other process started meanwhile holds the pipe open.
         var pipeEnds: [Int32] = [0, 0]
-        guard cprocess_pipe_cloexec(&pipeEnds) == 0 else { return Result(status: .couldNotStart(errno), output: "") }
+        guard cprocess_pipe_cloexec(&pipeEnds) == 0 else { return Result(status: .couldNotStart(errno), bytes: []) }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, pipeEnds[1], 1)
-        if errorOutput == .captured {
-            posix_spawn_file_actions_adddup2(&actions, pipeEnds[1], 2)
-        } else {
-            posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        switch errorOutput {
+        case .captured: posix_spawn_file_actions_adddup2(&actions, pipeEnds[1], 2)
+        case .discarded: posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        case .inherited: break
         }
         // Nothing else of ours (sockets, files) reaches the command.
         cprocess_spawn_close_from(&actions, 3)
@@ -70,13 +79,14 @@ public enum ChildProcess {
         close(pipeEnds[1])
         guard spawned == 0 else {
             close(pipeEnds[0])
-            return Result(status: .couldNotStart(spawned), output: "")
+            return Result(status: .couldNotStart(spawned), bytes: [])
         }
         started(pid)
         defer { close(pipeEnds[0]) }
         _ = fcntl(pipeEnds[0], F_SETFL, fcntl(pipeEnds[0], F_GETFL) | O_NONBLOCK)
 
         var output: [UInt8] = []
+        var truncated = false
         var outputOpen = true
         func drain() {
             var buffer = [UInt8](repeating: 0, count: 4096)
@@ -85,7 +95,9 @@ public enum ChildProcess {
                 if count < 0, errno == EINTR { continue }
                 if count == 0 { outputOpen = false }
                 guard count > 0 else { return }
-                if output.count < 65_536 { output += buffer[0..<count] }
+                let room = max(0, outputLimit - output.count)
+                output += buffer[0..<min(count, room)]
+                if count > room { truncated = true }
             }
         }
         let deadline = ContinuousClock.now + .seconds(timeoutSeconds)
@@ -109,18 +121,21 @@ public enum ChildProcess {
             status = ChildReaper.exitStatus(of: pid)
         }
         drain()
-        let text = String(decoding: output, as: UTF8.self)
         guard let status else {
             kill(-pid, SIGKILL)
             let killed = ContinuousClock.now + .seconds(5)
             while ContinuousClock.now < killed {
-                if ChildReaper.exitStatus(of: pid) != nil { return Result(status: .timedOut, output: text) }
+                if ChildReaper.exitStatus(of: pid) != nil {
+                    return Result(status: .timedOut, bytes: output, truncated: truncated)
+                }
                 usleep(10_000)
             }
-            return Result(status: .unkillable, output: text)
+            return Result(status: .unkillable, bytes: output, truncated: truncated)
         }
         let signal = status & 0x7f
-        return Result(status: signal == 0 ? .exited((status >> 8) & 0xff) : .signalled(signal), output: text)
+        return Result(
+            status: signal == 0 ? .exited((status >> 8) & 0xff) : .signalled(signal), bytes: output,
+            truncated: truncated)
     }
 }
 

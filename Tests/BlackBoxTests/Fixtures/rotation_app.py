@@ -2,7 +2,11 @@
 """The app of RotationTests: queries PostgreSQL continuously as an app behind the sidecar would.
 
     rotation_app.py ENV_FILE PID_FILE REPORT [--rate 25] [--lifetime 1] [--refresh SOCKET SECRET_ID]
+    rotation_app.py - PID_FILE REPORT --from-environment
 
+- With --from-environment (the app `secrets-injector exec` starts): DATABASE_URL comes from its
+  environment, read once at start as such an app reads it, and the report goes to REPORT.PID, one
+  per start; it has no refresh or signal code (SIGHUP is ignored).
 - Reads DATABASE_URL from ENV_FILE (the injector's template output) with python-dotenv, as an app
   started with it would, and runs RATE queries a second (an INSERT that names current_user).
 - Reconnects on SIGHUP (the sidecar's onChange signal; its pid is in PID_FILE), and when its
@@ -45,10 +49,14 @@ def main():
     parser.add_argument("--rate", type=float, default=25)
     parser.add_argument("--lifetime", type=float, default=1)
     parser.add_argument("--refresh", nargs=2, metavar=("SOCKET", "SECRET_ID"))
+    parser.add_argument("--from-environment", action="store_true")
     args = parser.parse_args()
+    if args.from_environment:
+        args.report = f"{args.report}.{os.getpid()}"
+        environment_url = os.environ["DATABASE_URL"]
 
     state = {"changed": False, "stop": False}
-    signal.signal(signal.SIGHUP, lambda *_: state.update(changed=True))
+    signal.signal(signal.SIGHUP, signal.SIG_IGN if args.from_environment else lambda *_: state.update(changed=True))
     signal.signal(signal.SIGTERM, lambda *_: state.update(stop=True))
     signal.siginterrupt(signal.SIGHUP, False)
     # A child of the test process inherits the blocked signals of the thread that started it; an app
@@ -61,7 +69,7 @@ def main():
     report = {"started": time.time(), "stopped": 0.0, "ok": 0, "failedQueries": 0, "failedLogins": [], "firstLogin": {}, "signals": 0, "refreshes": []}
 
     def login():
-        url = dotenv_values(args.env_file)["DATABASE_URL"]
+        url = environment_url if args.from_environment else dotenv_values(args.env_file)["DATABASE_URL"]
         user = urllib.parse.unquote(urllib.parse.urlsplit(url).username or "")
         try:
             conn = psycopg.connect(url, connect_timeout=5, autocommit=True)

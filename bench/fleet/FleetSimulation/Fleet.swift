@@ -67,6 +67,9 @@ public struct FleetScenario: Sendable {
 /// first failed login comes within that after `setSecret`), then a login at each of its
 /// `queriesPerSecond` queries while it fails; on a failed login it asks the sidecar for
 /// `POST /refresh` and retries once (`appRefresh`), or only waits for the sidecar's rounds.
+/// Under `exec` (`execRestart`), the app has no refresh code: it is restarted `settleSeconds` plus a
+/// random share of `splaySeconds` after its task picks the new version up, and fails every login
+/// until then.
 public struct RotationScenario: Sendable {
     public var secret: String
     public var setSecretAt: Double
@@ -75,6 +78,8 @@ public struct RotationScenario: Sendable {
     public var minRefreshSeconds: Double = 5
     public var connectionSeconds: Double = 1
     public var queriesPerSecond: Double = 25
+    /// `exec`'s restart: its settle time and splay.
+    public var execRestart: (settleSeconds: Double, splaySeconds: Double)?
 
     public init(secret: String, setSecretAt: Double, appRefresh: Bool = true) {
         self.secret = secret
@@ -107,6 +112,14 @@ public struct FleetReport: Sendable, Encodable {
         /// `POST /refresh` requests the apps made, and how many of them reached Secrets Manager.
         public var refreshes: Int
         public var refreshChecks: Int
+        /// Under `exec`: the apps restarted, the most restarts in one second, and how long after
+        /// `finishSecret` they came.
+        public var execSettleSeconds: Double?
+        public var execSplaySeconds: Double?
+        public var appRestarts: Int?
+        public var appRestartsPeakPerSecond: Int?
+        public var appRestartP50Seconds: Double?
+        public var appRestartMaxSeconds: Double?
     }
 
     public struct OperationFigures: Sendable, Encodable {
@@ -234,6 +247,8 @@ public enum Fleet {
             }
             let pickups = outcomes.pickups.sorted()
             let failed = outcomes.failedLogins.map(Double.init).sorted()
+            let restarts = outcomes.appRestarts.sorted()
+            let restartsPerSecond = Dictionary(grouping: restarts) { Int($0) }.values.map(\.count)
             rotation = .init(
                 secret: scenario.secret, setSecretAtSeconds: scenario.setSecretAt,
                 finishSecretAtSeconds: scenario.finishSecretAt, appRefresh: scenario.appRefresh,
@@ -245,6 +260,14 @@ public enum Fleet {
                 failedLoginsPerTaskMax: Self.percentile(failed, 1),
                 peakPerSecond: peaks, peakShareOfQuota: shares, refreshes: outcomes.refreshes,
                 refreshChecks: outcomes.refreshChecks)
+            if let exec = scenario.execRestart {
+                rotation?.execSettleSeconds = exec.settleSeconds
+                rotation?.execSplaySeconds = exec.splaySeconds
+                rotation?.appRestarts = restarts.count
+                rotation?.appRestartsPeakPerSecond = restartsPerSecond.max() ?? 0
+                rotation?.appRestartP50Seconds = rounded(Self.percentile(restarts, 0.5) - scenario.finishSecretAt)
+                rotation?.appRestartMaxSeconds = rounded(Self.percentile(restarts, 1) - scenario.finishSecretAt)
+            }
         }
         return FleetReport(
             tasks: scenario.tasks, secrets: scenario.secrets, parameters: scenario.parameters,
@@ -276,6 +299,8 @@ final class Outcomes: @unchecked Sendable {
     var failedLogins: [Int] = []
     var refreshes = 0
     var refreshChecks = 0
+    /// Under `exec`: when each task's app was restarted.
+    var appRestarts: [Double] = []
 }
 
 /// What one task's sidecar holds: the version of each secret, and each secret's refresh window
@@ -447,6 +472,20 @@ extension Member {
         await simulation.sleep(until: rotation.setSecretAt + held.random.next() * rotation.connectionSeconds)
         while held.versions.isEmpty { await simulation.sleep(1) }  // not started yet
         var failed = 0
+        if let exec = rotation.execRestart {
+            // No refresh code: every login fails until `exec` restarts the app with the new value.
+            let first = simulation.now
+            while !held.pickedUp, simulation.now < scenario.duration { await simulation.sleep(1) }
+            guard let pickedUpAt = held.pickedUpAt else {
+                outcomes.failedLogins.append(1 + Int((simulation.now - first) * rotation.queriesPerSecond))
+                return
+            }
+            let restartAt = pickedUpAt + exec.settleSeconds + held.random.next() * exec.splaySeconds
+            await simulation.sleep(until: restartAt)
+            outcomes.appRestarts.append(restartAt)
+            outcomes.failedLogins.append(1 + Int((restartAt - first) * rotation.queriesPerSecond))
+            return
+        }
         if rotation.appRefresh {
             while !held.pickedUp, simulation.now < scenario.duration {
                 failed += 1

@@ -27,6 +27,10 @@ struct FleetCommand: ParsableCommand {
     @Option(help: "setSecret at this many seconds (finishSecret 4 s later).") var at: Double?
     @Option(help: "The sidecar's refresh.minRefreshSeconds.") var minRefresh = 5.0
     @Flag(help: "The apps wait for the sidecar's rounds instead of asking POST /refresh.") var noAppRefresh = false
+    @Flag(help: "The apps run under exec: no refresh code, restarted after --settle and a random --splay.")
+    var exec = false
+    @Option(help: "exec.settleSeconds, with --exec.") var settle = 2.0
+    @Option(help: "exec.splaySeconds, with --exec.") var splay = 0.0
     @Flag(help: "Print one JSON object.") var json = false
     @Flag(help: "Print Secrets Manager calls per hour for one task, per strategy and policy.") var callsPerHour = false
 
@@ -58,11 +62,12 @@ struct FleetCommand: ParsableCommand {
                 throw ValidationError(
                     "--rotate needs --at SECONDS, at or after the start window (\(Int(startWindow)) s)")
             }
-            var rotation = RotationScenario(secret: rotate, setSecretAt: at, appRefresh: !noAppRefresh)
+            var rotation = RotationScenario(secret: rotate, setSecretAt: at, appRefresh: !noAppRefresh && !exec)
             rotation.minRefreshSeconds = minRefresh
+            if exec { rotation.execRestart = (settle, splay) }
             scenario.rotation = rotation
-        } else if at != nil || noAppRefresh {
-            throw ValidationError("--at and --no-app-refresh go with --rotate SECRET")
+        } else if at != nil || noAppRefresh || exec {
+            throw ValidationError("--at, --no-app-refresh and --exec go with --rotate SECRET")
         }
         let report = Fleet.simulate(scenario)
         if json {
@@ -84,8 +89,13 @@ struct FleetCommand: ParsableCommand {
             }
             if let rotation = report.rotation {
                 print(
-                    "rotation of \(rotation.secret): setSecret at \(rotation.setSecretAtSeconds) s, finishSecret at \(rotation.finishSecretAtSeconds) s, apps \(rotation.appRefresh ? "POST /refresh on a failed login" : "wait for the rounds")"
+                    "rotation of \(rotation.secret): setSecret at \(rotation.setSecretAtSeconds) s, finishSecret at \(rotation.finishSecretAtSeconds) s, apps \(rotation.appRestarts != nil ? "under exec (settle \(rotation.execSettleSeconds ?? 0) s, splay \(rotation.execSplaySeconds ?? 0) s)" : rotation.appRefresh ? "POST /refresh on a failed login" : "wait for the rounds")"
                 )
+                if let restarts = rotation.appRestarts {
+                    print(
+                        "exec restarts: \(restarts), peak \(rotation.appRestartsPeakPerSecond ?? 0)/s, p50 \(rotation.appRestartP50Seconds ?? 0) s and max \(rotation.appRestartMaxSeconds ?? 0) s after finishSecret"
+                    )
+                }
                 print(
                     "pickup after finishSecret: \(rotation.pickedUp)/\(report.tasks) tasks, p50 \(rotation.pickupP50Seconds) s, p99 \(rotation.pickupP99Seconds) s, max \(rotation.pickupMaxSeconds) s"
                 )
