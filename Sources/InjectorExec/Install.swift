@@ -21,17 +21,24 @@ public enum Install {
     public static func run(directory: String) throws(CommandExit) -> String {
         let target = (directory.hasSuffix("/") ? String(directory.dropLast()) : directory) + "/" + fileName
         let portable = SiblingExecutable.candidates(portableName, path: "").first
-        var source = portable.map { open($0, O_RDONLY | O_CLOEXEC) } ?? -1
+        // Non-blocking: a FIFO in the portable build's place is refused below, not waited on.
+        var source = portable.map { open($0, O_RDONLY | O_CLOEXEC | O_NONBLOCK) } ?? -1
         if source < 0 { source = open("/proc/self/exe", O_RDONLY | O_CLOEXEC) }
         guard source >= 0 else { throw failure("cannot read this binary (/proc/self/exe)", directory) }
         defer { close(source) }
         var status = stat()
         guard fstat(source, &status) == 0 else { throw failure("cannot read this binary (/proc/self/exe)", directory) }
+        guard (status.st_mode & S_IFMT) == S_IFREG, status.st_size > 0 else {
+            errno = EINVAL
+            throw failure("the binary to copy is not a regular, non-empty file", directory)
+        }
         var folder = stat()
         guard stat(directory, &folder) == 0, (folder.st_mode & S_IFMT) == S_IFDIR else {
             throw failure("not a directory (mount the shared volume there)", directory)
         }
         let temporary = "\(directory)/.\(fileName).\(getpid()).tmp"
+        // One a killed install left (as PID 1, the same name every time) would block every later one.
+        unlink(temporary)
         let copy = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o700)
         guard copy >= 0 else { throw failure("cannot write in the directory", directory) }
         var done = false

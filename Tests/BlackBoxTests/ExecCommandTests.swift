@@ -393,6 +393,11 @@ import Testing
         #expect(
             FileManager.default.contents(atPath: "\(shared)/secrets-injector")
                 == FileManager.default.contents(atPath: "/bin/true"), "the portable build is the one installed")
+        // A FIFO in the portable build's place: refused at once (exit 5), never waited on.
+        try FileManager.default.removeItem(atPath: "\(bin)/secrets-injector-portable")
+        #expect(mkfifo("\(bin)/secrets-injector-portable", 0o755) == 0)
+        let fifo = try await run("\(bin)/secrets-injector", ["install", shared], environment: [:], timeout: 20)
+        #expect(fifo.status == 5 && fifo.stderr.contains("not a regular"), "\(fifo.stderr)")
         let missing = try await run(BlackBox.binary, ["install", "\(folder)/absent"], environment: [:])
         #expect(missing.status == 5)
         #expect(missing.stderr.split(separator: "\n").count == 1, "\(missing.stderr)")
