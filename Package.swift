@@ -27,8 +27,9 @@ let package = Package(
             providers: [.apt(["libssl-dev"])]
         ),
 
-        // prctl(2) is variadic: the one call SPEC §7 needs is wrapped in C (with the other system
-        // calls Swift cannot make: openat2, syncfs, close_range for posix_spawn).
+        // prctl(2) is variadic: the calls the hardening and exec need (PR_SET_DUMPABLE,
+        // PR_SET_CHILD_SUBREAPER) are wrapped in C, with the other system calls Swift cannot make:
+        // openat2, syncfs, close_range for posix_spawn.
         .target(name: "CProcess"),
 
         // The rooms, bottom up (docs/ARCHITECTURE.md, drawn from this file by scripts/architecture;
@@ -114,9 +115,9 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        // `scan` and `migrate` (SPEC §10): operator tools, not the daemon. Yams imports full Foundation,
+        // `scan` and `migrate`: operator tools, not the daemon. Yams imports full Foundation,
         // so they live in their own executable, which `secrets-injector scan|migrate` runs; the
-        // shipped daemon stays FoundationEssentials only (SPEC §2).
+        // shipped daemon stays FoundationEssentials only.
         .target(
             name: "InjectorMigration",
             dependencies: [
@@ -124,6 +125,17 @@ let package = Package(
                 "InjectorJob", "SecretsManager", "AWSSigning", "HTTPTransport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: strict
+        ),
+        // `review access` (who read each secret: CloudTrail) and `review permissions` (who can: IAM, the
+        // secret's resource policy, its KMS key's policy), in the tools' executable: an auditor's commands.
+        .target(
+            name: "InjectorAccess",
+            dependencies: [
+                "InjectorBase", "InjectorConfig", "InjectorJob", "InjectorSources", "SecretsManager",
+                "AWSCredentials", "AWSSigning", "HTTPTransport",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
@@ -139,7 +151,7 @@ let package = Package(
         .executableTarget(
             name: "secrets-injector-tools",
             dependencies: [
-                "InjectorCommandLine", "InjectorMigration", "InjectorBase", "SecretsManager",
+                "InjectorCommandLine", "InjectorMigration", "InjectorAccess", "InjectorBase", "SecretsManager",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -202,7 +214,8 @@ let package = Package(
         ),
 
         .testTarget(
-            name: "FleetSimulationTests", dependencies: ["FleetSimulation", "InjectorBase"], swiftSettings: strict),
+            name: "FleetSimulationTests", dependencies: ["FleetSimulation", "InjectorBase", "TestSupport"],
+            swiftSettings: strict),
         // Fakes many tests share: a manual clock, a scripted transport, a fake Secrets Manager, log lines.
         .target(
             name: "TestSupport",
@@ -262,6 +275,12 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ], swiftSettings: strict),
         .testTarget(name: "InjectorExecTests", dependencies: ["InjectorExec"], swiftSettings: strict),
+        .testTarget(
+            name: "InjectorAccessTests",
+            dependencies: [
+                "InjectorAccess", "InjectorBase", "InjectorSources", "SecretsManager", "HTTPTransport", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ], swiftSettings: strict),
         .testTarget(
             name: "InjectorJobTests",
             dependencies: [

@@ -34,7 +34,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ALARMS = os.path.join(ROOT, "task-definitions", "alarms.json")
 TASKS = sorted(path for path in glob.glob(os.path.join(ROOT, "task-definitions", "*.json")) if path != ALARMS)
-# The metrics the injector writes in Embedded Metric Format (README, "CloudWatch metrics").
+# The metrics the injector writes in Embedded Metric Format (docs/operations.md, "CloudWatch metrics").
 EMF_METRICS = {"FetchSuccess", "FetchFailure", "RefreshLatency", "SecretAge", "RequestsServed", "RequestsRefused",
                "Failover"}
 POLICIES = sorted(glob.glob(os.path.join(ROOT, "task-definitions", "iam", "*.json")))
@@ -189,7 +189,7 @@ def check_alarms(alarms=None, label="alarms.json"):
 
 def check_output_folders(tasks=None):
     """The injector's output folder must be one it owns and nobody else can write into
-    (README "The output folder"): a tmpfs with the injector's uid and no group/other write, or, for a
+    (docs/outputs.md, "The output folder"): a tmpfs with the injector's uid and no group/other write, or, for a
     bind mount (Fargate) or a disk-backed Docker volume, the folder the image creates: owned by the
     injector, 0750, a VOLUME. It must hold the files as long as the app runs (docs/deploy-ecs.md):
     Docker unmounts a tmpfs volume, contents and all, when its last container stops, so an init
@@ -288,7 +288,7 @@ def allows(policy, action, resource):
 
 
 def check_task_role(name, policy, config):
-    """The injector starts and follows rotations on the policy (README "IAM permissions"): every
+    """The injector starts and follows rotations on the policy (docs/deploying.md, "IAM permissions"): every
     secret readable with GetSecretValue on its real ARN, ListSecrets when it discovers; any other
     read it grants covers the secrets too, and nothing is granted that the configuration never calls."""
     problems = []
@@ -299,8 +299,8 @@ def check_task_role(name, policy, config):
     used = {"secretsmanager:GetSecretValue", "secretsmanager:BatchGetSecretValue"}
     if strategy in ("describe", "list") or (strategy == "auto" and not discovers):
         used.add("secretsmanager:DescribeSecret")  # list falls back to describe when ListSecrets is denied
-    if discovers or strategy == "list":
-        used.add("secretsmanager:ListSecrets")
+    if discovers or strategy in ("list", "auto"):
+        used.add("secretsmanager:ListSecrets")  # auto lists named secrets that share a prefix, when allowed
     granted = set()
     for statement in policy["Statement"]:
         for action in as_list(statement["Action"]):
@@ -419,6 +419,9 @@ class Stack:
         return {"AWS::IAM::Role": lambda: properties["RoleName"],
                 "AWS::Logs::LogGroup": lambda: properties["LogGroupName"],
                 "AWS::ECS::TaskDefinition": lambda: f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/{properties['Family']}:1",
+                "AWS::SNS::Topic": lambda: f"arn:aws:sns:{REGION}:{ACCOUNT}:{properties['TopicName']}",
+                "AWS::Events::Rule": lambda: properties["Name"],
+                "AWS::KMS::Key": lambda: f"{name.lower()}-0000-0000-0000-000000000000",
                 }[resource["Type"]]()
 
     def attribute(self, name, attribute):
@@ -429,6 +432,10 @@ class Stack:
             return f"arn:aws:iam::{ACCOUNT}:role/{self.ref(name)}"
         if resource["Type"] == "AWS::Logs::LogGroup":
             return f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{self.ref(name)}:*"
+        if resource["Type"] == "AWS::Events::Rule":
+            return f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{self.ref(name)}"
+        if resource["Type"] == "AWS::KMS::Key":
+            return f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{self.ref(name)}"
         raise ValueError(f"no model of {name}.Arn")
 
     def substitute(self, text, variables):
@@ -722,7 +729,7 @@ def check_cloudformation(path=TEMPLATE):
         (schedule,) = schedules
         hosted = schedule.get("HostedRotationLambda", {})
         if hosted.get("RotationType") != "PostgreSQLMultiUser":
-            problems.append(f"{name}: rotation must be PostgreSQLMultiUser (alternating users: README, Rotation)")
+            problems.append(f"{name}: rotation must be PostgreSQLMultiUser (alternating users: docs/rotation.md)")
         if hosted.get("VpcSubnetIds") != "subnet-0a1b2c3d,subnet-4e5f6a7b" or hosted.get("VpcSecurityGroupIds") != "sg-0a1b2c3d":
             problems.append(f"{name}: the rotation function is not in the subnets and security groups given: {hosted}")
         validate(session.get_service_model("secretsmanager"), "RotateSecret",
@@ -737,21 +744,21 @@ def check_compose():
     if result.returncode != 0:
         return ["docker-compose.yml: " + " ".join(result.stderr.split())]
     problems = []
-    readme = open(os.path.join(ROOT, "README.md")).read()
+    readme = open(os.path.join(ROOT, "docs", "deploying.md")).read()
     services = yaml.safe_load(result.stdout)["services"]
     example = load(os.path.join(ROOT, "examples", "pipeline-pulse.json"))
     for name, service in services.items():
-        # Every service the README's table must name, with its command and its environment keys.
+        # Every service docs/deploying.md's table must name, with its command and its environment keys.
         row = next((line for line in readme.splitlines() if line.startswith(f"| `{name}` |")), None)
         if row is None:
-            problems.append(f"docker-compose.yml: service {name} is not in the README's table")
+            problems.append(f"docker-compose.yml: service {name} is not in docs/deploying.md's table")
             continue
         command = " ".join(service.get("entrypoint", []) + service.get("command", []))
         if command and f"`{command}`" not in row:
-            problems.append(f"docker-compose.yml: {name} runs `{command}`, the README says otherwise")
+            problems.append(f"docker-compose.yml: {name} runs `{command}`, docs/deploying.md says otherwise")
         for key in service.get("environment", {}):
             if key not in row:
-                problems.append(f"docker-compose.yml: {name} sets {key}, not in the README's row")
+                problems.append(f"docker-compose.yml: {name} sets {key}, not in docs/deploying.md's row")
         inline = service.get("environment", {}).get("SECRETS_INJECTOR_CONFIG")
         if inline and json.loads(inline) != example:
             problems.append(f"docker-compose.yml: {name}'s SECRETS_INJECTOR_CONFIG differs from examples/pipeline-pulse.json")

@@ -72,14 +72,28 @@ package struct AgentEntry: Sendable {
     /// the others in a fixed order.
     package static func select(_ query: SecretQuery, among candidates: [AgentEntry]) -> Selection {
         let stage = query.versionStage ?? "AWSCURRENT"
-        let ordered = candidates.sorted { left, right in
-            let leftFirst = (left.request.versionStage ?? "AWSCURRENT") == stage && left.request.versionID == nil
-            let rightFirst = (right.request.versionStage ?? "AWSCURRENT") == stage && right.request.versionID == nil
-            if leftFirst != rightFirst { return leftFirst }
-            return left.request.description < right.request.description
+        // The first in that order that `matches`, found in one pass: this runs on every request,
+        // and sorting a copy of the candidates cost a retain of each entry's fields per request.
+        func first(where matches: (AgentEntry) -> Bool) -> AgentEntry? {
+            func configuredFirst(_ entry: AgentEntry) -> Bool {
+                (entry.request.versionStage ?? "AWSCURRENT") == stage && entry.request.versionID == nil
+            }
+            var best: AgentEntry?
+            for candidate in candidates where matches(candidate) {
+                guard let current = best else {
+                    best = candidate
+                    continue
+                }
+                let (candidateFirst, currentFirst) = (configuredFirst(candidate), configuredFirst(current))
+                let precedes =
+                    candidateFirst != currentFirst
+                    ? candidateFirst : candidate.request.description < current.request.description
+                if precedes { best = candidate }
+            }
+            return best
         }
         if let versionID = query.versionID {
-            guard let entry = ordered.first(where: { $0.value.versionID == versionID }) else {
+            guard let entry = first(where: { $0.value.versionID == versionID }) else {
                 // A version served before, asked with a stage that another version carries now: a
                 // stage is on one version at a time, so Secrets Manager refuses the pair (400).
                 if let wanted = query.versionStage, candidates.contains(where: { $0.former.contains(versionID) }),
@@ -94,7 +108,7 @@ package struct AgentEntry: Sendable {
             }
             return .entry(entry)
         }
-        guard let entry = ordered.first(where: { $0.value.versionStages.contains(stage) }) else {
+        guard let entry = first(where: { $0.value.versionStages.contains(stage) }) else {
             return .refused(.notFound)
         }
         return .entry(entry)
@@ -110,7 +124,7 @@ package struct AgentEntry: Sendable {
 
 /// What the server answers from, immutable: the entries by every id form that names them, and each
 /// request's last error (for `refreshNow`). ``SecretStore`` publishes a new one whenever an answer
-/// changes; the event loop reads it without waiting (issue: serving at nginx speed).
+/// changes; the event loop reads it without waiting, so that serving keeps up with nginx.
 package struct AgentSnapshot: Sendable {
     package let byID: [String: [AgentEntry]]
     package let lastErrors: [SecretRequest: AWSCallError]

@@ -9,7 +9,7 @@ import InjectorJob
 #endif
 
 /// The one entry of both executables, `secrets-injector` and `secrets-injector-tools`: parse the
-/// arguments, run the command, and end the process with a documented exit code (README, "Exit
+/// arguments, run the command, and end the process with a documented exit code (docs/operations.md, "Exit
 /// codes"), each error one line on standard error, `secrets-injector: error: …`.
 public enum CommandLineEntry {
     /// Parses `arguments` (else the process's) as `Root` and runs the command, then exits: 0 when
@@ -69,7 +69,7 @@ public enum CommandLineEntry {
         guard let path = SiblingExecutable.locate(executable) else {
             end(
                 [
-                    "\(arguments.first ?? "this command") is in \(executable), which is neither beside this executable nor on PATH: build it with scripts/build-release \(executable)"
+                    "\(arguments.first ?? "this command") is in \(executable), which is neither beside this executable nor on PATH (the product image carries the daemon alone): run it from the tools image (docker build --target tools .), or build both here with scripts/build-release"
                 ], .usage)
         }
         let argv = (["secrets-injector"] + arguments).map { strdup($0) } + [nil]

@@ -65,7 +65,7 @@ extension Config {
             for entry in env.entries { lines.append("  \(entry.name) <- \(entry.valueFrom)") }
         }
         lines.append(
-            "refresh (run): every \(refresh.intervalSeconds) s ±10 %, strategy \(refresh.strategy.rawValue)"
+            "refresh (run): every \(refresh.intervalSeconds) s ±10 %, strategy \(refresh.strategy.rawValue)\(roundCalls)"
                 + ", POST /refresh at most every \(refresh.minRefreshSeconds) s per secret"
                 + (refresh.maxStaleSeconds.map { ", unhealthy when a required secret goes unchecked for over \($0) s" }
                     ?? ""))
@@ -108,6 +108,29 @@ extension Config {
             template.template.unfilteredInDotenv.map { expression in
                 "templates[\(index)] (\(template.file.path)): {{ \(expression.path) }} has no filter for a dotenv file: whoever can write the secret could end its quotes there; add | urlencode (in a URL), | plain (inside quotes) or | dotenv (a whole value)"
             }
+        }
+    }
+
+    /// The Secrets Manager calls a round makes with the strategy, and what it falls back to.
+    var roundCalls: String {
+        guard case .secretsManager = source else { return "" }
+        let named = secrets.compactMap { spec -> String? in
+            guard case .id(let name) = spec.selector, name.parameter == nil, spec.versionID == nil else { return nil }
+            return name.name
+        }
+        guard !named.isEmpty || discovers else { return "" }
+        let listing = ListingPlan(names: Array(Set(named)))
+        if refresh.strategy == .auto, !discovers, listing.calls > 0, listing.calls < listing.listed.count {
+            return
+                " (each round: ListSecrets under \(listing.prefixes.joined(separator: ", ")) for \(listing.listed.count) secrets\(listing.described.isEmpty ? "" : ", DescribeSecret for \(listing.described.count)"); DescribeSecret per secret when ListSecrets is denied or throttled, GetSecretValue where DescribeSecret is denied)"
+        }
+        switch refresh.strategy.resolved(discovers: discovers) {
+        case .describe:
+            return " (each round: DescribeSecret per secret; GetSecretValue where it is denied)"
+        case .list:
+            return " (each round: ListSecrets, one per 100 secrets; DescribeSecret per secret when it is denied)"
+        default:
+            return " (each round: BatchGetSecretValue, one per 20 secrets; GetSecretValue per secret when it is denied)"
         }
     }
 

@@ -309,7 +309,7 @@ final class AgentHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if let (last, window) = lastAudited, last.status == response.status,
             AccessAudit.isRefusal(response.status)
                 || (last.secret == secret && last.versionID == response.versionID
-                    && last.path.utf8.elementsEqual(path.utf8)),
+                    && Self.sameBytes(last.path, path)),
             window.repeated(now: .now())
         {
             audit.repeated(last)
@@ -319,6 +319,13 @@ final class AgentHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
             peer: peer, secret: secret ?? responder.api.secretNamed(in: uri), versionID: response.versionID,
             status: response.status, path: String(path))
         lastAudited = (access, audit.record(access))
+    }
+
+    /// Byte equality, scanned in place (a generic walk of the two UTF-8 views cost more than the
+    /// rest of the audit's repeat check).
+    private static func sameBytes(_ string: String, _ substring: Substring) -> Bool {
+        var (string, substring) = (string, substring)
+        return string.withUTF8 { a in substring.withUTF8 { b in a.elementsEqual(b) } }
     }
 
     /// After an answer that had to wait: the requests received meanwhile, then reading again.

@@ -14,12 +14,18 @@ import NIOCore
 ///
 /// One exception: on a half-close NIO reads the socket to its end whatever was asked, so more can
 /// come while bytes are held. Beyond ``SidecarServer/maximumHeldBytes`` the connection is closed.
+///
+/// It also sees a request's first bytes before the decoder does, so that a request head that never
+/// completes is timed as a partial request, not as an idle connection (in the same handler: each
+/// handler in the pipeline costs every request a hop).
 final class InputGate: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
+    /// The connection's table, marked receiving when bytes arrive on an idle connection (nil: none).
+    private let connections: ConnectionTable?
     private let sliceBytes: Int
     private let maximumHeldBytes: Int
     /// The bytes read and not yet handed to the decoder, oldest first.
@@ -34,8 +40,12 @@ final class InputGate: ChannelDuplexHandler, RemovableChannelHandler {
     /// Slices are being delivered: a `read` from inside a delivery is met by the loop, not by recursion.
     private var delivering = false
 
-    init(sliceBytes: Int = SidecarServer.decodeSliceBytes, maximumHeldBytes: Int = SidecarServer.maximumHeldBytes) {
+    init(
+        connections: ConnectionTable? = nil, sliceBytes: Int = SidecarServer.decodeSliceBytes,
+        maximumHeldBytes: Int = SidecarServer.maximumHeldBytes
+    ) {
         precondition(sliceBytes > 0)
+        self.connections = connections
         self.sliceBytes = sliceBytes
         self.maximumHeldBytes = maximumHeldBytes
     }
@@ -44,6 +54,9 @@ final class InputGate: ChannelDuplexHandler, RemovableChannelHandler {
     var bytesHeld: Int { heldBytes }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if let connections, connections.phase(of: context.channel) == .idle {
+            connections.set(context.channel, .receiving)
+        }
         let buffer = unwrapInboundIn(data)
         guard buffer.readableBytes > 0 else { return }
         heldBytes += buffer.readableBytes

@@ -181,8 +181,7 @@ public struct SidecarServer: Service, CustomStringConvertible {
                     }
                     channel.closeFuture.whenComplete { _ in connections.remove(channel) }
                     let sync = channel.pipeline.syncOperations
-                    try sync.addHandler(RequestActivityHandler(connections: connections))
-                    try sync.addHandler(InputGate())
+                    try sync.addHandler(InputGate(connections: connections))
                     try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
                     try sync.addHandler(
                         AgentHTTPHandler(

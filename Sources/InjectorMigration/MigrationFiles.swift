@@ -361,7 +361,7 @@ extension MigrationPlan {
                 ]))
         }
         if !parameters.isEmpty {
-            // A SecureString with a customer key also needs kms:Decrypt through ssm (README, "Parameter Store").
+            // A SecureString with a customer key also needs kms:Decrypt through ssm (docs/outputs.md, "Parameter Store").
             statements.append(
                 .fields([
                     "Sid": .string("ReadTheCarriedParameters"), "Effect": .string("Allow"),

@@ -142,7 +142,7 @@ public struct MigrationPlan {
     /// An ECS `valueFrom` as the injector's configuration takes it, or nil when the injector cannot
     /// read it. ECS takes a Secrets Manager secret by its ARN, and a Parameter Store parameter by its
     /// ARN or, in the task's region, its name: a name without a leading slash is
-    /// `parameter/NAME` to the injector, whose bare names are Secrets Manager's (README, "Parameter
+    /// `parameter/NAME` to the injector, whose bare names are Secrets Manager's (docs/outputs.md, "Parameter
     /// Store"). Anything else (an ARN of another service) stays with ECS.
     static func injectorValueFrom(_ valueFrom: String) -> String? {
         if let service = ARN.service(of: valueFrom) {

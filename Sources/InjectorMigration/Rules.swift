@@ -50,7 +50,7 @@ public enum ValueContext: Sendable {
     case interpolated
 }
 
-/// The rules (README, "What scan calls a secret"), as pure functions of a name and a value.
+/// The rules (docs/migrating.md, "What `scan` reads and calls a secret"), as pure functions of a name and a value.
 public enum SecretRules {
     /// detect-secrets' limits (its `Base64HighEntropyString` and `HexHighEntropyString` plugins):
     /// Shannon entropy in bits per character.

@@ -84,6 +84,10 @@ public enum ScanReport {
                             : "\(rule.summary) in plain text. Move it to Secrets Manager: secrets-injector migrate.")
                 ]),
                 "defaultConfiguration": .fields(["level": .string("error")]),
+                // GitHub code scanning requires `help.text` and shows it beside each alert; its
+                // `security` tag is what its filters and default views look for.
+                "help": .fields(["text": .string(help(rule)), "markdown": .string(help(rule))]),
+                "properties": .fields(["tags": .array([.string("security"), .string("secrets")])]),
             ])
         }
         let results = findings.map { finding in
@@ -127,10 +131,33 @@ public enum ScanReport {
             "runs": .array([
                 .fields([
                     "tool": .fields(["driver": driver]), "invocations": .array([invocation]),
+                    // Every `uri` is relative to `%SRCROOT%`, the folder scan ran in; SARIF wants
+                    // the base declared. Its absolute URI is left out (allowed when unknown to the
+                    // reader): a report holds no path of the machine that wrote it, and stays the
+                    // same from one checkout to another.
+                    "originalUriBaseIds": .fields([
+                        "%SRCROOT%": .fields([
+                            "description": .fields([
+                                "text": .string(
+                                    "The folder scan ran in (the repository's root in CI): every file is relative to it."
+                                )
+                            ])
+                        ])
+                    ]),
                     "columnKind": .string("unicodeCodePoints"), "results": .array(results),
                 ])
             ]),
         ])
+    }
+
+    /// A rule's help, as GitHub shows it beside an alert (plain text that reads as Markdown too).
+    static func help(_ rule: Rule) -> String {
+        if rule == .envFileOutside {
+            return
+                "scan reads a Compose env_file only inside the folders it was given and through no symbolic link, so that a Compose file cannot make it read files elsewhere on the runner. Move the file beside the Compose file, or scan the folder that holds it."
+        }
+        return
+            "\(rule.summary) is in plain text in a file of the repository: whoever reads the repository, its history or the ECS API reads it. Rotate it (it stays in the history), keep the new value in AWS Secrets Manager and reference it instead (secrets-injector migrate writes the plan). A finding that is no secret is kept quiet by a baseline: secrets-injector scan --baseline .secrets-baseline.json --update-baseline."
     }
 
     /// A relative path as a URI reference: every byte outside RFC 3986's unreserved set and `/`

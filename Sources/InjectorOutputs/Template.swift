@@ -435,7 +435,7 @@ public enum TemplateFilters {
 
 }
 
-/// How a value is quoted in a dotenv file so that the readers of such files get it back (README
+/// How a value is quoted in a dotenv file so that the readers of such files get it back (docs/outputs.md
 /// "dotenv files and their readers"). The readers disagree: python-dotenv decodes `\\` and `\'`
 /// in single quotes and leaves `\$` alone in double quotes; Docker Compose v2 (compose-go) keeps
 /// backslashes in single quotes and expands `$VAR` in double quotes unless written `\$`; sh expands

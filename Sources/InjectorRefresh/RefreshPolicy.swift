@@ -3,6 +3,10 @@ public import FoundationEssentials
 /// When the sidecar refreshes, as a pure state machine: events and the current time
 /// in, actions out. No clock, no sleeping, no I/O — the refresher service drives it.
 ///
+/// - The first round at a random point of the first interval (from 10 % of it): tasks a
+///   deployment started together check spread over the interval, not together, so that one
+///   listing a round per task stays under its account-wide quota. A change is still seen
+///   within one interval of the start.
 /// - Every `interval` ±10 % jitter after a success.
 /// - After a failure, back off `1 s × 2^(failures−1)` with full jitter, never longer than the interval.
 /// - A secret past its `NextRotationDate` is checked again within a minute until a new version
@@ -82,7 +86,7 @@ public struct RefreshPolicy: Sendable {
         switch event {
         case .started:
             lastSuccess = now
-            return schedule(now.addingTimeInterval(jittered(settings.interval)))
+            return schedule(now.addingTimeInterval(max(1, settings.interval * (0.1 + 0.9 * random()))))
         case .timerFired:
             if refreshing { return .wait }
             if let nextRefresh, now < nextRefresh { return .sleep(until: nextRefresh) }

@@ -140,7 +140,7 @@ public actor Refresher {
             "rotation is on for a database credential that AWS's rotation functions cannot read as it is",
             metadata: [
                 "secret": "\(request.id)", "missingKeys": "\(missing.joined(separator: ","))",
-                "fix": "add engine, host and dbname to the secret (README: Rotation)",
+                "fix": "add engine, host and dbname to the secret (docs/rotation.md)",
             ])
     }
 

@@ -100,10 +100,25 @@ public enum AWSSetup {
         return clients
     }
 
+    /// A client for another `service` beside `primary` (the reviews' IAM and KMS): the same
+    /// credentials, transport, clock and retry budget, in `primary`'s region (IAM signs for its
+    /// global one), at `service`'s endpoint (its variable, `AWS_ENDPOINT_URL`, else AWS's), under
+    /// the same plain-http rule.
+    public static func client(
+        for service: AWSService, beside primary: AWSJSONClient, environment: [String: String],
+        allowInsecureEndpoint: Bool, logger: Logger
+    ) throws(AWSCallError) -> AWSJSONClient {
+        let region = primary.configuration.region
+        let endpoint = try checked(
+            Endpoint.resolve(environment: environment, configured: nil, region: region, service: service),
+            allowInsecureEndpoint, logger)
+        return primary.client(for: service, endpoint: endpoint)
+    }
+
     /// The endpoint rule, once for every client: plain http only to loopback (the token and a
     /// replayable signed request would cross the network), unless `allowInsecureEndpoint`, which is
     /// warned about at every start.
-    static func checked(_ endpoint: Endpoint, _ allowInsecure: Bool, _ logger: Logger) throws(AWSCallError)
+    public static func checked(_ endpoint: Endpoint, _ allowInsecure: Bool, _ logger: Logger) throws(AWSCallError)
         -> Endpoint
     {
         guard let problem = Endpoint.plainHTTPProblem(endpoint.url) else { return endpoint }

@@ -21,9 +21,12 @@ extension ServiceError {
 
 extension SecretsManagerError: ExitStatusProviding {}
 extension ParameterStoreError: ExitStatusProviding {}
+extension CloudTrailError: ExitStatusProviding {}
 
 /// A credential variable that cannot work is a usage error (2); an endpoint that does not answer
 /// may answer later (4).
 extension CredentialError: ExitStatusProviding {
     public var exitStatus: ExitStatus { kind == .configuration ? .usage : .unavailable }
 }
+extension IAMError: ExitStatusProviding {}
+extension KMSError: ExitStatusProviding {}

@@ -198,7 +198,7 @@ extension Reviewer {
                 ["`\(review.id)`"] + fields(review).map(\.1)
                 + [review.findings.isEmpty ? "—" : review.findings.joined(separator: "; ")]
             out +=
-                "| " + cells.map { $0.escapingControls().replacing("|", with: "\\|") }.joined(separator: " | ") + " |\n"
+                "| " + cells.map { $0.markdownTableCell }.joined(separator: " | ") + " |\n"
         }
         return out + "\n" + summary(reviews) + "\n"
     }

@@ -4,7 +4,9 @@ public import Logging
 public import SecretsManager
 
 /// AWS Secrets Manager: current versions by `BatchGetSecretValue` (≤ 20 per call), others by
-/// `GetSecretValue`, discovery by `ListSecrets`.
+/// `GetSecretValue`, discovery by `ListSecrets`. A round of `auto` over named secrets checks those
+/// that share a name prefix with one `ListSecrets` (``ListingPlan``), and with `DescribeSecret`
+/// per secret while the listing is throttled or denied.
 ///
 /// It works with the smallest policy that can read the secrets (`GetSecretValue` on the
 /// secrets' ARNs): a denied `BatchGetSecretValue` becomes concurrent `GetSecretValue` calls, and a
@@ -15,6 +17,7 @@ public struct SecretsManagerSource: SecretSource {
     public let client: SecretsManagerClient
     let logger: Logger
     let denials = Denials()
+    let listing = ListingState()
     /// Single reads and probes in flight at once when they cannot be batched.
     static let concurrency = 8
 
@@ -114,6 +117,9 @@ public struct SecretsManagerSource: SecretSource {
     public func probe(_ requests: [SecretRequest], strategy: RefreshStrategy, discoveryPrefixes: [String]) async throws
         -> ProbeResult
     {
+        if strategy == .auto, discoveryPrefixes.isEmpty, !denials.contains(.listSecrets), listing.mayList() {
+            if let result = try await probeByListingPrefixes(requests) { return result }
+        }
         var strategy = strategy.resolved(discovers: !discoveryPrefixes.isEmpty)
         if strategy == .list {
             if !denials.contains(.listSecrets) {
@@ -121,17 +127,88 @@ public struct SecretsManagerSource: SecretSource {
                     return try await probeByListing(requests, discoveryPrefixes: discoveryPrefixes)
                 } catch {
                     guard error.category == .accessDenied else { throw error }
-                    if denials.insert(.listSecrets) {
-                        logger.warning(
-                            "ListSecrets is denied to the task role; checking versions with DescribeSecret per secret instead. Grant secretsmanager:ListSecrets on * to check up to 100 secrets per call",
-                            metadata: ["deniedOperation": "ListSecrets"])
-                    }
+                    listSecretsDenied(granting: "to check up to 100 secrets per call")
                 }
             }
             strategy = .describe
         }
         if strategy == .describe { return try await probeByDescribing(requests, batches: true) }
         return ProbeResult(probes: try await fetch(requests).mapValues(Probe.init), strategy: .get)
+    }
+
+    /// A denied `ListSecrets`, remembered for the life of the process and warned about once, with
+    /// what granting it would save.
+    private func listSecretsDenied(granting saving: String) {
+        guard denials.insert(.listSecrets) else { return }
+        logger.warning(
+            "ListSecrets is denied to the task role; checking versions with DescribeSecret per secret instead. Grant secretsmanager:ListSecrets on * \(saving)",
+            metadata: ["deniedOperation": "ListSecrets"])
+    }
+
+    /// `auto` with named secrets: one `ListSecrets` for the secrets that share a prefix
+    /// (``ListingPlan``), `DescribeSecret` for the others and for any the listing does not show (it
+    /// is eventually consistent). Throttled, it is not retried: this round describes every secret,
+    /// spread out over 20–250 ms, and the next few rounds do too (``ListingState``). Nil when the
+    /// round should describe as `describe` does (nothing to list, ListSecrets denied).
+    private func probeByListingPrefixes(_ requests: [SecretRequest]) async throws -> ProbeResult? {
+        let current = requests.filter { $0.versionID == nil }
+        let plan = listing.plan(for: Set(current.map { SecretName($0.id).name }))
+        guard plan.calls > 0, plan.calls < plan.listed.count else { return nil }
+        var entries: [SecretListEntry] = []
+        do {
+            for start in stride(from: 0, to: plan.prefixes.count, by: ListingPlan.prefixesPerCall) {
+                let prefixes = Array(
+                    plan.prefixes[start..<min(start + ListingPlan.prefixesPerCall, plan.prefixes.count)])
+                entries += try await client.listSecrets(namePrefixes: prefixes, retryThrottling: false)
+            }
+        } catch {
+            switch error.category {
+            case .accessDenied:
+                listSecretsDenied(granting: "to check the secrets that share a name prefix with one call")
+                return nil
+            case .throttled:
+                if listing.throttled(random: client.jsonClient.randomFraction()) {
+                    logger.warning(
+                        "ListSecrets was throttled \(ListingState.throttlingLimit) times (the account's quota is 100 a second, shared by every task): checking each secret with DescribeSecret from now on",
+                        metadata: ["operation": "ListSecrets"])
+                } else {
+                    logger.info(
+                        "ListSecrets is throttled (the account's quota is 100 a second); checking each secret with DescribeSecret for a few rounds",
+                        metadata: ["operation": "ListSecrets"])
+                }
+                return try await probeByDescribing(requests, batches: true, spread: true)
+            default:
+                throw error
+            }
+        }
+        listing.succeeded(random: client.jsonClient.randomFraction())
+        let pages = (entries.count + 99) / 100
+        if pages >= plan.listed.count, listing.giveUp() {
+            logger.warning(
+                "ListSecrets under \(plan.prefixes.joined(separator: ", ")) answers \(entries.count) secrets for \(plan.listed.count) checked: checking each with DescribeSecret from now on, which takes fewer calls",
+                metadata: ["operation": "ListSecrets"])
+        }
+        let listed = Set(plan.listed)
+        var probes: [SecretRequest: Probe] = [:]
+        var rest: [SecretRequest] = []
+        for request in requests {
+            if let versionID = request.versionID {
+                probes[request] = .version(versionID, stages: nil, nextRotation: nil)
+            } else if listed.contains(SecretName(request.id).name),
+                let entry = entries.first(where: {
+                    $0.name == SecretName(request.id).name || SecretName.names(request.id, arn: $0.arn)
+                })
+            {
+                probes[request] = Self.probe(
+                    request, versions: entry.versionIDsToStages, nextRotation: entry.nextRotationDate)
+            } else {
+                rest.append(request)
+            }
+        }
+        guard !rest.isEmpty else { return ProbeResult(probes: probes, strategy: .list) }
+        let described = try await probeByDescribing(rest, batches: true)
+        probes.merge(described.probes) { $1 }
+        return ProbeResult(probes: probes, strategy: described.strategy == .get ? .get : .list)
     }
 
     /// `DescribeSecret` per secret (with the `get` strategy, or where it is denied, `GetSecretValue`
@@ -183,10 +260,13 @@ public struct SecretsManagerSource: SecretSource {
         return ProbeResult(probes: probes, listed: listed, strategy: .list)
     }
 
-    /// `DescribeSecret` per secret (never touches KMS), ``concurrency`` at a time. A secret whose
+    /// `DescribeSecret` per secret (never touches KMS), ``concurrency`` at a time (`spread`: each
+    /// after a random 20–250 ms, after throttling). A secret whose
     /// DescribeSecret is denied is read instead, in this round and every later one: with `batches`,
     /// as `fetch` reads; without, with `GetSecretValue` per secret.
-    private func probeByDescribing(_ requests: [SecretRequest], batches: Bool) async throws -> ProbeResult {
+    private func probeByDescribing(_ requests: [SecretRequest], batches: Bool, spread: Bool = false) async throws
+        -> ProbeResult
+    {
         var probes: [SecretRequest: Probe] = [:]
         var described: [SecretRequest] = []
         var read: [SecretRequest] = []
@@ -200,6 +280,9 @@ public struct SecretsManagerSource: SecretSource {
             }
         }
         let answers = await described.concurrentMap(limit: Self.concurrency) { [client] request in
+            if spread {
+                try? await client.jsonClient.pause(.milliseconds(20 + Int(client.jsonClient.randomFraction() * 230)))
+            }
             // The call is awaited on its own before the tuple is built: a `try await` inside the
             // tuple made the release build (Swift 6.3, -O) lose the child task's result, so that
             // the first DescribeSecret round of the sidecar crashed (found by bench/fleet).

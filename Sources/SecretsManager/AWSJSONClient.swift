@@ -6,8 +6,9 @@ import InjectorBase
 public import Logging
 import Synchronization
 
-/// One AWS service over the JSON 1.1 protocol, signed with SigV4: the call loop that
-/// ``SecretsManagerClient`` and ``ParameterStoreClient`` put their operations on.
+/// One AWS service over the JSON 1.1 protocol (or IAM's query protocol, ``callQuery(_:parameters:resourceID:)``),
+/// signed with SigV4: the call loop that ``SecretsManagerClient``, ``ParameterStoreClient``,
+/// ``KMSClient`` and ``IAMClient`` put their operations on.
 ///
 /// Each call is re-signed on every attempt with the clock corrected by the skew learned from the
 /// server's `Date` header. Throttling, 5xx and connection failures are retried ("standard" mode,
@@ -118,6 +119,46 @@ public final class AWSJSONClient: Sendable {
         } catch {
             throw failure(.invalidRequest, operation, resourceID, detail: "cannot encode the request: \(error)")
         }
+        let response = try await exchange(
+            operation, body: body, resourceID: resourceID, retryThrottling: retryThrottling)
+        do {
+            return try decoder.decode(Response.self, from: Data(response.body))
+        } catch {
+            // Never quote the body: it may hold a secret value.
+            throw failure(
+                .service, operation, resourceID, detail: "the \(operation) response is not the JSON expected")
+        }
+    }
+
+    /// `operation` over the query protocol (IAM's): `Action`, `Version` and `parameters`
+    /// form-encoded, the answer's XML body as it came. The same loop as ``call(_:_:as:resourceID:retryThrottling:)``.
+    public func callQuery(_ operation: String, parameters: [(String, String)] = [], resourceID: String? = nil)
+        async throws(AWSCallError) -> [UInt8]
+    {
+        let fields = [("Action", operation), ("Version", configuration.service.queryVersion)] + parameters
+        let body = fields.map { "\(Self.formEncoded($0.0))=\(Self.formEncoded($0.1))" }.joined(separator: "&")
+        return try await exchange(operation, body: Array(body.utf8), resourceID: resourceID, retryThrottling: true)
+            .body
+    }
+
+    /// RFC 3986 percent-encoding: every byte but the unreserved ones.
+    static func formEncoded(_ text: String) -> String {
+        let hex = Array("0123456789ABCDEF".utf8)
+        var out: [UInt8] = []
+        for byte in text.utf8 {
+            switch byte {
+            case 0x41...0x5A, 0x61...0x7A, 0x30...0x39, 0x2D, 0x2E, 0x5F, 0x7E: out.append(byte)
+            default: out += [0x25, hex[Int(byte >> 4)], hex[Int(byte & 0xF)]]
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// The call loop: each attempt signed and sent, retried as the type's documentation says; the
+    /// 2xx response, or the error that ends the call.
+    private func exchange(_ operation: String, body: [UInt8], resourceID: String?, retryThrottling: Bool)
+        async throws(AWSCallError) -> HTTPResponse
+    {
         var attempt = 0
         var refreshedCredentials = false
         var retriedForSkew = false
@@ -128,13 +169,7 @@ public final class AWSJSONClient: Sendable {
             var error: AWSCallError
             switch outcome {
             case .success(let response):
-                do {
-                    return try decoder.decode(Response.self, from: Data(response.body))
-                } catch {
-                    // Never quote the body: it may hold a secret value.
-                    throw failure(
-                        .service, operation, resourceID, detail: "the \(operation) response is not the JSON expected")
-                }
+                return response
             case .failure(let failed):
                 error = failed
             }
@@ -157,7 +192,9 @@ public final class AWSJSONClient: Sendable {
                 }
                 continue
             }
-            if error.code == "InvalidSignatureException", !retriedForSkew, abs(clockSkew) > Self.skewRetryThreshold,
+            // JSON services say InvalidSignatureException; query services (IAM) SignatureDoesNotMatch.
+            if ["InvalidSignatureException", "SignatureDoesNotMatch"].contains(error.code ?? ""), !retriedForSkew,
+                abs(clockSkew) > Self.skewRetryThreshold,
                 let message = error.awsMessage,
                 message.contains("Signature expired") || message.contains("not yet current")
             {
@@ -220,14 +257,21 @@ public final class AWSJSONClient: Sendable {
         let signer = SigV4Signer(
             credentials: SigningCredentials(
                 accessKeyID: keys.accessKeyID, secretAccessKey: keys.secretAccessKey, sessionToken: keys.sessionToken),
-            region: configuration.region, service: configuration.service.signingName)
+            region: configuration.service.signingRegion(for: configuration.region),
+            service: configuration.service.signingName)
+        let kind: [HTTPHeaderField] =
+            switch configuration.service.wireProtocol {
+            case .json:
+                [
+                    HTTPHeaderField("Content-Type", "application/x-amz-json-1.1"),
+                    HTTPHeaderField("X-Amz-Target", "\(configuration.service.targetPrefix).\(operation)"),
+                ]
+            case .query: [HTTPHeaderField("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")]
+            }
         let unsigned = SigV4Request(
             method: "POST", path: "/",
-            headers: [
-                HTTPHeaderField("Host", configuration.endpoint.host),
-                HTTPHeaderField("Content-Type", "application/x-amz-json-1.1"),
-                HTTPHeaderField("X-Amz-Target", "\(configuration.service.targetPrefix).\(operation)"),
-                HTTPHeaderField("User-Agent", configuration.userAgent),
+            headers: [HTTPHeaderField("Host", configuration.endpoint.host)] + kind + [
+                HTTPHeaderField("User-Agent", configuration.userAgent)
             ],
             body: body)
         let sentAt = clock.now()

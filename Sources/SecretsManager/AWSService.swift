@@ -1,15 +1,38 @@
 import InjectorBase
 
-/// The AWS JSON 1.1 services this package speaks: what requests are signed for and sent to, and
-/// how an error names the service, its permissions, its resources and its endpoint setting.
+/// The AWS services this package speaks: what requests are signed for and sent to, and how an
+/// error names the service, its permissions, its resources and its endpoint setting. CloudTrail
+/// (`LookupEvents`), KMS (`GetKeyPolicy`, `DescribeKey`) and IAM (`GetAccountAuthorizationDetails`,
+/// the one over the query protocol) serve only the access reviews.
 public enum AWSService: String, Sendable, CaseIterable {
-    case secretsManager, parameterStore
+    case secretsManager, parameterStore, cloudTrail, keyManagement, identity
+
+    /// How a request is written: a JSON 1.1 body with `X-Amz-Target`, or a form-encoded query
+    /// (`Action=…&Version=…`) answered in XML.
+    public enum WireProtocol: Sendable { case json, query }
+
+    public var wireProtocol: WireProtocol { self == .identity ? .query : .json }
+
+    /// The API version a query request names (`Version=2010-05-08`).
+    var queryVersion: String { self == .identity ? "2010-05-08" : "" }
+
+    /// The region a request is signed for: IAM is global, signed for `us-east-1` (`cn-north-1`
+    /// in China, `us-gov-west-1` in GovCloud); every other service for the region it is in.
+    public func signingRegion(for region: String) -> String {
+        guard self == .identity else { return region }
+        if region.hasPrefix("cn-") { return "cn-north-1" }
+        if region.hasPrefix("us-gov-") { return "us-gov-west-1" }
+        return "us-east-1"
+    }
 
     /// The name an operator knows it by, in messages.
     public var name: String {
         switch self {
         case .secretsManager: "Secrets Manager"
         case .parameterStore: "Parameter Store"
+        case .cloudTrail: "CloudTrail"
+        case .keyManagement: "KMS"
+        case .identity: "IAM"
         }
     }
 
@@ -19,6 +42,9 @@ public enum AWSService: String, Sendable, CaseIterable {
         switch self {
         case .secretsManager: "secretsmanager"
         case .parameterStore: "ssm"
+        case .cloudTrail: "cloudtrail"
+        case .keyManagement: "kms"
+        case .identity: "iam"
         }
     }
 
@@ -27,6 +53,9 @@ public enum AWSService: String, Sendable, CaseIterable {
         switch self {
         case .secretsManager: "secretsmanager"
         case .parameterStore: "AmazonSSM"
+        case .cloudTrail: "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101"
+        case .keyManagement: "TrentService"
+        case .identity: ""
         }
     }
 
@@ -35,6 +64,9 @@ public enum AWSService: String, Sendable, CaseIterable {
         switch self {
         case .secretsManager: "AWS_ENDPOINT_URL_SECRETS_MANAGER"
         case .parameterStore: "AWS_ENDPOINT_URL_SSM"
+        case .cloudTrail: "AWS_ENDPOINT_URL_CLOUDTRAIL"
+        case .keyManagement: "AWS_ENDPOINT_URL_KMS"
+        case .identity: "AWS_ENDPOINT_URL_IAM"
         }
     }
 
@@ -43,6 +75,9 @@ public enum AWSService: String, Sendable, CaseIterable {
         switch self {
         case .secretsManager: "secret"
         case .parameterStore: "parameter"
+        case .cloudTrail: "event"
+        case .keyManagement: "key"
+        case .identity: "entity"
         }
     }
 
@@ -51,6 +86,9 @@ public enum AWSService: String, Sendable, CaseIterable {
         switch self {
         case .secretsManager: "GetSecretValue"
         case .parameterStore: "GetParameters"
+        case .cloudTrail: "LookupEvents"
+        case .keyManagement: "GetKeyPolicy"
+        case .identity: "GetAccountAuthorizationDetails"
         }
     }
 
@@ -65,8 +103,9 @@ public enum AWSService: String, Sendable, CaseIterable {
     /// no resource-level permission (`ListSecrets`, `BatchGetSecretValue`).
     var anyResource: String {
         switch self {
-        case .secretsManager: "*"
+        case .secretsManager, .cloudTrail, .identity: "*"
         case .parameterStore: "the parameters"
+        case .keyManagement: "the key"
         }
     }
 
@@ -82,6 +121,10 @@ public enum AWSService: String, Sendable, CaseIterable {
                 service: signingName, region: region, account: nil, resource: "parameter/\(id.drop { $0 == "/" })"
             )
             .description
+        case .cloudTrail, .identity:
+            return "*"
+        case .keyManagement:
+            return ARN(service: signingName, region: region, account: nil, resource: "key/\(id)").description
         }
     }
 }

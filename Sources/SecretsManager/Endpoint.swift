@@ -40,7 +40,9 @@ public struct Endpoint: Sendable, Equatable, CustomStringConvertible {
     /// In order: `AWS_ENDPOINT_URL_SECRETS_MANAGER`, `AWS_ENDPOINT_URL`, the configuration's
     /// `endpoint`, else the regional (or FIPS, or China) AWS endpoint. For Parameter Store,
     /// `AWS_ENDPOINT_URL_SSM` (botocore's name for the service), `AWS_ENDPOINT_URL`, else the
-    /// regional `ssm` endpoint: the configuration's `endpoint` is Secrets Manager's.
+    /// regional `ssm` endpoint: the configuration's `endpoint` is Secrets Manager's. KMS likewise
+    /// (`AWS_ENDPOINT_URL_KMS`); IAM (`AWS_ENDPOINT_URL_IAM`, `AWS_ENDPOINT_URL`) else its global
+    /// endpoint, `https://iam.amazonaws.com`.
     public static func resolve(
         environment: [String: String], configured: String?, region: String, service: AWSService = .secretsManager
     ) throws(AWSCallError) -> Endpoint {
@@ -55,6 +57,16 @@ public struct Endpoint: Sendable, Equatable, CustomStringConvertible {
             return try Endpoint(url: configured, origin: "endpoint")
         }
         let fips = environment["AWS_USE_FIPS_ENDPOINT"]?.lowercased() == "true"
+        if service == .identity {
+            // IAM is global: one endpoint per partition, whatever the region.
+            let url =
+                region.hasPrefix("cn-")
+                ? "https://iam.cn-north-1.amazonaws.com.cn"
+                : region.hasPrefix("us-gov-")
+                    ? "https://iam.us-gov.amazonaws.com"
+                    : fips ? "https://iam-fips.amazonaws.com" : "https://iam.amazonaws.com"
+            return try Endpoint(url: url, origin: "the global IAM endpoint")
+        }
         let domain = region.hasPrefix("cn-") ? "amazonaws.com.cn" : "amazonaws.com"
         return try Endpoint(
             url: "https://\(service.signingName)\(fips ? "-fips" : "").\(region).\(domain)",

@@ -68,8 +68,11 @@ public struct SecretsManagerClient: ServiceClient {
     }
 
     /// `ListSecrets` for names starting with any of `namePrefixes` (at most 10, one `name` filter
-    /// whose values AWS ORs together); every secret when empty.
-    public func listSecrets(namePrefixes: [String]) async throws(SecretsManagerError) -> [SecretListEntry] {
+    /// whose values AWS ORs together); every secret when empty. `retryThrottling: false` gives up on
+    /// the first `ThrottlingException`, for a caller that has a cheaper way round it.
+    public func listSecrets(namePrefixes: [String], retryThrottling: Bool = true) async throws(SecretsManagerError)
+        -> [SecretListEntry]
+    {
         var entries: [SecretListEntry] = []
         var token: String?
         var seenTokens: Set<String> = []
@@ -77,7 +80,7 @@ public struct SecretsManagerClient: ServiceClient {
             let filters = namePrefixes.isEmpty ? nil : [ListSecretsRequest.Filter(Key: "name", Values: namePrefixes)]
             let page = try await call(
                 "ListSecrets", ListSecretsRequest(Filters: filters, MaxResults: 100, NextToken: token),
-                as: ListSecretsResponse.self)
+                as: ListSecretsResponse.self, retryThrottling: retryThrottling)
             entries += page.SecretList ?? []
             token = page.NextToken.flatMap { $0.isEmpty ? nil : $0 }
             if let token, !seenTokens.insert(token).inserted {

@@ -22,8 +22,17 @@ import SecretsManager
 enum Fuzz {
     static let targets: [String: @Sendable ([UInt8]) -> Void] = [
         "config": config, "template": template, "agent": agent, "json": json, "credentials": credentials,
-        "uri": uri, "files": files, "scan": scan, "yaml": yaml,
+        "uri": uri, "files": files, "scan": scan, "yaml": yaml, "iam": iam,
     ]
+
+    /// IAM's XML answer as `review permissions` reads it: the small XML reader, then a
+    /// `GetAccountAuthorizationDetails` page's lists, each document percent-decoded.
+    static func iam(_ bytes: [UInt8]) {
+        guard let root = try? XMLTree.parse(bytes) else { return }
+        var details = AccountAuthorizationDetails()
+        details.add(page: root.child("GetAccountAuthorizationDetailsResult") ?? root)
+        _ = IAMClient.percentDecoded(String(decoding: bytes, as: UTF8.self))
+    }
 
     /// What `scan` reads from files it does not trust: dotenv (python-dotenv's grammar), JSON with
     /// each value's line, Dockerfiles, YAML through Yams; the rules over every value found.

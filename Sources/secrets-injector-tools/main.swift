@@ -1,5 +1,6 @@
 import ArgumentParser
 import FoundationEssentials
+import InjectorAccess
 import InjectorBase
 import InjectorCommandLine
 import InjectorMigration
@@ -16,9 +17,10 @@ import SecretsManager
 struct Tools: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "secrets-injector",
-        abstract: "Find secrets in plain sight, and move a task definition's secrets into Secrets Manager.",
+        abstract:
+            "Find secrets in plain sight, move a task definition's secrets into Secrets Manager, and review who reads them.",
         version: secretsInjectorVersion,
-        subcommands: [Scan.self, Migrate.self])
+        subcommands: [Scan.self, Migrate.self, Review.self])
 }
 
 struct Scan: ParsableCommand {
@@ -127,6 +129,75 @@ struct Verify: AsyncParsableCommand {
         try await Migration.verify(
             taskDefinitionFile: taskDefinition, configFile: config, mode: mode,
             environment: ProcessInfo.processInfo.environment)
+    }
+}
+
+/// `review access` and `review permissions` (the daemon's `review` runs this executable for them).
+struct Review: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Who read the configured secrets (review access), and who can (review permissions).",
+        subcommands: [Access.self, Permissions.self])
+}
+
+/// Whose reads are expected: the roles named, else the task definition's task role.
+struct ExpectedPrincipals: ParsableArguments {
+    @Option(
+        name: .customLong("expected-principal"),
+        help: "A role or user ARN whose reads are expected (repeatable); else the task definition's task role.")
+    var arns: [String] = []
+    @Option(help: "A task definition (JSON) whose taskRoleArn is expected.") var taskDefinition: String?
+}
+
+struct Access: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Who read each configured secret, from where and with what, from CloudTrail's event history.",
+        discussion: """
+            Reads DescribeSecret (each secret's ARN) and CloudTrail LookupEvents (EventSource \
+            secretsmanager.amazonaws.com, the configuration's region, at most two requests a second), never a \
+            value. Findings: a reader that is not an expected principal, denied attempts, a secret nobody read, \
+            and with --require-vpc-endpoint reads without a VPC endpoint (docs/access.md). Exit codes: 0 no \
+            finding; 1 findings; 2 bad usage or configuration; 3 LookupEvents or DescribeSecret denied; 4 network \
+            or service failure.
+            """)
+
+    @OptionGroup var options: ConfigOptions
+    @OptionGroup var expected: ExpectedPrincipals
+    @Option(help: "The window, in days back from now: 1 to 90, CloudTrail's event history.")
+    var days: Int = 90
+    @Flag(help: "A finding for every read that did not come through a VPC endpoint.") var requireVPCEndpoint = false
+    @Option(help: "text, json or markdown.") var format: String = "text"
+
+    func run() async throws {
+        try await AccessReviewCommand(
+            days: days, expectedPrincipals: expected.arns, taskDefinition: expected.taskDefinition,
+            requireVPCEndpoint: requireVPCEndpoint, format: format
+        ).run(environment: options.environment, config: options.load)
+    }
+}
+
+struct Permissions: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Who can read each configured secret: IAM, the secret's resource policy and its KMS key's policy.",
+        discussion: """
+            Reads iam:GetAccountAuthorizationDetails (every page), each secret's DescribeSecret and \
+            GetResourcePolicy, and its KMS key's DescribeKey and GetKeyPolicy, and evaluates them here, never \
+            reading a value. Findings: a reader outside --expected-principal and the task definition's task \
+            role; a grant of * or secretsmanager:* or on Resource * that reaches the secret; a resource policy \
+            that admits another account or *; a key policy that lets more principals decrypt than the secret's \
+            grants. Not evaluated: SCPs and RCPs, permissions boundaries, session policies, the AWS managed \
+            key's policy (iam:SimulatePrincipalPolicy or IAM Access Analyzer settles them); docs/access.md. \
+            Exit codes: 0 no finding; 1 a finding; 2 bad usage (no expected principal); 3 a call refused \
+            (naming its permission); 4 network or service failure.
+            """)
+
+    @OptionGroup var options: ConfigOptions
+    @OptionGroup var expected: ExpectedPrincipals
+    @Option(help: "text, json or markdown.") var format: String = "text"
+
+    func run() async throws {
+        try await PermissionReviewCommand(
+            expectedPrincipals: expected.arns, taskDefinition: expected.taskDefinition, format: format
+        ).run(environment: options.environment, config: options.load)
     }
 }
 

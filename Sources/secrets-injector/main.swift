@@ -35,6 +35,13 @@ struct SecretsInjector: AsyncParsableCommand {
 enum Tool {
     static let executable = "secrets-injector-tools"
 
+    /// `scan`, `migrate`, and `review access` and `review permissions` (an auditor's commands).
+    static func handsOff(_ arguments: [String]) -> Bool {
+        guard let command = arguments.first else { return false }
+        if ["scan", "migrate"].contains(command) { return true }
+        return command == "review" && arguments.count > 1 && ["access", "permissions"].contains(arguments[1])
+    }
+
     struct Scan: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Find secrets in plain sight (secrets-injector scan --help).")
@@ -47,32 +54,6 @@ enum Tool {
             abstract: "Move a task definition's secrets into Secrets Manager (secrets-injector migrate --help).")
         @Argument(parsing: .captureForPassthrough) var arguments: [String] = []
         func run() { CommandLineEntry.handOff(to: Tool.executable, ["migrate"] + arguments) }
-    }
-}
-
-/// Where the configuration comes from; flags win over every other source.
-struct ConfigOptions: ParsableArguments {
-    @Option(name: .customLong("config"), help: "Configuration file (else SECRETS_INJECTOR_CONFIG_FILE).")
-    var configFile: String?
-    @Option(name: .customLong("secret"), help: "A secret id to fetch (repeatable); replaces the configured list.")
-    var secrets: [String] = []
-    @Option(help: "Fetch every secret whose name starts with this.") var namePrefix: String?
-    @Option(help: "Output folder.") var outputDir: String?
-    @Option(help: "AWS region.") var region: String?
-    @Option(help: "Secrets Manager endpoint URL.") var endpoint: String?
-    @Option(help: "trace, debug, info, notice, warning, error or critical.") var logLevel: String?
-
-    var environment: [String: String] { ProcessInfo.processInfo.environment }
-
-    func load() throws -> Config {
-        var overrides = ConfigOverrides()
-        overrides.secrets = secrets
-        overrides.namePrefix = namePrefix
-        overrides.outputDir = outputDir
-        overrides.region = region
-        overrides.endpoint = endpoint
-        overrides.logLevel = logLevel
-        return try ConfigLoader.load(configFile: configFile, overrides: overrides, environment: environment)
     }
 }
 
@@ -234,10 +215,12 @@ struct Get: AsyncParsableCommand {
 
 struct Review: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "The quarterly review of the configured secrets: rotation, age, access, KMS key, replicas, policy.",
+        abstract:
+            "The configured secrets' review: rotation, age, access date, KMS key, replicas, policy; who read them, who can.",
         discussion: """
             Reads DescribeSecret, ListSecretVersionIds and GetResourcePolicy, never a value (a parameterPath is \
-            listed by name, undecrypted). Exit codes: \
+            listed by name, undecrypted). Who read each secret: review access (CloudTrail); who can: review \
+            permissions (IAM, resource and KMS key policies); each has its own --help. Exit codes: \
             0 no finding; 1 findings; 2 bad usage or configuration; 3 DescribeSecret denied (a denied \
             ListSecretVersionIds or GetResourcePolicy only makes that field unknown); 4 network or service failure.
             """)
@@ -265,7 +248,7 @@ signal(SIGPIPE, SIG_IGN)
 ProcessHardening.disableCoreDumps()
 ProcessHardening.raiseOpenFileLimit()
 // The tools' commands go to their executable before any parsing here, `--help` included.
-if CommandLine.arguments.count > 1, ["scan", "migrate"].contains(CommandLine.arguments[1]) {
+if Tool.handsOff(Array(CommandLine.arguments.dropFirst())) {
     CommandLineEntry.handOff(to: Tool.executable, Array(CommandLine.arguments.dropFirst()))
 }
 await CommandLineEntry.main(SecretsInjector.self)

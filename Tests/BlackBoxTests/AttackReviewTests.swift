@@ -439,9 +439,11 @@ import Testing
                 [
                     "SECRETS_INJECTOR_OUTPUT_DIR": output,
                     "SECRETS_INJECTOR_CONFIG":
-                        #"{"defaults": {"gid": \#(getgid())}, "refresh": {"strategy": "describe"}, "server": {"socketPath": "\#(socket)"}}"#,
+                        #"{"defaults": {"gid": \#(getgid())}, "refresh": {"strategy": "describe", "intervalSeconds": 3600}, "server": {"socketPath": "\#(socket)"}}"#,
                 ]))
         defer { if sidecar.isRunning { sidecar.terminate() } }
+        // Rounds an hour apart: the first falls at a random point of the first interval, and with
+        // the example's 300 s it could come 30 s after the start and add its calls to the count.
         func calls() async throws -> Int {
             let text = try await SidecarCommandTests.curl(["--unix-socket", socket, "http://localhost/metrics"]).body
             return text.split(separator: "\n").filter { $0.hasPrefix("secrets_injector_api_calls_total{") }.reduce(0) {

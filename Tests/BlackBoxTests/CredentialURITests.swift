@@ -6,7 +6,7 @@ import Testing
 /// `ContainerMetadataFetcher` rules — inside a network namespace of its own (`unshare --net`), so
 /// that nothing the binary tries can leave the machine.
 @Suite struct CredentialURITests {
-    /// Where we differ from botocore on purpose (README "Credentials"): the reason for each.
+    /// Where we differ from botocore on purpose (docs/deploying.md, "AWS settings (environment)"): the reason for each.
     static let differences: [String: String] = [
         "http://[fd00:ec2:0::23]/creds": "addresses compare by value; botocore compares the text",
         "ftp://127.0.0.1/creds": "only http(s); botocore checks the host alone",

@@ -65,7 +65,7 @@ import Testing
     /// The files the checker reads, copied, for a test to break.
     func copyOfTheArtifacts() throws -> String {
         let folder = try BlackBox.temporaryFolder()
-        for item in ["scripts", "examples", "task-definitions", "Dockerfile", "README.md", "docker-compose.yml"] {
+        for item in ["scripts", "examples", "task-definitions", "Dockerfile", "docs", "docker-compose.yml"] {
             try FileManager.default.copyItem(
                 atPath: Repository.root.appendingPathComponent(item).path, toPath: "\(folder)/\(item)")
         }

@@ -2,10 +2,10 @@ import Foundation
 import TestSupport
 import Testing
 
-/// The `env` file against the readers of dotenv files (README "dotenv files and their readers"):
+/// The `env` file against the readers of dotenv files (docs/outputs.md, "dotenv files and their readers"):
 /// a corpus of hostile values, each written by `init` into a file of its own and all of them into
 /// one, read by python-dotenv (both settings), Docker Compose v1, Docker Compose v2's rules, sh and
-/// bash. The README's table is this test's output.
+/// bash. docs/outputs.md's table is this test's output.
 @Suite struct DotenvReaderTests {
     static let punctuation = Array("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~").map { "a\($0)b" }
     static let corpus: [String] =
@@ -36,7 +36,7 @@ import Testing
     }
 
     @Test(.enabled(if: canRead, "needs python-dotenv, PyYAML and docker-compose"))
-    func everyReaderGetsWhatTheREADMESays() async throws {
+    func everyReaderGetsWhatTheDocsSay() async throws {
         let folder = try BlackBox.temporaryFolder()
         defer { try? FileManager.default.removeItem(atPath: folder) }
         var files: [String: String] = [:]
@@ -80,7 +80,7 @@ import Testing
             let got = try #require(report["\(index)"])
             #expect(got["ran a command"] as? Bool == false, "\(Self.show(value)): a reader ran a command")
             let cells = readers.map { outcome(got[$0], ["V": value]) }
-            // What we promise (README): python-dotenv without interpolation always; Compose v2 unless the
+            // What we promise (docs/outputs.md): python-dotenv without interpolation always; Compose v2 unless the
             // value has both a backslash escape and a $; sh exactly or not at all.
             #expect(cells[0] == "exact", "\(Self.show(value)): python-dotenv got \(cells[0])")
             let backslashEscape = value.hasSuffix("\\") || value.contains("\\\\") || value.contains("\\'")
@@ -113,8 +113,8 @@ import Testing
             table.append("| " + row.values.map(Self.code).joined(separator: " ") + " | " + row.outcome + " |")
         }
         let generated = table.joined(separator: "\n")
-        let readme = try String(contentsOf: Repository.root.appendingPathComponent("README.md"), encoding: .utf8)
-        #expect(readme.contains(generated), "the README's table is out of date; this run gives:\n\(generated)")
+        let page = try String(contentsOf: Repository.root.appendingPathComponent("docs/outputs.md"), encoding: .utf8)
+        #expect(page.contains(generated), "docs/outputs.md's table is out of date; this run gives:\n\(generated)")
     }
 
     /// A value as Markdown code (a double-backtick span when it holds a backtick).

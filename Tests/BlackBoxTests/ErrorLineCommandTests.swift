@@ -36,6 +36,23 @@ import Testing
         }
     }
 
+    /// The daemon alone, as the product image carries it (the tools neither beside it nor on
+    /// PATH): `scan`, `migrate` and the access reviews say in one line, exit 2, where the tools are.
+    @Test func withoutTheToolsTheErrorSaysWhereTheyAre() async throws {
+        let folder = try BlackBox.temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let alone = "\(folder)/secrets-injector"
+        try FileManager.default.copyItem(atPath: BlackBox.binary, toPath: alone)
+        for arguments in [["scan", "."], ["migrate", "plan"], ["review", "access"]] {
+            let result = try await run(alone, arguments, environment: ["PATH": folder])
+            #expect(result.status == 2, "\(arguments): \(result)")
+            Self.expectOneErrorLine(result, "\(arguments)")
+            #expect(result.stderr.contains("is in secrets-injector-tools"), "\(result.stderr)")
+            #expect(result.stderr.contains("docker build --target tools"), "the image that has them: \(result.stderr)")
+            #expect(result.stderr.contains("scripts/build-release"), "the command that builds them: \(result.stderr)")
+        }
+    }
+
     /// A message of several lines (here a configured key with a line end in it) is one line with
     /// its line ends as spaces, from `init` in the daemon and from `migrate verify` in the tools
     /// alike: the tools once escaped the line end instead, the daemon flattened it.

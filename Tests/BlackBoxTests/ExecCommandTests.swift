@@ -51,12 +51,13 @@ import Testing
     func starts(count: Int, seconds: Double = 30) async throws -> [(pid: Int32, value: String)] {
         let deadline = Date().addingTimeInterval(seconds)
         var lines: [Substring] = []
-        repeat {
+        // Looks once more after the deadline: a stalled test thread must not miss what the app wrote.
+        while true {
             let text = (try? String(contentsOfFile: "\(folder)/starts", encoding: .utf8)) ?? ""
             lines = text.split(separator: "\n")
-            if lines.count >= count { break }
+            if lines.count >= count || Date() >= deadline { break }
             try await Task.sleep(for: .milliseconds(20))
-        } while Date() < deadline
+        }
         return lines.map { line in
             let parts = line.split(separator: " ", maxSplits: 1)
             return (Int32(parts[0])!, parts.count > 1 ? String(parts[1]) : "")
@@ -82,11 +83,12 @@ import Testing
         #expect(!text.contains("line two"), "hostile leaked", sourceLocation: sourceLocation)
     }
 
-    /// Waits (bounded, generously) until `path` exists; its text.
+    /// Waits (bounded, generously) until `path` exists, looking once more after the deadline; its text.
     func waitFor(_ path: String, seconds: Double = 30) async throws -> String {
         let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
+        while true {
             if let text = try? String(contentsOfFile: path, encoding: .utf8) { return text }
+            if Date() >= deadline { break }
             try await Task.sleep(for: .milliseconds(20))
         }
         Issue.record("\(path) never appeared")
@@ -191,7 +193,7 @@ import Testing
 
     /// `restart` (the default): a rotation that changes the app's environment stops the app with
     /// SIGTERM and starts it again with the new value, within the settle time plus the splay plus
-    /// one round (1 s each here, and slack for a loaded machine); exec itself stays.
+    /// one round (1 s each here, and wide slack for a loaded machine); exec itself stays.
     @Test func aRotationRestartsTheAppWithItsNewEnvironment() async throws {
         let injector = try start("serve", exec: #"{"settleSeconds": 1, "splaySeconds": 1}"#)
         defer { cleanUp(injector) }
@@ -207,7 +209,9 @@ import Testing
         #expect(both[1].value == rotated, "the new start has the new value")
         #expect(both[1].pid != first[0].pid)
         #expect(kill(first[0].pid, 0) != 0, "the first app is gone")
-        #expect(window < 1 + 1 + 1 + 5, "restarted \(window) s after the rotation")
+        // Not before the settle time; and within the settle time, the splay and a round, with wide
+        // slack: a loaded CI machine took 9.5 s where a quiet one takes about 3.
+        #expect(window >= 1 && window < 1 + 1 + 1 + 27, "restarted \(window) s after the rotation")
         #expect(injector.isRunning, "exec stays through the restart")
         #expect(getpgid(both[1].pid) == both[1].pid, "the new app leads a group of its own too")
         // Signals go to the new app now; its SIGTERM exit (0) is exec's.

@@ -7,7 +7,7 @@ import Testing
 @Suite struct FuzzCorpusTests {
     static let binary = URL(fileURLWithPath: BlackBox.binary).deletingLastPathComponent()
         .appendingPathComponent("secrets-injector-fuzz").path
-    static let targets = ["config", "template", "agent", "json", "credentials", "uri", "files", "scan", "yaml"]
+    static let targets = ["config", "template", "agent", "json", "credentials", "uri", "files", "scan", "yaml", "iam"]
 
     @Test(arguments: targets)
     func everySeedAndEveryCrashFoundReplaysCleanly(target: String) async throws {

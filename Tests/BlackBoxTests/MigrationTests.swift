@@ -94,11 +94,18 @@ struct MigrationTests {
         }
         #expect(findings.first { $0["name"] as? String == "DATABASE_URL" }?["rule"] as? String == "url-password")
 
-        // SARIF, against the published OASIS schema.
-        let sarif = try await Self.tool(["scan", "--format", "sarif", Self.before], in: folder)
+        // SARIF as CI makes it, at the repository's root: valid against the published OASIS schema
+        // and by GitHub code scanning's rules (migration_checks.py: help text, relative uris under
+        // a declared base, partialFingerprints, one to ten located results under their rules).
+        let relative = "examples/migration/pipeline-pulse-before-migration.json"
+        let sarif = try await Self.tool(["scan", "--format", "sarif", relative], in: Repository.root.path)
         #expect(sarif.status == 1)
         try sarif.stdout.write(toFile: "\(folder)/scan.sarif", atomically: true, encoding: .utf8)
         #expect(try await Self.python(["sarif", "\(folder)/scan.sarif", Self.sarifSchema]) == "valid")
+        // GitHub matches alerts across runs by ruleId and partialFingerprints: a second run (with a
+        // hash key of its own) writes the same report.
+        let again = try await Self.tool(["scan", "--format", "sarif", relative], in: Repository.root.path)
+        #expect(again.stdout == sarif.stdout)
         let run0 =
             ((try JSONSerialization.jsonObject(with: Data(sarif.stdout.utf8)) as! [String: Any])["runs"]
             as! [[String: Any]])[0]
@@ -110,6 +117,9 @@ struct MigrationTests {
             let location = ((result["locations"] as! [[String: Any]])[0]["physicalLocation"] as! [String: Any])
             let uri = (location["artifactLocation"] as! [String: Any])["uri"] as! String
             #expect(!uri.hasPrefix("/") && uri.hasSuffix("examples/migration/pipeline-pulse-before-migration.json"))
+            #expect(
+                uri == relative
+                    && (location["artifactLocation"] as! [String: Any])["uriBaseId"] as? String == "%SRCROOT%")
         }
         try Self.expectNoValue(in: [text.stdout, text.stderr, json.stdout, sarif.stdout], "scan's output")
     }

@@ -2,11 +2,12 @@ import Foundation
 import TestSupport
 import Testing
 
-/// A real database password rotated under a running app: PostgreSQL started here on
-/// loopback, moto, the sidecar with a 60 s interval, an app at 25 queries a second that reconnects
-/// on `onChange` and retires each connection after a second (`Fixtures/rotation_app.py`), and the
-/// four rotation steps as AWS's functions run them (`scripts/harness/rotate_postgres.py`).
-/// Each test prints its figures; the README's Rotation section quotes them.
+/// A real database password rotated under a running app: PostgreSQL started here on loopback,
+/// moto, the sidecar with a 60 s interval (unless a test says otherwise), an app at 25 queries a
+/// second that reconnects on `onChange` and retires each connection after a second
+/// (`Fixtures/rotation_app.py`), and the four rotation steps as AWS's functions run them
+/// (`scripts/harness/rotate_postgres.py`).
+/// Each test prints its figures; docs/rotation.md quotes them.
 @Suite(
     .enabled(if: BlackBox.hasPeers && Rotation.hasPostgres, "PostgreSQL, psycopg or moto is not installed"))
 struct RotationTests {
@@ -50,8 +51,11 @@ struct RotationTests {
     /// One user, the app asking `POST /refresh` when its login fails: failed logins only from
     /// setSecret until the first refresh after finishSecret: at most the refresh window later
     /// (minRefreshSeconds plus up to half of it).
+    /// The rounds are an hour apart here, so that only a refresh can bring the new version: the
+    /// first round falls at a random point of the first interval, and at 60 s it could land in
+    /// the refresh window and deliver the version first.
     @Test func singleUserWithRefreshFailsOnlyUntilTheFirstRefreshAfterFinish() async throws {
-        let run = try await Rotation.start(strategy: "single", refreshOnAuthenticationFailure: true)
+        let run = try await Rotation.start(strategy: "single", refreshOnAuthenticationFailure: true, interval: 3600)
         defer { run.stop() }
         let steps = try await run.rotate()
         try await Task.sleep(for: .seconds(Self.window + 4))
@@ -177,9 +181,10 @@ final class Rotation: @unchecked Sendable {
 
     var output: String { "\(folder)/out" }
 
-    static func start(strategy: String, refreshOnAuthenticationFailure: Bool, exec: Bool = false) async throws
-        -> Rotation
-    {
+    static func start(
+        strategy: String, refreshOnAuthenticationFailure: Bool, exec: Bool = false,
+        interval: Double = RotationTests.interval
+    ) async throws -> Rotation {
         async let startingPeers = PeerProcess.start(
             python: Repository.root.appendingPathComponent("scripts/harness/aws_peers.py"), timeout: 90)
         let postgres = try await PeerProcess.start(
@@ -192,8 +197,8 @@ final class Rotation: @unchecked Sendable {
         }
         do {
             return try await Rotation(
-                strategy: strategy, refresh: refreshOnAuthenticationFailure, exec: exec, peers: peers,
-                postgres: postgres)
+                strategy: strategy, refresh: refreshOnAuthenticationFailure, exec: exec, interval: interval,
+                peers: peers, postgres: postgres)
         } catch {
             peers.stop()
             postgres.stop()
@@ -201,7 +206,9 @@ final class Rotation: @unchecked Sendable {
         }
     }
 
-    private init(strategy: String, refresh: Bool, exec: Bool, peers: PeerProcess, postgres: PeerProcess) async throws {
+    private init(
+        strategy: String, refresh: Bool, exec: Bool, interval: Double, peers: PeerProcess, postgres: PeerProcess
+    ) async throws {
         self.strategy = strategy
         self.exec = exec
         self.peers = peers
@@ -238,7 +245,7 @@ final class Rotation: @unchecked Sendable {
                 ]
             ],
             "refresh": [
-                "intervalSeconds": Int(RotationTests.interval), "minRefreshSeconds": Int(RotationTests.minRefresh),
+                "intervalSeconds": Int(interval), "minRefreshSeconds": Int(RotationTests.minRefresh),
             ],
             "server": ["socketPath": socket],
         ]) { $1 }.merging(

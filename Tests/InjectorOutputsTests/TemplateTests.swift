@@ -119,7 +119,7 @@ import Testing
     @Test(.enabled(if: pythonHasModule("dotenv"), "python-dotenv is not installed"))
     func dotenvRoundTripsThroughPythonDotenv() async throws {
         // python-dotenv's reader cannot take a double-quoted value ending in a backslash (its
-        // regex reads `\\"` as an escaped quote); README notes it. `${` is its interpolation.
+        // regex reads `\\"` as an escaped quote); docs/outputs.md notes it. `${` is its interpolation.
         let texts = randomStrings(200).filter { !$0.contains("\u{0}") && !$0.contains("${") && !$0.hasSuffix("\\") }
         var file = ""
         for (index, text) in texts.enumerated() {

@@ -34,7 +34,8 @@ import Testing
     static let hundred: [String: String] = Dictionary(
         uniqueKeysWithValues: (0..<100).map { ("app/prod/s\($0)", #"{"n":\#($0)}"#) })
 
-    @Test(arguments: [("list", 1), ("describe", 100), ("get", 5)])
+    /// `auto` lists the hundred (one prefix, `app/prod/s`) in one ListSecrets page.
+    @Test(arguments: [("auto", 1), ("list", 1), ("describe", 100), ("get", 5)])
     func callsPerRoundOverAHundredUnchangedSecrets(strategy: String, expectedPerRound: Int) async throws {
         let secrets = FakeSecrets(Self.hundred)
         let ids = (0..<100).map { #"{"id": "app/prod/s\#($0)", "file": "s\#($0)"}"# }.joined(separator: ",")
@@ -165,6 +166,19 @@ import Testing
     }
 }
 
+/// A sidecar's refresher and its scheduler on `clock`, reading `client`, as `run` wires them.
+func scheduled(_ config: Config, client: SecretsManagerClient, clock: ManualClock) -> (
+    Refresher, SecretStore, RefreshScheduler
+) {
+    let store = SecretStore()
+    let refresher = Refresher(
+        injector: Injector(config: config, source: SecretsManagerSource(client: client), logger: Logger(label: "t")),
+        store: store, metrics: SidecarMetrics(), clock: clock, logger: Logger(label: "t"))
+    let loop = RefreshScheduler(
+        refresher: refresher, settings: config.refresh, clock: clock, logger: Logger(label: "t"))
+    return (refresher, store, loop)
+}
+
 /// `/health` tells the truth: per-secret staleness on a manual clock.
 @Suite struct HealthStateTests {
     @Test func degradedAtTheFirstFailedRoundUnhealthyPastMaxStaleAndBack() async throws {
@@ -176,13 +190,7 @@ import Testing
         let config = try makeConfig(
             #"{"outputDir": "\#(directory)", "secrets": [{"id": "pipeline-pulse/prod/database", "file": "db"}, {"id": "pipeline-pulse/prod/jwt", "file": "jwt"}], "refresh": {"intervalSeconds": 30, "maxStaleSeconds": 60}}"#
         )
-        let store = SecretStore()
-        let refresher = Refresher(
-            injector: Injector(
-                config: config, source: SecretsManagerSource(client: client), logger: Logger(label: "t")),
-            store: store, metrics: SidecarMetrics(), clock: clock, logger: Logger(label: "t"))
-        let loop = RefreshScheduler(
-            refresher: refresher, settings: config.refresh, clock: clock, logger: Logger(label: "t"))
+        let (refresher, store, loop) = scheduled(config, client: client, clock: clock)
         #expect(await loop.health(store: store).status == .unhealthy, "nothing committed yet")
         try await refresher.start()
         _ = await loop.begin()
@@ -222,6 +230,90 @@ import Testing
         #expect(health.status == .healthy, "\(health.reason ?? "")")
         #expect(health.consecutiveFailures == 0)
     }
+
+    /// Calls since `before`, without the unchanged counts.
+    static func calls(_ client: SecretsManagerClient, since before: [String: Int]) -> [String: Int] {
+        client.apiCalls.merging(before) { $0 - $1 }.filter { $0.value != 0 }
+    }
+
+    /// `auto` checks the four Pipeline Pulse secrets with one ListSecrets. Throttled, the listing is
+    /// not retried: that round checks each secret with DescribeSecret and still picks up a change;
+    /// the next round or two describe too (the back-off), then the listing comes back.
+    @Test func aThrottledListingFallsBackToDescribeSecretInThatRoundAndPicksUpAChange() async throws {
+        let secrets = FakeSecrets(pipelinePulseFour)
+        let ids = pipelinePulseFour.keys.sorted().map { #"{"id": "\#($0)"}"# }.joined(separator: ",")
+        let (refresher, client, directory) = try RefresherTests().sidecar(
+            secrets, config: #"{"outputDir": "OUT", "secrets": [\#(ids)]}"#)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try await refresher.start()
+        var before = client.apiCalls
+        _ = try await refresher.refresh()
+        #expect(Self.calls(client, since: before) == ["ListSecrets": 1])
+        #expect(await refresher.store.strategy == .list)
+
+        secrets.values.withLock { $0["pipeline-pulse/prod/database"] = #"{"password":"two"}"# }
+        secrets.throttled.withLock { $0 = ["ListSecrets": 1] }
+        before = client.apiCalls
+        #expect(try await refresher.refresh().failedSecrets.isEmpty)
+        #expect(
+            Self.calls(client, since: before) == ["ListSecrets": 1, "DescribeSecret": 4, "GetSecretValue": 1],
+            "one listing, not retried; then each secret described, and the changed one read")
+        #expect(await refresher.store.strategy == .describe)
+        #expect(
+            try String(contentsOfFile: "\(directory)/pipeline-pulse/prod/database", encoding: .utf8)
+                == #"{"password":"two"}"#)
+
+        var rounds: [[String: Int]] = []
+        for _ in 0..<3 {
+            before = client.apiCalls
+            _ = try await refresher.refresh()
+            rounds.append(Self.calls(client, since: before))
+        }
+        #expect(rounds[0] == ["DescribeSecret": 4], "backing off: \(rounds)")
+        #expect(rounds[1] == ["DescribeSecret": 4] || rounds[1] == ["ListSecrets": 1], "\(rounds)")
+        #expect(rounds[2] == ["ListSecrets": 1], "listing again: \(rounds)")
+
+        // Two more throttled listings, the third in the life of the process: listing ends for
+        // good (a fleet over the quota sheds tasks to DescribeSecret), and every round describes.
+        secrets.throttled.withLock { $0 = ["ListSecrets": 2] }
+        var listings = 0
+        for _ in 0..<8 where listings < 2 {
+            before = client.apiCalls
+            _ = try await refresher.refresh()
+            listings += Self.calls(client, since: before)["ListSecrets", default: 0]
+        }
+        #expect(listings == 2)
+        before = client.apiCalls
+        for _ in 0..<6 { _ = try await refresher.refresh() }
+        #expect(Self.calls(client, since: before) == ["DescribeSecret": 24], "never listing again")
+    }
+
+    /// While `auto` lists, a manual PutSecretValue is picked up by the next round, one interval
+    /// (plus its jitter) later: the listing shows the new AWSCURRENT version, which is read by its id.
+    @Test func aManualChangeIsPickedUpWithinOneIntervalWhileListing() async throws {
+        let secrets = FakeSecrets(pipelinePulseFour)
+        let (client, _) = try fakeSecretsManager(from: secrets)
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let clock = ManualClock()
+        let ids = pipelinePulseFour.keys.sorted().map { #"{"id": "\#($0)"}"# }.joined(separator: ",")
+        let config = try makeConfig(
+            #"{"outputDir": "\#(directory)", "secrets": [\#(ids)], "refresh": {"intervalSeconds": 30}}"#)
+        let (refresher, store, loop) = scheduled(config, client: client, clock: clock)
+        try await refresher.start()
+        guard case .sleep(let first) = await loop.begin() else { Issue.record("no round scheduled"); return }
+        #expect(first.timeIntervalSince(clock.now()) <= 30, "the first round within one interval")
+
+        secrets.values.withLock { $0["pipeline-pulse/prod/jwt"] = #"{"secret":"manual"}"# }
+        let before = client.apiCalls
+        clock.set(first)
+        _ = await loop.runRound()
+        #expect(Self.calls(client, since: before) == ["ListSecrets": 1, "GetSecretValue": 1])
+        #expect(await store.strategy == .list)
+        #expect(
+            try String(contentsOfFile: "\(directory)/pipeline-pulse/prod/jwt", encoding: .utf8)
+                == #"{"secret":"manual"}"#)
+    }
 }
 
 /// The refresh round on the user's least-privilege policy: each denied probe falls back to the
@@ -234,6 +326,10 @@ import Testing
         [(allowed: Set<String>?, strategy: RefreshStrategy, used: RefreshStrategy, perRound: [String: Int])] = [
             (nil, .list, .list, ["ListSecrets": 1]),
             (["GetSecretValue", "BatchGetSecretValue", "DescribeSecret"], .list, .describe, ["DescribeSecret": 4]),
+            // `auto` on named secrets sharing a prefix: one ListSecrets a round; without ListSecrets
+            // (the denial paid once, warned once), DescribeSecret per secret as before.
+            (nil, .auto, .list, ["ListSecrets": 1]),
+            (["GetSecretValue", "BatchGetSecretValue", "DescribeSecret"], .auto, .describe, ["DescribeSecret": 4]),
             (nil, .describe, .describe, ["DescribeSecret": 4]),
             (["GetSecretValue", "BatchGetSecretValue"], .describe, .get, ["BatchGetSecretValue": 1]),
             (["GetSecretValue", "BatchGetSecretValue"], .auto, .get, ["BatchGetSecretValue": 1]),
@@ -474,7 +570,7 @@ final class VersionedSource: SecretSource, @unchecked Sendable {
         )
     }
 
-    /// Issue 20: a rotating database credential that AWS's rotation functions cannot read as it is
+    /// A rotating database credential that AWS's rotation functions cannot read as it is
     /// (no `engine`, `dbname`) is warned about, once; a rotation-ready one, or one not rotating, is not.
     @Test func aRotatingCredentialWithoutTheRotationShapeIsWarnedAboutOnce() async throws {
         let secrets = FakeSecrets([

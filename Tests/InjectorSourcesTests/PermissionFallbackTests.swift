@@ -108,4 +108,60 @@ import Testing
         #expect(client.apiCalls["GetSecretValue"] == nil)
     }
 
+    /// `auto` on the four: one ListSecrets a round. Without ListSecrets the denial is paid once
+    /// (one call), warned about once, and every round is four DescribeSecret, as before.
+    @Test func autoListsTheFourAndWithoutListSecretsDescribesThem() async throws {
+        let secrets = FakeSecrets(Self.four)
+        let (source, client) = try fakeSource(secrets)
+        for _ in 0..<3 {
+            let probed = try await source.probe(Self.requests, strategy: .auto, discoveryPrefixes: [])
+            #expect(probed.strategy == .list)
+            #expect(probed.probes.values.allSatisfy { if case .version = $0 { true } else { false } })
+        }
+        #expect(client.apiCalls == ["ListSecrets": 3])
+
+        secrets.allowed.withLock { $0 = ["GetSecretValue", "DescribeSecret", "BatchGetSecretValue"] }
+        let log = LogLines()
+        let (denied, deniedClient) = try fakeSource(secrets, log: log)
+        for _ in 0..<3 {
+            #expect(try await denied.probe(Self.requests, strategy: .auto, discoveryPrefixes: []).strategy == .describe)
+        }
+        #expect(deniedClient.apiCalls == ["ListSecrets": 1, "DescribeSecret": 12], "the denial is remembered")
+        #expect(denied.deniedOperations == ["ListSecrets"])
+        #expect(log.count(.warning, containing: "secretsmanager:ListSecrets") == 1)
+    }
+
+    /// A listing whose pages are no fewer than the secrets it checks saves nothing: given up for
+    /// good, with one warning; DescribeSecret from then on.
+    @Test func aListingThatSavesNothingIsGivenUp() async throws {
+        var values = Self.four
+        for index in 0..<450 { values["pipeline-pulse/prod/other-\(index)"] = "{}" }
+        let secrets = FakeSecrets(values)
+        let log = LogLines()
+        let (source, client) = try fakeSource(secrets, log: log)
+        let two = [SecretRequest(id: "pipeline-pulse/prod/database"), SecretRequest(id: "pipeline-pulse/prod/jwt")]
+        _ = try await source.probe(two, strategy: .auto, discoveryPrefixes: [])
+        #expect(client.apiCalls == ["ListSecrets": 5], "454 secrets under pipeline-pulse/prod/: five pages")
+        for _ in 0..<2 {
+            #expect(try await source.probe(two, strategy: .auto, discoveryPrefixes: []).strategy == .describe)
+        }
+        #expect(client.apiCalls == ["ListSecrets": 5, "DescribeSecret": 4])
+        #expect(log.count(.warning, containing: "ListSecrets under pipeline-pulse/prod/") == 1)
+    }
+
+    /// The prefixes `auto` lists: one per first path segment with two or more secrets, the longest
+    /// prefix they share; a name without `/` and a segment of one are described.
+    @Test func theListingGroupsSecretsByTheirLongestCommonPrefix() {
+        let four = ListingPlan(names: Self.four.keys.sorted())
+        #expect(four.prefixes == ["pipeline-pulse/prod/"])
+        #expect(four.listed.count == 4 && four.described.isEmpty && four.calls == 1)
+        let mixed = ListingPlan(names: [
+            "db-password", "billing/prod/a", "billing/prod/b", "billing/staging/c", "solo/x", "app/prod/s1",
+            "app/prod/s2",
+        ])
+        #expect(mixed.prefixes == ["app/prod/s", "billing/"])
+        #expect(Set(mixed.described) == ["db-password", "solo/x"])
+        #expect(mixed.calls == 1)
+        #expect(ListingPlan(names: (0..<12).map { "g\($0)/a" } + (0..<12).map { "g\($0)/b" }).calls == 2)
+    }
 }

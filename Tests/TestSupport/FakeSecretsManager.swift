@@ -19,6 +19,8 @@ public final class FakeSecrets: @unchecked Sendable {
     public let failures = Mutex<[String: String]>([:])
     /// Secrets whose rotation is on: `DescribeSecret` gives them a next rotation date, as AWS does.
     public let rotating = Mutex<Set<String>>([])
+    /// Operations answered `ThrottlingException`, each for this many more calls.
+    public let throttled = Mutex<[String: Int]>([:])
     public init(_ values: [String: String], binary: [String: [UInt8]] = [:]) {
         self.values = Mutex(values)
         self.binary = binary
@@ -74,6 +76,12 @@ public func fakeSecretsManager(from store: FakeSecrets, listPageSize: Int? = nil
                 #"{"__type":"AccessDeniedException","message":"not authorized to perform: secretsmanager:\#(operation)"}"#
             )
         }
+        let throttle = store.throttled.withLock { throttled in
+            guard let left = throttled[operation], left > 0 else { return false }
+            throttled[operation] = left - 1
+            return true
+        }
+        if throttle { return .json(400, #"{"__type":"ThrottlingException","message":"Rate exceeded"}"#) }
         func failure(_ id: String) -> HTTPResponse? {
             failures[id].map { .json(400, #"{"__type":"\#($0)","message":"failed"}"#) }
         }

@@ -11,6 +11,10 @@
     aws_admin.py seed PREFIX COUNT  # CreateSecret PREFIX0 … PREFIX<COUNT-1>
     aws_admin.py policy ROLE ACTIONS  # the role's policy now allows ACTIONS (comma-separated
                                       # secretsmanager:… actions) on *, or denies everything (none)
+    aws_admin.py user NAME ACTIONS  # an IAM user whose policy allows ACTIONS (comma-separated) on *;
+                                    # prints its access key as JSON (AccessKeyId, SecretAccessKey)
+    aws_admin.py arns PREFIX -      # the ARN of each secret whose name starts with PREFIX, one a line
+    aws_admin.py key NAME DESCRIPTION  # a customer managed KMS key, made NAME's key; prints its ARN
     aws_admin.py ssm-put NAME VALUE [TYPE [LABEL]]  # PutParameter (String, SecureString or
                                       # StringList; overwrites), then LABEL on the new version; prints it
     aws_admin.py ssm-seed PREFIX COUNT  # String parameters PREFIX0 … PREFIX<COUNT-1>
@@ -50,6 +54,26 @@ if command == "policy":
                  else {"Effect": "Allow", "Action": value.split(","), "Resource": "*"})
     iam.put_role_policy(RoleName=name, PolicyName="read-secrets",
                         PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [statement]}))
+elif command == "user":
+    iam = boto3.client(
+        "iam", endpoint_url=os.environ["AWS_ENDPOINT_URL_SECRETS_MANAGER"], region_name="us-east-1",
+        aws_access_key_id=os.environ["ADMIN_ACCESS_KEY_ID"], aws_secret_access_key=os.environ["ADMIN_SECRET_ACCESS_KEY"])
+    iam.create_user(UserName=name)
+    iam.put_user_policy(UserName=name, PolicyName="review", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": value.split(","), "Resource": "*"}]}))
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    print(json.dumps({"AccessKeyId": key["AccessKeyId"], "SecretAccessKey": key["SecretAccessKey"]}))
+elif command == "arns":
+    for page in client.get_paginator("list_secrets").paginate(Filters=[{"Key": "name", "Values": [name]}]):
+        for secret in page["SecretList"]:
+            print(secret["ARN"])
+elif command == "key":
+    kms = boto3.client(
+        "kms", endpoint_url=os.environ["AWS_ENDPOINT_URL_SECRETS_MANAGER"], region_name="ap-southeast-1",
+        aws_access_key_id=os.environ["ADMIN_ACCESS_KEY_ID"], aws_secret_access_key=os.environ["ADMIN_SECRET_ACCESS_KEY"])
+    arn = kms.create_key(Description=value)["KeyMetadata"]["Arn"]
+    client.update_secret(SecretId=name, KmsKeyId=arn)
+    print(arn)
 elif command == "create":
     print(client.create_secret(Name=name, SecretString=value)["ARN"])
 elif command == "create-with":

@@ -76,7 +76,7 @@ DESCRIBE_ONLY_ACTIONS = ["secretsmanager:DescribeSecret", "secretsmanager:ListSe
 # The migration document's policy (GetSecretValue only), and the same plus BatchGetSecretValue.
 GET_ONLY_ACTIONS = ["secretsmanager:GetSecretValue"]
 GET_BATCH_ACTIONS = ["secretsmanager:GetSecretValue", "secretsmanager:BatchGetSecretValue"]
-# The README's Parameter Store policy: GetParameters alone.
+# The Parameter Store policy of docs/outputs.md: GetParameters alone.
 PARAMETER_ACTIONS = ["ssm:GetParameters"]
 ROLES = {
     "pipeline-pulse-task": READ_ACTIONS + ["ssm:GetParameters", "ssm:GetParametersByPath"],
@@ -102,6 +102,18 @@ def created(call, **arguments):
     except botocore.exceptions.ClientError as error:
         if error.response["Error"]["Code"] not in ("EntityAlreadyExists", "ResourceExistsException"):
             raise
+
+
+def stop_servers(servers):
+    """Every server at once, then SIGKILL for one that outlives SIGTERM (moto can): never left behind."""
+    for server in servers:
+        os.killpg(server.pid, signal.SIGTERM)
+    for server in servers:
+        try:
+            server.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
 
 
 def wait_for_port(port, process, seconds=60):
@@ -439,16 +451,7 @@ def main():
         os.unlink(token_file.name)
         shutil.rmtree(tls_folder)
     finally:
-        # Both servers at once, then SIGKILL for one that outlives SIGTERM (moto can): never left behind.
-        servers = [server for server in (moto, replica) if server]
-        for server in servers:
-            os.killpg(server.pid, signal.SIGTERM)
-        for server in servers:
-            try:
-                server.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-                server.wait()
+        stop_servers([server for server in (moto, replica) if server])
         os.unlink(log.name)
 
 

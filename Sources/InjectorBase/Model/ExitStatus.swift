@@ -1,4 +1,4 @@
-/// The documented exit codes (README "Exit codes").
+/// The documented exit codes (docs/operations.md, "Exit codes").
 public enum ExitStatus: Int32, Sendable {
     case success = 0
     /// Unexpected failure.

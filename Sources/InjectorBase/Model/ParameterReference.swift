@@ -6,7 +6,7 @@
 ///
 /// Each may end in one selector: `:<version>` (digits) or `:<label>`. A bare name without a
 /// leading slash (`db-pass`) is not one of these: ECS would read it from Parameter Store, we read
-/// it from Secrets Manager, whose names our configuration has always taken bare (README, "Parameter
+/// it from Secrets Manager, whose names our configuration has always taken bare (docs/outputs.md, "Parameter
 /// Store").
 ///
 /// An ARN drops a name's leading slash (`/prod/db` is `…:parameter/prod/db`), so its name is the

@@ -25,7 +25,9 @@ public struct SecretRequest: Sendable, Hashable, CustomStringConvertible {
 public enum RefreshStrategy: String, Sendable, CaseIterable {
     case auto, list, describe, get
 
-    /// `auto` is `list` when the configuration discovers secrets by prefix, else `describe`.
+    /// `auto` is `list` when the configuration discovers secrets by prefix, else `describe`
+    /// (which `SecretsManagerSource` precedes with one `ListSecrets` for named secrets that share a
+    /// prefix, when the role may list and the listing is not throttled).
     public func resolved(discovers: Bool) -> RefreshStrategy {
         self == .auto ? (discovers ? .list : .describe) : self
     }

@@ -16,27 +16,38 @@ extension String {
     /// then ``escapingControls(c0:)``.
     public var oneLine: String { split(whereSeparator: \.isNewline).joined(separator: " ").escapingControls() }
 
-    /// The text with C1 (U+0080–U+009F) and DEL written as `\u00XX`, and C0 (below U+0020, line
-    /// ends and tabs included) too when `c0`: what a log line, `scan`, `migrate` and `review` print
-    /// from names others chose, so that none starts a line of its own (a forged log line, a GitHub
-    /// Actions workflow command) or sends a terminal escape. JSON escapes C0
-    /// itself, and `\u00XX` in JSON is the same character: `c0: false` over serialized JSON loses nothing.
+    /// The text with C1 (U+0080–U+009F), DEL, the line and paragraph separators (U+2028, U+2029)
+    /// and the bidirectional controls (U+061C, U+200E, U+200F, U+202A–U+202E, U+2066–U+2069)
+    /// written as `\uXXXX`, and C0 (below U+0020, line ends and tabs included) too when `c0`: what
+    /// a log line, `scan`, `migrate` and the reviews print from names others chose, so that none
+    /// starts a line of its own (a forged log line, a GitHub Actions workflow command), sends a
+    /// terminal escape or reorders what a reader sees. JSON escapes C0 itself, and `\uXXXX` in
+    /// JSON is the same character: `c0: false` over serialized JSON loses nothing.
     public func escapingControls(c0: Bool = true) -> String {
         func escaped(_ scalar: Unicode.Scalar) -> Bool {
-            (c0 && scalar.value < 0x20) || (0x7F...0x9F).contains(scalar.value)
+            switch scalar.value {
+            case 0..<0x20: c0
+            case 0x7F...0x9F, 0x061C, 0x200E, 0x200F, 0x2028...0x202E, 0x2066...0x2069: true
+            default: false
+            }
         }
         guard unicodeScalars.contains(where: escaped) else { return self }
         let hex = Array("0123456789abcdef".unicodeScalars)
         var out = String.UnicodeScalarView()
         for scalar in unicodeScalars {
             if escaped(scalar) {
-                out.append(contentsOf: "\\u00".unicodeScalars)
-                out.append(hex[Int(scalar.value >> 4)])
-                out.append(hex[Int(scalar.value & 0xF)])
+                out.append(contentsOf: "\\u".unicodeScalars)
+                for shift in [12, 8, 4, 0] { out.append(hex[Int((scalar.value >> UInt32(shift)) & 0xF)]) }
             } else {
                 out.append(scalar)
             }
         }
         return String(out)
+    }
+
+    /// The text as one cell of a markdown table: ``escapingControls(c0:)``, then each backslash and
+    /// `|` escaped, so that no cell ends early or spills into the next.
+    public var markdownTableCell: String {
+        escapingControls().replacing("\\", with: "\\\\").replacing("|", with: "\\|")
     }
 }

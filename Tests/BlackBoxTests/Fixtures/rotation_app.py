@@ -13,7 +13,7 @@
   connection is LIFETIME seconds old, as a pool retires connections, so it opens new connections
   all the time and a rotation that breaks new logins shows.
 - With --refresh, on an authentication failure: POST /refresh?secretId=SECRET_ID on the sidecar's
-  socket, read ENV_FILE again, and retry once (the README's Rotation section).
+  socket, read ENV_FILE again, and retry once (docs/rotation.md).
 - On SIGTERM, writes REPORT (JSON): queries that succeeded and failed, each failed login's time,
   the first login of each user, the refreshes it asked for and their answers. Never a password.
 """

@@ -130,6 +130,8 @@ public struct FleetReport: Sendable, Encodable {
         public var quotaPerSecond: Double
         /// Requests answered `ThrottlingException`, over the whole run.
         public var throttled: Int
+        /// The second of the run in which the last of them was answered.
+        public var lastThrottledSecond: Int?
         /// Requests over the whole run.
         public var total: Int
     }
@@ -154,6 +156,18 @@ public struct FleetReport: Sendable, Encodable {
     public var restarts: Int
     public var failedRounds: Int
     public var rotation: RotationFigures?
+    /// What the steady state costs (``Pricing``), per operation and in `total`.
+    public var bill: [String: BillLine]
+    public var billBasis: String
+
+    /// One operation's (or the total's) share of the bill, from the steady state's rate.
+    public struct BillLine: Sendable, Encodable {
+        /// Calls per task and hour.
+        public var callsPerTaskHour: Double
+        public var dollarsPer10000Calls: Double
+        /// Dollars per 30-day month for the whole fleet.
+        public var dollarsPerMonth: Double
+    }
 }
 
 public enum Fleet {
@@ -220,14 +234,32 @@ public enum Fleet {
         let steadyFrom = scenario.steadyFrom
         let steadySeconds = scenario.duration - steadyFrom
         var operations: [String: FleetReport.OperationFigures] = [:]
+        var bill: [String: FleetReport.BillLine] = [:]
+        var total = (callsPerTaskHour: 0.0, dollarsPerMonth: 0.0)
+        func rounded(_ value: Double, _ places: Double) -> Double { (value * places).rounded() / places }
         for operation in Operation.allCases {
             let perSecond = service.requests[operation] ?? [:]
             let steady = perSecond.filter { Double($0.key) >= steadyFrom }.values.reduce(0, +)
+            let rate = Double(steady) / steadySeconds
+            let price = Pricing.per10000Calls(operation, parameterThroughput: scenario.parameterThroughput)
+            let line = (
+                callsPerTaskHour: rate * 3600 / Double(max(1, scenario.tasks)),
+                dollarsPerMonth: rate * Pricing.monthSeconds * price / 10_000
+            )
+            total.callsPerTaskHour += line.callsPerTaskHour
+            total.dollarsPerMonth += line.dollarsPerMonth
+            bill[operation.rawValue] = .init(
+                callsPerTaskHour: rounded(line.callsPerTaskHour, 1000), dollarsPer10000Calls: price,
+                dollarsPerMonth: rounded(line.dollarsPerMonth, 100))
             operations[operation.rawValue] = .init(
                 meanPerSecond: (Double(steady) / steadySeconds * 100).rounded() / 100,
                 peakPerSecond: perSecond.values.max() ?? 0, quotaPerSecond: service.quota(of: operation),
-                throttled: service.throttled[operation] ?? 0, total: perSecond.values.reduce(0, +))
+                throttled: service.throttled[operation] ?? 0, lastThrottledSecond: service.lastThrottled[operation],
+                total: perSecond.values.reduce(0, +))
         }
+        bill["total"] = .init(
+            callsPerTaskHour: rounded(total.callsPerTaskHour, 1000), dollarsPer10000Calls: 0,
+            dollarsPerMonth: rounded(total.dollarsPerMonth, 100))
         let ready = outcomes.readySeconds.sorted()
         func percentile(_ fraction: Double) -> Double { (Self.percentile(ready, fraction) * 1000).rounded() / 1000 }
         var rotation: FleetReport.RotationFigures?
@@ -277,7 +309,10 @@ public enum Fleet {
             strategy: outcomes.strategies.max { ($0.value, $1.key) < ($1.value, $0.key) }?.key ?? "none",
             operations: operations, ready: ready.count, readyP50Seconds: percentile(0.5),
             readyP99Seconds: percentile(0.99), readyMaxSeconds: percentile(1), restarts: outcomes.restarts,
-            failedRounds: outcomes.failedRounds, rotation: rotation)
+            failedRounds: outcomes.failedRounds, rotation: rotation, bill: bill,
+            billBasis:
+                "steady state from \(Int(steadyFrom)) s, 30-day month, Parameter Store \(scenario.parameterThroughput.rawValue) throughput; prices: \(Pricing.source)"
+        )
     }
 
     /// The value at `fraction` of sorted `values` (nearest rank); infinity when there is none.

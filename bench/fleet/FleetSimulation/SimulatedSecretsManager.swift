@@ -27,7 +27,7 @@ public enum Operation: String, CaseIterable, Sendable, Codable {
 }
 
 /// Parameter Store's throughput setting per account and region, for GetParameter, GetParameters and
-/// PutParameter: `standard` (40 a second) or `higher` (paid per call; up to 3,000). README,
+/// PutParameter: `standard` (40 a second) or `higher` (paid per call; up to 3,000). docs/outputs.md,
 /// "Parameter Store".
 public enum ParameterThroughput: String, CaseIterable, Sendable {
     case standard, higher
@@ -35,7 +35,7 @@ public enum ParameterThroughput: String, CaseIterable, Sendable {
     public var quotaPerSecond: Double { self == .standard ? 40 : 3_000 }
 }
 
-/// What a task role may call (the README's permissions table).
+/// What a task role may call (docs/deploying.md's permissions table).
 public enum Policy: String, CaseIterable, Sendable {
     /// `task-role-policy-minimal.json`: GetSecretValue on the secrets' ARNs only.
     case minimal
@@ -46,7 +46,7 @@ public enum Policy: String, CaseIterable, Sendable {
     /// `task-role-policy.json`: all four (ListSecrets and BatchGetSecretValue on `*`).
     case recommended
 
-    /// Each with `ssm:GetParameters` on the parameters (README, "Parameter Store").
+    /// Each with `ssm:GetParameters` on the parameters (docs/outputs.md, "Parameter Store").
     var allowed: Set<Operation> {
         switch self {
         case .minimal: [.getSecretValue, .getParameters]
@@ -74,6 +74,8 @@ public final class SimulatedSecretsManager: HTTPTransport, @unchecked Sendable {
     private var buckets: [Operation: (tokens: Double, at: Double)] = [:]
     private(set) var requests: [Operation: [Int: Int]] = [:]
     private(set) var throttled: [Operation: Int] = [:]
+    /// The second of each operation's last throttled request.
+    private(set) var lastThrottled: [Operation: Int] = [:]
 
     /// Parameter names (`/fleet/app/p0` …), each with one version.
     let parameters: Set<String>
@@ -116,6 +118,7 @@ public final class SimulatedSecretsManager: HTTPTransport, @unchecked Sendable {
             )
         } else if !take(operation) {
             throttled[operation, default: 0] += 1
+            lastThrottled[operation] = Int(simulation.now)
             answer = Self.error(400, "ThrottlingException", "Rate exceeded")
         } else {
             answer = respond(operation, to: (try? JSONValue.parse(request.body)) ?? .object([]))

@@ -84,8 +84,18 @@ struct FleetCommand: ParsableCommand {
             for (name, figures) in report.operations.sorted(by: { $0.key < $1.key }) {
                 let share = (figures.meanPerSecond / figures.quotaPerSecond * 10_000).rounded() / 100
                 print(
-                    "\(name): steady mean \(figures.meanPerSecond)/s (\(share) % of \(Int(figures.quotaPerSecond))/s), peak \(figures.peakPerSecond)/s, throttled \(figures.throttled), total \(figures.total)"
+                    "\(name): steady mean \(figures.meanPerSecond)/s (\(share) % of \(Int(figures.quotaPerSecond))/s), peak \(figures.peakPerSecond)/s, throttled \(figures.throttled)\(figures.lastThrottledSecond.map { " (the last at \($0) s)" } ?? ""), total \(figures.total)"
                 )
+            }
+            print("bill (\(report.billBasis)):")
+            for (name, line) in report.bill.sorted(by: { $0.key < $1.key })
+            where name != "total" && line.callsPerTaskHour > 0 {
+                print(
+                    "  \(name): \(line.callsPerTaskHour) calls per task-hour, $\(line.dollarsPerMonth) a month for \(report.tasks) tasks ($\(line.dollarsPer10000Calls) per 10,000)"
+                )
+            }
+            if let total = report.bill["total"] {
+                print("  total: \(total.callsPerTaskHour) calls per task-hour, $\(total.dollarsPerMonth) a month")
             }
             if let rotation = report.rotation {
                 print(
