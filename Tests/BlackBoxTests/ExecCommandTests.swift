@@ -54,7 +54,8 @@ import Testing
         // Looks once more after the deadline: a stalled test thread must not miss what the app wrote.
         while true {
             let text = (try? String(contentsOfFile: "\(folder)/starts", encoding: .utf8)) ?? ""
-            lines = text.split(separator: "\n")
+            // Whole lines only: the app's append may be caught between creating the file and writing.
+            lines = text.split(separator: "\n", omittingEmptySubsequences: false).dropLast().filter { !$0.isEmpty }
             if lines.count >= count || Date() >= deadline { break }
             try await Task.sleep(for: .milliseconds(20))
         }
@@ -83,11 +84,14 @@ import Testing
         #expect(!text.contains("line two"), "hostile leaked", sourceLocation: sourceLocation)
     }
 
-    /// Waits (bounded, generously) until `path` exists, looking once more after the deadline; its text.
-    func waitFor(_ path: String, seconds: Double = 30) async throws -> String {
+    /// Waits (bounded, generously) until `path` exists, looking once more after the deadline; its
+    /// text. With `line`, until it holds a whole line: an append creates the file before it writes.
+    func waitFor(_ path: String, line: Bool = false, seconds: Double = 30) async throws -> String {
         let deadline = Date().addingTimeInterval(seconds)
         while true {
-            if let text = try? String(contentsOfFile: path, encoding: .utf8) { return text }
+            if let text = try? String(contentsOfFile: path, encoding: .utf8), !line || text.hasSuffix("\n") {
+                return text
+            }
             if Date() >= deadline { break }
             try await Task.sleep(for: .milliseconds(20))
         }
@@ -243,7 +247,7 @@ import Testing
             try await Task.sleep(for: .seconds(3))
             #expect(!FileManager.default.fileExists(atPath: "\(folder)/hups"))
         } else {
-            #expect(try await waitFor("\(folder)/hups") == "\(first[0].pid)\n", "SIGHUP to the same app")
+            #expect(try await waitFor("\(folder)/hups", line: true) == "\(first[0].pid)\n", "SIGHUP to the same app")
         }
         #expect(try await starts(count: 1, seconds: 0).count == 1, "never restarted")
         #expect(kill(first[0].pid, 0) == 0, "the first app still runs")
