@@ -7,7 +7,7 @@ import InjectorRefresh
 import InjectorSources
 public import Logging
 import ServiceLifecycle
-import UnixSignals
+public import UnixSignals
 
 /// Drives the ``RefreshPolicy`` with the real clock: sleeps until the next refresh (woken
 /// early by SIGHUP), and runs rounds through the ``Refresher``.
@@ -20,26 +20,27 @@ public actor RefreshScheduler: Service {
     private var requested = false
     private var wakeup: CheckedContinuation<Void, Never>?
     private var sleeper: Task<Void, Never>?
-    /// False under `exec`: SIGHUP is the app's.
-    private let refreshOnHangup: Bool
+    /// SIGHUP, trapped before the sidecar serves (so that none sent after `.ready` is lost); nil
+    /// under `exec`, where SIGHUP is the app's.
+    private let hangups: UnixSignalsSequence?
 
     public init(
         refresher: Refresher, settings: RefreshSettings, clock: any WallClock = SystemWallClock(), logger: Logger,
-        refreshOnHangup: Bool = true
+        hangups: UnixSignalsSequence? = nil
     ) {
         self.refresher = refresher
-        self.refreshOnHangup = refreshOnHangup
+        self.hangups = hangups
         self.clock = clock
         self.logger = logger
         self.machine = RefreshPolicy(settings: .init(interval: TimeInterval(settings.intervalSeconds)))
         self.maxStaleSeconds = settings.maxStaleSeconds
     }
 
-    /// Until graceful shutdown: refresh on schedule, and at once on SIGHUP (unless it is the app's).
+    /// Until graceful shutdown: refresh on schedule, and at once on each of `hangups`.
     public func run() async throws {
-        let hangups = Task { [weak self, refreshOnHangup] in
-            guard refreshOnHangup else { return }
-            for await _ in await UnixSignalsSequence(trapping: .sighup) {
+        let hangups = Task { [weak self, hangups] in
+            guard let hangups else { return }
+            for await _ in hangups {
                 self?.logger.info("SIGHUP: refreshing now")
                 await self?.requestRefresh()
             }

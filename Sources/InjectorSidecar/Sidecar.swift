@@ -38,8 +38,9 @@ public enum Sidecar {
         let refresher = Refresher(injector: injector, store: store, metrics: metrics, logger: logger, app: app)
         try await refresher.start()
 
-        let loop = RefreshScheduler(
-            refresher: refresher, settings: config.refresh, logger: logger, refreshOnHangup: app == nil)
+        // SIGHUP (ignored since the process started) is trapped before the server can write `.ready`.
+        let hangups = app == nil ? await UnixSignalsSequence(trapping: .sighup) : nil
+        let loop = RefreshScheduler(refresher: refresher, settings: config.refresh, logger: logger, hangups: hangups)
         let checks = OnDemandChecks(refresher: refresher)
         let clients =
             (injector.source as? SecretsManagerSource).map { [$0.client] }

@@ -61,7 +61,8 @@ import Testing
         }
         let health = try await run(BlackBox.binary, ["health", "--socket", socket], environment: [:], timeout: 10)
         #expect(health.status == 0, "\(health.stderr)")
-        #expect(health.duration < 1, "\(health.duration)")
+        // Not queued behind the held connections (that would be its 10 s timeout); slack for load.
+        #expect(health.duration < 5, "\(health.duration)")
         #expect(sidecar.isRunning)
     }
 

@@ -124,8 +124,13 @@ struct CloudWatchMetricsTests {
         defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
         try #require(
             await SidecarCommandTests.waitFor(30) { FileManager.default.fileExists(atPath: "\(output)/.ready") })
-        // Two rounds or more (1 s ±10 %).
-        try await Task.sleep(for: .seconds(3))
+        // The start and two rounds or more (1 s apart, each against the shared moto server): waited
+        // for, bounded, rather than slept for, so that a loaded machine only makes it slower.
+        _ = await SidecarCommandTests.waitFor(30) {
+            let text = (try? String(contentsOfFile: stdout, encoding: .utf8)) ?? ""
+            return text.split(separator: "\n").dropLast(text.hasSuffix("\n") ? 0 : 1)
+                .filter { $0.contains(#""RefreshLatency""#) }.count >= 3
+        }
         kill(process.processIdentifier, SIGTERM)
         process.waitUntilExit()
         let lines = try String(contentsOfFile: stdout, encoding: .utf8).split(separator: "\n").map(String.init)

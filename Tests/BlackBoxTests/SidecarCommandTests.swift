@@ -199,7 +199,8 @@ import Testing
         let exited = await Self.waitFor(10) { !sidecar.isRunning }
         close(client)
         #expect(exited)
-        #expect(Date().timeIntervalSince(stopping) < 5)
+        // The drain gives a half-sent request 3 s; the rest is slack for a loaded machine.
+        #expect(Date().timeIntervalSince(stopping) < 8)
         sidecar.waitUntilExit()
         #expect(sidecar.terminationStatus == 0)
 

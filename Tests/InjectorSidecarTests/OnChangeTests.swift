@@ -14,17 +14,24 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let app = Process()
         app.executableURL = URL(fileURLWithPath: "/bin/sh")
-        app.arguments = ["-c", "trap 'echo reloaded > \(folder)/signalled; exit 0' HUP; while :; do sleep 0.05; done"]
+        // The shell says when its trap is set, and writes what it got whole (by a rename).
+        app.arguments = [
+            "-c",
+            "trap 'echo reloaded > \(folder)/s.tmp; mv \(folder)/s.tmp \(folder)/signalled; exit 0' HUP; : > \(folder)/trapped; while :; do sleep 0.05; done",
+        ]
         try app.run()
         defer { if app.isRunning { app.terminate() } }
         try "\(app.processIdentifier)\n".write(toFile: "\(folder)/app.pid", atomically: true, encoding: .utf8)
-        try await Task.sleep(for: .milliseconds(200))  // let the shell set its trap
+        let deadline = Date().addingTimeInterval(30)
+        while !FileManager.default.fileExists(atPath: "\(folder)/trapped"), Date() < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
 
         let settings = OnChangeSettings(command: nil, signalPIDFile: "\(folder)/app.pid", signalName: "HUP")
         await ChangeNotifier(settings: settings, outputDir: folder, logger: Logger(label: "test")).notifyAndWait(
             generation: "..g", changed: ["db"])
         var signalled: String?
-        for _ in 0..<50 where signalled == nil {
+        while signalled == nil, Date() < deadline.addingTimeInterval(30) {
             signalled = try? String(contentsOfFile: "\(folder)/signalled", encoding: .utf8)
             try await Task.sleep(for: .milliseconds(50))
         }

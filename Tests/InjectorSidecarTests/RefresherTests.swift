@@ -83,11 +83,13 @@ import Testing
         _ = try await refresher.refresh()
         #expect(try String(contentsOfFile: "\(directory)/t", encoding: .utf8) == "two-two")
         #expect(await refresher.metrics.generations == 2)
-        // The application is told on a thread of its own, after the round.
+        // The application is told on a thread of its own, after the round; `>>` creates the marker
+        // before it writes, so the wait (bounded) is for a whole line.
         var told: String?
-        for _ in 0..<100 where told == nil {
-            told = try? String(contentsOfFile: marker, encoding: .utf8)
+        let deadline = Date().addingTimeInterval(30)
+        while !(told?.hasSuffix("\n") ?? false), Date() < deadline {
             try await Task.sleep(for: .milliseconds(50))
+            told = try? String(contentsOfFile: marker, encoding: .utf8)
         }
         #expect(told == "db,jwt\n")
         #expect(await refresher.metrics.notifications == 1)
