@@ -191,8 +191,9 @@ def check_output_folders(tasks=None):
     """The injector's output folder must be one it owns and nobody else can write into
     (docs/outputs.md, "The output folder"): a tmpfs with the injector's uid and no group/other write, or, for a
     bind mount (Fargate) or a disk-backed Docker volume, the folder the image creates: owned by the
-    injector, 0750, a VOLUME. It must hold the files as long as the app runs (docs/deploy-ecs.md):
-    Docker unmounts a tmpfs volume, contents and all, when its last container stops, so an init
+    injector, 0750, a VOLUME. It must hold the files as long as the app runs
+    (docs/deploying.md, "A tmpfs volume does not outlive its last container"): Docker unmounts a
+    tmpfs volume, contents and all, when its last container stops, so an init
     container's volume is disk-backed; the sidecar, which keeps it mounted, gets the tmpfs (memory
     only); a Docker volume is task-scoped, deleted with the task."""
     problems = []

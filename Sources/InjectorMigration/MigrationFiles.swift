@@ -180,9 +180,10 @@ extension MigrationPlan {
         ])
     }
 
-    /// The output volume, as `task-definitions/` has it (docs/deploy-ecs.md). Fargate: a bind mount
-    /// on the task's ephemeral storage. EC2: a task-scoped Docker volume; the sidecar's a tmpfs,
-    /// memory only, which stays mounted while the sidecar runs; the init container's without
+    /// The output volume, as `task-definitions/` has it (docs/deploying.md, "EC2 or Fargate: where the
+    /// files live"). Fargate: a bind mount on the task's ephemeral storage. EC2: a task-scoped Docker
+    /// volume; the sidecar's a tmpfs, memory only, which stays mounted while the sidecar runs; the
+    /// init container's without
     /// `driverOpts`, on the instance's disk (Docker unmounts a tmpfs, contents and all, when its
     /// last container stops: the app would start on an empty folder), filled from the image's
     /// `/run/secrets` on first mount, so its owner and mode are the image's.

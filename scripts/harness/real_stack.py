@@ -29,7 +29,7 @@ IMAGE = re.search(r"^\s*image: (secrets-injector:\S+)", COMPOSE_FILE.read_text()
 TOOLS_IMAGE = IMAGE.split(":")[0] + ":tools"
 SECRET_IDS = [f"pipeline-pulse/prod/{name}" for name in ("database", "zoho", "currency", "jwt")]
 # The compose override: the refresh interval, shortened so that a rotation arrives in seconds.
-# Nothing else of the product's services changes (docs/deploying.md, "The image and the local stack").
+# Nothing else of the product's services changes (docs/deploying.md, "under a real Docker engine").
 INTERVAL = 20
 OVERRIDE = f"""services:
   injector:
