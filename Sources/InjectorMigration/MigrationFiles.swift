@@ -183,10 +183,9 @@ extension MigrationPlan {
     /// The output volume, as `task-definitions/` has it (docs/deploying.md, "EC2 or Fargate: where the
     /// files live"). Fargate: a bind mount on the task's ephemeral storage. EC2: a task-scoped Docker
     /// volume; the sidecar's a tmpfs, memory only, which stays mounted while the sidecar runs; the
-    /// init container's without
-    /// `driverOpts`, on the instance's disk (Docker unmounts a tmpfs, contents and all, when its
-    /// last container stops: the app would start on an empty folder), filled from the image's
-    /// `/run/secrets` on first mount, so its owner and mode are the image's.
+    /// init container's without `driverOpts`, on the instance's disk (Docker unmounts a tmpfs,
+    /// contents and all, when its last container stops: the app would start on an empty folder),
+    /// filled from the image's `/run/secrets` on first mount, so its owner and mode are the image's.
     ///
     /// `--mode exec`: only the app's container mounts it, and exec, the app's own process, writes
     /// the files there before it starts the app; the tmpfs stays mounted while the app runs, so the

@@ -192,10 +192,10 @@ import Testing
 
     /// Each mode's volume on EC2 (docs/deploying.md, "A tmpfs volume does not outlive its last
     /// container"): Docker unmounts a tmpfs volume, contents and all, when its last container stops,
-    /// so an init container's tmpfs would leave the app an empty
-    /// folder; the sidecar keeps its tmpfs mounted. The JSON file and the template turned back to a
-    /// tmpfs for the init container together (equal to each other) are still caught, and so is a
-    /// sidecar on the instance's disk or a volume that outlives the task.
+    /// so an init container's tmpfs would leave the app an empty folder; the sidecar keeps its tmpfs
+    /// mounted. The JSON file and the template turned back to a tmpfs for the init container
+    /// together (equal to each other) are still caught, and so is a sidecar on the instance's disk
+    /// or a volume that outlives the task.
     @Test(.enabled(if: hasTemplateCheckers, "botocore, parliament or PyYAML is not installed"))
     func theChecksKeepEachModesVolume() async throws {
         let folder = try copyOfTheArtifacts()
