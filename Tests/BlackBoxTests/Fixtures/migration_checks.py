@@ -72,8 +72,10 @@ def github_sarif_problems(document):
             where = "result %d" % index
             if result.get("ruleId") not in ids:
                 problems.append(where + ": ruleId not among the run's rules")
-            elif "ruleIndex" in result and ids[result["ruleIndex"]] != result["ruleId"]:
-                problems.append(where + ": ruleIndex names another rule")
+            elif result.get("ruleIndex", -1) != -1 and not (  # -1: SARIF's "no index given"
+                    type(result["ruleIndex"]) is int and 0 <= result["ruleIndex"] < len(ids)
+                    and ids[result["ruleIndex"]] == result["ruleId"]):
+                problems.append(where + ": ruleIndex is not the index of its ruleId among the rules")
             if not text(result.get("message", {}).get("text")):
                 problems.append(where + ": message.text is required")
             if result.get("level", "warning") not in ("none", "note", "warning", "error"):
