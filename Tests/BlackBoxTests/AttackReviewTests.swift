@@ -558,8 +558,15 @@ import Testing
                 "AWS_ENDPOINT_URL_SECRETS_MANAGER": "http://127.0.0.1:\(port)",
             ])
         defer { Task { await scene.stop(sidecar) } }
-        try await Task.sleep(for: .milliseconds(700))
-        #expect(sidecar.isRunning)
+        // Sent once the process has set both to ignored (its first statements; SigIgn's bits 0 and
+        // 12 are SIGHUP and SIGPIPE), so that the test does not race the process's own start.
+        let ignoring = await SidecarCommandTests.waitFor(30) {
+            let status =
+                (try? String(contentsOfFile: "/proc/\(sidecar.processIdentifier)/status", encoding: .utf8)) ?? ""
+            let mask = status.split(separator: "\n").first { $0.hasPrefix("SigIgn:") }?.split(separator: "\t").last
+            return UInt64(mask ?? "", radix: 16).map { $0 & 0x1001 == 0x1001 } ?? false
+        }
+        #expect(ignoring && sidecar.isRunning)
         kill(sidecar.processIdentifier, SIGHUP)
         kill(sidecar.processIdentifier, SIGPIPE)
         try await Task.sleep(for: .milliseconds(700))
