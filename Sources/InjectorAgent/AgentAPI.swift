@@ -1,3 +1,5 @@
+import InjectorBase
+
 /// The AWS Secrets Manager Agent's HTTP contract as values: a request in, a route or a
 /// refusal out, and answers chosen from the configured secrets. Pure — no NIO, no clock — so the
 /// Agent's own test cases run against it without sockets. The reference is the Agent's source:
@@ -139,13 +141,13 @@ public struct AgentAPI: Sendable {
                 guard end > start else { continue }
                 let piece = UnsafeBufferPointer(rebasing: bytes[start..<end])
                 guard let equals = piece.firstIndex(of: UInt8(ascii: "=")) else {
-                    pairs.append((percentDecode(piece, plusIsSpace: true), ""))
+                    pairs.append((PercentDecoding.decode(piece, plusIsSpace: true), ""))
                     continue
                 }
                 pairs.append(
                     (
-                        percentDecode(UnsafeBufferPointer(rebasing: piece[..<equals]), plusIsSpace: true),
-                        percentDecode(UnsafeBufferPointer(rebasing: piece[(equals + 1)...]), plusIsSpace: true)
+                        PercentDecoding.decode(UnsafeBufferPointer(rebasing: piece[..<equals]), plusIsSpace: true),
+                        PercentDecoding.decode(UnsafeBufferPointer(rebasing: piece[(equals + 1)...]), plusIsSpace: true)
                     ))
             }
             return pairs
@@ -156,38 +158,7 @@ public struct AgentAPI: Sendable {
     /// (names may contain `+`).
     static func percentDecode(_ text: Substring.UTF8View, plusIsSpace: Bool = true) -> String {
         var text = Substring(text)
-        return text.withUTF8 { percentDecode($0, plusIsSpace: plusIsSpace) }
-    }
-
-    private static func percentDecode(_ bytes: UnsafeBufferPointer<UInt8>, plusIsSpace: Bool) -> String {
-        guard bytes.contains(where: { $0 == UInt8(ascii: "%") || (plusIsSpace && $0 == UInt8(ascii: "+")) }) else {
-            return String(decoding: bytes, as: UTF8.self)
-        }
-        var decoded: [UInt8] = []
-        decoded.reserveCapacity(bytes.count)
-        var index = 0
-        while index < bytes.count {
-            let byte = bytes[index]
-            if byte == UInt8(ascii: "%"), index + 2 < bytes.count, let high = hexValue(bytes[index + 1]),
-                let low = hexValue(bytes[index + 2])
-            {
-                decoded.append(high << 4 | low)
-                index += 3
-                continue
-            }
-            decoded.append(byte == UInt8(ascii: "+") && plusIsSpace ? 0x20 : byte)
-            index += 1
-        }
-        return String(decoding: decoded, as: UTF8.self)
-    }
-
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-        default: nil
-        }
+        return text.withUTF8 { PercentDecoding.decode($0, plusIsSpace: plusIsSpace) }
     }
 }
 

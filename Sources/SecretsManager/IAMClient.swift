@@ -1,3 +1,5 @@
+import InjectorBase
+
 /// IAM's one operation the permission review reads, over the query protocol: typed answers from
 /// its XML. Every call throws an ``IAMError``.
 public struct IAMClient: ServiceClient {
@@ -51,32 +53,7 @@ public struct IAMClient: ServiceClient {
 
     /// A policy document as IAM sends it (URL-encoded, RFC 3986) decoded: `%XX` to its byte; a
     /// `%` not followed by two hex digits stays as it is.
-    public static func percentDecoded(_ text: String) -> String {
-        let bytes = Array(text.utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(bytes.count)
-        func hex(_ byte: UInt8) -> UInt8? {
-            switch byte {
-            case 0x30...0x39: byte - 0x30
-            case 0x41...0x46: byte - 0x41 + 10
-            case 0x61...0x66: byte - 0x61 + 10
-            default: nil
-            }
-        }
-        var index = 0
-        while index < bytes.count {
-            if bytes[index] == 0x25, index + 2 < bytes.count, let high = hex(bytes[index + 1]),
-                let low = hex(bytes[index + 2])
-            {
-                out.append(high << 4 | low)
-                index += 3
-            } else {
-                out.append(bytes[index])
-                index += 1
-            }
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
+    public static func percentDecoded(_ text: String) -> String { PercentDecoding.decode(text) }
 }
 
 /// A failed IAM call: what ``IAMClient`` throws. Its message names IAM, the `iam:` permission and

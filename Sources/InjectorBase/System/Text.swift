@@ -51,3 +51,46 @@ extension String {
         escapingControls().replacing("\\", with: "\\\\").replacing("|", with: "\\|")
     }
 }
+
+/// Percent-decoding (RFC 3986) as the Agent's HTTP server and IAM's URL-encoded policy documents
+/// need it: `%XX` becomes its byte, a `%` not followed by two hex digits stays as it is, and with
+/// `plusIsSpace` (a query string, as forms encode it) `+` is a space. Bytes that are not UTF-8 are
+/// replaced, as `String(decoding:as:)` does.
+public enum PercentDecoding {
+    public static func decode(_ bytes: UnsafeBufferPointer<UInt8>, plusIsSpace: Bool) -> String {
+        guard bytes.contains(where: { $0 == UInt8(ascii: "%") || (plusIsSpace && $0 == UInt8(ascii: "+")) }) else {
+            return String(decoding: bytes, as: UTF8.self)
+        }
+        var decoded: [UInt8] = []
+        decoded.reserveCapacity(bytes.count)
+        var index = 0
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "%"), index + 2 < bytes.count, let high = hexValue(bytes[index + 1]),
+                let low = hexValue(bytes[index + 2])
+            {
+                decoded.append(high << 4 | low)
+                index += 3
+                continue
+            }
+            decoded.append(byte == UInt8(ascii: "+") && plusIsSpace ? 0x20 : byte)
+            index += 1
+        }
+        return String(decoding: decoded, as: UTF8.self)
+    }
+
+    /// `text` decoded, `+` kept.
+    public static func decode(_ text: String) -> String {
+        var text = text
+        return text.withUTF8 { decode($0, plusIsSpace: false) }
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+}
