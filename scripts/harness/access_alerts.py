@@ -350,13 +350,18 @@ def stop_moto(moto, log):
     os.unlink(log.name)
 
 
-def report():
-    rules, differences = compare_templates()
+def run_on_own_moto(rules):
+    """run_on_moto against a moto server of its own, stopped however the run ends."""
     moto, log, endpoint = start_moto()
     try:
-        delivered, envelopes, stored, tested = run_on_moto(rules, endpoint)
+        return run_on_moto(rules, endpoint)
     finally:
         stop_moto(moto, log)
+
+
+def report():
+    rules, differences = compare_templates()
+    delivered, envelopes, stored, tested = run_on_own_moto(rules)
     cases = {}
     for case, ((detail_type, record), expected) in CASES.items():
         event = envelopes.get(case) or envelope(detail_type, record)
@@ -378,11 +383,7 @@ def report():
 
 def demo():
     rules, _ = compare_templates()
-    moto, log, endpoint = start_moto()
-    try:
-        delivered, envelopes, _, _ = run_on_moto(rules, endpoint)
-    finally:
-        stop_moto(moto, log)
+    delivered, envelopes, _, _ = run_on_own_moto(rules)
     case = "stranger-read-by-arn"
     record = envelopes[case]["detail"]
     issuer = record["userIdentity"]["sessionContext"]["sessionIssuer"]["arn"]
