@@ -86,6 +86,11 @@ extension Located {
     /// Every document of a YAML stream, read by libyaml through Yams (github.com/jpsim/Yams), within
     /// ``nodeLimit(bytes:)`` and ``depthLimit``.
     static func yaml(_ text: String) throws(DocumentError) -> [Located] {
+        if let line = aliasKeyLine(Array(text.utf8)) {
+            throw DocumentError(
+                line: line,
+                reason: "an alias in a mapping key (a key compared by its whole expansion), which no configuration has")
+        }
         let limit = nodeLimit(bytes: text.utf8.count)
         do {
             var documents: [Located] = []
@@ -103,6 +108,70 @@ extension Located {
         } catch {
             throw DocumentError(line: 1, reason: "not valid YAML")
         }
+    }
+
+    /// The line of a mapping key that an alias could reach, in a text with aliases: `*name:`, an
+    /// explicit key (`? `), or a flow collection as a key (`]:` or `}:`). Yams checks a mapping's keys
+    /// for duplicates by hashing each whole, so such a key costs its alias's full expansion before
+    /// ``nodeLimit(bytes:)`` is reached: 544 bytes took minutes. Read on the text, before Yams; a
+    /// quoted string that looks like one only makes the file a note of `scan`'s.
+    static func aliasKeyLine(_ bytes: [UInt8]) -> Int? {
+        func isName(_ byte: UInt8) -> Bool {
+            !(byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D || byte == UInt8(ascii: ",")
+                || byte == UInt8(ascii: "[") || byte == UInt8(ascii: "]") || byte == UInt8(ascii: "{")
+                || byte == UInt8(ascii: "}"))
+        }
+        func endsToken(_ index: Int) -> Bool { index == bytes.count || !isName(bytes[index]) }
+        func startsToken(_ index: Int) -> Bool { index == 0 || !isName(bytes[index - 1]) }
+        /// Whether a `:` that ends a key follows `index`, spaces and tabs skipped.
+        func keyColon(after index: Int) -> Bool {
+            var next = index
+            while next < bytes.count, bytes[next] == 0x20 || bytes[next] == 0x09 { next += 1 }
+            return next < bytes.count && bytes[next] == UInt8(ascii: ":") && endsToken(next + 1)
+        }
+        func line(_ index: Int) -> Int { bytes[..<index].reduce(1) { $1 == 0x0A ? $0 + 1 : $0 } }
+        /// The names after `indicator` (`&` an anchor, `*` an alias), a trailing `:` dropped.
+        func names(_ indicator: UInt8) -> Set<[UInt8]> {
+            var names: Set<[UInt8]> = []
+            for index in bytes.indices where bytes[index] == indicator && startsToken(index) {
+                var end = index + 1
+                while end < bytes.count, isName(bytes[end]) { end += 1 }
+                if end > index + 1, bytes[end - 1] == UInt8(ascii: ":") { end -= 1 }
+                if end > index + 1 { names.insert(Array(bytes[(index + 1)..<end])) }
+            }
+            return names
+        }
+        // Only a text whose aliases name its anchors: a `*` in a cron line or a glob is no alias.
+        let anchors = names(UInt8(ascii: "&"))
+        guard !anchors.isEmpty, !names(UInt8(ascii: "*")).isDisjoint(with: anchors) else { return nil }
+        /// Whether a key may start at `index`: first on its line (after indentation and `- `), or
+        /// first in a flow collection or after its `,`.
+        func keyStart(_ index: Int) -> Bool {
+            var before = index - 1
+            while before >= 0, [0x20, 0x09, UInt8(ascii: "-")].contains(bytes[before]) { before -= 1 }
+            return before < 0
+                || [0x0A, 0x0D, UInt8(ascii: "{"), UInt8(ascii: "["), UInt8(ascii: ",")].contains(bytes[before])
+        }
+        for index in bytes.indices where keyStart(index) {
+            switch bytes[index] {
+            case UInt8(ascii: "*"):
+                var end = index + 1
+                while end < bytes.count, isName(bytes[end]) { end += 1 }
+                // `*name:` reads as the name `name:` when nothing separates them; both are keys.
+                let colon = end > index + 1 && bytes[end - 1] == UInt8(ascii: ":")
+                let name = Array(bytes[(index + 1)..<(colon ? end - 1 : end)])
+                if anchors.contains(name), colon || keyColon(after: end) { return line(index) }
+            case UInt8(ascii: "?") where endsToken(index + 1):
+                return line(index)
+            default:
+                break
+            }
+        }
+        for index in bytes.indices
+        where (bytes[index] == UInt8(ascii: "]") || bytes[index] == UInt8(ascii: "}")) && keyColon(after: index + 1) {
+            return line(index)
+        }
+        return nil
     }
 
     private static func convert(_ node: Node, depth: Int, budget: inout Int, limit: Int) throws(DocumentError)

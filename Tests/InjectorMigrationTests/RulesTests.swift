@@ -180,6 +180,48 @@ struct RulesTests {
         #expect(json["a"]?.elements.map { $0["v"]?.line } == [3, 4])
     }
 
+    /// Yams hashes a mapping's keys whole to find duplicates, so an alias in a key costs its full
+    /// expansion (the fuzzer's 544-byte file: `*x6:` in a flow sequence, over nine levels of ten
+    /// aliases). Such keys are refused on the text, before Yams; anchors and aliases as real files
+    /// use them still read.
+    @Test func anAliasInAMappingKeyIsRefusedBeforeYamsHashesIt() throws {
+        var chain = "services: {}\nx0: &x0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
+        for level in 1...8 {
+            chain +=
+                "x\(level): &x\(level) [" + Array(repeating: "*x\(level - 1)", count: 10).joined(separator: ", ")
+                + "]\n"
+        }
+        let attacks = [
+            "x7: &x7 [*x6, *x6:\n    environment: \n    e, *x6]\n": 9,
+            "x7: {*x6: 1}\n": 9,
+            "x7:\n  *x6 : 1\n": 10,
+            "x7:\n  ? *x6\n  : 1\n": 10,
+            "x7: {[*x6, *x6]: 1}\n": 9,
+        ]
+        for (attack, line) in attacks {
+            let text = chain.replacing("x7: &x7 [*x6, *x6, *x6, *x6, *x6, *x6, *x6, *x6, *x6, *x6]\n", with: attack)
+            #expect(text != chain)
+            #expect(throws: DocumentError.self) { try Located.yaml(text) }
+            #expect(Located.aliasKeyLine(Array(text.utf8)) == line, "\(attack)")
+        }
+        // As compose files use them: an anchor merged, one anchor inside another, a cron line and a
+        // glob whose `*` names no anchor, and keys with `}` or `?` in a file without aliases.
+        let honest = """
+            x-env: &env {A: "1"}
+            x-service: &service {environment: *env, restart: always}
+            services:
+              api:
+                <<: *service
+                command: ["sh", "-c", "ls *.txt: && echo ok ? yes"]
+              cron:
+                schedule: "*/5 * * * *"
+            """
+        #expect(Located.aliasKeyLine(Array(honest.utf8)) == nil)
+        let api = try #require(try Located.yaml(honest).first?["services"]?["api"])
+        #expect(api["restart"]?.literal == "always" || api["<<"] != nil)
+        #expect(Located.aliasKeyLine(Array("a: \"${X}: y\"\nb: \"why ? not\"\ncron: \"*/5 * * * *\"\n".utf8)) == nil)
+    }
+
     @Test func databaseURLsSplitOnlyWhenTheyRebuildExactly() throws {
         let url = "postgresql://pp_app:Xq7%23p%40ss@db.example.com:5432/pipeline_pulse?sslmode=require"
         let shape = try #require(DatabaseURL(url))
