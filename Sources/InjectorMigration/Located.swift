@@ -152,7 +152,9 @@ extension Located {
             return before < 0
                 || [0x0A, 0x0D, UInt8(ascii: "{"), UInt8(ascii: "["), UInt8(ascii: ",")].contains(bytes[before])
         }
-        for index in bytes.indices where keyStart(index) {
+        // Only at a `*` or `?`, so that each walk back covers the blanks before one indicator: linear.
+        for index in bytes.indices
+        where (bytes[index] == UInt8(ascii: "*") || bytes[index] == UInt8(ascii: "?")) && keyStart(index) {
             switch bytes[index] {
             case UInt8(ascii: "*"):
                 var end = index + 1

@@ -220,6 +220,10 @@ struct RulesTests {
         let api = try #require(try Located.yaml(honest).first?["services"]?["api"])
         #expect(api["restart"]?.literal == "always" || api["<<"] != nil)
         #expect(Located.aliasKeyLine(Array("a: \"${X}: y\"\nb: \"why ? not\"\ncron: \"*/5 * * * *\"\n".utf8)) == nil)
+        // One pass over the blanks: 400,000 of them before a key (a walk back from every byte would
+        // take minutes here).
+        let wide = "a: &a 1\nb:\n" + String(repeating: " ", count: 400_000) + "*a: 2\n"
+        #expect(Located.aliasKeyLine(Array(wide.utf8)) == 3)
     }
 
     @Test func databaseURLsSplitOnlyWhenTheyRebuildExactly() throws {
